@@ -1,0 +1,142 @@
+//! Command-line definitions. As a cargo subcommand the binary is started as
+//! `cargo-mlops mlops ARGS`; started directly it gets `cargo-mlops ARGS`. Both parse the same.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::ColorChoice;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::styled())]
+pub enum Cargo {
+    #[command(name = "mlops", version, about, long_about = LONG_ABOUT)]
+    Mlops(MlopsArgs),
+}
+
+const LONG_ABOUT: &str = "\
+Build a project's Python wheels, put them in content-addressed folders under the git branch, \
+render the MLflow project that points at them, and run it on Databricks or locally.
+
+The project is described by mlops.toml (found in the current folder or above).";
+
+#[derive(Debug, Args)]
+pub struct MlopsArgs {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path to mlops.toml (default: searched upward from the current folder)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Branch to deploy under (default: MLOPS_BRANCH, the CI's branch variables, then git)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub branch: Option<String>,
+
+    /// Target from mlops.toml's [targets] (default: the built-in `local` target)
+    #[arg(long, global = true, value_name = "NAME", env = "MLOPS_TARGET")]
+    pub target: Option<String>,
+
+    /// Show more detail (commands run, decisions taken)
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Show only errors and the command's result
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to colour the output
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate mlops.toml and the project without side effects, and print the resolved plan
+    Check(CheckArgs),
+    /// Create mlops.toml and an MLflow project scaffold in the current folder
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also check that this entry point exists
+    #[arg(long, short, value_name = "NAME")]
+    pub entry: Option<String>,
+
+    /// Print the plan as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite files that already exist
+    #[arg(long)]
+    pub force: bool,
+
+    /// Project name (default: the folder's name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// Parses the process arguments, accepting both `cargo mlops ...` and `cargo-mlops ...`.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<MlopsArgs, clap::Error> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_none_or(|a| a != "mlops") {
+        args.insert(1.min(args.len()), OsString::from("mlops"));
+    }
+    let Cargo::Mlops(parsed) = Cargo::try_parse_from(args)?;
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cargo::command().debug_assert();
+    }
+
+    #[test]
+    fn works_as_cargo_subcommand_and_directly() {
+        let via_cargo =
+            parse(["cargo-mlops", "mlops", "check", "--json"].map(OsString::from)).unwrap();
+        let direct = parse(["cargo-mlops", "check", "--json"].map(OsString::from)).unwrap();
+        for parsed in [via_cargo, direct] {
+            assert!(matches!(
+                parsed.command,
+                Command::Check(CheckArgs { json: true, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let parsed = parse(
+            [
+                "cargo-mlops",
+                "check",
+                "--branch",
+                "x",
+                "--target",
+                "dev",
+                "-q",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        assert_eq!(parsed.global.branch.as_deref(), Some("x"));
+        assert_eq!(parsed.global.target.as_deref(), Some("dev"));
+        assert!(parsed.global.quiet);
+    }
+}

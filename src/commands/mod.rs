@@ -1,0 +1,88 @@
+//! One module per command; each takes its parsed arguments and the session and does its job.
+
+mod check;
+mod init;
+
+use std::path::PathBuf;
+
+use crate::cli::{Command, GlobalArgs, MlopsArgs};
+use crate::error::{Error, Result};
+use crate::git;
+use crate::manifest::{self, Manifest};
+use crate::naming::{self, Branch};
+use crate::output::Output;
+use crate::plan::{Inputs, Plan};
+
+/// What every command shares: the global flags, the output channel and where we started.
+pub struct Session {
+    pub global: GlobalArgs,
+    pub output: Output,
+    pub cwd: PathBuf,
+}
+
+impl Session {
+    /// The manifest named by `--manifest-path`, else the nearest `mlops.toml` upward.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = match &self.global.manifest_path {
+            Some(path) => {
+                let path = self.cwd.join(path);
+                if path.is_dir() {
+                    path.join(manifest::MANIFEST_FILE)
+                } else {
+                    path
+                }
+            }
+            None => manifest::find(&self.cwd)?,
+        };
+        self.output.verbose("Reading", path.display());
+        manifest::load(&path)
+    }
+
+    /// The branch from the flag, the environment, the CI, or git (asked in the project root).
+    pub fn branch(&self, manifest: &Manifest) -> Result<Branch> {
+        naming::detect(
+            self.global.branch.as_deref(),
+            &|k| std::env::var(k).ok(),
+            || git::head(&manifest.root),
+        )
+    }
+
+    /// The whole plan for `manifest`, optionally checking that `entry` exists.
+    pub fn plan(&self, manifest: &Manifest, entry: Option<&str>) -> Result<Plan> {
+        // Resolve the target first: a wrong `--target` is the likelier mistake, and its
+        // message should not be hidden behind a branch problem.
+        manifest.target(self.global.target.as_deref())?;
+        let branch = self.branch(manifest)?;
+        Plan::new(
+            manifest,
+            Inputs {
+                target: self.global.target.as_deref(),
+                branch,
+                commit: git::commit(&manifest.root),
+                local_user: local_user(),
+                entry,
+            },
+        )
+    }
+}
+
+fn local_user() -> Option<String> {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+/// Runs the parsed command.
+pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::failed(format!("cannot read the current folder: {e}")))?;
+    let session = Session {
+        global: args.global,
+        output,
+        cwd,
+    };
+    match args.command {
+        Command::Check(a) => check::run(&session, &a),
+        Command::Init(a) => init::run(&session, &a),
+    }
+}

@@ -1,0 +1,156 @@
+//! Everything the tool shows goes through here, so `--quiet`, `--verbose`, `--json` and colour
+//! behave the same in every command.
+//!
+//! Status lines, warnings and errors go to stderr (cargo's `   Compiling x` style); results go
+//! to stdout, as text or, with `--json`, as one JSON document.
+
+use std::io::{IsTerminal, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// The output channel of one command invocation.
+#[derive(Clone, Debug)]
+pub struct Output {
+    verbosity: Verbosity,
+    color: bool,
+    json: bool,
+}
+
+const GREEN: Style = AnsiColor::Green.on_default().bold();
+const CYAN: Style = AnsiColor::Cyan.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const BOLD: Style = Style::new().bold();
+
+impl Output {
+    pub fn new(verbosity: Verbosity, color: ColorChoice) -> Self {
+        Output {
+            verbosity,
+            color: resolve_color(color),
+            json: false,
+        }
+    }
+
+    /// Machine output on stdout: status lines still go to stderr, results become JSON.
+    pub fn with_json(mut self, json: bool) -> Self {
+        self.json = json;
+        self
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn err_line(&self, line: &str) {
+        let mut stderr = std::io::stderr().lock();
+        // A closed stderr is not worth failing the command for.
+        let _ = writeln!(stderr, "{line}");
+    }
+
+    /// A progress line: `    Building churn-features`, verb right-aligned in green.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Normal {
+            self.err_line(&format!(
+                "{} {message}",
+                self.paint(GREEN, &format!("{verb:>12}"))
+            ));
+        }
+    }
+
+    /// Detail shown only with `--verbose`.
+    pub fn verbose(&self, verb: &str, message: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.err_line(&format!(
+                "{} {message}",
+                self.paint(CYAN, &format!("{verb:>12}"))
+            ));
+        }
+    }
+
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Normal {
+            self.err_line(&format!("{}: {message}", self.paint(YELLOW, "warning")));
+        }
+    }
+
+    /// An error with its location, causes and help; shown even with `--quiet`.
+    pub fn error(&self, err: &Error) {
+        let mut text = format!(
+            "{}: {}",
+            self.paint(RED, "error"),
+            self.paint(BOLD, err.message())
+        );
+        if let Some(snippet) = err.diagnostic_ref().and_then(|d| d.snippet()) {
+            text.push('\n');
+            text.push_str(&snippet);
+        }
+        for cause in err.causes() {
+            text.push_str(&format!("\n  caused by: {cause}"));
+        }
+        if let Some(help) = err.help() {
+            text.push_str(&format!("\n{}: {help}", self.paint(CYAN, "help")));
+        }
+        self.err_line(&text);
+    }
+
+    /// A line of the command's result on stdout (text mode).
+    pub fn result(&self, line: impl std::fmt::Display) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+    }
+
+    /// The command's result as one pretty-printed JSON document on stdout.
+    pub fn result_json(&self, value: &impl Serialize) {
+        let text = serde_json::to_string_pretty(value).expect("result types serialize");
+        self.result(text);
+    }
+}
+
+fn resolve_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+            if env("NO_COLOR") {
+                false
+            } else if env("CLICOLOR_FORCE") {
+                true
+            } else {
+                std::io::stderr().is_terminal()
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+    }
+}

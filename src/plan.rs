@@ -1,0 +1,217 @@
+//! The plan: everything a command needs to know before it acts, resolved from the manifest,
+//! the chosen target, the branch and the commit. Computing it has no side effects, so `check`
+//! and `--dry-run` are just "print the plan".
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::manifest::{EntryPoint, Install, Manifest, Target, TargetKind};
+use crate::naming::Branch;
+
+/// The resolved plan of one invocation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub project: String,
+    pub manifest: PathBuf,
+    /// The MLflow project folder.
+    pub mlproject: PathBuf,
+    pub target: String,
+    pub target_kind: TargetKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub branch: String,
+    pub branch_source: String,
+    pub branch_slug: String,
+    pub commit: Option<String>,
+    /// The experiment name; `{user}` stays unexpanded on Databricks until the workspace says
+    /// who the user is.
+    pub experiment: String,
+    /// The artifact root: an absolute local folder, `dbfs:/...` or `/Volumes/...`.
+    pub artifacts: String,
+    /// Where this branch's artifacts go: `<artifacts>/<branch slug>`.
+    pub branch_artifacts: String,
+    pub wheels: Vec<PlannedWheel>,
+    pub entry_points: BTreeMap<String, EntryPoint>,
+    /// The entry point asked for (`--entry`), already checked to exist.
+    pub entry: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedWheel {
+    /// The package folder, absolute.
+    pub path: PathBuf,
+    /// As written in the manifest.
+    pub declared: String,
+    pub install: Install,
+}
+
+/// What the plan needs from outside the manifest; gathered by the caller so this stays pure.
+#[derive(Clone, Debug)]
+pub struct Inputs<'a> {
+    pub target: Option<&'a str>,
+    pub branch: Branch,
+    pub commit: Option<String>,
+    /// The local user name, for `{user}` on the local target.
+    pub local_user: Option<String>,
+    pub entry: Option<&'a str>,
+}
+
+impl Plan {
+    pub fn new(manifest: &Manifest, inputs: Inputs<'_>) -> Result<Plan> {
+        let target = manifest.target(inputs.target)?;
+        if let Some(entry) = inputs.entry {
+            manifest.entry_point(entry)?;
+        }
+        let vars = |name: &str| -> Option<String> {
+            match name {
+                "project" => Some(manifest.project.name.clone()),
+                "branch" => Some(inputs.branch.slug.clone()),
+                "target" => Some(target.name.clone()),
+                "commit" => inputs.commit.clone(),
+                "user" => match target.kind {
+                    TargetKind::Local => inputs.local_user.clone(),
+                    TargetKind::Databricks => None,
+                },
+                _ => None,
+            }
+        };
+        let experiment = target.experiment.expand(vars);
+        let artifacts = artifact_root(manifest, target, target.artifacts.expand(vars));
+        let branch_artifacts =
+            format!("{}/{}", artifacts.trim_end_matches('/'), inputs.branch.slug);
+        Ok(Plan {
+            project: manifest.project.name.clone(),
+            manifest: manifest.path.clone(),
+            mlproject: manifest.project.mlproject.clone(),
+            target: target.name.clone(),
+            target_kind: target.kind,
+            host: target.host.clone(),
+            profile: target.profile.clone(),
+            cluster_id: target.cluster_id.clone(),
+            branch: inputs.branch.name.clone(),
+            branch_source: inputs.branch.source.to_string(),
+            branch_slug: inputs.branch.slug.clone(),
+            commit: inputs.commit,
+            experiment,
+            artifacts,
+            branch_artifacts,
+            wheels: manifest
+                .wheels
+                .iter()
+                .map(|w| PlannedWheel {
+                    path: w.path.clone(),
+                    declared: w.declared.clone(),
+                    install: w.install,
+                })
+                .collect(),
+            entry_points: manifest.entry_points.clone(),
+            entry: inputs.entry.map(str::to_string),
+        })
+    }
+}
+
+/// Local roots become absolute folders (relative to the manifest); `/dbfs/x` becomes the
+/// canonical `dbfs:/x`.
+fn artifact_root(manifest: &Manifest, target: &Target, expanded: String) -> String {
+    match target.kind {
+        TargetKind::Local => crate::manifest::normalize(&manifest.root.join(&expanded))
+            .to_string_lossy()
+            .into_owned(),
+        TargetKind::Databricks => match expanded.strip_prefix("/dbfs/") {
+            Some(rest) => format!("dbfs:/{rest}"),
+            None => expanded,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::naming::{self, Source};
+
+    fn manifest() -> Manifest {
+        crate::manifest::parse(
+            Path::new("/work/proj/mlops.toml"),
+            r#"
+[project]
+name = "churn"
+[[wheel]]
+path = "python/feat"
+install = "cluster"
+[entry_points.train]
+command = "python train.py"
+[targets.dev]
+kind = "databricks"
+artifacts = "/dbfs/mlops/{project}"
+experiment = "/Users/{user}/{project}/{branch}"
+[targets.ci]
+kind = "local"
+artifacts = "/tmp/{user}/art"
+experiment = "{project}@{commit}"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn inputs(target: Option<&str>) -> Inputs<'_> {
+        Inputs {
+            target,
+            branch: Branch {
+                name: "feature/x".into(),
+                source: Source::Flag,
+                slug: naming::slug("feature/x"),
+            },
+            commit: Some("abc123".into()),
+            local_user: Some("ada".into()),
+            entry: Some("train"),
+        }
+    }
+
+    #[test]
+    fn local_default_target_resolves_under_the_manifest() {
+        let plan = Plan::new(&manifest(), inputs(None)).unwrap();
+        assert_eq!(plan.target, "local");
+        assert_eq!(plan.artifacts, "/work/proj/.mlops/artifacts");
+        let slug = naming::slug("feature/x");
+        assert_eq!(plan.experiment, format!("churn/{slug}"));
+        assert_eq!(
+            plan.branch_artifacts,
+            format!("/work/proj/.mlops/artifacts/{slug}")
+        );
+        assert_eq!(plan.wheels[0].path, Path::new("/work/proj/python/feat"));
+    }
+
+    #[test]
+    fn placeholders_expand_per_target() {
+        let plan = Plan::new(&manifest(), inputs(Some("ci"))).unwrap();
+        assert_eq!(plan.artifacts, "/tmp/ada/art");
+        assert_eq!(plan.experiment, "churn@abc123");
+    }
+
+    #[test]
+    fn databricks_user_waits_for_the_workspace_and_dbfs_is_canonical() {
+        let plan = Plan::new(&manifest(), inputs(Some("dev"))).unwrap();
+        assert_eq!(plan.artifacts, "dbfs:/mlops/churn");
+        assert!(
+            plan.experiment
+                .starts_with("/Users/{user}/churn/feature-x-")
+        );
+    }
+
+    #[test]
+    fn unknown_entry_fails_the_plan() {
+        let mut i = inputs(None);
+        i.entry = Some("trian");
+        let err = Plan::new(&manifest(), i).unwrap_err();
+        assert_eq!(err.help(), Some("did you mean `train`?"));
+    }
+}
