@@ -255,7 +255,7 @@ impl Ctx<'_> {
     fn serde(&self, err: &serde_path_to_error::Error<toml::de::Error>) -> Diagnostic {
         let key = clean_key_path(&err.path().to_string());
         let inner = err.inner();
-        let message = inner.message().trim().to_string();
+        let message = plain_types(inner.message().trim());
         let help = unknown_name_help(&message);
         match inner.span() {
             Some(span) => self.at(span, message),
@@ -264,6 +264,21 @@ impl Ctx<'_> {
         .key(key)
         .maybe_help(help)
     }
+}
+
+/// serde names Rust types ("expected u32"); say what to write in TOML instead.
+fn plain_types(message: &str) -> String {
+    [
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("expected struct ", "expected a table "),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
 }
 
 /// serde_path_to_error shows `Spanned` wrappers as a path segment; users never wrote them.

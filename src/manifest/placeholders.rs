@@ -61,7 +61,7 @@ impl Template {
                             len: close + 1,
                             message: format!("unknown placeholder `{{{name}}}`"),
                             help: Some(format!(
-                                "{}; placeholders: {}",
+                                "{} (placeholders: {})",
                                 super::diagnostic::suggestion(
                                     "placeholders",
                                     name,

@@ -129,7 +129,11 @@ fn wrong_type_names_the_key_and_what_was_expected() {
         "{}",
         d.message
     );
-    assert!(d.message.contains("expected u32"), "{}", d.message);
+    assert!(
+        d.message.contains("expected a whole number"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]

@@ -1,0 +1,9 @@
+//! Integration tests: the `cargo-mlops` binary driven as users drive it.
+// Test code reads and writes fixtures directly; the fs_err rule is for the tool's own errors.
+#![allow(clippy::disallowed_methods)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod manifest_errors;

@@ -1,0 +1,232 @@
+//! Shared helpers for the integration tests: throwaway git projects, running the binary with a
+//! clean environment, and snapshot filters that hide temp paths and commit ids.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cargo-mlops"))
+}
+
+/// A temporary project folder, a git repository on branch `main` unless made otherwise.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An empty folder (not a git repository).
+    pub fn bare() -> Self {
+        Project {
+            dir: tempfile::Builder::new()
+                .prefix("mlops-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// A git repository on `main` with one commit.
+    pub fn git() -> Self {
+        let p = Self::bare();
+        p.git_cmd(&["init", "-q", "-b", "main"]);
+        p.git_cmd(&["commit", "-q", "--allow-empty", "-m", "start"]);
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, rel: &str, contents: &str) -> &Self {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    pub fn dir(&self, rel: &str) -> &Self {
+        std::fs::create_dir_all(self.path().join(rel)).unwrap();
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap()
+    }
+
+    /// Runs git in the project and returns its stdout.
+    pub fn git_cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `cargo-mlops ARGS` in the project folder.
+    pub fn mlops(&self, args: &[&str]) -> Run {
+        self.mlops_in(".", args, &[])
+    }
+
+    /// `cargo-mlops ARGS` in a sub-folder, with extra environment variables.
+    pub fn mlops_in(&self, sub: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = clean_command(&bin());
+        cmd.args(args).current_dir(self.path().join(sub));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("binary runs"), self.path())
+    }
+}
+
+/// A command with no CI, branch, target or colour variables from the outer environment.
+pub fn clean_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for var in cargo_mlops::naming::variables() {
+        cmd.env_remove(var);
+    }
+    for var in ["MLOPS_TARGET", "CLICOLOR_FORCE", "CI"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd.env("USER", "tester");
+    cmd
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    root: PathBuf,
+}
+
+impl Run {
+    pub fn from(out: std::process::Output, root: &Path) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Exit code, stdout and stderr in one text, with the project path shown as `[ROOT]`.
+    pub fn snapshot(&self) -> String {
+        let root = self.root.to_string_lossy();
+        let canonical = self
+            .root
+            .canonicalize()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let clean = |s: &str| {
+            let s = s.replace(&*root, "[ROOT]");
+            if canonical.is_empty() {
+                s
+            } else {
+                s.replace(&canonical, "[ROOT]")
+            }
+        };
+        format!(
+            "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code,
+            clean(&self.stdout),
+            clean(&self.stderr)
+        )
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success:\n{}", self.snapshot());
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            code,
+            "unexpected exit code:\n{}",
+            self.snapshot()
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Snapshot settings shared by every CLI snapshot: commit ids and versions are filtered.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
+    settings.add_filter(&regex_escape(env!("CARGO_PKG_VERSION")), "[VERSION]");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    settings
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
+}
+
+/// The demo fixture's folder.
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo")
+}
+
+/// Copies a fixture into a fresh git project (so tests never write into the repository).
+pub fn project_from_fixture(name: &str) -> Project {
+    let p = Project::git();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+        p.path(),
+    );
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-q", "-m", "fixture"]);
+    p
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if matches!(
+            name.to_str(),
+            Some("target" | ".mlops" | "dist" | "__pycache__")
+        ) {
+            continue;
+        }
+        let dest = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
