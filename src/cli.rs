@@ -51,6 +51,10 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Python interpreter for builds (default: MLOPS_PYTHON, the active virtualenv, python3)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
     /// When to colour the output
     #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
     pub color: ColorChoice,
@@ -58,10 +62,23 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate mlops.toml and the project without side effects, and print the resolved plan
-    Check(CheckArgs),
     /// Create mlops.toml and an MLflow project scaffold in the current folder
     Init(InitArgs),
+    /// Validate mlops.toml and the project without side effects, and print the resolved plan
+    Check(CheckArgs),
+    /// Build every wheel of the project (cached; unchanged packages cost nothing)
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Print the built wheels as a JSON list on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Build even when an identical build is cached
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,16 @@ pub fn commit(dir: &Path) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
+/// When the last commit that touched `path` was made (seconds since the epoch), or `None`
+/// outside git or when no commit touched it yet.
+pub fn last_change_time(path: &Path) -> Option<i64> {
+    git(path)
+        .args(["log", "-1", "--format=%ct", "--", "."])
+        .read()
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +87,34 @@ mod tests {
         assert_eq!(id.len(), 40);
         run(dir, &["checkout", "-q", "--detach"]);
         assert_eq!(head(dir), GitHead::Detached);
+    }
+
+    #[test]
+    fn last_change_time_is_per_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        run(dir, &["init", "-q", "-b", "main"]);
+        fs_err::create_dir_all(dir.join("pkg")).unwrap();
+        assert_eq!(last_change_time(&dir.join("pkg")), None);
+        fs_err::write(dir.join("pkg/a.py"), "").unwrap();
+        run(dir, &["add", "-A"]);
+        let at = |date: &str| {
+            git(dir)
+                .args(["commit", "-q", "--allow-empty", "-m", "c"])
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_DATE", date)
+                .output()
+                .unwrap();
+        };
+        at("1700000000 +0000");
+        // A later commit elsewhere does not move the package's time.
+        fs_err::write(dir.join("other.txt"), "").unwrap();
+        run(dir, &["add", "-A"]);
+        at("1800000000 +0000");
+        assert_eq!(last_change_time(&dir.join("pkg")), Some(1_700_000_000));
+        assert_eq!(last_change_time(dir), Some(1_800_000_000));
     }
 }

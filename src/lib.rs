@@ -4,6 +4,7 @@
 //! The library never prints directly: everything shown goes through [`output`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod output;
 pub mod plan;
 pub mod process;
 pub mod templates;
+pub mod tools;
 
 use std::ffi::OsString;
 

@@ -61,6 +61,8 @@ pub struct Inputs<'a> {
     /// The local user name, for `{user}` on the local target.
     pub local_user: Option<String>,
     pub entry: Option<&'a str>,
+    /// The wheels: the manifest's, or those found in the cargo workspace.
+    pub wheels: Vec<PlannedWheel>,
 }
 
 impl Plan {
@@ -102,15 +104,7 @@ impl Plan {
             experiment,
             artifacts,
             branch_artifacts,
-            wheels: manifest
-                .wheels
-                .iter()
-                .map(|w| PlannedWheel {
-                    path: w.path.clone(),
-                    declared: w.declared.clone(),
-                    install: w.install,
-                })
-                .collect(),
+            wheels: inputs.wheels,
             entry_points: manifest.entry_points.clone(),
             entry: inputs.entry.map(str::to_string),
         })
@@ -173,6 +167,11 @@ experiment = "{project}@{commit}"
             commit: Some("abc123".into()),
             local_user: Some("ada".into()),
             entry: Some("train"),
+            wheels: vec![PlannedWheel {
+                path: "/work/proj/python/feat".into(),
+                declared: "python/feat".into(),
+                install: Install::Cluster,
+            }],
         }
     }
 

@@ -1,5 +1,6 @@
 //! One module per command; each takes its parsed arguments and the session and does its job.
 
+mod build;
 mod check;
 mod init;
 
@@ -11,7 +12,8 @@ use crate::git;
 use crate::manifest::{self, Manifest};
 use crate::naming::{self, Branch};
 use crate::output::Output;
-use crate::plan::{Inputs, Plan};
+use crate::plan::{Inputs, Plan, PlannedWheel};
+use crate::tools::{self, Python};
 
 /// What every command shares: the global flags, the output channel and where we started.
 pub struct Session {
@@ -47,6 +49,45 @@ impl Session {
         )
     }
 
+    /// The wheels to build: mlops.toml's `[[wheel]]` list, else the cargo workspace's PyO3
+    /// crates.
+    pub fn wheels(&self, manifest: &Manifest) -> Result<Vec<PlannedWheel>> {
+        if !manifest.wheels.is_empty() {
+            return Ok(manifest
+                .wheels
+                .iter()
+                .map(|w| PlannedWheel {
+                    path: w.path.clone(),
+                    declared: w.declared.clone(),
+                    install: w.install,
+                })
+                .collect());
+        }
+        let found = crate::build::discover::maturin_members(&manifest.root)?;
+        for dir in &found {
+            self.output
+                .verbose("Found", format!("PyO3 crate {}", dir.display()));
+        }
+        Ok(found
+            .into_iter()
+            .map(|path| PlannedWheel {
+                declared: relative_to(&path, &manifest.root),
+                path,
+                install: Default::default(),
+            })
+            .collect())
+    }
+
+    /// The build interpreter: `--python`, `MLOPS_PYTHON`, the active virtualenv, `python3`.
+    pub fn python(&self) -> Result<Python> {
+        let python = tools::find_python(self.global.python.as_deref(), &|k| std::env::var_os(k))?;
+        self.output.verbose(
+            "Python",
+            format!("{} (from {})", python.path.display(), python.source),
+        );
+        Ok(python)
+    }
+
     /// The whole plan for `manifest`, optionally checking that `entry` exists.
     pub fn plan(&self, manifest: &Manifest, entry: Option<&str>) -> Result<Plan> {
         // Resolve the target first: a wrong `--target` is the likelier mistake, and its
@@ -59,11 +100,20 @@ impl Session {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
+                wheels: self.wheels(manifest)?,
                 local_user: local_user(),
                 entry,
             },
         )
     }
+}
+
+/// `path` relative to `base` when below it, for messages and manifests.
+fn relative_to(path: &std::path::Path, base: &std::path::Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn local_user() -> Option<String> {
@@ -84,5 +134,6 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
     match args.command {
         Command::Check(a) => check::run(&session, &a),
         Command::Init(a) => init::run(&session, &a),
+        Command::Build(a) => build::run(&session, &a),
     }
 }

@@ -7,6 +7,10 @@ pub const MANIFEST_FILE: &str = "mlops.toml";
 /// The folder holding the MLflow project code, relative to the manifest.
 pub const MLPROJECT_DIR: &str = "mlproject";
 
+/// The folder (relative to the manifest) for everything the tool keeps locally: built wheels,
+/// the local artifact store, environments.
+pub const STATE_DIR: &str = ".mlops";
+
 /// The target used when none is named.
 pub const TARGET: &str = "local";
 

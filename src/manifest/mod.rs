@@ -805,6 +805,11 @@ fn databricks_artifacts_problem(t: &Template) -> Option<String> {
 }
 
 impl Manifest {
+    /// Where the tool keeps its local state for this project (`.mlops/` beside the manifest).
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(defaults::STATE_DIR)
+    }
+
     /// The named target, or the default (`local`) when `name` is `None`.
     pub fn target(&self, name: Option<&str>) -> Result<&Target> {
         let name = name.unwrap_or(defaults::TARGET);

@@ -5,5 +5,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod build;
 mod cli;
 mod manifest_errors;

@@ -230,3 +230,33 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The Python interpreter with `build` and `maturin` that scripts/test sets up.
+pub fn test_python() -> PathBuf {
+    std::env::var_os("MLOPS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// A cargo target folder shared by the tests' maturin builds, so PyO3 compiles once.
+pub fn shared_cargo_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cargo-target")
+}
+
+/// SHA-256 of a file, for checking what the tool reports.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Asserts that `text` contains every one of `parts`, showing the whole text when not.
+#[track_caller]
+pub fn assert_has(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+}

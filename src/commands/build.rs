@@ -1,0 +1,111 @@
+//! `cargo mlops build`: build (or take from the cache) every wheel and show what was built.
+
+use crate::build::{self, BuiltWheel, Options};
+use crate::cli::BuildArgs;
+use crate::error::Result;
+
+use super::Session;
+
+pub fn run(session: &Session, args: &BuildArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let manifest = session.manifest()?;
+    let wheels = session.wheels(&manifest)?;
+    if wheels.is_empty() {
+        output.warn(format!(
+            "nothing to build: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
+            manifest.display_path.display()
+        ));
+    }
+    let built = if wheels.is_empty() {
+        build::Report {
+            wheels: Vec::new(),
+            failures: Vec::new(),
+        }
+    } else {
+        let options = Options {
+            python: session.python()?,
+            no_cache: args.no_cache,
+        };
+        build::build_all(&manifest.state_dir(), &wheels, &options, &output)
+    };
+    if output.json() {
+        output.result_json(&built.wheels);
+    } else {
+        for line in summary(&built.wheels) {
+            output.result(line);
+        }
+    }
+    let count = built.wheels.len();
+    let fresh = built.wheels.iter().filter(|w| w.cached).count();
+    let wheels = built.into_result()?;
+    if !wheels.is_empty() {
+        output.status(
+            "Finished",
+            format!("{count} wheel(s), {fresh} from the cache"),
+        );
+    }
+    Ok(())
+}
+
+/// One aligned line per wheel: name, version, size, content address, built or cached, file.
+pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
+    let rows: Vec<[String; 6]> = wheels
+        .iter()
+        .map(|w| {
+            [
+                w.name.clone(),
+                w.version.clone(),
+                human_size(w.size),
+                w.address.clone(),
+                if w.cached { "cached" } else { "built" }.to_string(),
+                w.file.clone(),
+            ]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..6).map(width).collect();
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{:<w0$}  {:<w1$}  {:>w2$}  {}  {:<w4$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w4 = widths[4],
+            )
+        })
+        .collect()
+}
+
+/// Sizes as people read them: `812 B`, `1.9 KiB`, `30.0 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(1946), "1.9 KiB");
+        assert_eq!(human_size(30 * 1024 * 1024), "30.0 MiB");
+    }
+}
