@@ -68,6 +68,27 @@ pub enum Command {
     Check(CheckArgs),
     /// Build every wheel of the project (cached; unchanged packages cost nothing)
     Build(BuildArgs),
+    /// Write the MLflow project as it will run, with every wheel path filled in
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The folder to write the project to (empty, new, or an earlier render)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Also write the deterministic project tarball here
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+
+    /// Build even when an identical build is cached
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Print what was rendered as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +107,15 @@ pub struct CheckArgs {
     /// Also check that this entry point exists
     #[arg(long, short, value_name = "NAME")]
     pub entry: Option<String>,
+
+    /// A parameter of the entry point, checked against its type (repeatable)
+    #[arg(
+        short = 'P',
+        long = "param",
+        value_name = "NAME=VALUE",
+        requires = "entry"
+    )]
+    pub params: Vec<String>,
 
     /// Print the plan as one JSON object on stdout
     #[arg(long)]

@@ -12,8 +12,11 @@ pub mod git;
 pub mod manifest;
 pub mod naming;
 pub mod output;
+pub mod params;
 pub mod plan;
 pub mod process;
+pub mod project;
+pub mod render;
 pub mod templates;
 pub mod tools;
 

@@ -29,7 +29,7 @@ const SKIP_ANYWHERE: &[&str] = &[
 ];
 
 /// Folders skipped at the top of a package or crate: its build outputs.
-const SKIP_AT_TOP: &[&str] = &["target", "dist", "build"];
+pub const PACKAGE_OUTPUTS: &[&str] = &["target", "dist", "build"];
 
 /// Environment variables that change what a build produces.
 pub const BUILD_ENV: &[&str] = &[
@@ -53,8 +53,9 @@ pub const BUILD_ENV: &[&str] = &[
     "SETUPTOOLS_SCM_PRETEND_VERSION",
 ];
 
-/// The files of a folder as git would see them, relative to it, sorted.
-pub fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The files of a folder as git would see them, relative to it, sorted; folders named in
+/// `skip_top` are left out when they sit directly in `dir`.
+pub fn walk(dir: &Path, skip_top: &'static [&'static str]) -> Result<Vec<PathBuf>> {
     let top = dir.to_path_buf();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
@@ -76,7 +77,7 @@ pub fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
             if SKIP_ANYWHERE.contains(&name.as_ref()) || name.ends_with(".egg-info") {
                 return false;
             }
-            !(entry.path().parent() == Some(top.as_path()) && SKIP_AT_TOP.contains(&name.as_ref()))
+            !(entry.path().parent() == Some(top.as_path()) && skip_top.contains(&name.as_ref()))
         })
         .build();
     let mut files = Vec::new();
@@ -318,7 +319,7 @@ mod tests {
         write(root, "secret.log", "");
         write(root, ".gitignore", "*.log\n");
         write(root, ".hidden/conf", "");
-        let files: Vec<String> = walk(root)
+        let files: Vec<String> = walk(root, PACKAGE_OUTPUTS)
             .unwrap()
             .into_iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -343,7 +344,8 @@ mod tests {
         write(root, "b/c.py", "2");
         let key = || {
             let mut k = KeyBuilder::new("1");
-            k.dir("pkg", root, &walk(root).unwrap()).unwrap();
+            k.dir("pkg", root, &walk(root, PACKAGE_OUTPUTS).unwrap())
+                .unwrap();
             k.finish()
         };
         let first = key();

@@ -5,7 +5,7 @@
 pub mod backend;
 mod cache;
 pub mod discover;
-mod inputs;
+pub mod inputs;
 pub mod wheel_file;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ pub const FALLBACK_EPOCH: i64 = 315_532_800;
 const FAILURE_TAIL: usize = 40;
 
 /// Bump when the cache layout or the way builds run changes, so old entries are not reused.
-const CACHE_VERSION: &str = "1";
+const CACHE_VERSION: &str = "2";
 
 pub struct Options {
     pub python: Python,
@@ -114,7 +114,7 @@ fn build_one(
     if system.backend == Backend::Maturin {
         ensure_lockfile(spec, output)?;
     }
-    let files = inputs::walk(&spec.path)?;
+    let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
     let tool = Tool::for_backend(system.backend, &opts.python);
 
     let mut key = KeyBuilder::new(CACHE_VERSION);
@@ -133,7 +133,7 @@ fn build_one(
             key.dir(
                 &format!("crate:{}", dir.display()),
                 dir,
-                &inputs::walk(dir)?,
+                &inputs::walk(dir, inputs::PACKAGE_OUTPUTS)?,
             )?;
         }
         for file in &cargo.files {
@@ -260,11 +260,21 @@ impl Tool {
     }
 
     fn command(&self, python: &Python, source: &Path, out: &Path) -> Cmd {
+        // Panic locations embed source paths; naming the workspace `/build` instead of where
+        // it was checked out keeps the library's bytes the same in every checkout. Passed as
+        // rustc flags of the final crate only, so the user's RUSTFLAGS and cargo config stay
+        // in force.
+        let remap = format!(
+            "--remap-path-prefix={}=/build",
+            inputs::cargo_lock_dir(source).display()
+        );
         let maturin_args = |cmd: Cmd| {
             cmd.args(["build", "--release", "--out"])
                 .arg(out)
                 .arg("--interpreter")
                 .arg(&python.path)
+                .arg("--")
+                .arg(&remap)
                 .dir(source)
         };
         match self {

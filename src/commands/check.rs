@@ -9,8 +9,7 @@ use super::Session;
 
 pub fn run(session: &Session, args: &CheckArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let manifest = session.manifest()?;
-    let plan = session.plan(&manifest, args.entry.as_deref())?;
+    let plan = session.prepare(args.entry.as_deref(), &args.params)?.plan;
     if output.json() {
         output.result_json(&plan);
     } else {

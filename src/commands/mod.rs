@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod init;
+mod render;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use crate::manifest::{self, Manifest};
 use crate::naming::{self, Branch};
 use crate::output::Output;
 use crate::plan::{Inputs, Plan, PlannedWheel};
+use crate::project::MlflowProject;
 use crate::tools::{self, Python};
 
 /// What every command shares: the global flags, the output channel and where we started.
@@ -88,24 +90,52 @@ impl Session {
         Ok(python)
     }
 
-    /// The whole plan for `manifest`, optionally checking that `entry` exists.
-    pub fn plan(&self, manifest: &Manifest, entry: Option<&str>) -> Result<Plan> {
+    /// Everything a command needs before it acts: the manifest, the project folder, and the
+    /// plan for the chosen target, branch and (optionally) entry point with its `-P` values,
+    /// all validated. Nothing is built, written or sent.
+    pub fn prepare(&self, entry: Option<&str>, params: &[String]) -> Result<Prepared> {
+        let manifest = self.manifest()?;
         // Resolve the target first: a wrong `--target` is the likelier mistake, and its
         // message should not be hidden behind a branch problem.
         manifest.target(self.global.target.as_deref())?;
-        let branch = self.branch(manifest)?;
-        Plan::new(
-            manifest,
+        let project = MlflowProject::load(&manifest)?;
+        let pairs = crate::params::parse_pairs(params)?;
+        let parameters = match entry {
+            Some(name) => crate::params::resolve(name, &project.entry_point(name)?, &pairs)?,
+            None if !pairs.is_empty() => {
+                return Err(Error::usage("`-P` values need an entry point")
+                    .with_help("name it with `--entry NAME`"));
+            }
+            None => Default::default(),
+        };
+        let branch = self.branch(&manifest)?;
+        let plan = Plan::new(
+            &manifest,
             Inputs {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
-                wheels: self.wheels(manifest)?,
                 local_user: local_user(),
                 entry,
+                wheels: self.wheels(&manifest)?,
+                entry_points: project.entry_points.clone(),
+                parameters,
             },
-        )
+        )?;
+        crate::render::validate(&plan, &manifest, &project)?;
+        Ok(Prepared {
+            manifest,
+            project,
+            plan,
+        })
     }
+}
+
+/// The validated inputs of a command (see [`Session::prepare`]).
+pub struct Prepared {
+    pub manifest: Manifest,
+    pub project: MlflowProject,
+    pub plan: Plan,
 }
 
 /// `path` relative to `base` when below it, for messages and manifests.
@@ -135,5 +165,6 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Check(a) => check::run(&session, &a),
         Command::Init(a) => init::run(&session, &a),
         Command::Build(a) => build::run(&session, &a),
+        Command::Render(a) => render::run(&session, &a),
     }
 }

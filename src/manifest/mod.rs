@@ -826,21 +826,6 @@ impl Manifest {
         })
     }
 
-    /// The named entry point, with the closest names when it does not exist.
-    pub fn entry_point(&self, name: &str) -> Result<&EntryPoint> {
-        self.entry_points.get(name).ok_or_else(|| {
-            Error::usage(format!(
-                "unknown entry point `{name}` (entry points are `[entry_points.NAME]` tables in {})",
-                self.display_path.display()
-            ))
-            .with_help(suggestion(
-                "entry points",
-                name,
-                self.entry_points.keys().map(String::as_str),
-            ))
-        })
-    }
-
     /// Checks that the folders the manifest names exist and hold what they should.
     pub fn check_paths(&self) -> Result<()> {
         let ctx = Ctx {

@@ -84,7 +84,7 @@ cluster_id = "0101-123456-abcd"
     assert_eq!(m.wheels[0].path, Path::new("/proj/python/churn_features"));
     assert_eq!(m.environment.python, "3.10");
     assert_eq!(m.cluster.workers, Workers::Fixed(2));
-    let train = m.entry_point("train").unwrap();
+    let train = &m.entry_points["train"];
     assert_eq!(train.parameters["alpha"].default.as_deref(), Some("0.5"));
     assert_eq!(train.parameters["l1_ratio"].default.as_deref(), Some("1"));
     let dev = m.target(Some("dev")).unwrap();
@@ -168,18 +168,6 @@ fn unknown_target_suggests_the_closest() {
     assert!(err.message().contains("unknown target `dve`"));
     assert!(err.message().contains("/proj/mlops.toml"));
     assert_eq!(err.help(), Some("did you mean `dev`?"));
-}
-
-#[test]
-fn unknown_entry_point_lists_the_valid_ones() {
-    let m = parse_str(
-        "[project]\nname = \"x\"\n[entry_points.train]\ncommand = \"python t.py\"\n[entry_points.evaluate]\ncommand = \"python e.py\"\n",
-    )
-    .unwrap();
-    let err = m.entry_point("trian").unwrap_err();
-    assert_eq!(err.help(), Some("did you mean `train`?"));
-    let err = m.entry_point("zzz").unwrap_err();
-    assert_eq!(err.help(), Some("valid entry points: `evaluate`, `train`"));
 }
 
 #[test]

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{
-    Project, Run, assert_has, project_from_fixture, sha256_file, shared_cargo_target, test_python,
-};
+use crate::support::{Project, Run, assert_has, project_from_fixture, sha256_file, test_python};
 
 fn python_arg() -> String {
     test_python().to_string_lossy().into_owned()
@@ -18,12 +16,7 @@ fn build(p: &Project, extra: &[&str]) -> Run {
     let python = python_arg();
     let mut args = vec!["build", "--json", "--python", python.as_str()];
     args.extend_from_slice(extra);
-    let target = shared_cargo_target();
-    p.mlops_in(
-        ".",
-        &args,
-        &[("CARGO_TARGET_DIR", target.to_str().unwrap())],
-    )
+    p.mlops_shared_target(&args, &[])
 }
 
 fn wheels(run: &Run) -> Vec<Value> {
@@ -77,11 +70,7 @@ fn demo_builds_with_both_backends_into_one_folder() {
     }
     assert!(!p.path().join("rust/demo_fast/dist").exists());
     // The summary shows name, version, size, address and cache state.
-    let text = p.mlops_in(
-        ".",
-        &["build", "--python", &python_arg()],
-        &[("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap())],
-    );
+    let text = p.mlops_shared_target(&["build", "--python", &python_arg()], &[]);
     text.success();
     let address = features["address"].as_str().unwrap();
     let line = text
@@ -162,14 +151,7 @@ impl Spy {
         let path = self.path_var();
         let mut args = vec!["build", "--json", "--python", python.as_str()];
         args.extend_from_slice(extra);
-        p.mlops_in(
-            ".",
-            &args,
-            &[
-                ("PATH", path.as_str()),
-                ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
-            ],
-        )
+        p.mlops_shared_target(&args, &[("PATH", path.as_str())])
     }
 }
 

@@ -8,3 +8,4 @@ mod support;
 mod build;
 mod cli;
 mod manifest_errors;
+mod render;

@@ -63,6 +63,10 @@ impl Project {
             .env("GIT_AUTHOR_EMAIL", "test@example.com")
             .env("GIT_COMMITTER_NAME", "Test")
             .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            // Fixed commit times: two copies of a fixture are the same commit, as two
+            // checkouts would be.
+            .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .expect("git runs");
@@ -77,6 +81,16 @@ impl Project {
     /// `cargo-mlops ARGS` in the project folder.
     pub fn mlops(&self, args: &[&str]) -> Run {
         self.mlops_in(".", args, &[])
+    }
+
+    /// `cargo-mlops ARGS` with maturin builds going to the shared cargo target folder (one at a
+    /// time), plus extra environment variables.
+    pub fn mlops_shared_target(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let _lock = maturin_lock();
+        let target = shared_cargo_target();
+        let mut all = vec![("CARGO_TARGET_DIR", target.to_str().unwrap())];
+        all.extend_from_slice(env);
+        self.mlops_in(".", args, &all)
     }
 
     /// `cargo-mlops ARGS` in a sub-folder, with extra environment variables.
@@ -236,6 +250,13 @@ pub fn test_python() -> PathBuf {
     std::env::var_os("MLOPS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Held while a test runs maturin in the shared cargo target folder: maturin stages the built
+/// library under a fixed name there, so two builds of the demo crate at once collide.
+pub fn maturin_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A cargo target folder shared by the tests' maturin builds, so PyO3 compiles once.

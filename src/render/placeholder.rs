@@ -1,0 +1,210 @@
+//! The seed's `.../WHEELPATH` placeholders in a user's own YAML or JSON, replaced structurally.
+//!
+//! A list element holding a placeholder (a string such as `/dbfs/wheels/builds/WHEELPATH`, or
+//! a mapping such as `{"pypi": {"package": ".../WHEELPATH"}}`) becomes one element per wheel,
+//! of the same shape, with the placeholder replaced by that wheel's path. A placeholder outside
+//! a list can hold one wheel only.
+
+/// The marker a placeholder string ends with.
+pub const MARKER: &str = "WHEELPATH";
+
+/// The tree operations the substitution needs, for both YAML and JSON values.
+pub trait Node: Clone {
+    fn as_string(&self) -> Option<&str>;
+    fn set_string(&mut self, value: String);
+    fn as_list_mut(&mut self) -> Option<&mut Vec<Self>>;
+    fn children(&self) -> Vec<&Self>;
+    fn children_mut(&mut self) -> Vec<&mut Self>;
+}
+
+fn is_placeholder(s: &str) -> bool {
+    s.ends_with(MARKER)
+}
+
+/// Whether `node` holds a placeholder anywhere.
+pub fn contains<N: Node>(node: &N) -> bool {
+    match node.as_string() {
+        Some(s) => is_placeholder(s),
+        None => node.children().into_iter().any(contains),
+    }
+}
+
+/// Replaces every placeholder below `node` with `paths`; returns how many placeholders there
+/// were, or an error naming a placeholder that cannot hold all the paths.
+pub fn substitute<N: Node>(node: &mut N, paths: &[String]) -> Result<usize, String> {
+    if let Some(s) = node.as_string() {
+        if !is_placeholder(s) {
+            return Ok(0);
+        }
+        return match paths {
+            [one] => {
+                node.set_string(one.clone());
+                Ok(1)
+            }
+            _ => Err(format!(
+                "`{s}` is not in a list, so it can hold one wheel, but there are {}",
+                paths.len()
+            )),
+        };
+    }
+    if let Some(list) = node.as_list_mut() {
+        let mut count = 0;
+        let mut out = Vec::with_capacity(list.len());
+        for element in list.drain(..) {
+            if contains(&element) {
+                count += 1;
+                for path in paths {
+                    let mut copy = element.clone();
+                    fill(&mut copy, path);
+                    if !out.iter().any(|e: &N| same(e, &copy)) {
+                        out.push(copy);
+                    }
+                }
+            } else {
+                out.push(element);
+            }
+        }
+        *list = out;
+        return Ok(count);
+    }
+    let mut count = 0;
+    for child in node.children_mut() {
+        count += substitute(child, paths)?;
+    }
+    Ok(count)
+}
+
+/// Replaces every placeholder string below `node` with `path`.
+fn fill<N: Node>(node: &mut N, path: &str) {
+    if node.as_string().is_some_and(is_placeholder) {
+        node.set_string(path.to_string());
+        return;
+    }
+    for child in node.children_mut() {
+        fill(child, path);
+    }
+}
+
+/// Two placeholders that expand to the same element (the same wheel) keep only one copy.
+fn same<N: Node>(a: &N, b: &N) -> bool {
+    match (a.as_string(), b.as_string()) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => {
+            let (ca, cb) = (a.children(), b.children());
+            ca.len() == cb.len() && ca.iter().zip(&cb).all(|(x, y)| same(*x, *y))
+        }
+        _ => false,
+    }
+}
+
+impl Node for serde_json::Value {
+    fn as_string(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn set_string(&mut self, value: String) {
+        *self = serde_json::Value::String(value);
+    }
+    fn as_list_mut(&mut self) -> Option<&mut Vec<Self>> {
+        self.as_array_mut()
+    }
+    fn children(&self) -> Vec<&Self> {
+        match self {
+            serde_json::Value::Array(a) => a.iter().collect(),
+            serde_json::Value::Object(o) => o.values().collect(),
+            _ => Vec::new(),
+        }
+    }
+    fn children_mut(&mut self) -> Vec<&mut Self> {
+        match self {
+            serde_json::Value::Array(a) => a.iter_mut().collect(),
+            serde_json::Value::Object(o) => o.values_mut().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Node for serde_yaml::Value {
+    fn as_string(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn set_string(&mut self, value: String) {
+        *self = serde_yaml::Value::String(value);
+    }
+    fn as_list_mut(&mut self) -> Option<&mut Vec<Self>> {
+        self.as_sequence_mut()
+    }
+    fn children(&self) -> Vec<&Self> {
+        match self {
+            serde_yaml::Value::Sequence(s) => s.iter().collect(),
+            serde_yaml::Value::Mapping(m) => m.values().collect(),
+            serde_yaml::Value::Tagged(t) => vec![&t.value],
+            _ => Vec::new(),
+        }
+    }
+    fn children_mut(&mut self) -> Vec<&mut Self> {
+        match self {
+            serde_yaml::Value::Sequence(s) => s.iter_mut().collect(),
+            serde_yaml::Value::Mapping(m) => m.values_mut().collect(),
+            serde_yaml::Value::Tagged(t) => vec![&mut t.value],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn paths(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("dbfs:/w/{i}.whl")).collect()
+    }
+
+    #[test]
+    fn list_elements_are_repeated_per_wheel_keeping_their_shape() {
+        let mut v = json!({"libraries": [
+            {"pypi": {"package": "convertdate"}},
+            {"pypi": {"package": "/dbfs/wheels/builds/WHEELPATH"}}
+        ]});
+        assert_eq!(substitute(&mut v, &paths(2)).unwrap(), 1);
+        assert_eq!(
+            v,
+            json!({"libraries": [
+                {"pypi": {"package": "convertdate"}},
+                {"pypi": {"package": "dbfs:/w/0.whl"}},
+                {"pypi": {"package": "dbfs:/w/1.whl"}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn yaml_pip_lists_work_the_same() {
+        let mut v: serde_yaml::Value = serde_yaml::from_str(
+            "dependencies:\n  - python=3.8\n  - pip:\n    - mlflow\n    - /dbfs/wheels/builds/WHEELPATH\n    - pyarrow\n",
+        )
+        .unwrap();
+        assert!(contains(&v));
+        substitute(&mut v, &paths(1)).unwrap();
+        let pip = &v["dependencies"][1]["pip"];
+        assert_eq!(pip[1].as_str(), Some("dbfs:/w/0.whl"));
+        assert_eq!(pip[2].as_str(), Some("pyarrow"));
+        assert!(!contains(&v));
+    }
+
+    #[test]
+    fn a_scalar_placeholder_holds_one_wheel_only() {
+        let mut v = json!({"wheel": "x/WHEELPATH"});
+        assert!(substitute(&mut v, &paths(2)).is_err());
+        let mut v = json!({"wheel": "x/WHEELPATH"});
+        assert_eq!(substitute(&mut v, &paths(1)).unwrap(), 1);
+        assert_eq!(v, json!({"wheel": "dbfs:/w/0.whl"}));
+    }
+
+    #[test]
+    fn two_placeholders_do_not_duplicate_wheels() {
+        let mut v = json!(["a/WHEELPATH", "b/WHEELPATH"]);
+        substitute(&mut v, &paths(1)).unwrap();
+        assert_eq!(v, json!(["dbfs:/w/0.whl"]));
+    }
+}
