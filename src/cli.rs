@@ -70,6 +70,23 @@ pub enum Command {
     Build(BuildArgs),
     /// Write the MLflow project as it will run, with every wheel path filled in
     Render(RenderArgs),
+    /// Build, then publish wheels, project and launcher to the target's content-addressed store
+    Deploy(DeployArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Print what would be published where, and write nothing, locally or remotely
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Build even when an identical build is cached
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Print what was published as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

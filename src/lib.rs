@@ -7,8 +7,10 @@
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod databricks;
 pub mod error;
 pub mod git;
+pub mod interrupt;
 pub mod manifest;
 pub mod naming;
 pub mod output;
@@ -16,8 +18,11 @@ pub mod params;
 pub mod plan;
 pub mod process;
 pub mod project;
+pub mod publish;
 pub mod render;
+pub mod store;
 pub mod templates;
+pub mod time;
 pub mod tools;
 
 use std::ffi::OsString;

@@ -33,6 +33,8 @@ pub struct Output {
     verbosity: Verbosity,
     color: bool,
     json: bool,
+    /// Progress bars, when stderr is a terminal outside CI.
+    bars: Option<indicatif::MultiProgress>,
 }
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -43,10 +45,14 @@ const BOLD: Style = Style::new().bold();
 
 impl Output {
     pub fn new(verbosity: Verbosity, color: ColorChoice) -> Self {
+        let interactive = std::io::stderr().is_terminal()
+            && std::env::var_os("CI").is_none()
+            && verbosity == Verbosity::Normal;
         Output {
             verbosity,
             color: resolve_color(color),
             json: false,
+            bars: interactive.then(indicatif::MultiProgress::new),
         }
     }
 
@@ -73,9 +79,35 @@ impl Output {
     }
 
     fn err_line(&self, line: &str) {
+        if let Some(bars) = &self.bars {
+            // Printed above the bars, so neither garbles the other.
+            let _ = bars.println(line);
+            return;
+        }
         let mut stderr = std::io::stderr().lock();
         // A closed stderr is not worth failing the command for.
         let _ = writeln!(stderr, "{line}");
+    }
+
+    /// A byte progress bar on a terminal; plain start and finish lines otherwise.
+    pub fn progress(&self, verb: &str, label: &str, total: u64) -> Progress {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = bars.add(indicatif::ProgressBar::new(total));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(verb.to_string());
+            bar.set_message(label.to_string());
+            bar
+        });
+        if bar.is_none() {
+            self.status(verb, format!("{label} ({})", human_bytes(total)));
+        }
+        Progress { bar }
     }
 
     /// A progress line: `    Building churn-features`, verb right-aligned in green.
@@ -135,6 +167,40 @@ impl Output {
         let text = serde_json::to_string_pretty(value).expect("result types serialize");
         self.result(text);
     }
+}
+
+/// A progress handle; see [`Output::progress`].
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn set(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Sizes as people read them: `812 B`, `1.9 KiB`, `30.0 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn resolve_color(choice: ColorChoice) -> bool {

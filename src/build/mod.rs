@@ -104,22 +104,17 @@ pub fn build_all(
     report
 }
 
-fn build_one(
-    cache: &Cache,
+/// The cache key of a package: everything its build reads (see `inputs.rs`).
+fn cache_key(
     spec: &PlannedWheel,
-    opts: &Options,
-    output: &Output,
-) -> Result<BuiltWheel> {
-    let system = backend::read(&spec.path)?;
-    if system.backend == Backend::Maturin {
-        ensure_lockfile(spec, output)?;
-    }
+    system: &BuildSystem,
+    tool: &Tool,
+    python: &Python,
+) -> Result<String> {
     let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
-    let tool = Tool::for_backend(system.backend, &opts.python);
-
     let mut key = KeyBuilder::new(CACHE_VERSION);
     key.line("backend", &system.name);
-    key.line("python", &tools::fingerprint(&opts.python.path));
+    key.line("python", &tools::fingerprint(&python.path));
     key.line("tool", &tool.fingerprint());
     for var in inputs::BUILD_ENV {
         if let Some(value) = std::env::var_os(var) {
@@ -140,7 +135,41 @@ fn build_one(
             key.file("cargo", file, &file.display().to_string())?;
         }
     }
-    let key = key.finish();
+    Ok(key.finish())
+}
+
+/// The cached wheel of `spec`, if an identical build is cached; starts no process and writes
+/// nothing (for `--dry-run`).
+pub fn peek(state_dir: &Path, spec: &PlannedWheel, python: &Python) -> Result<Option<BuiltWheel>> {
+    let system = backend::read(&spec.path)?;
+    if system.backend == Backend::Maturin
+        && !inputs::cargo_lock_dir(&spec.path)
+            .join("Cargo.lock")
+            .is_file()
+    {
+        return Ok(None);
+    }
+    let tool = Tool::for_backend(system.backend, python);
+    let key = cache_key(spec, &system, &tool, python)?;
+    let cache = Cache::new(state_dir.join("wheels"));
+    match cache.lookup(&key) {
+        Some((entry, path)) => Ok(Some(finish(spec, &system, &entry, path, true)?)),
+        None => Ok(None),
+    }
+}
+
+fn build_one(
+    cache: &Cache,
+    spec: &PlannedWheel,
+    opts: &Options,
+    output: &Output,
+) -> Result<BuiltWheel> {
+    let system = backend::read(&spec.path)?;
+    if system.backend == Backend::Maturin {
+        ensure_lockfile(spec, output)?;
+    }
+    let tool = Tool::for_backend(system.backend, &opts.python);
+    let key = cache_key(spec, &system, &tool, &opts.python)?;
 
     if !opts.no_cache {
         if let Some((entry, path)) = cache.lookup(&key) {
@@ -162,6 +191,7 @@ fn build_one(
     // (cargo keeps its own target folder), as do packages whose version comes from git.
     let source_dir = if system.backend == Backend::Pep517 && !system.vcs_version {
         let copy = staging.path().join("src");
+        let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
         copy_files(&spec.path, &files, &copy)?;
         copy
     } else {

@@ -99,7 +99,7 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
             [
                 w.name.clone(),
                 w.version.clone(),
-                human_size(w.size),
+                crate::output::human_bytes(w.size),
                 w.address.clone(),
                 if w.cached { "cached" } else { "built" }.to_string(),
                 w.file.clone(),
@@ -127,29 +127,15 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
         .collect()
 }
 
-/// Sizes as people read them: `812 B`, `1.9 KiB`, `30.0 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sizes() {
-        assert_eq!(human_size(812), "812 B");
-        assert_eq!(human_size(1946), "1.9 KiB");
-        assert_eq!(human_size(30 * 1024 * 1024), "30.0 MiB");
+        use crate::output::human_bytes;
+        assert_eq!(human_bytes(812), "812 B");
+        assert_eq!(human_bytes(1946), "1.9 KiB");
+        assert_eq!(human_bytes(30 * 1024 * 1024), "30.0 MiB");
     }
 }

@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod deploy;
 mod init;
 mod render;
 
@@ -131,6 +132,53 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The workspace client of a Databricks target (credentials resolved, nothing sent yet).
+    pub fn client(&self, plan: &Plan) -> Result<std::sync::Arc<crate::databricks::Client>> {
+        let config = crate::databricks::auth::resolve(&crate::databricks::auth::Settings {
+            target: &plan.target,
+            host: plan.host.as_deref(),
+            profile: plan.profile.as_deref(),
+            env: &|k| std::env::var(k).ok(),
+        })?;
+        self.output.verbose(
+            "Workspace",
+            format!(
+                "{} ({}, from {})",
+                config.host,
+                config.method.name(),
+                config.source
+            ),
+        );
+        Ok(std::sync::Arc::new(crate::databricks::Client::new(config)?))
+    }
+
+    /// The artifact store of the plan's target, and its client when it is remote.
+    pub fn store(
+        &self,
+        plan: &Plan,
+    ) -> Result<(
+        Box<dyn crate::store::Store>,
+        Option<std::sync::Arc<crate::databricks::Client>>,
+    )> {
+        use crate::store::{DbfsStore, LocalStore, VolumeStore};
+        match plan.target_kind {
+            crate::manifest::TargetKind::Local => {
+                Ok((Box::new(LocalStore::new(&plan.artifacts)), None))
+            }
+            crate::manifest::TargetKind::Databricks => {
+                let client = self.client(plan)?;
+                let store: Box<dyn crate::store::Store> = if plan.artifacts.starts_with("dbfs:/") {
+                    Box::new(DbfsStore::new(client.clone()))
+                } else {
+                    Box::new(VolumeStore::new(client.clone()))
+                };
+                Ok((store, Some(client)))
+            }
+        }
+    }
+}
+
 /// The validated inputs of a command (see [`Session::prepare`]).
 pub struct Prepared {
     pub manifest: Manifest,
@@ -166,5 +214,6 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Init(a) => init::run(&session, &a),
         Command::Build(a) => build::run(&session, &a),
         Command::Render(a) => render::run(&session, &a),
+        Command::Deploy(a) => deploy::run(&session, &a),
     }
 }

@@ -1,0 +1,518 @@
+//! Databricks unified authentication, as the SDKs do it: explicit (target) settings, then
+//! `DATABRICKS_*` environment variables, then a `~/.databrickscfg` profile; personal access
+//! tokens, OAuth machine-to-machine, or the Azure CLI.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::secret::Secret;
+use crate::error::{Error, Result};
+
+/// The Azure Databricks application id, the `--resource` of an Azure CLI token.
+pub const AZURE_DATABRICKS_RESOURCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+
+/// How requests authenticate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// A personal access token (or any bearer token).
+    Pat(Secret),
+    /// OAuth M2M: a service principal's client id and secret, exchanged for tokens.
+    OAuthM2M {
+        client_id: String,
+        client_secret: Secret,
+    },
+    /// `az account get-access-token`.
+    AzureCli,
+}
+
+impl Method {
+    /// The `auth/...` token of the User-Agent.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Pat(_) => "pat",
+            Method::OAuthM2M { .. } => "oauth-m2m",
+            Method::AzureCli => "azure-cli",
+        }
+    }
+}
+
+/// A resolved workspace connection.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Normalised: `https://host` (or `http://` on loopback), no trailing `/`, no `:443`.
+    pub host: String,
+    pub method: Method,
+    /// Where the credentials came from, for messages ("DATABRICKS_TOKEN", "profile DEFAULT
+    /// in ~/.databrickscfg").
+    pub source: String,
+}
+
+/// What the target says, and how to read the environment and the home folder.
+pub struct Settings<'a> {
+    pub target: &'a str,
+    pub host: Option<&'a str>,
+    pub profile: Option<&'a str>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// One layer of settings (the target, the environment, a profile).
+#[derive(Default, Debug)]
+struct Layer {
+    name: String,
+    values: BTreeMap<&'static str, String>,
+}
+
+const KEYS: &[(&str, &str)] = &[
+    ("host", "DATABRICKS_HOST"),
+    ("token", "DATABRICKS_TOKEN"),
+    ("client_id", "DATABRICKS_CLIENT_ID"),
+    ("client_secret", "DATABRICKS_CLIENT_SECRET"),
+    ("auth_type", "DATABRICKS_AUTH_TYPE"),
+];
+
+pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
+    let env = |k: &str| (settings.env)(k).filter(|v| !v.trim().is_empty());
+    let mut tried = Vec::new();
+
+    let mut explicit = Layer {
+        name: format!("[targets.{}] in mlops.toml", settings.target),
+        ..Layer::default()
+    };
+    if let Some(host) = settings.host {
+        explicit.values.insert("host", host.to_string());
+    }
+
+    let mut from_env = Layer {
+        name: "environment variables".into(),
+        ..Layer::default()
+    };
+    for (key, var) in KEYS {
+        if let Some(v) = env(var) {
+            from_env.values.insert(key, v);
+        }
+    }
+    tried.push(format!(
+        "environment ({})",
+        KEYS.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(", ")
+    ));
+
+    let config_path = env("DATABRICKS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            env("HOME")
+                .or_else(|| env("USERPROFILE"))
+                .map(|h| PathBuf::from(h).join(".databrickscfg"))
+        });
+    let named_profile = settings
+        .profile
+        .map(str::to_string)
+        .or_else(|| env("DATABRICKS_CONFIG_PROFILE"));
+    let profile = match &config_path {
+        Some(path) if path.is_file() => {
+            let text = fs_err::read_to_string(path)?;
+            let ini = parse_ini(&text);
+            let name = named_profile.clone().or_else(|| {
+                ini.get("__settings__")
+                    .and_then(|s| s.get("default_profile"))
+                    .cloned()
+            });
+            let chosen = name.clone().unwrap_or_else(|| "DEFAULT".into());
+            tried.push(format!("profile `{chosen}` in {}", path.display()));
+            match ini.get(&chosen) {
+                Some(section) => {
+                    let mut layer = Layer {
+                        name: format!("profile `{chosen}` in {}", path.display()),
+                        ..Layer::default()
+                    };
+                    for (key, _) in KEYS {
+                        if let Some(v) = section.get(*key).filter(|v| !v.trim().is_empty()) {
+                            layer.values.insert(key, v.clone());
+                        }
+                    }
+                    Some(layer)
+                }
+                None if name.is_some() => {
+                    return Err(Error::usage(format!(
+                        "profile `{chosen}` is not in {}",
+                        path.display()
+                    ))
+                    .with_help(format!(
+                        "add a `[{chosen}]` section with `host` and `token`, or name another profile (profiles there: {})",
+                        ini.keys().filter(|k| *k != "__settings__").cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                None => None,
+            }
+        }
+        Some(path) => {
+            if let Some(name) = &named_profile {
+                return Err(Error::usage(format!(
+                    "profile `{name}` was asked for, but {} does not exist",
+                    path.display()
+                ))
+                .with_help("create it (`databricks configure`), or set DATABRICKS_HOST and DATABRICKS_TOKEN"));
+            }
+            tried.push(format!("{} (missing)", path.display()));
+            None
+        }
+        None => None,
+    };
+
+    let layers: Vec<&Layer> = [Some(&explicit), Some(&from_env), profile.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let pick = |key: &str| -> Option<(String, String)> {
+        layers
+            .iter()
+            .find_map(|l| l.values.get(key).map(|v| (v.clone(), l.name.clone())))
+    };
+
+    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = azure-cli` after `az login`";
+    let Some((raw_host, host_source)) = pick("host") else {
+        return Err(Error::usage(format!(
+            "no Databricks host for target `{}`; tried: target settings, {}",
+            settings.target,
+            tried.join(", ")
+        ))
+        .with_help(help));
+    };
+    let host = normalize_host(&raw_host).map_err(|why| {
+        Error::usage(format!("host `{raw_host}` (from {host_source}): {why}")).with_help(
+            "use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net",
+        )
+    })?;
+
+    let token = pick("token");
+    let client = match (pick("client_id"), pick("client_secret")) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        _ => None,
+    };
+    let auth_type = pick("auth_type").map(|(v, _)| v);
+    let method_and_source = match auth_type.as_deref() {
+        Some("pat") => token.map(|(t, s)| (Method::Pat(Secret::new(t)), s)),
+        Some("oauth-m2m") => client.map(|((id, source), (secret, _))| {
+            (
+                Method::OAuthM2M {
+                    client_id: id,
+                    client_secret: Secret::new(secret),
+                },
+                source,
+            )
+        }),
+        Some("azure-cli") => Some((Method::AzureCli, "the Azure CLI (az)".to_string())),
+        Some(other) => {
+            return Err(Error::usage(format!("unknown auth_type `{other}`"))
+                .with_help("use `pat`, `oauth-m2m` or `azure-cli`"));
+        }
+        None => match (token, client) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "both a token and a client id/secret are set, so the authentication method is ambiguous",
+                )
+                .with_help("set `auth_type` (DATABRICKS_AUTH_TYPE) to `pat` or `oauth-m2m`, or remove one of them"));
+            }
+            (Some((t, s)), None) => Some((Method::Pat(Secret::new(t)), s)),
+            (None, Some(((id, source), (secret, _)))) => Some((
+                Method::OAuthM2M {
+                    client_id: id,
+                    client_secret: Secret::new(secret),
+                },
+                source,
+            )),
+            (None, None) => None,
+        },
+    };
+    let Some((method, source)) = method_and_source else {
+        return Err(Error::usage(format!(
+            "no Databricks credentials for {host} (target `{}`); tried: {}",
+            settings.target,
+            tried.join(", ")
+        ))
+        .with_help(help));
+    };
+    if let Method::Pat(t) = &method {
+        if t.is_empty() {
+            return Err(Error::usage(format!("the token from {source} is empty")).with_help(help));
+        }
+    }
+    Ok(Config {
+        host,
+        method,
+        source,
+    })
+}
+
+/// `adb-1.2.azuredatabricks.net/` → `https://adb-1.2.azuredatabricks.net`. Plain `http://` is
+/// refused except on loopback (the fake workspace in tests), where no token leaves the machine.
+pub fn normalize_host(raw: &str) -> std::result::Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("it is empty".into());
+    }
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
+    let (scheme, rest) = with_scheme.split_once("://").expect("added above");
+    let scheme = scheme.to_lowercase();
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("it has no host name".into());
+    }
+    let authority = authority
+        .strip_suffix(":443")
+        .filter(|_| scheme == "https")
+        .unwrap_or(authority);
+    let hostname = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(authority, |(h, _)| h);
+    match scheme.as_str() {
+        "https" => {}
+        "http" if is_loopback(hostname) => {}
+        "http" => {
+            return Err(
+                "plain http:// would send the token unencrypted; only loopback hosts may use it"
+                    .into(),
+            );
+        }
+        other => return Err(format!("`{other}://` is not a web address")),
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `~/.databrickscfg`: `[section]` headers and `key = value` lines; `#`/`;` comments.
+fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section = String::from("DEFAULT");
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            out.entry(section.clone()).or_default();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) {
+            out.entry(section.clone())
+                .or_default()
+                .insert(k.trim().to_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    struct Env {
+        vars: HashMap<String, String>,
+        _home: tempfile::TempDir,
+    }
+
+    fn env(vars: &[(&str, &str)], cfg: Option<&str>) -> Env {
+        let home = tempfile::tempdir().unwrap();
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.insert("HOME".into(), home.path().to_string_lossy().into_owned());
+        if let Some(text) = cfg {
+            fs_err::write(home.path().join(".databrickscfg"), text).unwrap();
+        }
+        Env {
+            vars: map,
+            _home: home,
+        }
+    }
+
+    fn resolve_with(e: &Env, host: Option<&str>, profile: Option<&str>) -> Result<Config> {
+        resolve(&Settings {
+            target: "dev",
+            host,
+            profile,
+            env: &|k| e.vars.get(k).cloned(),
+        })
+    }
+
+    #[test]
+    fn environment_token() {
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "adb-1.2.azuredatabricks.net/"),
+                ("DATABRICKS_TOKEN", "dapiSECRET"),
+            ],
+            None,
+        );
+        let c = resolve_with(&e, None, None).unwrap();
+        assert_eq!(c.host, "https://adb-1.2.azuredatabricks.net");
+        assert_eq!(c.method, Method::Pat(Secret::new("dapiSECRET")));
+        assert!(!format!("{c:?}").contains("dapiSECRET"));
+    }
+
+    #[test]
+    fn target_settings_win_then_env_then_profile() {
+        let cfg = "[DEFAULT]\nhost = https://from-profile\ntoken = ptoken\n[other]\nhost = https://other\ntoken = otoken\n";
+        let e = env(&[("DATABRICKS_TOKEN", "etoken")], Some(cfg));
+        let c = resolve_with(&e, Some("https://from-target"), None).unwrap();
+        assert_eq!(c.host, "https://from-target");
+        assert_eq!(c.method, Method::Pat(Secret::new("etoken")));
+        let e = env(&[], Some(cfg));
+        let c = resolve_with(&e, None, None).unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.source.contains("DEFAULT")),
+            ("https://from-profile", true)
+        );
+        let c = resolve_with(&e, None, Some("other")).unwrap();
+        assert_eq!(c.method, Method::Pat(Secret::new("otoken")));
+        let e = env(&[("DATABRICKS_CONFIG_PROFILE", "other")], Some(cfg));
+        assert_eq!(resolve_with(&e, None, None).unwrap().host, "https://other");
+    }
+
+    #[test]
+    fn settings_default_profile_and_missing_profiles() {
+        let cfg = "[__settings__]\ndefault_profile = prod\n[prod]\nhost = prod.cloud.databricks.com\ntoken = t\n";
+        let e = env(&[], Some(cfg));
+        assert_eq!(
+            resolve_with(&e, None, None).unwrap().host,
+            "https://prod.cloud.databricks.com"
+        );
+        let err = resolve_with(&e, None, Some("nope")).unwrap_err();
+        assert!(
+            err.message().contains("profile `nope` is not in"),
+            "{}",
+            err.message()
+        );
+        assert!(err.help().unwrap().contains("prod"));
+        let e = env(&[], None);
+        let err = resolve_with(&e, None, Some("nope")).unwrap_err();
+        assert!(err.message().contains("does not exist"));
+    }
+
+    #[test]
+    fn config_file_from_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg");
+        fs_err::write(&path, "[DEFAULT]\nhost = https://x\ntoken = t\n").unwrap();
+        let e = env(&[("DATABRICKS_CONFIG_FILE", path.to_str().unwrap())], None);
+        assert_eq!(resolve_with(&e, None, None).unwrap().host, "https://x");
+    }
+
+    #[test]
+    fn oauth_and_ambiguity() {
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_CLIENT_ID", "id"),
+                ("DATABRICKS_CLIENT_SECRET", "sec"),
+            ],
+            None,
+        );
+        let c = resolve_with(&e, None, None).unwrap();
+        assert!(matches!(c.method, Method::OAuthM2M { ref client_id, .. } if client_id == "id"));
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_TOKEN", "t"),
+                ("DATABRICKS_CLIENT_ID", "id"),
+                ("DATABRICKS_CLIENT_SECRET", "sec"),
+            ],
+            None,
+        );
+        let err = resolve_with(&e, None, None).unwrap_err();
+        assert!(err.message().contains("ambiguous"));
+        assert!(err.help().unwrap().contains("auth_type"));
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_TOKEN", "t"),
+                ("DATABRICKS_CLIENT_ID", "id"),
+                ("DATABRICKS_CLIENT_SECRET", "sec"),
+                ("DATABRICKS_AUTH_TYPE", "oauth-m2m"),
+            ],
+            None,
+        );
+        assert_eq!(
+            resolve_with(&e, None, None).unwrap().method.name(),
+            "oauth-m2m"
+        );
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_AUTH_TYPE", "azure-cli"),
+            ],
+            None,
+        );
+        assert_eq!(
+            resolve_with(&e, None, None).unwrap().method,
+            Method::AzureCli
+        );
+    }
+
+    #[test]
+    fn missing_credentials_say_what_was_tried() {
+        let e = env(&[("DATABRICKS_HOST", "https://x")], None);
+        let err = resolve_with(&e, None, None).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.message()
+                .contains("no Databricks credentials for https://x"),
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains("DATABRICKS_TOKEN"));
+        assert!(err.message().contains(".databrickscfg (missing)"));
+        assert!(err.help().unwrap().contains("DATABRICKS_TOKEN"));
+        let err = resolve_with(&env(&[], None), None, None).unwrap_err();
+        assert!(err.message().contains("no Databricks host"));
+    }
+
+    #[test]
+    fn hosts_are_normalised_and_http_only_on_loopback() {
+        assert_eq!(
+            normalize_host("https://x.net:443/").unwrap(),
+            "https://x.net"
+        );
+        assert_eq!(normalize_host("x.net/").unwrap(), "https://x.net");
+        assert_eq!(
+            normalize_host("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_host("http://localhost:1").unwrap(),
+            "http://localhost:1"
+        );
+        assert_eq!(normalize_host("http://[::1]:9").unwrap(), "http://[::1]:9");
+        assert!(
+            normalize_host("http://adb-1.azuredatabricks.net")
+                .unwrap_err()
+                .contains("unencrypted")
+        );
+        assert!(normalize_host("ftp://x").is_err());
+        assert!(normalize_host("").is_err());
+    }
+
+    #[test]
+    fn ini_parsing() {
+        let ini =
+            parse_ini("# c\n[DEFAULT]\nhost = h\n\n[p]\ntoken=t ; not a comment here\nHOST: x\n");
+        assert_eq!(ini["DEFAULT"]["host"], "h");
+        assert_eq!(ini["p"]["host"], "x");
+    }
+}

@@ -1,0 +1,196 @@
+//! DBFS API 2.0: the calls the DBFS artifact store needs.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::client::{Body, Client, Request};
+use super::error::ApiError;
+
+/// A file or folder as DBFS describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: String,
+    pub is_dir: bool,
+    pub size: u64,
+    pub modified_ms: i64,
+}
+
+impl FileInfo {
+    fn from_json(v: &Value) -> FileInfo {
+        FileInfo {
+            path: v["path"].as_str().unwrap_or("").to_string(),
+            is_dir: v["is_dir"].as_bool().unwrap_or(false),
+            size: v["file_size"].as_u64().unwrap_or(0),
+            modified_ms: v["modification_time"].as_i64().unwrap_or(0),
+        }
+    }
+}
+
+/// `dbfs:/a/b` → `/a/b`, the form the API takes.
+pub fn api_path(path: &str) -> String {
+    match path.strip_prefix("dbfs:") {
+        Some(rest) => format!("/{}", rest.trim_start_matches('/')),
+        None => path.to_string(),
+    }
+}
+
+pub struct Dbfs<'a> {
+    pub client: &'a Client,
+}
+
+impl Dbfs<'_> {
+    pub fn get_status(&self, path: &str) -> Result<Option<FileInfo>, ApiError> {
+        match self
+            .client
+            .get_json("/api/2.0/dbfs/get-status", &[("path", &api_path(path))])
+        {
+            Ok(v) => Ok(Some(FileInfo::from_json(&v))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn mkdirs(&self, path: &str) -> Result<(), ApiError> {
+        self.client
+            .post_json(
+                "/api/2.0/dbfs/mkdirs",
+                json!({ "path": api_path(path) }),
+                true,
+            )
+            .map(drop)
+    }
+
+    /// Uploads a local file in one multipart `put` (raw bytes, no base64), which, with
+    /// `overwrite`, is safe to send again.
+    pub fn put_file(
+        &self,
+        path: &str,
+        local: &Path,
+        len: u64,
+        overwrite: bool,
+        progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+    ) -> Result<(), ApiError> {
+        let boundary = format!("mlops-{:016x}", len ^ 0x5bd1_e995_u64.rotate_left(17));
+        let field = |name: &str, value: &str| {
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+        };
+        let mut prefix = field("path", &api_path(path));
+        prefix.push_str(&field(
+            "overwrite",
+            if overwrite { "true" } else { "false" },
+        ));
+        prefix.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"blob\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ));
+        let suffix = format!("\r\n--{boundary}--\r\n");
+        let req = Request {
+            method: reqwest::Method::POST,
+            path: "/api/2.0/dbfs/put",
+            query: Vec::new(),
+            body: Body::File {
+                path: local.to_path_buf(),
+                len,
+                prefix: prefix.into_bytes(),
+                suffix: suffix.into_bytes(),
+                content_type: format!("multipart/form-data; boundary={boundary}"),
+                progress,
+            },
+            idempotent: overwrite,
+        };
+        self.client.execute(&req).map(drop)
+    }
+
+    /// A small file (under 1 MB) in one JSON `put`.
+    pub fn put_bytes(&self, path: &str, bytes: &[u8], overwrite: bool) -> Result<(), ApiError> {
+        let contents = base64::engine::general_purpose::STANDARD.encode(bytes);
+        self.client
+            .post_json(
+                "/api/2.0/dbfs/put",
+                json!({ "path": api_path(path), "contents": contents, "overwrite": overwrite }),
+                overwrite,
+            )
+            .map(drop)
+    }
+
+    /// Moves a file; the caller decides what an already existing destination or a missing
+    /// source (a retried move whose first attempt succeeded) means.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), ApiError> {
+        self.client
+            .post_json(
+                "/api/2.0/dbfs/move",
+                json!({ "source_path": api_path(from), "destination_path": api_path(to) }),
+                true,
+            )
+            .map(drop)
+    }
+
+    pub fn delete(&self, path: &str, recursive: bool) -> Result<(), ApiError> {
+        self.client
+            .post_json(
+                "/api/2.0/dbfs/delete",
+                json!({ "path": api_path(path), "recursive": recursive }),
+                true,
+            )
+            .map(drop)
+    }
+
+    pub fn list(&self, path: &str) -> Result<Vec<FileInfo>, ApiError> {
+        match self
+            .client
+            .get_json("/api/2.0/dbfs/list", &[("path", &api_path(path))])
+        {
+            Ok(v) => Ok(v["files"]
+                .as_array()
+                .map(|a| a.iter().map(FileInfo::from_json).collect())
+                .unwrap_or_default()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The whole file (small files: deploy records), read in 1 MB pieces.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let mut out = Vec::new();
+        loop {
+            let offset = out.len().to_string();
+            let v = match self.client.get_json(
+                "/api/2.0/dbfs/read",
+                &[
+                    ("path", &api_path(path)),
+                    ("offset", &offset),
+                    ("length", "1048576"),
+                ],
+            ) {
+                Ok(v) => v,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let read = v["bytes_read"].as_u64().unwrap_or(0);
+            if read == 0 {
+                return Ok(Some(out));
+            }
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(v["data"].as_str().unwrap_or(""))
+                .map_err(|e| {
+                    ApiError::protocol(&self.client.host, "/api/2.0/dbfs/read", &e.to_string())
+                })?;
+            out.extend_from_slice(&data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_lose_the_scheme() {
+        assert_eq!(api_path("dbfs:/wheels/a"), "/wheels/a");
+        assert_eq!(api_path("dbfs:wheels/a"), "/wheels/a");
+        assert_eq!(api_path("/wheels/a"), "/wheels/a");
+    }
+}

@@ -1,0 +1,303 @@
+//! Errors of the workspace API, typed so that callers branch on `error_code` (never on the
+//! HTTP status alone: the 2.0 services use odd statuses), and turned into the crate's error
+//! (exit code 3) with the host and endpoint named.
+
+use std::fmt;
+
+use crate::error::Error;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The service answered with an error.
+    Http,
+    /// The credentials were refused (401/403); `by` says where they came from.
+    Auth { by: String },
+    /// The request may or may not have reached the service (`sent`), and no answer came.
+    Transport { sent: bool },
+    /// A local problem while sending (the file to upload could not be read).
+    Local,
+    /// The answer was not what the contract says.
+    Protocol,
+    /// Ctrl-C stopped it.
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiError {
+    pub host: String,
+    pub endpoint: String,
+    pub status: Option<u16>,
+    /// `error_code` from the envelope (`RESOURCE_ALREADY_EXISTS`, ...), or a status-derived
+    /// name when the service sent none.
+    pub code: String,
+    pub message: String,
+    pub kind: Kind,
+    pub attempts: u32,
+}
+
+impl ApiError {
+    fn new(host: &str, endpoint: &str, kind: Kind, code: &str, message: &str) -> Self {
+        ApiError {
+            host: host.into(),
+            endpoint: endpoint.into(),
+            status: None,
+            code: code.into(),
+            message: message.into(),
+            kind,
+            attempts: 1,
+        }
+    }
+
+    pub fn network(host: &str, endpoint: &str, message: &str) -> Self {
+        Self::new(
+            host,
+            endpoint,
+            Kind::Transport { sent: false },
+            "NETWORK",
+            message,
+        )
+    }
+
+    pub fn local(host: &str, endpoint: &str, message: &str) -> Self {
+        Self::new(host, endpoint, Kind::Local, "LOCAL", message)
+    }
+
+    pub fn cancelled(host: &str, endpoint: &str) -> Self {
+        Self::new(host, endpoint, Kind::Cancelled, "CANCELLED", "interrupted")
+    }
+
+    pub fn protocol(host: &str, endpoint: &str, message: &str) -> Self {
+        Self::new(host, endpoint, Kind::Protocol, "PROTOCOL", message)
+    }
+
+    /// From a reqwest failure: a connection that could not be made means nothing was sent.
+    pub fn transport(host: &str, endpoint: &str, err: &reqwest::Error) -> Self {
+        let sent = !err.is_connect();
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        let code = if err.is_timeout() {
+            "TIMEOUT"
+        } else {
+            "NETWORK"
+        };
+        Self::new(host, endpoint, Kind::Transport { sent }, code, &text)
+    }
+
+    /// From an error answer: the JSON envelope, `CODE: message` text, an HTML `<pre>`, or
+    /// nothing (then the status's reason phrase).
+    pub fn from_response(
+        host: &str,
+        endpoint: &str,
+        status: u16,
+        body: &[u8],
+        content_type: &str,
+    ) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let (code, message) = parse_envelope(status, &text, content_type);
+        ApiError {
+            status: Some(status),
+            ..Self::new(host, endpoint, Kind::Http, &code, &message)
+        }
+    }
+
+    pub fn as_auth(mut self, by: String) -> Self {
+        self.kind = Kind::Auth { by };
+        self
+    }
+
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Whether the service said `code` (also matching the older spellings of a few codes).
+    pub fn is(&self, code: &str) -> bool {
+        self.code == code
+            || (code == "RESOURCE_ALREADY_EXISTS" && self.code == "ALREADY_EXISTS")
+            || (code == "RESOURCE_DOES_NOT_EXIST" && self.code == "NOT_FOUND")
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404) || self.is("RESOURCE_DOES_NOT_EXIST")
+    }
+
+    /// Retry a transport failure when nothing was sent, or when sending twice is harmless.
+    pub fn retryable(&self, idempotent: bool) -> bool {
+        match self.kind {
+            Kind::Transport { sent } => !sent || idempotent,
+            _ => false,
+        }
+    }
+}
+
+fn parse_envelope(status: u16, text: &str, content_type: &str) -> (String, String) {
+    let fallback_code = match status {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ALREADY_EXISTS",
+        429 => "REQUEST_LIMIT_EXCEEDED",
+        500 => "INTERNAL_ERROR",
+        503 => "TEMPORARILY_UNAVAILABLE",
+        _ => "UNKNOWN",
+    }
+    .to_string();
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+        let code = json["error_code"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| fallback_code.clone());
+        let message = json["message"]
+            .as_str()
+            .or_else(|| json["error"].as_str())
+            .unwrap_or("")
+            .to_string();
+        return (code, message);
+    }
+    let trimmed = text.trim();
+    if content_type.contains("html") || trimmed.starts_with('<') {
+        let inner = trimmed
+            .split_once("<pre>")
+            .and_then(|(_, rest)| rest.split_once("</pre>"))
+            .map_or("", |(pre, _)| pre.trim());
+        return (fallback_code, inner.to_string());
+    }
+    if let Some((code, message)) = trimmed.split_once(": ") {
+        if !code.is_empty() && code.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            return (code.to_string(), message.to_string());
+        }
+    }
+    if trimmed.is_empty() {
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no reason given");
+        return (fallback_code, reason.to_string());
+    }
+    (fallback_code, trimmed.chars().take(500).collect())
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}: ", self.host, self.endpoint)?;
+        if let Some(status) = self.status {
+            write!(f, "{status} ")?;
+        }
+        write!(f, "{}", self.code)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Error {
+        match &e.kind {
+            Kind::Auth { by } => Error::remote(format!(
+                "{by} were rejected by {} ({} {}: {})",
+                e.host,
+                e.status.map(|s| s.to_string()).unwrap_or_default(),
+                e.code,
+                e.message
+            ))
+            .with_help("check the token (or service principal) for this workspace: create a new personal access token in User Settings > Developer, or fix DATABRICKS_TOKEN / the profile's `token`"),
+            Kind::Transport { .. } => Error::remote(format!("cannot reach the workspace: {e}"))
+                .with_help("check the host and the network; the command is safe to run again"),
+            Kind::Local => Error::failed(e.to_string()),
+            Kind::Cancelled => Error::interrupted(),
+            Kind::Http | Kind::Protocol => Error::remote(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_of_every_shape() {
+        let e = ApiError::from_response(
+            "h",
+            "/x",
+            400,
+            br#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"exists"}"#,
+            "application/json",
+        );
+        assert!(e.is("RESOURCE_ALREADY_EXISTS"));
+        assert_eq!(e.message, "exists");
+        let e = ApiError::from_response(
+            "h",
+            "/x",
+            400,
+            b"INVALID_PARAMETER_VALUE: bad path",
+            "text/plain",
+        );
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("INVALID_PARAMETER_VALUE", "bad path")
+        );
+        let e = ApiError::from_response(
+            "h",
+            "/x",
+            502,
+            b"<html><body><pre>Bad gateway upstream</pre></body></html>",
+            "text/html",
+        );
+        assert_eq!(e.message, "Bad gateway upstream");
+        let e = ApiError::from_response("h", "/x", 404, b"", "");
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("NOT_FOUND", "Not Found")
+        );
+        assert!(e.is_not_found());
+        let e = ApiError::from_response(
+            "h",
+            "/x",
+            409,
+            br#"{"error_code":"ALREADY_EXISTS","message":"m"}"#,
+            "application/json",
+        );
+        assert!(e.is("RESOURCE_ALREADY_EXISTS"));
+    }
+
+    #[test]
+    fn only_unsent_or_idempotent_requests_are_retried() {
+        let unsent = ApiError::network("h", "/x", "refused");
+        assert!(unsent.retryable(false));
+        let mut sent = unsent.clone();
+        sent.kind = Kind::Transport { sent: true };
+        assert!(!sent.retryable(false));
+        assert!(sent.retryable(true));
+        let http = ApiError::from_response("h", "/x", 400, b"", "");
+        assert!(!http.retryable(true));
+    }
+
+    #[test]
+    fn rejected_credentials_name_the_host_and_exit_3() {
+        let e = ApiError::from_response(
+            "https://adb-1.net",
+            "/api/2.0/dbfs/get-status",
+            403,
+            br#"{"error_code":"403","message":"Invalid access token."}"#,
+            "application/json",
+        )
+        .as_auth("the credentials from DATABRICKS_TOKEN".into());
+        let err: Error = e.into();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(
+            err.message(),
+            "the credentials from DATABRICKS_TOKEN were rejected by https://adb-1.net (403 403: Invalid access token.)"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The Databricks workspace: authentication, the HTTP client, and the REST APIs we call
+//! (`../shared/databricks-api.md` is the contract).
+
+pub mod auth;
+pub mod client;
+pub mod dbfs;
+pub mod error;
+pub mod files;
+pub mod secret;
+
+pub use client::Client;
+pub use error::ApiError;

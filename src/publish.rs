@@ -1,0 +1,207 @@
+//! The publish stage: wheels, the project tarball and the launcher go to their
+//! content-addressed paths under the branch folder, in parallel, then the deploy record says
+//! what this commit deployed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::build::BuiltWheel;
+use crate::build::wheel_file::{self, address};
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::store::{self, Store};
+
+/// Uploads running at once (the Files API allows about 10 concurrent requests per workspace).
+const PARALLEL: usize = 4;
+
+/// The file name of the project tarball in its content-addressed folder.
+pub const TARBALL_FILE: &str = "project.tar.gz";
+
+/// One file to publish.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub kind: &'static str,
+    pub local: PathBuf,
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    /// `<branch folder>/<16 hex>/<file>`.
+    pub dest: String,
+}
+
+impl Artifact {
+    pub fn new(kind: &'static str, plan: &Plan, local: PathBuf, file: &str) -> Result<Artifact> {
+        let (sha256, size) = wheel_file::hash_file(&local)?;
+        let dest = format!(
+            "{}/{}/{}",
+            plan.branch_artifacts.trim_end_matches('/'),
+            address(&sha256),
+            file
+        );
+        Ok(Artifact {
+            kind,
+            local,
+            file: file.to_string(),
+            sha256,
+            size,
+            dest,
+        })
+    }
+
+    pub fn wheel(plan: &Plan, w: &BuiltWheel) -> Artifact {
+        Artifact {
+            kind: "wheel",
+            local: w.path.clone(),
+            file: w.file.clone(),
+            sha256: w.sha256.clone(),
+            size: w.size,
+            dest: format!(
+                "{}/{}/{}",
+                plan.branch_artifacts.trim_end_matches('/'),
+                w.address,
+                w.file
+            ),
+        }
+    }
+}
+
+/// What publishing one artifact did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    pub kind: &'static str,
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    pub remote_path: String,
+    pub uploaded: bool,
+    pub bytes_sent: u64,
+}
+
+/// Publishes every artifact, at most [`PARALLEL`] at once; stops at the first failure.
+pub fn publish_all(
+    store: &dyn Store,
+    artifacts: &[Artifact],
+    output: &Output,
+) -> Result<Vec<Published>> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Published>>>> = artifacts
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(artifacts.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= artifacts.len() || failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let a = &artifacts[i];
+                    let result = publish_one(store, a, output);
+                    if result.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let mut out = Vec::new();
+    for slot in results {
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(p)) => out.push(p),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    if out.len() != artifacts.len() {
+        crate::interrupt::check()?;
+        return Err(Error::remote(
+            "publishing stopped before every file was written",
+        ));
+    }
+    Ok(out)
+}
+
+fn publish_one(store: &dyn Store, a: &Artifact, output: &Output) -> Result<Published> {
+    // Checked before showing a bar, so an unchanged file costs one cheap request and no noise.
+    if store.size(&a.dest)? == Some(a.size) {
+        output.verbose("Unchanged", &a.dest);
+        return Ok(Published {
+            kind: a.kind,
+            file: a.file.clone(),
+            sha256: a.sha256.clone(),
+            size: a.size,
+            remote_path: a.dest.clone(),
+            uploaded: false,
+            bytes_sent: 0,
+        });
+    }
+    let bar = Arc::new(output.progress("Uploading", &a.file, a.size));
+    let progress: store::Progress = {
+        let bar = bar.clone();
+        Arc::new(move |n| bar.set(n))
+    };
+    let result = store::publish(store, &a.local, a.size, &a.dest, &progress);
+    bar.finish();
+    let published = result?;
+    output.status(
+        if published.uploaded {
+            "Uploaded"
+        } else {
+            "Unchanged"
+        },
+        &a.dest,
+    );
+    Ok(Published {
+        kind: a.kind,
+        file: a.file.clone(),
+        sha256: a.sha256.clone(),
+        size: a.size,
+        remote_path: a.dest.clone(),
+        uploaded: published.uploaded,
+        bytes_sent: published.bytes_sent,
+    })
+}
+
+/// Where this commit's deploy record lives: `<branch folder>/deploys/<commit>.json`.
+pub fn record_path(plan: &Plan) -> String {
+    format!(
+        "{}/deploys/{}.json",
+        plan.branch_artifacts.trim_end_matches('/'),
+        plan.commit.as_deref().unwrap_or("uncommitted")
+    )
+}
+
+/// The deploy record: what this commit deployed, where, and when. `gc` reads these.
+pub fn record(plan: &Plan, published: &[Published]) -> serde_json::Value {
+    let find = |kind: &str| {
+        published
+            .iter()
+            .find(|p| p.kind == kind)
+            .map(|p| json!({ "path": p.remote_path, "sha256": p.sha256 }))
+    };
+    json!({
+        "project": plan.project,
+        "target": plan.target,
+        "branch": plan.branch,
+        "branch_slug": plan.branch_slug,
+        "commit": plan.commit,
+        "time": crate::time::rfc3339(crate::time::now_secs()),
+        "experiment": plan.experiment,
+        "wheels": published.iter().filter(|p| p.kind == "wheel").map(|p| json!({
+            "file": p.file,
+            "sha256": p.sha256,
+            "path": p.remote_path,
+        })).collect::<Vec<_>>(),
+        "tarball": find("tarball"),
+        "launcher": find("launcher"),
+        "tool": format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
+    })
+}
