@@ -129,8 +129,6 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn sizes() {
         use crate::output::human_bytes;

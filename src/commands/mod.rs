@@ -154,13 +154,7 @@ impl Session {
     }
 
     /// The artifact store of the plan's target, and its client when it is remote.
-    pub fn store(
-        &self,
-        plan: &Plan,
-    ) -> Result<(
-        Box<dyn crate::store::Store>,
-        Option<std::sync::Arc<crate::databricks::Client>>,
-    )> {
+    pub fn store(&self, plan: &Plan) -> Result<OpenStore> {
         use crate::store::{DbfsStore, LocalStore, VolumeStore};
         match plan.target_kind {
             crate::manifest::TargetKind::Local => {
@@ -178,6 +172,12 @@ impl Session {
         }
     }
 }
+
+/// An artifact store, and the workspace client behind it when it is remote.
+pub type OpenStore = (
+    Box<dyn crate::store::Store>,
+    Option<std::sync::Arc<crate::databricks::Client>>,
+);
 
 /// The validated inputs of a command (see [`Session::prepare`]).
 pub struct Prepared {

@@ -107,6 +107,12 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         .profile
         .map(str::to_string)
         .or_else(|| env("DATABRICKS_CONFIG_PROFILE"));
+    // Environment variables outrank a profile, so when they already say everything (as in CI,
+    // where no config file exists), a named profile that is missing does not matter.
+    let env_complete = from_env.values.contains_key("host")
+        && (from_env.values.contains_key("token")
+            || (from_env.values.contains_key("client_id")
+                && from_env.values.contains_key("client_secret")));
     let profile = match &config_path {
         Some(path) if path.is_file() => {
             let text = fs_err::read_to_string(path)?;
@@ -131,7 +137,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                     }
                     Some(layer)
                 }
-                None if name.is_some() => {
+                None if name.is_some() && !env_complete => {
                     return Err(Error::usage(format!(
                         "profile `{chosen}` is not in {}",
                         path.display()
@@ -145,7 +151,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
             }
         }
         Some(path) => {
-            if let Some(name) = &named_profile {
+            if let Some(name) = named_profile.as_ref().filter(|_| !env_complete) {
                 return Err(Error::usage(format!(
                     "profile `{name}` was asked for, but {} does not exist",
                     path.display()
@@ -403,6 +409,15 @@ mod tests {
         let e = env(&[], None);
         let err = resolve_with(&e, None, Some("nope")).unwrap_err();
         assert!(err.message().contains("does not exist"));
+        // Complete environment credentials outrank the profile, so its absence is no error.
+        let e = env(
+            &[("DATABRICKS_HOST", "https://x"), ("DATABRICKS_TOKEN", "t")],
+            None,
+        );
+        assert_eq!(
+            resolve_with(&e, None, Some("DEFAULT")).unwrap().host,
+            "https://x"
+        );
     }
 
     #[test]

@@ -28,11 +28,11 @@ impl Store for LocalStore {
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {
-        match std::fs::metadata(path) {
+        match fs_err::metadata(path) {
             Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("cannot read `{path}`"), e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -62,7 +62,7 @@ impl Store for LocalStore {
                 }
             }
         })();
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_err::remove_file(&tmp);
         result
     }
 
@@ -78,10 +78,10 @@ impl Store for LocalStore {
     }
 
     fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match std::fs::read(path) {
+        match fs_err::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("cannot read `{path}`"), e)),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -7,5 +7,6 @@ mod support;
 
 mod build;
 mod cli;
+mod deploy;
 mod manifest_errors;
 mod render;

@@ -2,6 +2,8 @@
 //! clean environment, and snapshot filters that hide temp paths and commit ids.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

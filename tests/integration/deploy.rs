@@ -1,0 +1,482 @@
+//! `cargo mlops deploy` against the fake workspace: content-addressed uploads, no payload on an
+//! unchanged redeploy, faults, concurrency, Ctrl-C and a wrong token.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::fake::{FakeWorkspace, Faults};
+use crate::support::{
+    Project, Run, assert_has, project_from_fixture, sha256_file, shared_cargo_target, test_python,
+};
+
+/// The demo with a DBFS target (runtime 14.3, where DBFS libraries still work) beside its
+/// volume target.
+fn demo() -> Project {
+    let p = project_from_fixture("demo");
+    let manifest = p.read("mlops.toml")
+        + "\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops/{project}\"\n";
+    let manifest = manifest.replace("15.4.x-scala2.12", "14.3.x-scala2.12");
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "dbfs target"]);
+    // Build once up front (with the shared cargo target) so deploys below only publish.
+    let python = test_python();
+    p.mlops_shared_target(&["build", "--python", python.to_str().unwrap()], &[])
+        .success();
+    p
+}
+
+fn deploy(p: &Project, ws: &FakeWorkspace, target: &str, extra: &[&str]) -> Run {
+    let python = test_python();
+    let mut args = vec![
+        "deploy",
+        "--json",
+        "--target",
+        target,
+        "--python",
+        python.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let url = ws.url();
+    p.mlops_in(
+        ".",
+        &args,
+        &[
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", ws.token()),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+            ("MLOPS_RETRY_FIRST_MS", "20"),
+        ],
+    )
+}
+
+fn wheels(report: &Value) -> Vec<Value> {
+    report["wheels"].as_array().unwrap().clone()
+}
+
+/// The store path of a DBFS artifact as the fake keys it.
+fn dbfs_key(remote: &str) -> String {
+    remote.strip_prefix("dbfs:").unwrap().to_string()
+}
+
+/// Every wheel, the tarball and the launcher are at their paths with the local bytes.
+fn assert_stored(p: &Project, ws: &FakeWorkspace, report: &Value) {
+    for w in wheels(report) {
+        let remote = w["remote_path"].as_str().unwrap();
+        let stored = if remote.starts_with("dbfs:") {
+            ws.dbfs_file(&dbfs_key(remote))
+        } else {
+            ws.volume_file(remote)
+        }
+        .unwrap_or_else(|| panic!("{remote} is not in the workspace"));
+        let local = p.path().join(".mlops/wheels");
+        let local_wheel = find_file(&local, w["file"].as_str().unwrap());
+        assert_eq!(sha256_bytes(&stored), sha256_file(&local_wheel), "{remote}");
+        assert_eq!(w["sha256"], sha256_bytes(&stored).as_str());
+        let address = &w["sha256"].as_str().unwrap()[..16];
+        assert!(remote.contains(&format!("/main/{address}/")), "{remote}");
+    }
+}
+
+fn find_file(dir: &Path, name: &str) -> std::path::PathBuf {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let candidate = path.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!("{name} not under {}", dir.display())
+}
+
+fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn dbfs_deploy_then_unchanged_redeploy_sends_nothing() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let first = deploy(&p, &ws, "dbfs", &[]);
+    first.success();
+    let report = first.json();
+    assert_stored(&p, &ws, &report);
+    for w in wheels(&report) {
+        assert_eq!(w["uploaded"], true);
+        assert_eq!(w["bytes_sent"], w["size"]);
+        assert!(
+            w["remote_path"]
+                .as_str()
+                .unwrap()
+                .starts_with("dbfs:/mlops/demo/main/")
+        );
+    }
+    assert!(
+        report["tarball"]["remote_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/project.tar.gz")
+    );
+    assert!(
+        report["launcher"]["remote_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mlops_launcher.py")
+    );
+    // The deploy record names the commit and every wheel's full hash and path.
+    let commit = p.git_cmd(&["rev-parse", "HEAD"]);
+    let record_path = format!("/mlops/demo/main/deploys/{commit}.json");
+    let record: Value =
+        serde_json::from_slice(&ws.dbfs_file(&record_path).expect("a deploy record")).unwrap();
+    assert_eq!(record["branch"], "main");
+    assert_eq!(record["commit"], commit.as_str());
+    assert_eq!(record["wheels"].as_array().unwrap().len(), 2);
+    assert_eq!(record["wheels"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(record["tarball"]["path"], report["tarball"]["remote_path"]);
+    // No temporary upload is left behind.
+    assert!(
+        ws.dbfs_paths().iter().all(|p| !p.contains("/.tmp-")),
+        "{:?}",
+        ws.dbfs_paths()
+    );
+
+    ws.clear_log();
+    let second = deploy(&p, &ws, "dbfs", &[]);
+    second.success();
+    let again = second.json();
+    for w in wheels(&again)
+        .iter()
+        .chain([&again["tarball"], &again["launcher"]])
+    {
+        assert_eq!(w["uploaded"], false, "{w:#}");
+        assert_eq!(w["bytes_sent"], 0);
+    }
+    let puts: Vec<_> = ws
+        .log()
+        .into_iter()
+        .filter(|l| l.path.ends_with("/dbfs/put") && l.body_len > 4096)
+        .collect();
+    assert!(puts.is_empty(), "payload was sent again: {puts:#?}");
+}
+
+#[test]
+fn volume_deploy_uses_the_files_api() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let run = deploy(&p, &ws, "dev", &[]);
+    run.success();
+    let report = run.json();
+    assert_stored(&p, &ws, &report);
+    assert!(
+        wheels(&report)[0]["remote_path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/Volumes/main/mlops/artifacts/main/")
+    );
+    let log = ws.log();
+    assert!(log.iter().any(|l| l.method == "PUT"
+        && l.path.starts_with("/api/2.0/fs/files/Volumes/")
+        && l.query.get("overwrite").map(String::as_str) == Some("false")));
+    let again = deploy(&p, &ws, "dev", &[]);
+    for w in wheels(&again.success().json()) {
+        assert_eq!(w["bytes_sent"], 0);
+    }
+    // A missing volume is a clear remote error.
+    ws.with_state(|s| s.volumes.clear());
+    let run = deploy(&p, &ws, "dev", &[]);
+    run.code(3);
+    assert_has(
+        &run.stderr,
+        &["/api/2.0/fs/files/Volumes/main/mlops/artifacts", "404"],
+    );
+}
+
+#[test]
+fn deploys_succeed_under_every_kind_of_fault() {
+    let p = demo();
+    for (name, faults) in [
+        (
+            "503",
+            Faults {
+                seed: 1,
+                unavailable: 0.3,
+                ..Faults::default()
+            },
+        ),
+        (
+            "429",
+            Faults {
+                seed: 2,
+                too_many: 0.3,
+                retry_after_secs: 1,
+                ..Faults::default()
+            },
+        ),
+        (
+            "reset before",
+            Faults {
+                seed: 3,
+                reset_before: 0.3,
+                ..Faults::default()
+            },
+        ),
+        (
+            "reset after (lost answers)",
+            Faults {
+                seed: 4,
+                reset_after: 0.3,
+                ..Faults::default()
+            },
+        ),
+        (
+            "latency",
+            Faults {
+                latency: std::time::Duration::from_millis(30),
+                ..Faults::default()
+            },
+        ),
+    ] {
+        for target in ["dbfs", "dev"] {
+            let ws = FakeWorkspace::start();
+            ws.set_faults(faults.clone());
+            let run = deploy(&p, &ws, target, &[]);
+            assert_eq!(run.code, 0, "{name} on {target}:\n{}", run.snapshot());
+            assert_stored(&p, &ws, &run.json());
+            let faulted = ws.log().iter().filter(|l| !l.fault.is_empty()).count();
+            if name != "latency" {
+                assert!(faulted > 0, "{name}: no fault was injected");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_lost_upload_answer_never_leaves_a_wrong_file_at_the_final_path() {
+    let p = demo();
+    for target in ["dbfs", "dev"] {
+        let ws = FakeWorkspace::start();
+        // Every second upload and move loses its answer after the service acted on it.
+        ws.set_faults(Faults {
+            seed: 9,
+            reset_after: 0.5,
+            only: if target == "dbfs" {
+                "/dbfs/".into()
+            } else {
+                "/fs/files".into()
+            },
+            ..Faults::default()
+        });
+        let run = deploy(&p, &ws, target, &[]);
+        assert_eq!(run.code, 0, "{}", run.snapshot());
+        assert!(ws.log().iter().any(|l| l.fault == "reset_after"));
+        assert_stored(&p, &ws, &run.json());
+    }
+}
+
+#[test]
+fn two_deploys_of_one_branch_at_once_leave_one_copy() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        latency: std::time::Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| deploy(&p, &ws, "dbfs", &[]));
+        let b = s.spawn(|| deploy(&p, &ws, "dbfs", &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    a.success();
+    b.success();
+    assert_stored(&p, &ws, &a.json());
+    let wheel_files: Vec<String> = ws
+        .dbfs_paths()
+        .into_iter()
+        .filter(|p| p.ends_with(".whl"))
+        .collect();
+    assert_eq!(wheel_files.len(), 2, "{wheel_files:?}");
+    assert!(
+        ws.dbfs_paths().iter().all(|p| !p.contains("/.tmp-")),
+        "{:?}",
+        ws.dbfs_paths()
+    );
+}
+
+#[test]
+fn ctrl_c_during_an_upload_leaves_nothing_at_the_final_path() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        latency: std::time::Duration::from_secs(3),
+        only: "/dbfs/put".into(),
+        ..Faults::default()
+    });
+    let python = test_python();
+    let mut cmd = crate::support::clean_command(&crate::support::bin());
+    cmd.args([
+        "deploy",
+        "--target",
+        "dbfs",
+        "--python",
+        python.to_str().unwrap(),
+    ])
+    .current_dir(p.path())
+    .env("DATABRICKS_HOST", ws.url())
+    .env("DATABRICKS_TOKEN", ws.token())
+    .env("HOME", p.path())
+    .env("CARGO_TARGET_DIR", shared_cargo_target())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !ws.arrived("/dbfs/put") {
+        assert!(started.elapsed().as_secs() < 60, "no upload started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let run = Run::from(out, p.path());
+    run.code(130);
+    let finals: Vec<String> = ws
+        .dbfs_paths()
+        .into_iter()
+        .filter(|path| path.starts_with("/mlops/demo/main/") && !path.contains("/.tmp-"))
+        .collect();
+    assert!(
+        finals.is_empty(),
+        "files reached their final paths: {finals:?}"
+    );
+}
+
+#[test]
+fn a_wrong_token_exits_3_and_names_the_host() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let url = ws.url();
+    let python = test_python();
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", "dapi-wrong-token-xyz"),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    run.code(3);
+    assert_has(
+        &run.stderr,
+        &[
+            "were rejected by",
+            &url,
+            "Invalid access token",
+            "DATABRICKS_TOKEN",
+        ],
+    );
+    assert!(
+        !run.stderr.contains("dapi-wrong-token-xyz")
+            && !run.stdout.contains("dapi-wrong-token-xyz")
+    );
+}
+
+#[test]
+fn tokens_never_appear_in_any_output() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let run = deploy(&p, &ws, "dbfs", &["-v"]);
+    run.success();
+    assert!(!run.stdout.contains(ws.token()) && !run.stderr.contains(ws.token()));
+    // The token went only into the Authorization header.
+    assert!(
+        ws.log()
+            .iter()
+            .all(|l| l.authorization.as_deref() == Some(&format!("Bearer {}", ws.token())))
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing_anywhere() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let before: Vec<String> = walk(p.path());
+    let run = deploy(&p, &ws, "dbfs", &["--dry-run"]);
+    run.success();
+    let report = run.json();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["wheels"][0]["cached"], true);
+    assert!(
+        report["wheels"][0]["remote_path"]
+            .as_str()
+            .unwrap()
+            .starts_with("dbfs:/mlops/demo/main/")
+    );
+    assert!(ws.log().is_empty(), "the workspace was contacted");
+    assert_eq!(walk(p.path()), before, "local files changed");
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.ends_with(".git") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn local_deploy_uses_the_same_layout() {
+    let p = demo();
+    let python = test_python();
+    let run = p.mlops_shared_target(
+        &["deploy", "--json", "--python", python.to_str().unwrap()],
+        &[],
+    );
+    run.success();
+    let report = run.json();
+    for w in wheels(&report) {
+        let remote = w["remote_path"].as_str().unwrap();
+        assert!(
+            remote.starts_with(p.path().join(".mlops/artifacts/main").to_str().unwrap()),
+            "{remote}"
+        );
+        assert_eq!(
+            sha256_file(Path::new(remote)),
+            w["sha256"].as_str().unwrap()
+        );
+    }
+    let again = p.mlops_shared_target(
+        &["deploy", "--json", "--python", python.to_str().unwrap()],
+        &[],
+    );
+    for w in wheels(&again.success().json()) {
+        assert_eq!(w["uploaded"], false);
+    }
+}

@@ -1,0 +1,267 @@
+//! A fake Databricks workspace on loopback, for tests and for trying the tool by hand
+//! (`cargo run --example fake_workspace`). It follows `shared/databricks-api.md`, keeps a log
+//! of every request, and injects faults: 503s, 429s with `Retry-After`, connection resets
+//! before a request is handled or after it was (the answer is lost), and latency.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod state;
+
+use std::io::BufReader;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[allow(unused_imports)]
+pub use state::{JobBehaviour, State};
+
+/// Which faults to inject, as probabilities per request (0.0 to 1.0), from a fixed seed so a
+/// failing test fails the same way again.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub seed: u64,
+    pub unavailable: f64,
+    pub too_many: f64,
+    pub retry_after_secs: u64,
+    pub reset_before: f64,
+    pub reset_after: f64,
+    pub latency: Duration,
+    /// Only requests whose path contains this are faulted (all when empty).
+    pub only: String,
+}
+
+/// One logged request.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub query: std::collections::BTreeMap<String, String>,
+    /// The status sent, or `None` when the connection was reset instead.
+    pub status: Option<u16>,
+    /// `unavailable`, `too_many`, `reset_before`, `reset_after`, or empty.
+    pub fault: &'static str,
+    pub body_len: usize,
+    /// The JSON body, for small JSON requests.
+    pub json: Option<serde_json::Value>,
+    pub authorization: Option<String>,
+}
+
+struct Shared {
+    /// `METHOD path` of every request as it arrives (before latency and handling).
+    arrivals: Mutex<Vec<String>>,
+    state: Mutex<State>,
+    faults: Mutex<(Faults, u64)>,
+    log: Mutex<Vec<Logged>>,
+    stop: AtomicBool,
+}
+
+pub struct FakeWorkspace {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+pub const TOKEN: &str = "dapi-fake-token-0123456789abcdef";
+
+impl FakeWorkspace {
+    /// Starts on a free loopback port.
+    pub fn start() -> FakeWorkspace {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    pub fn start_on(addr: &str) -> FakeWorkspace {
+        let listener = TcpListener::bind(addr).expect("bind the fake workspace");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            arrivals: Mutex::new(Vec::new()),
+            state: Mutex::new(State::new(TOKEN)),
+            faults: Mutex::new((Faults::default(), 0)),
+            log: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || serve(stream, &s));
+            }
+        });
+        FakeWorkspace { addr, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn token(&self) -> &'static str {
+        TOKEN
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock().unwrap() = (faults, 0);
+    }
+
+    /// Runs `f` on the state (to seed it or look at it).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.shared.state.lock().unwrap())
+    }
+
+    pub fn dbfs_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.with_state(|s| s.dbfs_files.get(path).map(|f| f.data.clone()))
+    }
+
+    pub fn dbfs_paths(&self) -> Vec<String> {
+        self.with_state(|s| s.dbfs_files.keys().cloned().collect())
+    }
+
+    pub fn volume_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.with_state(|s| s.volume_files.get(path).map(|f| f.data.clone()))
+    }
+
+    pub fn volume_paths(&self) -> Vec<String> {
+        self.with_state(|s| s.volume_files.keys().cloned().collect())
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.shared.log.lock().unwrap().clear();
+    }
+
+    /// Whether a request whose path contains `part` has arrived (it may still be handled).
+    pub fn arrived(&self, part: &str) -> bool {
+        self.shared
+            .arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.contains(part))
+    }
+
+    /// Bytes of request bodies received (the payload sent to the workspace).
+    pub fn bytes_received(&self) -> usize {
+        self.log().iter().map(|l| l.body_len).sum()
+    }
+}
+
+impl Drop for FakeWorkspace {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// A small deterministic generator (xorshift), so faults repeat from a seed.
+fn roll(faults: &mut (Faults, u64)) -> f64 {
+    faults.1 += 1;
+    let mut x = faults
+        .0
+        .seed
+        .wrapping_add(faults.1.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    (x % 10_000) as f64 / 10_000.0
+}
+
+fn serve(stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut writer = stream;
+    loop {
+        let req = match http::read_request(&mut reader) {
+            Ok(Some(req)) => req,
+            _ => return,
+        };
+        shared
+            .arrivals
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", req.method, req.path));
+        let (fault, latency) = {
+            let mut f = shared.faults.lock().unwrap();
+            let applies = f.0.only.is_empty() || req.path.contains(&f.0.only);
+            let latency = f.0.latency;
+            let pick = if applies {
+                let r = roll(&mut f);
+                let c = &f.0;
+                if r < c.reset_before {
+                    "reset_before"
+                } else if r < c.reset_before + c.unavailable {
+                    "unavailable"
+                } else if r < c.reset_before + c.unavailable + c.too_many {
+                    "too_many"
+                } else if r < c.reset_before + c.unavailable + c.too_many + c.reset_after {
+                    "reset_after"
+                } else {
+                    ""
+                }
+            } else {
+                ""
+            };
+            (pick, latency)
+        };
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        let retry_after = shared.faults.lock().unwrap().0.retry_after_secs;
+        let response = match fault {
+            "reset_before" => None,
+            "unavailable" => Some(http::Response::error(
+                503,
+                "TEMPORARILY_UNAVAILABLE",
+                "The service is temporarily unavailable.",
+            )),
+            "too_many" => Some(
+                http::Response::error(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests.")
+                    .header("Retry-After", &retry_after.to_string()),
+            ),
+            _ => Some(shared.state.lock().unwrap().handle(&req)),
+        };
+        let json = (req.body.len() < 64 * 1024
+            && req
+                .header("content-type")
+                .is_some_and(|c| c.contains("json")))
+        .then(|| req.json());
+        let logged = Logged {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            status: if fault == "reset_after" || fault == "reset_before" {
+                None
+            } else {
+                response.as_ref().map(|r| r.status)
+            },
+            fault,
+            body_len: req.body.len(),
+            json,
+            authorization: req.header("authorization").map(str::to_string),
+        };
+        shared.log.lock().unwrap().push(logged);
+        match (fault, response) {
+            ("reset_before" | "reset_after", _) | (_, None) => {
+                http::reset(writer);
+                return;
+            }
+            (_, Some(resp)) => {
+                if http::write_response(&mut writer, &req.method, &resp).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
