@@ -480,3 +480,173 @@ fn local_deploy_uses_the_same_layout() {
         assert_eq!(w["uploaded"], false);
     }
 }
+
+#[test]
+fn oauth_m2m_fetches_one_token_and_reuses_it() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let url = ws.url();
+    let python = test_python();
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--json",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_CLIENT_ID", "fake-client"),
+            ("DATABRICKS_CLIENT_SECRET", "fake-secret"),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    run.success();
+    assert_stored(&p, &ws, &run.json());
+    assert_eq!(
+        ws.with_state(|s| s.oauth_tokens_issued),
+        1,
+        "the token is fetched once and reused"
+    );
+    let token_calls: Vec<_> = ws
+        .log()
+        .into_iter()
+        .filter(|l| l.path == "/oidc/v1/token")
+        .collect();
+    assert_eq!(token_calls.len(), 1);
+    assert!(
+        token_calls[0]
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert!(!run.stderr.contains("fake-secret"));
+    // A wrong secret says which credentials were refused, by which host.
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_CLIENT_ID", "fake-client"),
+            ("DATABRICKS_CLIENT_SECRET", "wrong"),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    run.code(3);
+    assert_has(&run.stderr, &["client id/secret", "rejected by", &url]);
+}
+
+#[test]
+fn azure_cli_tokens_come_from_az() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let bin = tempfile::tempdir().unwrap();
+    let az = bin.path().join("az");
+    let log = bin.path().join("az.log");
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\necho '{{\"accessToken\": \"{}\", \"expires_on\": 4102444800, \"tokenType\": \"Bearer\"}}'\n",
+            log.display(),
+            ws.token()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let url = ws.url();
+    let python = test_python();
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--json",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_AUTH_TYPE", "azure-cli"),
+            ("PATH", path.as_str()),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    run.success();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().count(),
+        1,
+        "one az call, then reused: {calls}"
+    );
+    assert!(
+        calls.contains("account get-access-token --resource 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn missing_credentials_say_what_was_tried() {
+    let p = demo();
+    let python = test_python();
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", "https://adb-1.2.azuredatabricks.net"),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    run.code(2);
+    assert_has(
+        &run.stderr,
+        &[
+            "no Databricks credentials for https://adb-1.2.azuredatabricks.net",
+            "DATABRICKS_TOKEN",
+            ".databrickscfg",
+        ],
+    );
+    let run = p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--target",
+            "dbfs",
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &[
+            ("DATABRICKS_HOST", "http://adb-1.2.azuredatabricks.net"),
+            ("DATABRICKS_TOKEN", "t"),
+            ("HOME", p.path().to_str().unwrap()),
+        ],
+    );
+    run.code(2);
+    assert_has(&run.stderr, &["unencrypted"]);
+}

@@ -8,5 +8,6 @@ mod support;
 mod build;
 mod cli;
 mod deploy;
+mod fidelity;
 mod manifest_errors;
 mod render;
