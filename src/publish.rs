@@ -130,35 +130,24 @@ pub fn publish_all(
 }
 
 fn publish_one(store: &dyn Store, a: &Artifact, output: &Output) -> Result<Published> {
-    // Checked before showing a bar, so an unchanged file costs one cheap request and no noise.
-    if store.size(&a.dest)? == Some(a.size) {
-        output.verbose("Unchanged", &a.dest);
-        return Ok(Published {
-            kind: a.kind,
-            file: a.file.clone(),
-            sha256: a.sha256.clone(),
-            size: a.size,
-            remote_path: a.dest.clone(),
-            uploaded: false,
-            bytes_sent: 0,
-        });
-    }
-    let bar = Arc::new(output.progress("Uploading", &a.file, a.size));
-    let progress: store::Progress = {
-        let bar = bar.clone();
-        Arc::new(move |n| bar.set(n))
+    // The bar appears only when bytes are about to be sent: an unchanged file costs one
+    // cheap request and no noise.
+    let bar: std::sync::Mutex<Option<Arc<crate::output::Progress>>> = std::sync::Mutex::new(None);
+    let make_progress = || -> store::Progress {
+        let b = Arc::new(output.progress("Uploading", &a.file, a.size));
+        *bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(b.clone());
+        Arc::new(move |n| b.set(n))
     };
-    let result = store::publish(store, &a.local, a.size, &a.dest, &progress);
-    bar.finish();
+    let result = store::publish(store, &a.local, a.size, &a.dest, &make_progress);
+    if let Some(b) = bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        b.finish();
+    }
     let published = result?;
-    output.status(
-        if published.uploaded {
-            "Uploaded"
-        } else {
-            "Unchanged"
-        },
-        &a.dest,
-    );
+    if published.uploaded {
+        output.status("Uploaded", &a.dest);
+    } else {
+        output.verbose("Unchanged", &a.dest);
+    }
     Ok(Published {
         kind: a.kind,
         file: a.file.clone(),
@@ -204,4 +193,16 @@ pub fn record(plan: &Plan, published: &[Published]) -> serde_json::Value {
         "launcher": find("launcher"),
         "tool": format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
     })
+}
+
+/// Whether two records say the same thing, apart from when they were written.
+pub fn same_record(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("time");
+        }
+        v
+    };
+    strip(a) == strip(b)
 }

@@ -219,15 +219,79 @@ fn read_toml(path: &Path) -> Option<toml::Table> {
     fs_err::read_to_string(path).ok()?.parse().ok()
 }
 
-/// Builds the cache key: a SHA-256 over labelled lines, so no two different inputs collide.
-#[derive(Default)]
-pub struct KeyBuilder {
-    hasher: Sha256,
+/// Content hashes of files remembered by size and modification time, as git's index does,
+/// so that deciding a cache hit does not read every byte of a large package again.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct HashMemo {
+    files: std::collections::BTreeMap<PathBuf, (u64, u128, String)>,
+    #[serde(skip)]
+    changed: bool,
 }
 
-impl KeyBuilder {
-    pub fn new(version: &str) -> Self {
-        let mut k = KeyBuilder::default();
+impl HashMemo {
+    pub fn load(path: &Path) -> HashMemo {
+        fs_err::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the memo back when it learned something (best effort: it is only a cache).
+    pub fn save(&self, path: &Path) {
+        if !self.changed {
+            return;
+        }
+        if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec(self)) {
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = fs_err::create_dir_all(dir)
+                .and_then(|()| fs_err::write(&tmp, json))
+                .and_then(|()| fs_err::rename(&tmp, path));
+        }
+    }
+
+    /// The SHA-256 of `path`, from memory when its size and time are unchanged.
+    pub fn hash(&mut self, path: &Path) -> Result<String> {
+        let meta = fs_err::metadata(path)?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        if let (Some(mtime), Some((size, at, sha))) = (mtime, self.files.get(path)) {
+            if *size == meta.len() && *at == mtime.as_nanos() {
+                return Ok(sha.clone());
+            }
+        }
+        let (sha, _) = hash_file(path)?;
+        // A file changed within the last seconds could change again within the same clock
+        // tick without its time moving; do not trust its time yet ("racy git").
+        let settled = mtime.is_some_and(|m| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .is_ok_and(|now| now.saturating_sub(m) > std::time::Duration::from_secs(2))
+        });
+        if let (true, Some(mtime)) = (settled, mtime) {
+            self.files.insert(
+                path.to_path_buf(),
+                (meta.len(), mtime.as_nanos(), sha.clone()),
+            );
+            self.changed = true;
+        }
+        Ok(sha)
+    }
+}
+
+/// Builds the cache key: a SHA-256 over labelled lines, so no two different inputs collide.
+pub struct KeyBuilder<'m> {
+    hasher: Sha256,
+    memo: &'m mut HashMemo,
+}
+
+impl<'m> KeyBuilder<'m> {
+    pub fn new(version: &str, memo: &'m mut HashMemo) -> Self {
+        let mut k = KeyBuilder {
+            hasher: Sha256::new(),
+            memo,
+        };
         k.line("cargo-mlops-build", version);
         k
     }
@@ -256,7 +320,7 @@ impl KeyBuilder {
     }
 
     pub fn file(&mut self, label: &str, path: &Path, shown_as: &str) -> Result<()> {
-        let (sha, _) = hash_file(path)?;
+        let sha = self.memo.hash(path)?;
         let exec = is_executable(path);
         self.line(label, &format!("{shown_as}|{exec}|{sha}"));
         Ok(())
@@ -342,8 +406,9 @@ mod tests {
         let root = tmp.path();
         write(root, "a.py", "1");
         write(root, "b/c.py", "2");
-        let key = || {
-            let mut k = KeyBuilder::new("1");
+        let mut memo = HashMemo::default();
+        let mut key = || {
+            let mut k = KeyBuilder::new("1", &mut memo);
             k.dir("pkg", root, &walk(root, PACKAGE_OUTPUTS).unwrap())
                 .unwrap();
             k.finish()
@@ -359,12 +424,14 @@ mod tests {
 
     #[test]
     fn labelled_lines_cannot_collide() {
-        let mut a = KeyBuilder::new("1");
+        let mut memo = HashMemo::default();
+        let mut a = KeyBuilder::new("1", &mut memo);
         a.line("x", "1\n2:y=3");
-        let mut b = KeyBuilder::new("1");
+        let a = a.finish();
+        let mut b = KeyBuilder::new("1", &mut memo);
         b.line("x", "1");
         b.line("y", "3");
-        assert_ne!(a.finish(), b.finish());
+        assert_ne!(a, b.finish());
     }
 
     #[test]

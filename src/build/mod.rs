@@ -21,7 +21,7 @@ use crate::tools::{self, Python};
 
 use backend::{Backend, BuildSystem};
 use cache::{Cache, Entry};
-use inputs::KeyBuilder;
+use inputs::{HashMemo, KeyBuilder};
 use wheel_file::WheelName;
 
 /// `SOURCE_DATE_EPOCH` outside git: 1980-01-01, the earliest time a zip file can hold.
@@ -86,12 +86,13 @@ pub fn build_all(
     output: &Output,
 ) -> Report {
     let cache = Cache::new(state_dir.join("wheels"));
+    let mut memo = HashMemo::load(&memo_path(state_dir));
     let mut report = Report {
         wheels: Vec::new(),
         failures: Vec::new(),
     };
     for spec in wheels {
-        match build_one(&cache, spec, opts, output) {
+        match build_one(&cache, spec, opts, output, &mut memo) {
             Ok(wheel) => report.wheels.push(wheel),
             Err(err) => {
                 if wheels.len() > 1 {
@@ -101,7 +102,13 @@ pub fn build_all(
             }
         }
     }
+    memo.save(&memo_path(state_dir));
     report
+}
+
+/// Where the file-hash memo of the build cache lives.
+fn memo_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("wheels").join("file-hashes.json")
 }
 
 /// The cache key of a package: everything its build reads (see `inputs.rs`).
@@ -110,9 +117,10 @@ fn cache_key(
     system: &BuildSystem,
     tool: &Tool,
     python: &Python,
+    memo: &mut HashMemo,
 ) -> Result<String> {
     let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
-    let mut key = KeyBuilder::new(CACHE_VERSION);
+    let mut key = KeyBuilder::new(CACHE_VERSION, memo);
     key.line("backend", &system.name);
     key.line("python", &tools::fingerprint(&python.path));
     key.line("tool", &tool.fingerprint());
@@ -150,7 +158,8 @@ pub fn peek(state_dir: &Path, spec: &PlannedWheel, python: &Python) -> Result<Op
         return Ok(None);
     }
     let tool = Tool::for_backend(system.backend, python);
-    let key = cache_key(spec, &system, &tool, python)?;
+    let mut memo = HashMemo::load(&memo_path(state_dir));
+    let key = cache_key(spec, &system, &tool, python, &mut memo)?;
     let cache = Cache::new(state_dir.join("wheels"));
     match cache.lookup(&key) {
         Some((entry, path)) => Ok(Some(finish(spec, &system, &entry, path, true)?)),
@@ -163,13 +172,14 @@ fn build_one(
     spec: &PlannedWheel,
     opts: &Options,
     output: &Output,
+    memo: &mut HashMemo,
 ) -> Result<BuiltWheel> {
     let system = backend::read(&spec.path)?;
     if system.backend == Backend::Maturin {
         ensure_lockfile(spec, output)?;
     }
     let tool = Tool::for_backend(system.backend, &opts.python);
-    let key = cache_key(spec, &system, &tool, &opts.python)?;
+    let key = cache_key(spec, &system, &tool, &opts.python, memo)?;
 
     if !opts.no_cache {
         if let Some((entry, path)) = cache.lookup(&key) {

@@ -120,12 +120,20 @@ pub fn deploy(
     let record_path = publish::record_path(plan);
     let record = publish::record(plan, &published);
     crate::interrupt::check()?;
-    store.write_small(
-        &record_path,
-        serde_json::to_string_pretty(&record)
-            .expect("records serialize")
-            .as_bytes(),
-    )?;
+    // A redeploy of the same commit with the same files keeps the first record (and its
+    // time), so an unchanged redeploy sends no payload at all.
+    let unchanged = store
+        .read_small(&record_path)?
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|old| publish::same_record(&old, &record));
+    if !unchanged {
+        store.write_small(
+            &record_path,
+            serde_json::to_string_pretty(&record)
+                .expect("records serialize")
+                .as_bytes(),
+        )?;
+    }
     let (requests, payload_bytes) = client.as_ref().map_or((0, 0), |c| {
         (
             c.stats.requests.load(std::sync::atomic::Ordering::Relaxed),

@@ -141,7 +141,7 @@ mod tests {
             .join("art/main/abcd/w.whl")
             .to_string_lossy()
             .into_owned();
-        let progress: Progress = Arc::new(|_| {});
+        let progress = || -> Progress { Arc::new(|_| {}) };
         let first = publish(&store, &src, 10, &dest, &progress).unwrap();
         assert!(first.uploaded);
         assert_eq!(first.bytes_sent, 10);

@@ -70,13 +70,14 @@ pub struct Published {
     pub bytes_sent: u64,
 }
 
-/// Puts `local` at the content-addressed `dest` unless it is already there.
+/// Puts `local` at the content-addressed `dest` unless it is already there. `progress` is
+/// asked for only when bytes are about to be sent.
 pub fn publish(
     store: &dyn Store,
     local: &Path,
     size: u64,
     dest: &str,
-    progress: &Progress,
+    progress: &dyn Fn() -> Progress,
 ) -> Result<Published> {
     match store.size(dest)? {
         Some(existing) if existing == size => {
@@ -89,7 +90,7 @@ pub fn publish(
         None => {}
     }
     crate::interrupt::check()?;
-    let placed = store.place(local, size, dest, progress)?;
+    let placed = store.place(local, size, dest, &progress())?;
     match store.size(dest)? {
         Some(existing) if existing == size => Ok(Published {
             uploaded: placed == Placed::Written,

@@ -177,6 +177,7 @@ fn roll(faults: &mut (Faults, u64)) -> f64 {
 
 fn serve(stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -187,6 +188,27 @@ fn serve(stream: TcpStream, shared: &Shared) {
             Ok(Some(req)) => req,
             _ => return,
         };
+        if let Some(op) = req.path.strip_prefix("/_fake/") {
+            // Test controls (no auth): counters for benchmarks.
+            let resp = match op {
+                "stats" => {
+                    let log = shared.log.lock().unwrap();
+                    http::Response::ok(serde_json::json!({
+                        "requests": log.len(),
+                        "payload_bytes": log.iter().map(|l| l.body_len).sum::<usize>(),
+                    }))
+                }
+                "reset" => {
+                    shared.log.lock().unwrap().clear();
+                    http::Response::ok(serde_json::json!({}))
+                }
+                _ => http::Response::error(404, "NOT_FOUND", op),
+            };
+            if http::write_response(&mut writer, &req.method, &resp).is_err() {
+                return;
+            }
+            continue;
+        }
         shared
             .arrivals
             .lock()
