@@ -7,6 +7,7 @@ mod support;
 
 mod build;
 mod cli;
+mod client;
 mod deploy;
 mod fidelity;
 mod manifest_errors;

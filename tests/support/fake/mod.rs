@@ -45,6 +45,8 @@ pub struct Logged {
     /// The JSON body, for small JSON requests.
     pub json: Option<serde_json::Value>,
     pub authorization: Option<String>,
+    /// When the answer was sent (or the connection reset).
+    pub at: std::time::Instant,
 }
 
 struct Shared {
@@ -162,17 +164,17 @@ impl Drop for FakeWorkspace {
     }
 }
 
-/// A small deterministic generator (xorshift), so faults repeat from a seed.
+/// A small deterministic generator (splitmix64), so faults repeat from a seed.
 fn roll(faults: &mut (Faults, u64)) -> f64 {
     faults.1 += 1;
-    let mut x = faults
+    let mut z = faults
         .0
         .seed
         .wrapping_add(faults.1.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    (x % 10_000) as f64 / 10_000.0
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn serve(stream: TcpStream, shared: &Shared) {
@@ -272,6 +274,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             body_len: req.body.len(),
             json,
             authorization: req.header("authorization").map(str::to_string),
+            at: std::time::Instant::now(),
         };
         shared.log.lock().unwrap().push(logged);
         match (fault, response) {

@@ -1,0 +1,146 @@
+//! The HTTP client against the fake workspace: retries, Retry-After, the time budget, and
+//! non-idempotent calls.
+
+use std::time::{Duration, Instant};
+
+use cargo_mlops::databricks::auth::{Config, Method};
+use cargo_mlops::databricks::secret::Secret;
+use cargo_mlops::databricks::{ApiError, Client};
+use serde_json::json;
+
+use crate::support::fake::{FakeWorkspace, Faults};
+
+fn client(ws: &FakeWorkspace) -> Client {
+    let mut c = Client::new(Config {
+        host: ws.url(),
+        method: Method::Pat(Secret::new(ws.token())),
+        source: "the test".into(),
+    })
+    .unwrap();
+    c.retry.first_backoff = Duration::from_millis(10);
+    c
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        seed: 5,
+        too_many: 0.5,
+        retry_after_secs: 1,
+        ..Faults::default()
+    });
+    let c = client(&ws);
+    for _ in 0..4 {
+        c.get_json("/api/2.0/dbfs/get-status", &[("path", "/")])
+            .unwrap();
+    }
+    let log = ws.log();
+    let limited: Vec<usize> = (0..log.len())
+        .filter(|i| log[*i].status == Some(429))
+        .collect();
+    assert!(!limited.is_empty(), "no 429 was injected");
+    for i in limited {
+        if let Some(next) = log.get(i + 1) {
+            let waited = next.at.duration_since(log[i].at);
+            assert!(
+                waited >= Duration::from_millis(950),
+                "retried after {waited:?}, Retry-After said 1 s"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_time_budget_ends_retries_with_a_remote_error() {
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        unavailable: 1.0,
+        ..Faults::default()
+    });
+    let mut c = client(&ws);
+    c.retry.budget = Duration::from_millis(400);
+    let started = Instant::now();
+    let err: ApiError = c
+        .get_json("/api/2.0/dbfs/get-status", &[("path", "/")])
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(err.attempts > 1, "{err}");
+    assert_eq!(err.code, "TEMPORARILY_UNAVAILABLE");
+    let as_error: cargo_mlops::error::Error = err.into();
+    assert_eq!(as_error.exit_code(), 3);
+    assert!(
+        as_error.message().contains("/api/2.0/dbfs/get-status"),
+        "{}",
+        as_error.message()
+    );
+}
+
+#[test]
+fn a_call_that_is_not_idempotent_is_not_sent_twice_after_a_lost_answer() {
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        reset_after: 1.0,
+        only: "/runs/create".into(),
+        ..Faults::default()
+    });
+    let c = client(&ws);
+    let exp = c
+        .post_json(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "/Shared/x"}),
+            false,
+        )
+        .unwrap();
+    let err = c
+        .post_json(
+            "/api/2.0/mlflow/runs/create",
+            json!({"experiment_id": exp["experiment_id"], "start_time": 0}),
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(err.attempts, 1, "{err}");
+    let creates = ws
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/runs/create"))
+        .count();
+    assert_eq!(creates, 1, "a non-idempotent call was sent again");
+    // An idempotent one is retried through the same fault.
+    ws.set_faults(Faults {
+        seed: 3,
+        reset_after: 0.5,
+        ..Faults::default()
+    });
+    for _ in 0..5 {
+        c.get_json("/api/2.0/dbfs/get-status", &[("path", "/")])
+            .unwrap();
+    }
+}
+
+#[test]
+fn connection_refused_is_retried_then_reported() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut c = Client::new(Config {
+        host: format!("http://127.0.0.1:{port}"),
+        method: Method::Pat(Secret::new("t")),
+        source: "the test".into(),
+    })
+    .unwrap();
+    c.retry.first_backoff = Duration::from_millis(10);
+    c.retry.budget = Duration::from_millis(300);
+    let err = c
+        .get_json("/api/2.0/dbfs/get-status", &[("path", "/")])
+        .unwrap_err();
+    assert!(err.attempts > 1);
+    let e: cargo_mlops::error::Error = err.into();
+    assert_eq!(e.exit_code(), 3);
+    assert!(
+        e.message().starts_with("cannot reach the workspace"),
+        "{}",
+        e.message()
+    );
+}
