@@ -72,6 +72,52 @@ pub enum Command {
     Render(RenderArgs),
     /// Build, then publish wheels, project and launcher to the target's content-addressed store
     Deploy(DeployArgs),
+    /// Deploy, then run an entry point (as a Databricks job, or locally) and follow it to the end
+    Run(RunArgs),
+    /// Show the state of a submitted Databricks run
+    Status(RemoteRunArgs),
+    /// Show the output (error, trace, logs) of a submitted Databricks run
+    Logs(RemoteRunArgs),
+    /// Cancel a submitted Databricks run and wait until it has ended
+    Cancel(RemoteRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The entry point to run
+    #[arg(long, short, value_name = "NAME", default_value = "main")]
+    pub entry: String,
+
+    /// A parameter of the entry point, checked against its type (repeatable)
+    #[arg(short = 'P', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// Submit, print the ids and the run page, and exit without following the run
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Cancel the run and fail when it takes longer (e.g. 90s, 30m, 2h)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Build even when an identical build is cached
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteRunArgs {
+    /// The Databricks run id (as `run` prints it)
+    #[arg(value_name = "RUN")]
+    pub run_id: u64,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,29 @@ pub fn commit(dir: &Path) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
+/// The URL of the `origin` remote, with any credentials in it removed (they must never reach
+/// a tag or a log).
+pub fn remote_url(dir: &Path) -> Option<String> {
+    let url = git(dir).args(["remote", "get-url", "origin"]).read().ok()?;
+    Some(strip_credentials(&url))
+}
+
+/// `https://user:token@host/x` → `https://host/x`.
+pub fn strip_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
 /// When the last commit that touched `path` was made (seconds since the epoch), or `None`
 /// outside git or when no commit touched it yet.
 pub fn last_change_time(path: &Path) -> Option<i64> {
@@ -87,6 +110,22 @@ mod tests {
         assert_eq!(id.len(), 40);
         run(dir, &["checkout", "-q", "--detach"]);
         assert_eq!(head(dir), GitHead::Detached);
+    }
+
+    #[test]
+    fn credentials_are_stripped_from_remote_urls() {
+        assert_eq!(
+            strip_credentials("https://user:ghp_secret@github.com/org/repo.git"),
+            "https://github.com/org/repo.git"
+        );
+        assert_eq!(
+            strip_credentials("https://dev.azure.com/org/p/_git/r"),
+            "https://dev.azure.com/org/p/_git/r"
+        );
+        assert_eq!(
+            strip_credentials("git@github.com:org/repo.git"),
+            "git@github.com:org/repo.git"
+        );
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::error::{Error, Result, exit};
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
 
-/// How long the work may take to stop after the first Ctrl-C.
-const GRACE: Duration = Duration::from_secs(20);
+/// How long the work may take to stop after the first Ctrl-C (cancelling a Databricks run
+/// and waiting for it to end takes a while).
+const GRACE: Duration = Duration::from_secs(90);
 
 /// Installs the handler (once per process). Commands that change remote state call this.
 pub fn install() {

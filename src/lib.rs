@@ -5,10 +5,12 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod build;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod databricks;
 pub mod error;
+pub mod follow;
 pub mod git;
 pub mod interrupt;
 pub mod manifest;
@@ -21,6 +23,7 @@ pub mod project;
 pub mod publish;
 pub mod render;
 pub mod store;
+pub mod submit;
 pub mod templates;
 pub mod time;
 pub mod tools;

@@ -130,6 +130,17 @@ impl Output {
         }
     }
 
+    /// A block of text under a heading (a failed run's error, trace, log tail); shown even
+    /// with `--quiet`, since it says why the command failed.
+    pub fn block(&self, heading: &str, text: &str) {
+        let mut out = self.paint(BOLD, heading);
+        for line in text.lines() {
+            out.push_str("\n  | ");
+            out.push_str(line);
+        }
+        self.err_line(&out);
+    }
+
     pub fn warn(&self, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
             self.err_line(&format!("{}: {message}", self.paint(YELLOW, "warning")));
@@ -156,6 +167,11 @@ impl Output {
         self.err_line(&text);
     }
 
+    /// A line on stderr exactly as given (CI logging commands).
+    pub fn raw_err(&self, line: &str) {
+        self.err_line(line);
+    }
+
     /// A line of the command's result on stdout (text mode).
     pub fn result(&self, line: impl std::fmt::Display) {
         let mut stdout = std::io::stdout().lock();
@@ -166,6 +182,24 @@ impl Output {
     pub fn result_json(&self, value: &impl Serialize) {
         let text = serde_json::to_string_pretty(value).expect("result types serialize");
         self.result(text);
+    }
+}
+
+impl Output {
+    /// A spinner with the elapsed time and a message, on a terminal; nothing otherwise (the
+    /// caller logs state changes as status lines).
+    pub fn spinner(&self, message: &str) -> Progress {
+        let bar = self.bars.as_ref().map(|bars| {
+            let bar = bars.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner:.green} {elapsed:>4} {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar.set_message(message.to_string());
+            bar
+        });
+        Progress { bar }
     }
 }
 
@@ -184,6 +218,12 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+
+    pub fn message(&self, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message.to_string());
         }
     }
 }

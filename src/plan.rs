@@ -26,6 +26,9 @@ pub struct Plan {
     pub profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+    pub env_manager: crate::manifest::EnvManager,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlflow_version: Option<String>,
     pub branch: String,
     pub branch_source: String,
     pub branch_slug: String,
@@ -101,6 +104,8 @@ impl Plan {
             host: target.host.clone(),
             profile: target.profile.clone(),
             cluster_id: target.cluster_id.clone(),
+            env_manager: target.env_manager,
+            mlflow_version: target.mlflow_version.clone(),
             branch: inputs.branch.name.clone(),
             branch_source: inputs.branch.source.to_string(),
             branch_slug: inputs.branch.slug.clone(),

@@ -27,6 +27,9 @@ pub struct Deployment {
     pub launcher: Published,
     pub requests: u64,
     pub payload_bytes: u64,
+    /// The rendered project the tarball was made from (for `run`).
+    #[serde(skip)]
+    pub rendered: crate::render::Rendered,
 }
 
 pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
@@ -158,6 +161,7 @@ pub fn deploy(
         launcher,
         requests,
         payload_bytes,
+        rendered,
     })
 }
 

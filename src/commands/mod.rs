@@ -2,9 +2,11 @@
 
 mod build;
 mod check;
-mod deploy;
+pub mod deploy;
 mod init;
+mod remote;
 mod render;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -215,5 +217,9 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Build(a) => build::run(&session, &a),
         Command::Render(a) => render::run(&session, &a),
         Command::Deploy(a) => deploy::run(&session, &a),
+        Command::Run(a) => run::run(&session, &a),
+        Command::Status(a) => remote::status(&session, &a),
+        Command::Logs(a) => remote::logs(&session, &a),
+        Command::Cancel(a) => remote::cancel(&session, &a),
     }
 }

@@ -132,6 +132,9 @@ pub struct Client {
     token: Mutex<Option<(Secret, Option<Instant>)>>,
     pub retry: RetryPolicy,
     pub stats: Stats,
+    /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
+    /// remote run, marking the MLflow run KILLED).
+    cleaning_up: std::sync::atomic::AtomicBool,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,7 +167,18 @@ impl Client {
             token: Mutex::new(token),
             retry: RetryPolicy::default(),
             stats: Stats::default(),
+            cleaning_up: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Lets requests through after Ctrl-C, for the clean-up that must still reach the
+    /// workspace.
+    pub fn clean_up_after_interrupt(&self) {
+        self.cleaning_up.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        crate::interrupt::requested() && !self.cleaning_up.load(Ordering::SeqCst)
     }
 
     /// The bearer token, fetched (OAuth M2M, Azure CLI) when missing or about to expire.
@@ -234,7 +248,7 @@ impl Client {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if crate::interrupt::requested() {
+            if self.stopped() {
                 return Err(ApiError::cancelled(&self.host, req.path));
             }
             let outcome = self.attempt(req);

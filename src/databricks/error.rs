@@ -22,8 +22,13 @@ pub enum Kind {
     Cancelled,
 }
 
+/// An API failure; boxed, so that results carrying it stay small.
 #[derive(Clone, Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Details>);
+
+/// What an [`ApiError`] knows (reachable through `Deref`: `err.code`, `err.status`, ...).
+#[derive(Clone, Debug)]
+pub struct Details {
     pub host: String,
     pub endpoint: String,
     pub status: Option<u16>,
@@ -35,9 +40,22 @@ pub struct ApiError {
     pub attempts: u32,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
+}
+
 impl ApiError {
     fn new(host: &str, endpoint: &str, kind: Kind, code: &str, message: &str) -> Self {
-        ApiError {
+        ApiError(Box::new(Details {
             host: host.into(),
             endpoint: endpoint.into(),
             status: None,
@@ -45,7 +63,7 @@ impl ApiError {
             message: message.into(),
             kind,
             attempts: 1,
-        }
+        }))
     }
 
     pub fn network(host: &str, endpoint: &str, message: &str) -> Self {
@@ -98,10 +116,9 @@ impl ApiError {
     ) -> Self {
         let text = String::from_utf8_lossy(body);
         let (code, message) = parse_envelope(status, &text, content_type);
-        ApiError {
-            status: Some(status),
-            ..Self::new(host, endpoint, Kind::Http, &code, &message)
-        }
+        let mut e = Self::new(host, endpoint, Kind::Http, &code, &message);
+        e.status = Some(status);
+        e
     }
 
     pub fn as_auth(mut self, by: String) -> Self {

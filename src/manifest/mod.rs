@@ -164,6 +164,31 @@ impl fmt::Display for TargetKind {
     }
 }
 
+/// How `mlflow run` makes the entry point's environment on the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvManager {
+    /// Use the cluster's Python: the environment's pip packages and every wheel become job
+    /// libraries (the default; works on every current runtime).
+    #[default]
+    Local,
+    /// Build the conda environment on the driver (runtimes that still ship conda).
+    Conda,
+    Virtualenv,
+    Uv,
+}
+
+impl fmt::Display for EnvManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EnvManager::Local => "local",
+            EnvManager::Conda => "conda",
+            EnvManager::Virtualenv => "virtualenv",
+            EnvManager::Uv => "uv",
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Target {
     pub name: String,
@@ -173,6 +198,10 @@ pub struct Target {
     pub artifacts: Template,
     pub experiment: Template,
     pub cluster_id: Option<String>,
+    /// Databricks only: how the launcher's `mlflow run` makes the environment.
+    pub env_manager: EnvManager,
+    /// Databricks only: the `mlflow` version installed on the job cluster (default: latest).
+    pub mlflow_version: Option<String>,
     /// True for the `local` target the manifest did not declare.
     pub builtin: bool,
 }
@@ -684,10 +713,23 @@ fn resolve_target(
     }
     match raw.kind {
         TargetKind::Local => {
+            if let Some(value) = &raw.env_manager {
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        value.span(),
+                        "`env_manager` only applies to databricks targets",
+                    )
+                    .key(format!("{key}.env_manager"))
+                    .help(format!(
+                        "remove it, or set `kind = \"databricks\"` on `[{key}]`"
+                    )),
+                ));
+            }
             for (field, value) in [
                 ("host", &raw.host),
                 ("profile", &raw.profile),
                 ("cluster_id", &raw.cluster_id),
+                ("mlflow_version", &raw.mlflow_version),
             ] {
                 if let Some(value) = value {
                     return Err(Error::diagnostic(
@@ -716,6 +758,8 @@ fn resolve_target(
                     None => Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
                 },
                 cluster_id: None,
+                env_manager: EnvManager::Local,
+                mlflow_version: None,
                 builtin: false,
             })
         }
@@ -769,6 +813,8 @@ fn resolve_target(
                 artifacts,
                 experiment,
                 cluster_id: raw.cluster_id.map(Spanned::into_inner),
+                env_manager: raw.env_manager.map(Spanned::into_inner).unwrap_or_default(),
+                mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
                 builtin: false,
             })
         }
@@ -784,6 +830,8 @@ fn builtin_local_target() -> Target {
         artifacts: Template::parse(defaults::LOCAL_ARTIFACTS).expect("valid default"),
         experiment: Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
         cluster_id: None,
+        env_manager: EnvManager::Local,
+        mlflow_version: None,
         builtin: true,
     }
 }

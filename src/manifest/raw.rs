@@ -94,4 +94,6 @@ pub struct RawTarget {
     pub artifacts: Option<Spanned<String>>,
     pub experiment: Option<Spanned<String>>,
     pub cluster_id: Option<Spanned<String>>,
+    pub env_manager: Option<Spanned<super::EnvManager>>,
+    pub mlflow_version: Option<Spanned<String>>,
 }

@@ -10,5 +10,7 @@ mod cli;
 mod client;
 mod deploy;
 mod fidelity;
+mod launcher;
 mod manifest_errors;
 mod render;
+mod run_databricks;

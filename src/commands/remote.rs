@@ -1,0 +1,95 @@
+//! `status`, `logs` and `cancel` for a submitted Databricks run.
+
+use serde_json::json;
+
+use crate::cli::RemoteRunArgs;
+use crate::databricks::jobs::Jobs;
+use crate::error::{Error, Result};
+use crate::manifest::TargetKind;
+
+use super::Session;
+
+fn client(session: &Session) -> Result<std::sync::Arc<crate::databricks::Client>> {
+    let prepared = session.prepare(None, &[])?;
+    if prepared.plan.target_kind != TargetKind::Databricks {
+        return Err(Error::usage(format!(
+            "target `{}` is not a Databricks target",
+            prepared.plan.target
+        ))
+        .with_help("name the workspace's target with `--target NAME`"));
+    }
+    session.client(&prepared.plan)
+}
+
+pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let client = client(session)?;
+    let state = Jobs { client: &client }.get(args.run_id)?;
+    if output.json() {
+        output.result_json(&json!({
+            "databricks_run_id": args.run_id,
+            "life_cycle_state": state.life_cycle,
+            "result_state": state.result,
+            "state_message": state.message,
+            "run_page_url": state.run_page_url,
+        }));
+    } else {
+        output.result(format!("run       {}", args.run_id));
+        output.result(format!("state     {}", state.life_cycle));
+        if let Some(r) = &state.result {
+            output.result(format!("result    {r}"));
+        }
+        if !state.message.is_empty() {
+            output.result(format!("message   {}", state.message));
+        }
+        output.result(format!("run page  {}", state.run_page_url));
+    }
+    Ok(())
+}
+
+pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let client = client(session)?;
+    let jobs = Jobs { client: &client };
+    let state = jobs.get(args.run_id)?;
+    let task = state.task_run_id.ok_or_else(|| {
+        Error::remote(format!(
+            "run {} has no task run to read the output of",
+            args.run_id
+        ))
+    })?;
+    let out = jobs.output(task)?;
+    if output.json() {
+        output.result_json(&json!({
+            "databricks_run_id": args.run_id,
+            "task_run_id": task,
+            "error": out.error,
+            "error_trace": out.error_trace,
+            "logs": out.logs,
+        }));
+    } else {
+        if let Some(logs) = &out.logs {
+            output.result(logs.trim_end());
+        }
+        if let Some(error) = &out.error {
+            output.block("Error:", error);
+        }
+        if let Some(trace) = &out.error_trace {
+            output.block("Trace:", trace);
+        }
+    }
+    Ok(())
+}
+
+pub fn cancel(session: &Session, args: &RemoteRunArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let client = client(session)?;
+    let jobs = Jobs { client: &client };
+    let state = crate::follow::cancel_and_wait(&jobs, args.run_id, &output)?;
+    if output.json() {
+        output.result_json(&json!({ "databricks_run_id": args.run_id, "result": state.outcome() }));
+    } else {
+        output.result(format!("run {} {}", args.run_id, state.outcome()));
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! `cargo mlops run --entry E`: deploy, then run the entry point and follow it to the end,
+//! exiting with its result. On a Databricks target that is a one-time job run.
+
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+use crate::databricks::jobs::{Jobs, RunState};
+use crate::databricks::mlflow::Mlflow;
+use crate::error::{Error, Result};
+use crate::follow::{self, Ended};
+use crate::manifest::TargetKind;
+use crate::output::Output;
+use crate::submit;
+
+use super::{Prepared, Session, deploy};
+
+/// What `run --json` prints, and what CI systems get as outputs.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub target: String,
+    pub experiment: String,
+    pub experiment_id: String,
+    pub mlflow_run_id: String,
+    pub databricks_run_id: u64,
+    pub run_page_url: String,
+    /// `SUCCESS`, `FAILED`, `CANCELED`, `TIMEDOUT`, ..., or `SUBMITTED` with `--no-wait`.
+    pub result: String,
+}
+
+/// Lines of the task's log shown when a run fails.
+const LOG_TAIL: usize = 50;
+
+pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
+    crate::interrupt::install();
+    let output = session.output.clone().with_json(args.json);
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(follow::parse_duration)
+        .transpose()
+        .map_err(|e| Error::usage(format!("--timeout {e}")))?;
+    // Everything is checked (entry point, parameters, target) before anything is built or sent.
+    let prepared = session.prepare(Some(&args.entry), &args.params)?;
+    match prepared.plan.target_kind {
+        TargetKind::Databricks => on_databricks(session, &prepared, args, timeout, &output),
+        TargetKind::Local => Err(Error::usage(format!(
+            "target `{}` is local; local runs are not available yet",
+            prepared.plan.target
+        ))
+        .with_help("run on a Databricks target with `--target NAME`, or use `cargo mlops render` and `mlflow run` on the rendered folder")),
+    }
+}
+
+fn on_databricks(
+    session: &Session,
+    prepared: &Prepared,
+    args: &RunArgs,
+    timeout: Option<std::time::Duration>,
+    output: &Output,
+) -> Result<()> {
+    let plan = &prepared.plan;
+    let deployment = deploy::deploy(session, prepared, args.no_cache, output)?;
+    let client = session.client(plan)?;
+    let submission = submit::submit(
+        &client,
+        plan,
+        &args.entry,
+        &deployment,
+        timeout.map(|t| t.as_secs()),
+        output,
+    )?;
+    output.status(
+        "Submitted",
+        format!(
+            "run {} (MLflow run {}): {}",
+            submission.databricks_run_id, submission.mlflow_run_id, submission.run_page_url
+        ),
+    );
+    let mut report = RunReport {
+        target: plan.target.clone(),
+        experiment: submission.experiment.clone(),
+        experiment_id: submission.experiment_id.clone(),
+        mlflow_run_id: submission.mlflow_run_id.clone(),
+        databricks_run_id: submission.databricks_run_id,
+        run_page_url: submission.run_page_url.clone(),
+        result: "SUBMITTED".into(),
+    };
+    if args.no_wait {
+        finish(&report, output);
+        return Ok(());
+    }
+    let jobs = Jobs { client: &client };
+    let mlflow = Mlflow { client: &client };
+    let ended = follow::follow(&jobs, submission.databricks_run_id, timeout, output)?;
+    client.clean_up_after_interrupt();
+    let end =
+        |status: &str| mlflow.end_run(&submission.mlflow_run_id, status, crate::time::now_ms());
+    let outcome = match ended {
+        Ended::Done(state) if state.succeeded() => {
+            end("FINISHED")?;
+            report.result = state.outcome();
+            Ok(())
+        }
+        Ended::Done(state) => {
+            show_failure(&jobs, &state, output);
+            end("FAILED")?;
+            report.result = state.outcome();
+            Err(Error::failed(format!(
+                "run {} ended {}{}",
+                submission.databricks_run_id,
+                state.outcome(),
+                if state.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", state.message)
+                }
+            ))
+            .with_help(format!(
+                "see {} ; `cargo mlops logs {}` shows the output again",
+                submission.run_page_url, submission.databricks_run_id
+            )))
+        }
+        Ended::TimedOut(state) => {
+            end("FAILED")?;
+            report.result = "TIMEDOUT".into();
+            Err(Error::failed(format!(
+                "run {} took longer than --timeout {}; it was cancelled ({})",
+                submission.databricks_run_id,
+                args.timeout.as_deref().unwrap_or(""),
+                state.outcome()
+            )))
+        }
+        Ended::Interrupted(state) => {
+            end("KILLED")?;
+            report.result = state.outcome();
+            Err(Error::interrupted())
+        }
+    };
+    finish(&report, output);
+    outcome
+}
+
+/// Prints the task's error, trace and the end of its log.
+fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) {
+    let Some(task) = state.task_run_id else {
+        return;
+    };
+    match jobs.output(task) {
+        Ok(out) => {
+            if let Some(error) = &out.error {
+                output.block("Error:", error);
+            }
+            if let Some(trace) = &out.error_trace {
+                output.block("Trace:", trace);
+            }
+            if let Some(logs) = &out.logs {
+                output.block(
+                    &format!("Last {LOG_TAIL} lines of the log:"),
+                    &crate::process::tail(logs, LOG_TAIL),
+                );
+            }
+        }
+        Err(e) => output.warn(format!("cannot fetch the run's output: {e}")),
+    }
+}
+
+/// The result on stdout, and as outputs of the CI system we run under.
+fn finish(report: &RunReport, output: &Output) {
+    if output.json() {
+        output.result_json(report);
+    } else {
+        output.result(format!("mlflow_run_id      {}", report.mlflow_run_id));
+        output.result(format!("databricks_run_id  {}", report.databricks_run_id));
+        output.result(format!("run_page_url       {}", report.run_page_url));
+        output.result(format!("result             {}", report.result));
+    }
+    if let Err(e) = crate::ci::publish_outputs(report, output) {
+        output.warn(format!("cannot write the CI outputs: {e}"));
+    }
+}

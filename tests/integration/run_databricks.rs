@@ -1,0 +1,587 @@
+//! `cargo mlops run` on a Databricks target, against the fake workspace: experiment, MLflow
+//! run, job submission, following, failures, Ctrl-C, faults, CI outputs.
+
+use serde_json::Value;
+
+use crate::support::fake::{FakeWorkspace, Faults, JobBehaviour};
+use crate::support::{
+    Project, Run, assert_has, project_from_fixture, shared_cargo_target, test_python,
+};
+
+fn demo() -> Project {
+    let p = project_from_fixture("demo");
+    let manifest = p
+        .read("mlops.toml")
+        .replace("15.4.x-scala2.12", "14.3.x-scala2.12")
+        + "\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops/{project}\"\nexperiment = \"/Users/{user}/{project}/{branch}\"\nmlflow_version = \"2.21.3\"\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "dbfs target"]);
+    let python = test_python();
+    p.mlops_shared_target(&["build", "--python", python.to_str().unwrap()], &[])
+        .success();
+    p
+}
+
+fn run(p: &Project, ws: &FakeWorkspace, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let python = test_python();
+    let mut all = vec!["run", "--python", python.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let url = ws.url();
+    let home = p.path().to_str().unwrap().to_string();
+    let target = shared_cargo_target();
+    let mut vars = vec![
+        ("DATABRICKS_HOST", url.as_str()),
+        ("DATABRICKS_TOKEN", ws.token()),
+        ("HOME", home.as_str()),
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("MLOPS_RETRY_FIRST_MS", "20"),
+        ("MLOPS_POLL_FIRST_MS", "100"),
+    ];
+    vars.extend_from_slice(env);
+    p.mlops_in(".", &all, &vars)
+}
+
+fn mlflow_run(ws: &FakeWorkspace, id: &str) -> Value {
+    ws.with_state(|s| s.runs.get(id).cloned())
+        .expect("the MLflow run exists")
+}
+
+fn tag(run: &Value, key: &str) -> Option<String> {
+    run["data"]["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .and_then(|t| t["value"].as_str().map(str::to_string))
+}
+
+fn submitted(ws: &FakeWorkspace) -> Vec<Value> {
+    ws.log()
+        .into_iter()
+        .filter(|l| l.path.ends_with("/jobs/runs/submit") && l.status == Some(200))
+        .filter_map(|l| l.json)
+        .collect()
+}
+
+#[test]
+fn a_successful_run_end_to_end() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry", "train", "--target", "dbfs", "-P", "epochs=5", "--json",
+        ],
+        &[],
+    );
+    out.success();
+    let report = out.json();
+    assert_eq!(report["result"], "SUCCESS");
+    let run_id = report["mlflow_run_id"].as_str().unwrap().to_string();
+    let job_id = report["databricks_run_id"].as_u64().unwrap();
+    assert!(
+        report["run_page_url"]
+            .as_str()
+            .unwrap()
+            .contains(&job_id.to_string())
+    );
+    assert_has(
+        &out.stderr,
+        &["PENDING", "RUNNING", "TERMINATED SUCCESS", "Submitted"],
+    );
+
+    // The experiment, named from the template with {user} from SCIM Me, in a folder made first.
+    assert_eq!(report["experiment"], "/Users/ada@example.com/demo/main");
+    let log = ws.log();
+    let mkdirs = log
+        .iter()
+        .position(|l| l.path == "/api/2.0/workspace/mkdirs")
+        .unwrap();
+    let create = log
+        .iter()
+        .position(|l| l.path == "/api/2.0/mlflow/experiments/create")
+        .unwrap();
+    assert!(mkdirs < create);
+    assert!(log.iter().any(|l| l.path == "/api/2.0/preview/scim/v2/Me"));
+
+    // The MLflow run: created before the job, with MLflow's tags and ours, ended FINISHED.
+    let mrun = mlflow_run(&ws, &run_id);
+    assert_eq!(mrun["info"]["status"], "FINISHED");
+    assert!(mrun["info"]["end_time"].as_i64().unwrap() > 0);
+    let commit = p.git_cmd(&["rev-parse", "HEAD"]);
+    for (k, v) in [
+        ("mlflow.user", "ada@example.com"),
+        ("mlflow.source.type", "PROJECT"),
+        ("mlflow.source.git.commit", commit.as_str()),
+        ("mlflow.source.git.branch", "main"),
+        ("mlflow.project.entryPoint", "train"),
+        ("mlflow.project.backend", "databricks"),
+        ("mlops.branch", "main"),
+        ("mlops.target", "dbfs"),
+        (
+            "mlflow.databricks.shellJobRunID",
+            job_id.to_string().as_str(),
+        ),
+    ] {
+        assert_eq!(tag(&mrun, k).as_deref(), Some(v), "tag {k}");
+    }
+    assert!(
+        tag(&mrun, "mlflow.databricks.runURL")
+            .unwrap()
+            .contains(&job_id.to_string())
+    );
+    assert_eq!(
+        tag(&mrun, "mlflow.databricks.webappURL").as_deref(),
+        Some(ws.url().as_str())
+    );
+    assert!(
+        tag(&mrun, "mlops.wheel.demo_features-0.1.0-py3-none-any.whl")
+            .unwrap()
+            .len()
+            == 64
+    );
+    let params = mrun["data"]["params"].as_array().unwrap();
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|p| p["key"] == k)
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(param("epochs"), Some(Value::from("5")));
+    assert_eq!(param("learning_rate"), Some(Value::from("0.5")));
+
+    // The submitted body, field by field.
+    let bodies = submitted(&ws);
+    assert_eq!(bodies.len(), 1);
+    let body = &bodies[0];
+    assert_eq!(body["run_name"], "demo:train@main");
+    assert_eq!(body["idempotency_token"], run_id.as_str());
+    let task = &body["tasks"][0];
+    assert_eq!(task["task_key"], "mlops");
+    let python_file = task["spark_python_task"]["python_file"].as_str().unwrap();
+    assert!(
+        python_file.starts_with("dbfs:/mlops/demo/main/")
+            && python_file.ends_with("/mlops_launcher.py")
+    );
+    let params: Vec<&str> = task["spark_python_task"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let tarball = params[1];
+    assert_eq!(params[0], "--tarball");
+    assert!(tarball.starts_with("dbfs:/mlops/demo/main/") && tarball.ends_with("/project.tar.gz"));
+    assert!(
+        ws.dbfs_file(&tarball["dbfs:".len()..]).is_some(),
+        "the tarball was deployed"
+    );
+    assert!(
+        ws.dbfs_file(&python_file["dbfs:".len()..]).is_some(),
+        "the launcher was deployed"
+    );
+    assert_eq!(
+        &params[2..8],
+        [
+            "--entry",
+            "train",
+            "--run-id",
+            run_id.as_str(),
+            "--env-manager",
+            "local"
+        ]
+    );
+    assert_eq!(
+        &params[8..],
+        [
+            "-P",
+            "epochs=5",
+            "-P",
+            "learning_rate=0.5",
+            "-P",
+            "samples=2000"
+        ]
+    );
+    assert_eq!(task["new_cluster"]["spark_version"], "14.3.x-scala2.12");
+    assert_eq!(task["new_cluster"]["node_type_id"], "Standard_DS3_v2");
+    assert!(task.get("existing_cluster_id").is_none());
+    let libs = task["libraries"].as_array().unwrap();
+    let whls: Vec<&str> = libs.iter().filter_map(|l| l["whl"].as_str()).collect();
+    assert_eq!(whls.len(), 2, "{libs:#?}");
+    assert!(whls.iter().all(|w| w.starts_with("dbfs:/mlops/demo/main/")));
+    let pypi: Vec<&str> = libs
+        .iter()
+        .filter_map(|l| l["pypi"]["package"].as_str())
+        .collect();
+    // The environment's `mlflow` is already there, so the configured version is not added twice.
+    assert_eq!(
+        pypi.iter().filter(|p| p.starts_with("mlflow")).count(),
+        1,
+        "{pypi:?}"
+    );
+}
+
+#[test]
+fn mlflow_is_added_once_with_the_configured_version() {
+    let p = demo();
+    let manifest = p
+        .read("mlops.toml")
+        .replace("pip = [\"mlflow\"]", "pip = []");
+    p.file("mlops.toml", &manifest);
+    let ws = FakeWorkspace::start();
+    run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--no-wait"],
+        &[],
+    )
+    .success();
+    let body = &submitted(&ws)[0];
+    let pypi: Vec<String> = body["tasks"][0]["libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["pypi"]["package"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(pypi, ["mlflow==2.21.3"]);
+}
+
+#[test]
+fn a_failing_task_exits_1_and_shows_why() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| {
+        s.job_behaviour = JobBehaviour {
+            result: "FAILED".into(),
+            error: "ValueError: learning rate too high".into(),
+            error_trace: "Traceback (most recent call last):\n  File \"train.py\", line 3\nValueError: learning rate too high".into(),
+            logs: (1..=80).map(|i| format!("log line {i}\n")).collect(),
+            ..JobBehaviour::default()
+        }
+    });
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--json"],
+        &[],
+    );
+    out.code(1);
+    assert_has(
+        &out.stderr,
+        &[
+            "ValueError: learning rate too high",
+            "Traceback",
+            "log line 80",
+            "log line 31",
+            "ended FAILED",
+        ],
+    );
+    assert!(
+        !out.stderr.contains("log line 30\n"),
+        "only the last 50 lines"
+    );
+    let report = out.json();
+    assert_eq!(report["result"], "FAILED");
+    let mrun = mlflow_run(&ws, report["mlflow_run_id"].as_str().unwrap());
+    assert_eq!(mrun["info"]["status"], "FAILED");
+    // get-output was asked with the task's run id, not the parent's.
+    let ask = ws
+        .log()
+        .into_iter()
+        .find(|l| l.path.ends_with("/runs/get-output"))
+        .unwrap();
+    assert_ne!(ask.query["run_id"], report["databricks_run_id"].to_string());
+}
+
+#[test]
+fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+    let python = test_python();
+    let mut cmd = crate::support::clean_command(&crate::support::bin());
+    cmd.args([
+        "run",
+        "--entry",
+        "train",
+        "--target",
+        "dbfs",
+        "--python",
+        python.to_str().unwrap(),
+    ])
+    .current_dir(p.path())
+    .env("DATABRICKS_HOST", ws.url())
+    .env("DATABRICKS_TOKEN", ws.token())
+    .env("HOME", p.path())
+    .env("CARGO_TARGET_DIR", shared_cargo_target())
+    .env("MLOPS_POLL_FIRST_MS", "100")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !ws.with_state(|s| {
+        s.jobs
+            .values()
+            .any(|j| j.submitted.elapsed() > std::time::Duration::from_millis(800))
+    }) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the job was not submitted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = Run::from(child.wait_with_output().unwrap(), p.path());
+    out.code(130);
+    assert_has(&out.stderr, &["Cancelling", "CANCELED"]);
+    assert!(ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
+    let status = ws.with_state(|s| s.runs.values().next().unwrap()["info"]["status"].clone());
+    assert_eq!(status, "KILLED");
+}
+
+#[test]
+fn bad_entry_or_parameter_fails_before_anything_is_uploaded() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let out = run(&p, &ws, &["--entry", "tran", "--target", "dbfs"], &[]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &["unknown entry point `tran`", "did you mean `train`?"],
+    );
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "-P",
+            "learning_rate=fast",
+        ],
+        &[],
+    );
+    out.code(2);
+    assert_has(&out.stderr, &["`learning_rate`", "`float`", "`fast`"]);
+    assert!(
+        ws.log().is_empty(),
+        "the workspace was contacted: {:#?}",
+        ws.log()
+    );
+}
+
+#[test]
+fn a_lost_submit_answer_still_starts_exactly_one_run() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        reset_after: 1.0,
+        only: "/jobs/runs/submit".into(),
+        ..Faults::default()
+    });
+    // Every submit answer is lost; the fault is lifted after the first two.
+    let lift = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            run(
+                &p,
+                &ws,
+                &["--entry", "train", "--target", "dbfs", "--json"],
+                &[],
+            )
+        });
+        let started = std::time::Instant::now();
+        while ws
+            .log()
+            .iter()
+            .filter(|l| l.path.ends_with("/runs/submit"))
+            .count()
+            < 2
+        {
+            assert!(started.elapsed().as_secs() < 60);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        ws.set_faults(Faults::default());
+        h.join().unwrap()
+    });
+    lift.success();
+    let attempts = ws
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/runs/submit"))
+        .count();
+    assert!(attempts >= 3, "{attempts} submits");
+    assert_eq!(
+        ws.with_state(|s| s.jobs.len()),
+        1,
+        "a retried submit started a second run"
+    );
+}
+
+#[test]
+fn a_full_run_survives_faults() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.set_faults(Faults {
+        seed: 11,
+        unavailable: 0.1,
+        too_many: 0.1,
+        retry_after_secs: 0,
+        reset_before: 0.05,
+        reset_after: 0.05,
+        ..Faults::default()
+    });
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--json"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(out.json()["result"], "SUCCESS");
+    assert_eq!(ws.with_state(|s| s.jobs.len()), 1);
+    assert!(ws.log().iter().filter(|l| !l.fault.is_empty()).count() > 0);
+}
+
+#[test]
+fn no_wait_and_timeout() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+    );
+    out.success();
+    assert_eq!(out.json()["result"], "SUBMITTED");
+    assert!(!ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--timeout",
+            "2s",
+            "--json",
+        ],
+        &[],
+    );
+    out.code(1);
+    assert_has(&out.stderr, &["took longer than --timeout 2s", "cancelled"]);
+    assert_eq!(out.json()["result"], "TIMEDOUT");
+    let run_id = out.json()["mlflow_run_id"].as_str().unwrap().to_string();
+    assert_eq!(mlflow_run(&ws, &run_id)["info"]["status"], "FAILED");
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--timeout", "soon"],
+        &[],
+    );
+    out.code(2);
+}
+
+#[test]
+fn ci_systems_get_the_ids() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    let dir = tempfile::tempdir().unwrap();
+    let gh_out = dir.path().join("out");
+    let gh_sum = dir.path().join("summary");
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--no-wait"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", gh_out.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", gh_sum.to_str().unwrap()),
+            ("MLOPS_BRANCH", "main"),
+        ],
+    );
+    out.success();
+    let text = std::fs::read_to_string(&gh_out).unwrap();
+    assert_has(
+        &text,
+        &[
+            "mlflow_run_id=",
+            "databricks_run_id=",
+            "run_page_url=https://",
+            "result=SUBMITTED",
+        ],
+    );
+    assert_has(
+        &std::fs::read_to_string(&gh_sum).unwrap(),
+        &["### cargo mlops run", "MLflow run"],
+    );
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--no-wait"],
+        &[("TF_BUILD", "True"), ("MLOPS_BRANCH", "main")],
+    );
+    out.success();
+    assert_has(
+        &out.stdout,
+        &[
+            "##vso[task.setvariable variable=mlflow_run_id;isOutput=true]",
+            "##vso[task.setvariable variable=databricks_run_id;isOutput=true]",
+        ],
+    );
+}
+
+#[test]
+fn status_logs_and_cancel_commands() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+    );
+    let id = out.success().json()["databricks_run_id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let url = ws.url();
+    let env = [
+        ("DATABRICKS_HOST", url.as_str()),
+        ("DATABRICKS_TOKEN", ws.token()),
+        ("HOME", p.path().to_str().unwrap()),
+    ];
+    let status = p.mlops_in(".", &["status", &id, "--target", "dbfs", "--json"], &env);
+    let state = status.success().json()["life_cycle_state"].clone();
+    assert!(state == "PENDING" || state == "RUNNING", "{state}");
+    let logs = p.mlops_in(".", &["logs", &id, "--target", "dbfs"], &env);
+    assert_has(&logs.success().stdout, &["training..."]);
+    let cancel = p.mlops_in(".", &["cancel", &id, "--target", "dbfs", "--json"], &env);
+    assert_eq!(cancel.success().json()["result"], "CANCELED");
+    let status = p.mlops_in(".", &["status", &id, "--target", "dbfs", "--json"], &env);
+    assert_eq!(status.success().json()["result_state"], "CANCELED");
+    let missing = p.mlops_in(".", &["status", "999999", "--target", "dbfs"], &env);
+    missing.code(3);
+    assert_has(&missing.stderr, &["does not exist"]);
+}
