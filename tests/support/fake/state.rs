@@ -1057,6 +1057,21 @@ impl State {
         let body = req.json();
         match op {
             "runs/submit" => {
+                // Jobs API 2.0 (which MLflow's own databricks backend still uses) takes the
+                // one task's fields at the top level.
+                let mut body = body;
+                if body["tasks"].is_null() {
+                    let mut task = serde_json::Map::new();
+                    task.insert("task_key".into(), json!("run"));
+                    for key in ["new_cluster", "existing_cluster_id", "libraries", "spark_python_task", "python_wheel_task", "notebook_task", "spark_jar_task", "shell_command_task", "timeout_seconds"] {
+                        if let Some(v) = body.as_object_mut().and_then(|o| o.remove(key)) {
+                            task.insert(key.into(), v);
+                        }
+                    }
+                    if task.len() > 1 {
+                        body["tasks"] = json!([Value::Object(task)]);
+                    }
+                }
                 let Some(tasks) = body["tasks"].as_array().filter(|t| !t.is_empty()) else {
                     return Response::error(
                         400,
