@@ -585,3 +585,46 @@ fn status_logs_and_cancel_commands() {
     missing.code(3);
     assert_has(&missing.stderr, &["does not exist"]);
 }
+
+#[test]
+fn volume_targets_import_the_launcher_and_existing_clusters_are_used() {
+    let p = demo();
+    let manifest = p.read("mlops.toml")
+        + "\n[targets.shared]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\ncluster_id = \"0101-123456-abcd\"\n";
+    p.file("mlops.toml", &manifest);
+    let ws = FakeWorkspace::start();
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "shared", "--json"],
+        &[],
+    );
+    out.success();
+    let body = &submitted(&ws)[0];
+    let task = &body["tasks"][0];
+    assert_eq!(task["existing_cluster_id"], "0101-123456-abcd");
+    assert!(task.get("new_cluster").is_none());
+    let python_file = task["spark_python_task"]["python_file"].as_str().unwrap();
+    assert!(
+        python_file.starts_with("/Users/ada@example.com/.cargo-mlops/demo/")
+            && python_file.ends_with("/mlops_launcher.py"),
+        "{python_file}"
+    );
+    let imported = ws
+        .with_state(|s| s.workspace.get(python_file).map(|(_, bytes)| bytes.clone()))
+        .expect("the launcher was imported");
+    assert!(String::from_utf8_lossy(&imported).contains("cargo-mlops launcher"));
+    let tarball = task["spark_python_task"]["parameters"][1].as_str().unwrap();
+    assert!(ws.volume_file(tarball).is_some(), "{tarball}");
+    let whls: Vec<&str> = task["libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["whl"].as_str())
+        .collect();
+    assert!(
+        whls.iter()
+            .all(|w| w.starts_with("/Volumes/main/mlops/artifacts/main/")),
+        "{whls:?}"
+    );
+}

@@ -147,6 +147,10 @@ impl State {
         if p == "/oidc/v1/token" {
             return self.oauth(req);
         }
+        if p.starts_with("/.well-known/") || p.starts_with("/oidc/.well-known/") {
+            // Host metadata the SDKs probe for; this workspace publishes none.
+            return Response::error(404, "NOT_FOUND", "Not Found");
+        }
         let bearer = req
             .header("authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
@@ -1063,7 +1067,17 @@ impl State {
                 if body["tasks"].is_null() {
                     let mut task = serde_json::Map::new();
                     task.insert("task_key".into(), json!("run"));
-                    for key in ["new_cluster", "existing_cluster_id", "libraries", "spark_python_task", "python_wheel_task", "notebook_task", "spark_jar_task", "shell_command_task", "timeout_seconds"] {
+                    for key in [
+                        "new_cluster",
+                        "existing_cluster_id",
+                        "libraries",
+                        "spark_python_task",
+                        "python_wheel_task",
+                        "notebook_task",
+                        "spark_jar_task",
+                        "shell_command_task",
+                        "timeout_seconds",
+                    ] {
                         if let Some(v) = body.as_object_mut().and_then(|o| o.remove(key)) {
                             task.insert(key.into(), v);
                         }
