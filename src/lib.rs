@@ -13,6 +13,7 @@ pub mod error;
 pub mod follow;
 pub mod git;
 pub mod interrupt;
+pub mod local;
 pub mod manifest;
 pub mod naming;
 pub mod output;

@@ -167,6 +167,14 @@ impl Output {
         self.err_line(&text);
     }
 
+    /// A line of a child process's output, passed through to stderr as it comes (stdout stays
+    /// for the command's own result).
+    pub fn passthrough(&self, line: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.err_line(line);
+        }
+    }
+
     /// A line on stderr exactly as given (CI logging commands).
     pub fn raw_err(&self, line: &str) {
         self.err_line(line);

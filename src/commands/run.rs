@@ -8,6 +8,7 @@ use crate::databricks::jobs::{Jobs, RunState};
 use crate::databricks::mlflow::Mlflow;
 use crate::error::{Error, Result};
 use crate::follow::{self, Ended};
+use crate::local;
 use crate::manifest::TargetKind;
 use crate::output::Output;
 use crate::submit;
@@ -43,11 +44,65 @@ pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
     let prepared = session.prepare(Some(&args.entry), &args.params)?;
     match prepared.plan.target_kind {
         TargetKind::Databricks => on_databricks(session, &prepared, args, timeout, &output),
-        TargetKind::Local => Err(Error::usage(format!(
-            "target `{}` is local; local runs are not available yet",
+        TargetKind::Local => on_this_machine(session, &prepared, args, &output),
+    }
+}
+
+fn on_this_machine(
+    session: &Session,
+    prepared: &Prepared,
+    args: &RunArgs,
+    output: &Output,
+) -> Result<()> {
+    if args.no_wait || args.timeout.is_some() {
+        return Err(Error::usage(format!(
+            "`--no-wait` and `--timeout` apply to Databricks targets; `{}` runs on this machine",
             prepared.plan.target
         ))
-        .with_help("run on a Databricks target with `--target NAME`, or use `cargo mlops render` and `mlflow run` on the rendered folder")),
+        .with_help("drop them, or name a Databricks target with `--target NAME`"));
+    }
+    let plan = &prepared.plan;
+    let state_dir = prepared.manifest.state_dir();
+    let deployment = deploy::deploy(session, prepared, args.no_cache, output)?;
+    let python = session.python()?;
+    let env_text =
+        fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
+    let wheel_paths: Vec<String> = deployment
+        .wheels
+        .iter()
+        .map(|w| w.remote_path.clone())
+        .collect();
+    let hashes: Vec<String> = deployment.wheels.iter().map(|w| w.sha256.clone()).collect();
+    let reqs = local::requirements(&deployment.rendered.env_file, &env_text, &wheel_paths);
+    let key = local::env_key(&python, &reqs, &hashes);
+    let env = local::ensure_env(&state_dir, &python, &reqs, &key, output)?;
+    crate::interrupt::check()?;
+    let result = local::run(plan, &state_dir, &deployment, &env, &args.entry, output)?;
+    if output.json() {
+        output.result_json(&result);
+    } else {
+        output.result(format!("mlflow_run_id  {}", result.mlflow_run_id));
+        output.result(format!("status         {}", result.status));
+        output.result(format!("experiment     {}", result.experiment));
+        if let Some(metrics) = result.metrics.as_object() {
+            for (k, v) in metrics {
+                output.result(format!("metric         {k} = {v}"));
+            }
+        }
+        output.result(format!("see it with    {}", result.ui));
+    }
+    if result.status == "FINISHED" {
+        output.status(
+            "Finished",
+            format!("run {} of `{}`", result.mlflow_run_id, args.entry),
+        );
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "the entry point `{}` failed (MLflow run {} is {})",
+            args.entry, result.mlflow_run_id, result.status
+        ))
+        .with_help("its output above says why"))
     }
 }
 

@@ -14,3 +14,4 @@ mod launcher;
 mod manifest_errors;
 mod render;
 mod run_databricks;
+mod run_local;
