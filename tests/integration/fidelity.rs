@@ -43,8 +43,9 @@ fn the_python_sdk_works_against_the_fake() {
             .any(|l| l.path == "/api/2.0/mlflow/experiments/create")
     );
     assert!(log.iter().any(|l| l.path.ends_with("/jobs/runs/submit")));
-    // Every call the SDK made is one the fake knows, except the presigned-URL APIs, which
-    // the fake answers as a workspace without them does; the SDK then uses the Files API.
+    // Every call the SDK made is one the fake knows, except the presigned-URL APIs and the
+    // host-metadata probe, which the fake answers as a workspace without them does; the SDK
+    // then falls back (to the Files API, to the explicit configuration).
     let unknown: Vec<_> = log
         .iter()
         .filter(|l| l.status == Some(404) && !l.path.contains("get-by-name"))
