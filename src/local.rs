@@ -239,20 +239,15 @@ pub fn run(
     output: &Output,
 ) -> Result<LocalRun> {
     let uri = tracking_uri(state_dir);
+    let request = serde_json::json!({
+        "project": deployment.rendered.dir,
+        "entry": entry,
+        "parameters": plan.parameters,
+        "experiment": plan.experiment,
+    });
     let mut cmd = Command::new(&env.python);
-    cmd.args(["-m", "mlflow", "run"])
-        .arg(&deployment.rendered.dir)
-        .args([
-            "-e",
-            entry,
-            "--env-manager",
-            "local",
-            "--experiment-name",
-            &plan.experiment,
-        ]);
-    for (k, v) in &plan.parameters {
-        cmd.arg("-P").arg(format!("{k}={v}"));
-    }
+    cmd.args(["-c", crate::templates::LOCAL_RUN])
+        .arg(request.to_string());
     let path = std::env::join_paths(std::iter::once(bin_dir(&env.dir)).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
@@ -274,72 +269,69 @@ pub fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("cannot start {}", env.python.display()), e))?;
-    // MLflow says which run it made on stderr; both streams are passed through as they come.
+    // Both streams are passed through as they come; MLflow names its run on stderr and the
+    // runner prints its result on stdout.
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
-    let out_thread = {
+    let err_thread = {
         let output = output.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            let mut run_id = None;
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if run_id.is_none() {
+                    run_id = line
+                        .split_once("run with ID '")
+                        .and_then(|(_, rest)| rest.split_once('\''))
+                        .map(|(id, _)| id.to_string());
+                }
                 output.passthrough(&line);
             }
+            run_id
         })
     };
-    let mut run_id = None;
-    for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-        if run_id.is_none() {
-            run_id = line
-                .split_once("run with ID '")
-                .and_then(|(_, rest)| rest.split_once('\''))
-                .map(|(id, _)| id.to_string());
+    let mut result_line = None;
+    for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+        match line.strip_prefix("MLOPS_RESULT ") {
+            Some(json) => result_line = Some(json.to_string()),
+            None => output.passthrough(&line),
         }
-        output.passthrough(&line);
     }
-    let _ = out_thread.join();
+    let logged_id = err_thread.join().unwrap_or(None);
     let status = child
         .wait()
-        .map_err(|e| Error::io("cannot wait for mlflow run", e))?;
-    let interrupted = crate::interrupt::requested();
-    let Some(run_id) = run_id else {
-        if interrupted {
-            return Err(Error::interrupted());
-        }
-        return Err(Error::failed(format!(
-            "`mlflow run` exited with {} before it started a run",
-            status
-                .code()
-                .map_or("a signal".to_string(), |c| format!("status {c}"))
-        ))
-        .with_help("its output above says why"));
-    };
-    let details = read_run(&env.python, &uri, &run_id)?;
+        .map_err(|e| Error::io("cannot wait for the local run", e))?;
+    if crate::interrupt::requested() {
+        return Err(Error::interrupted());
+    }
+    let details: serde_json::Value = result_line
+        .as_deref()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let run_id = details["run_id"]
+        .as_str()
+        .map(str::to_string)
+        .or(logged_id)
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "the local run ended ({}) before MLflow started a run",
+                status
+                    .code()
+                    .map_or("killed by a signal".to_string(), |c| format!("status {c}"))
+            ))
+            .with_help("its output above says why")
+        })?;
     let ui = format!(
         "{} -m mlflow ui --backend-store-uri {uri}",
         crate::process::shell_quote(&env.python.to_string_lossy())
     );
-    let result = LocalRun {
+    Ok(LocalRun {
         mlflow_run_id: run_id,
-        status: details["status"].as_str().unwrap_or("UNKNOWN").to_string(),
+        status: details["status"].as_str().unwrap_or("FAILED").to_string(),
         experiment: plan.experiment.clone(),
         tracking_uri: uri,
         params: details["params"].clone(),
         metrics: details["metrics"].clone(),
         environment: env.dir.clone(),
         ui,
-    };
-    if interrupted {
-        return Err(Error::interrupted());
-    }
-    Ok(result)
-}
-
-/// The run's status, parameters and metrics, through MLflow's own client.
-fn read_run(python: &Path, uri: &str, run_id: &str) -> Result<serde_json::Value> {
-    let script = "import json, sys\nfrom mlflow.tracking import MlflowClient\nr = MlflowClient(sys.argv[1]).get_run(sys.argv[2])\nprint(json.dumps({'status': r.info.status, 'params': r.data.params, 'metrics': r.data.metrics}))";
-    let out = Cmd::new(python)
-        .args(["-c", script, uri, run_id])
-        .read()
-        .map_err(|e| Error::failed(format!("cannot read run {run_id} back from {uri}: {e}")))?;
-    serde_json::from_str(out.lines().last().unwrap_or(""))
-        .map_err(|e| Error::failed(format!("cannot read run {run_id} back from {uri}: {e}")))
+    })
 }
