@@ -29,7 +29,7 @@ pub struct MlopsArgs {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
     /// Path to mlops.toml (default: searched upward from the current folder)
     #[arg(long, global = true, value_name = "PATH")]
@@ -80,6 +80,29 @@ pub enum Command {
     Logs(RemoteRunArgs),
     /// Cancel a submitted Databricks run and wait until it has ended
     Cancel(RemoteRunArgs),
+    /// Install or remove the git pre-push hook that checks (or deploys) every pushed branch
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub action: HookAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Install the pre-push hook (an existing hook is kept and runs first)
+    Install,
+    /// Remove the pre-push hook and restore what was there before
+    Uninstall,
+    /// What the hook runs: reads git's pre-push lines from stdin and checks each pushed branch
+    PrePush {
+        /// The remote's name (passed by git)
+        remote: Option<String>,
+        /// The remote's URL (passed by git)
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

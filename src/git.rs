@@ -49,6 +49,58 @@ pub fn commit(dir: &Path) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
+/// The top folder of the repository around `dir`.
+pub fn root(dir: &Path) -> Option<std::path::PathBuf> {
+    git(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .read()
+        .ok()
+        .map(std::path::PathBuf::from)
+}
+
+/// The hooks folder git uses for the repository around `dir` (honours `core.hooksPath`).
+pub fn hooks_dir(dir: &Path) -> Option<std::path::PathBuf> {
+    let path = git(dir)
+        .args(["rev-parse", "--git-path", "hooks"])
+        .read()
+        .ok()?;
+    let path = std::path::PathBuf::from(path);
+    Some(if path.is_absolute() {
+        path
+    } else {
+        dir.join(path)
+    })
+}
+
+/// Checks `commit` out, detached, into a new worktree at `at` (removed with
+/// [`remove_worktree`]).
+pub fn add_worktree(repo: &Path, at: &Path, commit: &str) -> Result<(), CmdError> {
+    git(repo)
+        .args(["worktree", "add", "--detach", "--quiet"])
+        .arg(at)
+        .arg(commit)
+        .output()
+        .map(drop)
+}
+
+pub fn remove_worktree(repo: &Path, at: &Path) {
+    let _ = git(repo)
+        .args(["worktree", "remove", "--force"])
+        .arg(at)
+        .output();
+}
+
+/// The branch names on a remote (`git ls-remote --heads`).
+pub fn remote_branches(dir: &Path, remote: &str) -> Result<Vec<String>, CmdError> {
+    let out = git(dir).args(["ls-remote", "--heads", remote]).read()?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|r| r.strip_prefix("refs/heads/"))
+        .map(str::to_string)
+        .collect())
+}
+
 /// The URL of the `origin` remote, with any credentials in it removed (they must never reach
 /// a tag or a log).
 pub fn remote_url(dir: &Path) -> Option<String> {

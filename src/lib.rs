@@ -12,6 +12,7 @@ pub mod databricks;
 pub mod error;
 pub mod follow;
 pub mod git;
+pub mod hook;
 pub mod interrupt;
 pub mod local;
 pub mod manifest;

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 pub mod deploy;
+mod hook;
 mod init;
 mod remote;
 mod render;
@@ -221,5 +222,6 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Status(a) => remote::status(&session, &a),
         Command::Logs(a) => remote::logs(&session, &a),
         Command::Cancel(a) => remote::cancel(&session, &a),
+        Command::Hook(a) => hook::run(&session, &a),
     }
 }

@@ -36,6 +36,7 @@ pub struct Manifest {
     pub cluster: Cluster,
     pub entry_points: BTreeMap<String, EntryPoint>,
     pub targets: BTreeMap<String, Target>,
+    pub hooks: Hooks,
     source: String,
     mlproject_span: Option<Range<usize>>,
 }
@@ -162,6 +163,27 @@ impl fmt::Display for TargetKind {
             TargetKind::Databricks => "databricks",
         })
     }
+}
+
+/// What the pre-push hook does for each pushed branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAction {
+    /// Validate, build and render into a temporary folder (the default).
+    #[default]
+    Check,
+    /// Deploy to `[hooks] target`.
+    Deploy,
+    /// Do nothing.
+    Off,
+}
+
+/// `[hooks]`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Hooks {
+    pub pre_push: HookAction,
+    /// The target `deploy` publishes to.
+    pub target: Option<String>,
 }
 
 /// How `mlflow run` makes the entry point's environment on the cluster.
@@ -476,6 +498,39 @@ fn resolve(raw: RawManifest, ctx: Ctx<'_>, path: PathBuf, root: PathBuf) -> Resu
         .entry(defaults::TARGET.to_string())
         .or_insert_with(builtin_local_target);
 
+    let hooks = match raw.hooks {
+        Some(h) => {
+            let action = h.pre_push.unwrap_or_default();
+            if let Some(t) = &h.target {
+                if !targets.contains_key(t.get_ref()) {
+                    return Err(err(ctx
+                        .at(t.span(), format!("unknown target `{}`", t.get_ref()))
+                        .key("hooks.target")
+                        .help(suggestion(
+                            "targets",
+                            t.get_ref(),
+                            targets.keys().map(String::as_str),
+                        ))));
+                }
+            }
+            if action == HookAction::Deploy && h.target.is_none() {
+                return Err(err(Diagnostic::whole_file(
+                    ctx.file,
+                    "`[hooks] pre_push = \"deploy\"` needs a `target`",
+                )
+                .key("hooks.target")
+                .help(
+                    "add `target = \"dev\"` (a [targets.NAME] of this file) under [hooks]",
+                )));
+            }
+            Hooks {
+                pre_push: action,
+                target: h.target.map(Spanned::into_inner),
+            }
+        }
+        None => Hooks::default(),
+    };
+
     Ok(Manifest {
         display_path: ctx.file.to_path_buf(),
         source: ctx.source.to_string(),
@@ -487,6 +542,7 @@ fn resolve(raw: RawManifest, ctx: Ctx<'_>, path: PathBuf, root: PathBuf) -> Resu
         cluster,
         entry_points,
         targets,
+        hooks,
         mlproject_span,
     })
 }

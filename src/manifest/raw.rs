@@ -22,6 +22,14 @@ pub struct RawManifest {
     pub entry_points: BTreeMap<String, Spanned<RawEntryPoint>>,
     #[serde(default)]
     pub targets: BTreeMap<String, Spanned<RawTarget>>,
+    pub hooks: Option<RawHooks>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHooks {
+    pub pre_push: Option<super::HookAction>,
+    pub target: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod deploy;
 mod fidelity;
+mod hook;
 mod launcher;
 mod manifest_errors;
 mod render;

@@ -56,6 +56,20 @@ impl Project {
         std::fs::read_to_string(self.path().join(rel)).unwrap()
     }
 
+    /// Runs git in the project with a clean environment; returns what it did (for pushes
+    /// whose hooks may refuse).
+    pub fn git_run(&self, args: &[&str]) -> Run {
+        let mut cmd = clean_command(Path::new("git"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        Run::from(cmd.output().expect("git runs"), self.path())
+    }
+
     /// Runs git in the project and returns its stdout.
     pub fn git_cmd(&self, args: &[&str]) -> String {
         let out = Command::new("git")

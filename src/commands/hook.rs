@@ -1,0 +1,225 @@
+//! `cargo mlops hook install | uninstall | pre-push`.
+
+use std::io::BufRead;
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::{HookAction as Cli, HookArgs};
+use crate::error::{Error, Result};
+use crate::git;
+use crate::hook::{self, Installed, Push};
+use crate::manifest::HookAction;
+
+use super::{Session, build::build_wheels, deploy};
+
+pub fn run(session: &Session, args: &HookArgs) -> Result<()> {
+    match &args.action {
+        Cli::Install => install(session),
+        Cli::Uninstall => uninstall(session),
+        Cli::PrePush { .. } => pre_push(session),
+    }
+}
+
+fn hooks_dir(session: &Session) -> Result<std::path::PathBuf> {
+    git::hooks_dir(&session.cwd).ok_or_else(|| {
+        Error::usage(format!(
+            "`{}` is not in a git repository",
+            session.cwd.display()
+        ))
+        .with_help("run this inside the repository whose pushes should be checked")
+    })
+}
+
+fn install(session: &Session) -> Result<()> {
+    let dir = hooks_dir(session)?;
+    let binary = std::env::current_exe()
+        .map_err(|e| Error::io("cannot tell where cargo-mlops is installed", e))?;
+    let (path, outcome) = hook::install(&dir, &binary)?;
+    let how = match outcome {
+        Installed::New => "",
+        Installed::BesideExisting => " (your existing pre-push hook is kept and runs first)",
+        Installed::Again => " (it was installed already)",
+    };
+    session
+        .output
+        .status("Installed", format!("{}{how}", path.display()));
+    Ok(())
+}
+
+fn uninstall(session: &Session) -> Result<()> {
+    let dir = hooks_dir(session)?;
+    match hook::uninstall(&dir)? {
+        Some(path) => session.output.status(
+            "Removed",
+            format!(
+                "{} ({})",
+                path.display(),
+                if path.exists() {
+                    "the hook that was there before is back"
+                } else {
+                    "no other hook was there"
+                }
+            ),
+        ),
+        None => session
+            .output
+            .status("Nothing", "no pre-push hook is installed"),
+    }
+    Ok(())
+}
+
+/// Checks (or deploys) each pushed branch at the pushed commit. A commit already checked
+/// successfully with the same manifest is skipped.
+fn pre_push(session: &Session) -> Result<()> {
+    let manifest = session.manifest()?;
+    let action = manifest.hooks.pre_push;
+    if action == HookAction::Off {
+        return Ok(());
+    }
+    let repo = git::root(&manifest.root)
+        .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
+    let relative = manifest
+        .path
+        .strip_prefix(&repo)
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|_| manifest.path.clone());
+    let manifest_hash = {
+        let bytes = fs_err::read(&manifest.path)?;
+        crate::build::wheel_file::hex(&Sha256::digest(&bytes))
+    };
+    let memo_path = manifest.state_dir().join("hooks").join("pushed-ok");
+    let memo = fs_err::read_to_string(&memo_path).unwrap_or_default();
+    let head = git::commit(&repo);
+
+    let mut pushes = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| Error::io("cannot read git's pre-push input", e))?;
+        if let Some(push) = Push::parse(&line) {
+            pushes.push(push);
+        }
+    }
+    for push in &pushes {
+        let Some(branch) = push.branch() else {
+            continue;
+        };
+        let key = match action {
+            HookAction::Deploy => format!(
+                "{} {manifest_hash} deploy {} {branch}",
+                push.local_sha,
+                manifest.hooks.target.as_deref().unwrap_or("")
+            ),
+            _ => format!("{} {manifest_hash} check", push.local_sha),
+        };
+        if memo.lines().any(|l| l == key) {
+            session.output.status(
+                "Checked",
+                format!(
+                    "{branch} at {} (already)",
+                    &push.local_sha[..12.min(push.local_sha.len())]
+                ),
+            );
+            continue;
+        }
+        session.output.status(
+            if action == HookAction::Deploy {
+                "Deploying"
+            } else {
+                "Checking"
+            },
+            format!(
+                "{branch} at {}",
+                &push.local_sha[..12.min(push.local_sha.len())]
+            ),
+        );
+        let result = if head.as_deref() == Some(push.local_sha.as_str()) {
+            act(
+                session,
+                &manifest.path,
+                branch,
+                action,
+                manifest.hooks.target.as_deref(),
+            )
+        } else {
+            // The pushed commit is not the one checked out: check that commit, in a
+            // temporary worktree, not the working tree.
+            let tmp =
+                tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
+            let at = tmp.path().join("worktree");
+            git::add_worktree(&repo, &at, &push.local_sha)
+                .map_err(|e| Error::failed(format!("cannot check out {}: {e}", push.local_sha)))?;
+            let r = act(
+                session,
+                &at.join(&relative),
+                branch,
+                action,
+                manifest.hooks.target.as_deref(),
+            );
+            git::remove_worktree(&repo, &at);
+            r
+        };
+        if let Err(e) = result {
+            session.output.error(&e);
+            return Err(Error::new(
+                e.kind(),
+                format!("the pre-push check of `{branch}` failed, so nothing was pushed"),
+            )
+            .with_help(
+                "fix it and push again, or skip the check once with `git push --no-verify`",
+            ));
+        }
+        let mut text = memo.clone();
+        text.push_str(&key);
+        text.push('\n');
+        if let Some(dir) = memo_path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        fs_err::write(&memo_path, text)?;
+    }
+    Ok(())
+}
+
+/// The hook's action for one branch, with the manifest at `manifest_path`.
+fn act(
+    session: &Session,
+    manifest_path: &std::path::Path,
+    branch: &str,
+    action: HookAction,
+    target: Option<&str>,
+) -> Result<()> {
+    let mut global = session.global.clone();
+    global.manifest_path = Some(manifest_path.to_path_buf());
+    global.branch = Some(branch.to_string());
+    if action == HookAction::Deploy {
+        global.target = target.map(str::to_string);
+    }
+    let scoped = Session {
+        global,
+        output: session.output.clone(),
+        cwd: session.cwd.clone(),
+    };
+    let prepared = scoped.prepare(None, &[])?;
+    match action {
+        HookAction::Deploy => {
+            deploy::deploy(&scoped, &prepared, false, &scoped.output)?;
+        }
+        _ => {
+            let wheels = build_wheels(
+                &scoped,
+                &prepared.manifest,
+                &prepared.plan,
+                false,
+                &scoped.output,
+            )?;
+            let out =
+                tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
+            crate::render::render(
+                &prepared.plan,
+                &prepared.manifest,
+                &prepared.project,
+                &wheels,
+                &out.path().join("project"),
+            )?;
+        }
+    }
+    Ok(())
+}
