@@ -82,6 +82,27 @@ pub enum Command {
     Cancel(RemoteRunArgs),
     /// Install or remove the git pre-push hook that checks (or deploys) every pushed branch
     Hook(HookArgs),
+    /// Show (or, with --execute, delete) artifacts nobody uses any more
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep content folders younger than this many days
+    #[arg(long, value_name = "N", default_value_t = 14)]
+    pub keep_days: u32,
+
+    /// Delete what the plan lists (without it, nothing is deleted)
+    #[arg(long)]
+    pub execute: bool,
+
+    /// The remote whose branches are alive
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+
+    /// Print the plan (and what was deleted) as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

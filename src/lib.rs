@@ -11,6 +11,7 @@ pub mod commands;
 pub mod databricks;
 pub mod error;
 pub mod follow;
+pub mod gc;
 pub mod git;
 pub mod hook;
 pub mod interrupt;

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 pub mod deploy;
+mod gc;
 mod hook;
 mod init;
 mod remote;
@@ -223,5 +224,6 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Logs(a) => remote::logs(&session, &a),
         Command::Cancel(a) => remote::cancel(&session, &a),
         Command::Hook(a) => hook::run(&session, &a),
+        Command::Gc(a) => gc::run(&session, &a),
     }
 }

@@ -124,6 +124,28 @@ fn on_databricks(
         timeout.map(|t| t.as_secs()),
         output,
     )?;
+    // What the job reads, so that `gc` never deletes it while the job may still run.
+    let run_record = serde_json::json!({
+        "databricks_run_id": submission.databricks_run_id,
+        "mlflow_run_id": submission.mlflow_run_id,
+        "deploy_record": deployment.record,
+        "time": crate::time::rfc3339(crate::time::now_secs()),
+        "paths": deployment
+            .wheels
+            .iter()
+            .chain([&deployment.tarball, &deployment.launcher])
+            .map(|p| p.remote_path.clone())
+            .collect::<Vec<_>>(),
+    });
+    let (store, _) = session.store(plan)?;
+    store.write_small(
+        &format!(
+            "{}/runs/{}.json",
+            plan.branch_artifacts.trim_end_matches('/'),
+            submission.databricks_run_id
+        ),
+        run_record.to_string().as_bytes(),
+    )?;
     output.status(
         "Submitted",
         format!(

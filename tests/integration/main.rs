@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod deploy;
 mod fidelity;
+mod gc;
 mod hook;
 mod launcher;
 mod manifest_errors;

@@ -1,0 +1,333 @@
+//! `cargo mlops gc`: a plan by default, deletion with --execute; gone branches, old unused
+//! content folders, and never a folder a running job reads.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::support::fake::FakeWorkspace;
+use crate::support::{Project, assert_has, test_python};
+
+fn with_remote(p: &Project) -> tempfile::TempDir {
+    let remote = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(remote.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    p.git_cmd(&["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    p.git_cmd(&["push", "-q", "origin", "main"]);
+    remote
+}
+
+fn scaffold(extra: &str) -> Project {
+    let p = Project::git();
+    p.mlops(&["init", "--name", "gcdemo"]).success();
+    let manifest = p.read("mlops.toml") + extra;
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "scaffold"]);
+    p
+}
+
+fn age_files(dir: &Path, days: u64) {
+    let when = SystemTime::now() - Duration::from_secs(days * 86_400);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            age_files(&path, days);
+        } else {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+    }
+}
+
+fn tarball_folder(report: &Value) -> String {
+    let path = report["tarball"]["remote_path"].as_str().unwrap();
+    path.rsplit_once('/').unwrap().0.to_string()
+}
+
+fn planned(report: &Value) -> BTreeSet<String> {
+    report["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn local_gc_plans_then_deletes_gone_branches_and_old_unused_folders() {
+    let p = scaffold("");
+    let _remote = with_remote(&p);
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let first = p
+        .mlops(&["deploy", "--json", "--python", py])
+        .success()
+        .json();
+    let old_folder = tarball_folder(&first);
+    p.file(
+        "mlproject/train.py",
+        &(p.read("mlproject/train.py") + "\n# v2\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "v2"]);
+    let second = p
+        .mlops(&["deploy", "--json", "--python", py])
+        .success()
+        .json();
+    let new_folder = tarball_folder(&second);
+    let launcher_folder = second["launcher"]["remote_path"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_string();
+    p.mlops(&["deploy", "--python", py, "--branch", "old-feature"])
+        .success();
+    let gone = p.path().join(".mlops/artifacts/old-feature");
+    assert!(gone.is_dir());
+    age_files(Path::new(&old_folder), 30);
+
+    let plan = p.mlops(&["gc", "--json"]).success().json();
+    let doomed = planned(&plan);
+    assert!(doomed.contains(&old_folder), "{doomed:?}");
+    assert!(doomed.contains(gone.to_str().unwrap()), "{doomed:?}");
+    assert!(
+        !doomed.contains(&new_folder) && !doomed.contains(&launcher_folder),
+        "{doomed:?}"
+    );
+    assert!(plan["bytes"].as_u64().unwrap() > 0);
+    assert!(
+        Path::new(&old_folder).is_dir() && gone.is_dir(),
+        "a plan deletes nothing"
+    );
+
+    let text = p.mlops(&["gc"]);
+    assert_has(
+        &text.success().stdout,
+        &["would delete", "its branch is gone from the remote"],
+    );
+
+    let done = p.mlops(&["gc", "--execute", "--json"]).success().json();
+    assert_eq!(planned(&done), doomed);
+    assert!(!Path::new(&old_folder).exists() && !gone.exists());
+    assert!(Path::new(&new_folder).is_dir() && Path::new(&launcher_folder).is_dir());
+    // A young unused folder stays until it is old.
+    p.file(
+        "mlproject/train.py",
+        &(p.read("mlproject/train.py") + "\n# v3\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "v3"]);
+    p.mlops(&["deploy", "--python", py]).success();
+    let plan = p.mlops(&["gc", "--json"]).success().json();
+    assert!(!planned(&plan).contains(&new_folder));
+}
+
+#[test]
+fn gc_never_deletes_what_a_running_job_reads() {
+    let p = scaffold(
+        "\n[cluster]\nspark_version = \"14.3.x-scala2.12\"\n\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/gc/{project}\"\nexperiment = \"/Shared/{project}/{branch}\"\n",
+    );
+    let _remote = with_remote(&p);
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = Duration::from_secs(3600));
+    let python = test_python();
+    let url = ws.url();
+    let env = [
+        ("DATABRICKS_HOST", url.as_str()),
+        ("DATABRICKS_TOKEN", ws.token()),
+        ("HOME", p.path().to_str().unwrap()),
+    ];
+    let py = python.to_str().unwrap();
+    // A job still running on a branch that is gone from the remote.
+    let running = p.mlops_in(
+        ".",
+        &[
+            "run",
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+            "--python",
+            py,
+            "--branch",
+            "feature/running",
+        ],
+        &env,
+    );
+    running.success();
+    // A branch that is gone with nothing running.
+    p.mlops_in(
+        ".",
+        &[
+            "deploy",
+            "--target",
+            "dbfs",
+            "--python",
+            py,
+            "--branch",
+            "feature/done",
+        ],
+        &env,
+    )
+    .success();
+    // On main: a job at the first commit, then a newer deploy.
+    let job = p
+        .mlops_in(
+            ".",
+            &[
+                "run",
+                "--entry",
+                "train",
+                "--target",
+                "dbfs",
+                "--no-wait",
+                "--json",
+                "--python",
+                py,
+            ],
+            &env,
+        )
+        .success()
+        .json();
+    let run_id = job["databricks_run_id"].as_u64().unwrap();
+    let first_tarball = ws.with_state(|s| {
+        s.jobs[&run_id].body["tasks"][0]["spark_python_task"]["parameters"][1]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    p.file(
+        "mlproject/train.py",
+        &(p.read("mlproject/train.py") + "\n# v2\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "v2"]);
+    p.mlops_in(".", &["deploy", "--target", "dbfs", "--python", py], &env)
+        .success();
+    // Everything is old now.
+    ws.with_state(|s| {
+        s.dbfs_files
+            .values_mut()
+            .for_each(|f| f.modified_ms -= 40 * 86_400_000)
+    });
+
+    let plan = p
+        .mlops_in(".", &["gc", "--target", "dbfs", "--json"], &env)
+        .success()
+        .json();
+    let doomed = planned(&plan);
+    let slug = |b: &str| cargo_mlops::naming::slug(b);
+    assert!(
+        doomed.contains(&format!("dbfs:/gc/gcdemo/{}", slug("feature/done"))),
+        "{doomed:?}"
+    );
+    assert!(
+        !doomed.iter().any(|d| d.contains(&slug("feature/running"))),
+        "a running job's folder is planned: {doomed:?}"
+    );
+    let first_folder = first_tarball.rsplit_once('/').unwrap().0.to_string();
+    assert!(
+        !doomed.contains(&first_folder),
+        "the running job's tarball folder is planned: {doomed:?}"
+    );
+
+    // Once the jobs have ended, their folders can go.
+    ws.with_state(|s| {
+        s.jobs.values_mut().for_each(|j| {
+            j.behaviour.pending = Duration::ZERO;
+            j.behaviour.running = Duration::ZERO;
+        })
+    });
+    let plan = p
+        .mlops_in(
+            ".",
+            &["gc", "--target", "dbfs", "--json", "--execute"],
+            &env,
+        )
+        .success()
+        .json();
+    let doomed = planned(&plan);
+    assert!(
+        doomed.contains(&first_folder),
+        "{first_folder} not in {doomed:?}"
+    );
+    assert!(
+        doomed.iter().any(|d| d.contains(&slug("feature/running"))),
+        "{doomed:?}"
+    );
+    let left = ws.dbfs_paths();
+    assert!(
+        !left
+            .iter()
+            .any(|f| f.contains(&slug("feature/running")) || f.contains(&slug("feature/done"))),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|f| f.starts_with("/gc/gcdemo/main/deploys/"))
+    );
+}
+
+#[test]
+fn gc_refuses_to_guess_without_the_remote() {
+    let p = scaffold("");
+    let out = p.mlops(&["gc"]);
+    out.code(3);
+    assert_has(
+        &out.stderr,
+        &["cannot list the branches of remote `origin`"],
+    );
+}
+
+#[test]
+fn gc_works_on_volumes() {
+    let p = scaffold(
+        "\n[targets.uc]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\n",
+    );
+    let _remote = with_remote(&p);
+    let ws = FakeWorkspace::start();
+    let url = ws.url();
+    let env = [
+        ("DATABRICKS_HOST", url.as_str()),
+        ("DATABRICKS_TOKEN", ws.token()),
+        ("HOME", p.path().to_str().unwrap()),
+    ];
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    p.mlops_in(".", &["deploy", "--target", "uc", "--python", py], &env)
+        .success();
+    p.mlops_in(
+        ".",
+        &[
+            "deploy", "--target", "uc", "--python", py, "--branch", "gone",
+        ],
+        &env,
+    )
+    .success();
+    let plan = p
+        .mlops_in(".", &["gc", "--target", "uc", "--json"], &env)
+        .success()
+        .json();
+    assert_eq!(
+        planned(&plan),
+        BTreeSet::from(["/Volumes/main/mlops/artifacts/gcdemo/gone".to_string()])
+    );
+    assert!(plan["bytes"].as_u64().unwrap() > 1000);
+    p.mlops_in(".", &["gc", "--target", "uc", "--execute"], &env)
+        .success();
+    let left = ws.volume_paths();
+    assert!(!left.iter().any(|f| f.contains("/gone/")), "{left:?}");
+    assert!(left.iter().any(|f| f.contains("/gcdemo/main/")), "{left:?}");
+}
