@@ -145,3 +145,30 @@ fn core_hooks_path_is_honoured() {
     p.mlops(&["hook", "uninstall"]).success();
     assert!(!p.path().join(".githooks/pre-push").exists());
 }
+
+#[test]
+fn the_deploy_action_deploys_the_pushed_branch_under_its_own_name() {
+    let (p, _remote) = setup();
+    let manifest = p.read("mlops.toml") + "\n[hooks]\npre_push = \"deploy\"\ntarget = \"local\"\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "deploy on push"]);
+    p.git_cmd(&["branch", "feature/x"]);
+    p.mlops(&["hook", "install"]).success();
+    let out = push(&p, &["origin", "feature/x"]);
+    out.success();
+    assert_has(&out.stderr, &["Deploying feature/x at"]);
+    let slug = cargo_mlops::naming::slug("feature/x");
+    let records = p.path().join(format!(".mlops/artifacts/{slug}/deploys"));
+    let commit = p.git_cmd(&["rev-parse", "feature/x"]);
+    assert!(
+        records.join(format!("{commit}.json")).is_file(),
+        "no deploy record in {}",
+        records.display()
+    );
+    // A deploy action without a target is a manifest error.
+    let broken = p.read("mlops.toml").replace("target = \"local\"\n", "");
+    p.file("mlops.toml", &broken);
+    let out = p.mlops(&["check"]);
+    out.code(2);
+    assert_has(&out.stderr, &["needs a `target`"]);
+}
