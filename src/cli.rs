@@ -84,6 +84,15 @@ pub enum Command {
     Hook(HookArgs),
     /// Show (or, with --execute, delete) artifacts nobody uses any more
     Gc(GcArgs),
+    /// Print shell completions (bash, zsh, fish, powershell) to stdout
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

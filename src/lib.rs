@@ -35,8 +35,41 @@ use std::ffi::OsString;
 
 use output::{Output, Verbosity};
 
+/// A panic is a bug; it becomes a short error with exit code 2 instead of a backtrace
+/// (`RUST_BACKTRACE=1` still shows one).
+fn install_panic_hook() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let output = Output::new(Verbosity::Normal, output::ColorChoice::Auto);
+        output.error(
+            &error::Error::usage(format!("internal error{place}: {what}")).with_help(
+                "this is a bug in cargo-mlops; please report it with the command you ran (RUST_BACKTRACE=1 shows where)",
+            ),
+        );
+        std::process::exit(error::exit::USAGE);
+    }));
+}
+
 /// Runs the tool with these process arguments and returns the exit code.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    install_panic_hook();
+    // Lets the tests prove that a panic becomes a short error (debug builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("CARGO_MLOPS_TEST_PANIC").is_some() {
+        panic!("a deliberate panic for the tests");
+    }
     let args = match cli::parse(args) {
         Ok(args) => args,
         Err(err) => {

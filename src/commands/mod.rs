@@ -225,5 +225,15 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Cancel(a) => remote::cancel(&session, &a),
         Command::Hook(a) => hook::run(&session, &a),
         Command::Gc(a) => gc::run(&session, &a),
+        Command::Completions(a) => {
+            // For `cargo-mlops ...`: completions for `cargo` itself would replace cargo's own.
+            let mut cmd = <crate::cli::MlopsArgs as clap::Args>::augment_args(clap::Command::new(
+                "cargo-mlops",
+            ));
+            let mut text = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "cargo-mlops", &mut text);
+            session.output.result(String::from_utf8_lossy(&text).trim_end());
+            Ok(())
+        }
     }
 }

@@ -17,3 +17,4 @@ mod manifest_errors;
 mod render;
 mod run_databricks;
 mod run_local;
+mod shell;

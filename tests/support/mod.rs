@@ -126,7 +126,7 @@ pub fn clean_command(program: &Path) -> Command {
     for var in cargo_mlops::naming::variables() {
         cmd.env_remove(var);
     }
-    for var in ["MLOPS_TARGET", "CLICOLOR_FORCE", "CI"] {
+    for var in ["MLOPS_TARGET", "CLICOLOR_FORCE", "CI", "RUST_BACKTRACE"] {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");
