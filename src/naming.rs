@@ -205,7 +205,7 @@ pub fn slug(name: &str) -> String {
     let base = base.trim_matches('-');
     // `base` is ASCII, so byte truncation is character truncation.
     let base = base[..base.len().min(SLUG_MAX)].trim_end_matches('-');
-    if base == name {
+    if base == name && !base.is_empty() {
         return base.to_string();
     }
     let digest = Sha256::digest(name.as_bytes());

@@ -232,7 +232,9 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
             ));
             let mut text = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "cargo-mlops", &mut text);
-            session.output.result(String::from_utf8_lossy(&text).trim_end());
+            session
+                .output
+                .result(String::from_utf8_lossy(&text).trim_end());
             Ok(())
         }
     }

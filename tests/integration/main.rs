@@ -14,6 +14,7 @@ mod gc;
 mod hook;
 mod launcher;
 mod manifest_errors;
+mod props;
 mod render;
 mod run_databricks;
 mod run_local;
