@@ -86,6 +86,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Print shell completions (bash, zsh, fish, powershell) to stdout
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of mlops.toml (for editor completion and checks)
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -225,6 +225,10 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Cancel(a) => remote::cancel(&session, &a),
         Command::Hook(a) => hook::run(&session, &a),
         Command::Gc(a) => gc::run(&session, &a),
+        Command::Schema => {
+            session.output.result_json(&crate::manifest::schema());
+            Ok(())
+        }
         Command::Completions(a) => {
             // For `cargo-mlops ...`: completions for `cargo` itself would replace cargo's own.
             let mut cmd = <crate::cli::MlopsArgs as clap::Args>::augment_args(clap::Command::new(

@@ -60,7 +60,9 @@ pub struct WheelSpec {
 }
 
 /// Where a wheel is installed on Databricks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Install {
     /// Into the driver's project environment (conda `pip:` list).
@@ -126,7 +128,9 @@ pub struct Parameter {
 }
 
 /// MLflow project parameter types.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     #[default]
@@ -149,7 +153,7 @@ impl fmt::Display for ParamType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     Local,
@@ -166,7 +170,9 @@ impl fmt::Display for TargetKind {
 }
 
 /// What the pre-push hook does for each pushed branch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HookAction {
     /// Validate, build and render into a temporary folder (the default).
@@ -187,7 +193,9 @@ pub struct Hooks {
 }
 
 /// How `mlflow run` makes the entry point's environment on the cluster.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvManager {
     /// Use the cluster's Python: the environment's pip packages and every wheel become job
@@ -226,6 +234,21 @@ pub struct Target {
     pub mlflow_version: Option<String>,
     /// True for the `local` target the manifest did not declare.
     pub builtin: bool,
+}
+
+/// The JSON Schema of `mlops.toml`, generated from the types it is parsed into (editors use
+/// the committed `mlops.schema.json` for completion and checks).
+pub fn schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(raw::RawManifest)).expect("schemas serialize");
+    schema["title"] = "mlops.toml".into();
+    // TOML has no null: a missing table is the only way to leave one out, and [project] is
+    // required.
+    schema["required"] = serde_json::json!(["project"]);
+    schema["description"] =
+        "cargo-mlops manifest: the project, its wheels, environment, cluster, entry points and targets"
+            .into();
+    schema
 }
 
 /// Finds `mlops.toml` in `start` or the nearest folder above it, as cargo finds Cargo.toml.

@@ -5,62 +5,75 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Install, ParamType, TargetKind};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawManifest {
+    #[schemars(with = "Option<RawProject>")]
     pub project: Option<Spanned<RawProject>>,
     #[serde(default, rename = "wheel")]
+    #[schemars(with = "Vec<RawWheel>")]
     pub wheels: Vec<Spanned<RawWheel>>,
     pub environment: Option<RawEnvironment>,
     pub cluster: Option<RawCluster>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawEntryPoint>")]
     pub entry_points: BTreeMap<String, Spanned<RawEntryPoint>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawTarget>")]
     pub targets: BTreeMap<String, Spanned<RawTarget>>,
     pub hooks: Option<RawHooks>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHooks {
     pub pre_push: Option<super::HookAction>,
+    #[schemars(with = "Option<String>")]
     pub target: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProject {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "Option<String>")]
     pub mlproject: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWheel {
+    #[schemars(with = "String")]
     pub path: Spanned<String>,
     pub install: Option<Install>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvironment {
+    #[schemars(with = "Option<String>")]
     pub python: Option<Spanned<String>>,
     pub conda: Option<Vec<String>>,
     pub pip: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
+    #[schemars(with = "Option<String>")]
     pub spark_version: Option<Spanned<String>>,
     pub node_type_id: Option<String>,
     pub driver_node_type_id: Option<String>,
+    #[schemars(with = "Option<u32>")]
     pub num_workers: Option<Spanned<u32>>,
+    #[schemars(with = "Option<RawAutoscale>")]
     pub autoscale: Option<Spanned<RawAutoscale>>,
     pub spark_conf: Option<BTreeMap<String, String>>,
     pub spark_env_vars: Option<BTreeMap<String, String>>,
@@ -70,38 +83,48 @@ pub struct RawCluster {
     pub pypi: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAutoscale {
     pub min_workers: u32,
     pub max_workers: u32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEntryPoint {
+    #[schemars(with = "String")]
     pub command: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawParameter>")]
     pub parameters: BTreeMap<String, Spanned<RawParameter>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawParameter {
     #[serde(rename = "type")]
     pub ty: Option<ParamType>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub default: Option<Spanned<toml::Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub kind: TargetKind,
+    #[schemars(with = "Option<String>")]
     pub host: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub profile: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub artifacts: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub experiment: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub cluster_id: Option<Spanned<String>>,
+    #[schemars(with = "Option<super::EnvManager>")]
     pub env_manager: Option<Spanned<super::EnvManager>>,
+    #[schemars(with = "Option<String>")]
     pub mlflow_version: Option<Spanned<String>>,
 }

@@ -299,3 +299,20 @@ fn diagnostics_show_the_line() {
         "  |\n4 | num_workers = \"two\"\n  |               ^^^^^"
     );
 }
+
+#[test]
+fn the_committed_schema_is_fresh() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("mlops.schema.json");
+    let fresh = serde_json::to_string_pretty(&schema()).unwrap() + "\n";
+    if std::env::var_os("MLOPS_UPDATE_SCHEMA").is_some() {
+        fs_err::write(&path, &fresh).unwrap();
+    }
+    let committed = fs_err::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "mlops.schema.json is stale: run `MLOPS_UPDATE_SCHEMA=1 cargo test --lib the_committed_schema_is_fresh` and commit it"
+    );
+    // Unknown keys are refused by the schema too.
+    assert_eq!(schema()["additionalProperties"], false);
+    assert!(schema()["properties"]["targets"].is_object());
+}

@@ -81,3 +81,19 @@ fn a_panic_is_a_short_error_with_exit_code_2() {
     );
     assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
 }
+
+#[test]
+fn the_schema_command_prints_the_committed_schema() {
+    let p = Project::bare();
+    let out = p.mlops(&["schema"]);
+    out.success();
+    let printed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mlops.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printed, committed);
+}
