@@ -54,29 +54,36 @@ pub fn tree(store: &dyn Store, entry: &Listing) -> Result<(u64, i64)> {
     Ok((bytes, newest))
 }
 
-/// The paths named by the newest deploy record of a branch folder.
-fn newest_deploy_paths(store: &dyn Store, branch_folder: &str) -> Result<BTreeSet<String>> {
-    // Newest by the record's own time, then by when the file was written (two deploys in
-    // the same second).
-    let mut newest: Option<((String, i64), serde_json::Value)> = None;
-    for entry in store.list(&format!("{branch_folder}/deploys"))? {
+/// The JSON records in `folder` (deploy or run records), with their listings; unreadable
+/// ones are skipped (gc only keeps more when in doubt).
+fn json_records(store: &dyn Store, folder: &str) -> Result<Vec<(Listing, serde_json::Value)>> {
+    let mut out = Vec::new();
+    for entry in store.list(folder)? {
         if entry.is_dir || !entry.path.ends_with(".json") {
             continue;
         }
         let Some(bytes) = store.read_small(&entry.path)? else {
             continue;
         };
-        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        let when = (
-            record["time"].as_str().unwrap_or("").to_string(),
-            entry.modified_ms,
-        );
-        if newest.as_ref().is_none_or(|(t, _)| when > *t) {
-            newest = Some((when, record));
+        if let Ok(record) = serde_json::from_slice(&bytes) {
+            out.push((entry, record));
         }
     }
+    Ok(out)
+}
+
+/// The paths named by the newest deploy record of a branch folder.
+fn newest_deploy_paths(store: &dyn Store, branch_folder: &str) -> Result<BTreeSet<String>> {
+    // Newest by the record's own time, then by when the file was written (two deploys in
+    // the same second).
+    let newest = json_records(store, &format!("{branch_folder}/deploys"))?
+        .into_iter()
+        .max_by_key(|(entry, record)| {
+            (
+                record["time"].as_str().unwrap_or("").to_string(),
+                entry.modified_ms,
+            )
+        });
     let mut paths = BTreeSet::new();
     if let Some((_, record)) = newest {
         for w in record["wheels"].as_array().into_iter().flatten() {
@@ -95,18 +102,9 @@ fn newest_deploy_paths(store: &dyn Store, branch_folder: &str) -> Result<BTreeSe
 
 /// The run records of a branch folder (`<branch>/runs/<id>.json`).
 pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<RunRecord>> {
-    let mut out = Vec::new();
-    for entry in store.list(&format!("{branch_folder}/runs"))? {
-        if entry.is_dir || !entry.path.ends_with(".json") {
-            continue;
-        }
-        let Some(bytes) = store.read_small(&entry.path)? else {
-            continue;
-        };
-        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        out.push(RunRecord {
+    Ok(json_records(store, &format!("{branch_folder}/runs"))?
+        .into_iter()
+        .map(|(entry, record)| RunRecord {
             record_path: entry.path.clone(),
             branch_folder: branch_folder.to_string(),
             databricks_run_id: record["databricks_run_id"].as_u64(),
@@ -117,9 +115,8 @@ pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<RunReco
                 .filter_map(|p| p.as_str().map(str::to_string))
                 .collect(),
             modified_ms: entry.modified_ms,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// The folder of a content-addressed path: `<branch>/<16 hex>`.

@@ -115,21 +115,18 @@ impl Files<'_> {
         }
     }
 
+    /// Deletes a file; a missing one is no error.
     pub fn delete(&self, path: &str) -> Result<(), ApiError> {
-        let url = endpoint("files", path);
-        let req = Request {
-            method: reqwest::Method::DELETE,
-            ..Request::get(&url)
-        };
-        match self.client.execute(&req) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.delete_at("files", path)
     }
 
+    /// Deletes an empty directory; a missing one is no error.
     pub fn delete_dir(&self, path: &str) -> Result<(), ApiError> {
-        let url = endpoint("directories", path);
+        self.delete_at("directories", path)
+    }
+
+    fn delete_at(&self, kind: &str, path: &str) -> Result<(), ApiError> {
+        let url = endpoint(kind, path);
         let req = Request {
             method: reqwest::Method::DELETE,
             ..Request::get(&url)
