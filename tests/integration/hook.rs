@@ -48,11 +48,9 @@ fn pushes_of_branches_are_checked_and_tags_and_deletions_are_not() {
     assert!(remote_has(&remote, "refs/heads/main"));
 
     // The same commit again (under another branch name): remembered, not checked again.
-    let started = std::time::Instant::now();
     let out = push(&p, &["origin", "main:copy"]);
     out.success();
     assert_has(&out.stderr, &["Checked copy at", "(already)"]);
-    assert!(started.elapsed().as_secs() < 5);
 
     // Several branches at once, none of them checked out: each is checked at its own commit.
     p.git_cmd(&["branch", "a"]);
