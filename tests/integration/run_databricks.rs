@@ -628,3 +628,37 @@ fn volume_targets_import_the_launcher_and_existing_clusters_are_used() {
         "{whls:?}"
     );
 }
+
+#[test]
+fn a_concurrent_creator_winning_the_experiment_race_is_fine() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.lose_next_experiment_race = true);
+    let out = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+    );
+    out.success();
+    let report = out.json();
+    let experiments = ws.with_state(|s| s.experiments.clone());
+    assert_eq!(experiments.len(), 1, "{experiments:#?}");
+    let (id, exp) = experiments.iter().next().unwrap();
+    assert_eq!(exp["name"], "/Users/ada@example.com/demo/main");
+    assert_eq!(report["experiment_id"], id.as_str());
+    let run = mlflow_run(&ws, report["mlflow_run_id"].as_str().unwrap());
+    assert_eq!(run["info"]["experiment_id"], id.as_str());
+    assert!(
+        ws.log()
+            .iter()
+            .any(|l| l.path.ends_with("/experiments/create") && l.status == Some(400))
+    );
+}

@@ -97,3 +97,49 @@ fn the_schema_command_prints_the_committed_schema() {
     .unwrap();
     assert_eq!(printed, committed);
 }
+
+#[test]
+fn the_fixture_manifests_satisfy_the_schema_and_a_bad_one_does_not() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = r#"
+import json, sys, tomllib
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+bad = []
+for path in sys.argv[2:]:
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    print(json.dumps({"path": path, "errors": [e.message for e in errors]}))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[project]\nname = \"x\"\n[cluster]\nnum_worker = 2\n").unwrap();
+    let out = std::process::Command::new(crate::support::test_python())
+        .args(["-c", script])
+        .arg(root.join("mlops.schema.json"))
+        .arg(root.join("fixtures/demo/mlops.toml"))
+        .arg(root.join("fixtures/seed/mlops.toml"))
+        .arg(root.join("templates/init/mlops.toml"))
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 4);
+    for r in &results[..3] {
+        assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    }
+    assert!(
+        results[3]["errors"].to_string().contains("num_worker"),
+        "{}",
+        results[3]
+    );
+}

@@ -83,6 +83,9 @@ pub struct State {
     pub next_id: u64,
     pub job_behaviour: JobBehaviour,
     pub oauth_tokens_issued: u64,
+    /// The next experiments/create loses a race: another client creates the experiment
+    /// first, and this one gets RESOURCE_ALREADY_EXISTS.
+    pub lose_next_experiment_race: bool,
 }
 
 fn norm_dbfs(path: &str) -> String {
@@ -845,6 +848,15 @@ impl State {
                         &format!(
                             "Got an invalid experiment name '{name}'. An experiment name must be an absolute path within the Databricks workspace, e.g. '/Users/<some-username>/my-experiment'."
                         ),
+                    );
+                }
+                if std::mem::take(&mut self.lose_next_experiment_race) {
+                    let id = self.id().to_string();
+                    self.experiments.insert(
+                        id.clone(),
+                        json!({
+                            "experiment_id": id, "name": name, "lifecycle_stage": "active",
+                        }),
                     );
                 }
                 if self.experiment_by_name(&name).is_some() {
