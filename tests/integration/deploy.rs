@@ -37,18 +37,7 @@ fn deploy(p: &Project, ws: &FakeWorkspace, target: &str, extra: &[&str]) -> Run 
         python.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let url = ws.url();
-    p.mlops_in(
-        ".",
-        &args,
-        &[
-            ("DATABRICKS_HOST", url.as_str()),
-            ("DATABRICKS_TOKEN", ws.token()),
-            ("HOME", p.path().to_str().unwrap()),
-            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
-            ("MLOPS_RETRY_FIRST_MS", "20"),
-        ],
-    )
+    p.mlops_ws(ws, &args, &[])
 }
 
 fn wheels(report: &Value) -> Vec<Value> {

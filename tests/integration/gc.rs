@@ -142,16 +142,10 @@ fn gc_never_deletes_what_a_running_job_reads() {
     let ws = FakeWorkspace::start();
     ws.with_state(|s| s.job_behaviour.running = Duration::from_secs(3600));
     let python = test_python();
-    let url = ws.url();
-    let env = [
-        ("DATABRICKS_HOST", url.as_str()),
-        ("DATABRICKS_TOKEN", ws.token()),
-        ("HOME", p.path().to_str().unwrap()),
-    ];
     let py = python.to_str().unwrap();
     // A job still running on a branch that is gone from the remote.
-    let running = p.mlops_in(
-        ".",
+    let running = p.mlops_ws(
+        &ws,
         &[
             "run",
             "--entry",
@@ -165,12 +159,12 @@ fn gc_never_deletes_what_a_running_job_reads() {
             "--branch",
             "feature/running",
         ],
-        &env,
+        &[],
     );
     running.success();
     // A branch that is gone with nothing running.
-    p.mlops_in(
-        ".",
+    p.mlops_ws(
+        &ws,
         &[
             "deploy",
             "--target",
@@ -180,13 +174,13 @@ fn gc_never_deletes_what_a_running_job_reads() {
             "--branch",
             "feature/done",
         ],
-        &env,
+        &[],
     )
     .success();
     // On main: a job at the first commit, then a newer deploy.
     let job = p
-        .mlops_in(
-            ".",
+        .mlops_ws(
+            &ws,
             &[
                 "run",
                 "--entry",
@@ -198,7 +192,7 @@ fn gc_never_deletes_what_a_running_job_reads() {
                 "--python",
                 py,
             ],
-            &env,
+            &[],
         )
         .success()
         .json();
@@ -214,7 +208,7 @@ fn gc_never_deletes_what_a_running_job_reads() {
         &(p.read("mlproject/train.py") + "\n# v2\n"),
     );
     p.git_cmd(&["commit", "-qam", "v2"]);
-    p.mlops_in(".", &["deploy", "--target", "dbfs", "--python", py], &env)
+    p.mlops_ws(&ws, &["deploy", "--target", "dbfs", "--python", py], &[])
         .success();
     // Everything is old now.
     ws.with_state(|s| {
@@ -224,7 +218,7 @@ fn gc_never_deletes_what_a_running_job_reads() {
     });
 
     let plan = p
-        .mlops_in(".", &["gc", "--target", "dbfs", "--json"], &env)
+        .mlops_ws(&ws, &["gc", "--target", "dbfs", "--json"], &[])
         .success()
         .json();
     let doomed = planned(&plan);
@@ -251,11 +245,7 @@ fn gc_never_deletes_what_a_running_job_reads() {
         })
     });
     let plan = p
-        .mlops_in(
-            ".",
-            &["gc", "--target", "dbfs", "--json", "--execute"],
-            &env,
-        )
+        .mlops_ws(&ws, &["gc", "--target", "dbfs", "--json", "--execute"], &[])
         .success()
         .json();
     let doomed = planned(&plan);
@@ -298,26 +288,20 @@ fn gc_works_on_volumes() {
     );
     let _remote = with_remote(&p);
     let ws = FakeWorkspace::start();
-    let url = ws.url();
-    let env = [
-        ("DATABRICKS_HOST", url.as_str()),
-        ("DATABRICKS_TOKEN", ws.token()),
-        ("HOME", p.path().to_str().unwrap()),
-    ];
     let python = test_python();
     let py = python.to_str().unwrap();
-    p.mlops_in(".", &["deploy", "--target", "uc", "--python", py], &env)
+    p.mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[])
         .success();
-    p.mlops_in(
-        ".",
+    p.mlops_ws(
+        &ws,
         &[
             "deploy", "--target", "uc", "--python", py, "--branch", "gone",
         ],
-        &env,
+        &[],
     )
     .success();
     let plan = p
-        .mlops_in(".", &["gc", "--target", "uc", "--json"], &env)
+        .mlops_ws(&ws, &["gc", "--target", "uc", "--json"], &[])
         .success()
         .json();
     assert_eq!(
@@ -325,7 +309,7 @@ fn gc_works_on_volumes() {
         BTreeSet::from(["/Volumes/main/mlops/artifacts/gcdemo/gone".to_string()])
     );
     assert!(plan["bytes"].as_u64().unwrap() > 1000);
-    p.mlops_in(".", &["gc", "--target", "uc", "--execute"], &env)
+    p.mlops_ws(&ws, &["gc", "--target", "uc", "--execute"], &[])
         .success();
     let left = ws.volume_paths();
     assert!(!left.iter().any(|f| f.contains("/gone/")), "{left:?}");

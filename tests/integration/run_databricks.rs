@@ -26,19 +26,7 @@ fn run(p: &Project, ws: &FakeWorkspace, args: &[&str], env: &[(&str, &str)]) -> 
     let python = test_python();
     let mut all = vec!["run", "--python", python.to_str().unwrap()];
     all.extend_from_slice(args);
-    let url = ws.url();
-    let home = p.path().to_str().unwrap().to_string();
-    let target = shared_cargo_target();
-    let mut vars = vec![
-        ("DATABRICKS_HOST", url.as_str()),
-        ("DATABRICKS_TOKEN", ws.token()),
-        ("HOME", home.as_str()),
-        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
-        ("MLOPS_RETRY_FIRST_MS", "20"),
-        ("MLOPS_POLL_FIRST_MS", "100"),
-    ];
-    vars.extend_from_slice(env);
-    p.mlops_in(".", &all, &vars)
+    p.mlops_ws(ws, &all, env)
 }
 
 fn mlflow_run(ws: &FakeWorkspace, id: &str) -> Value {
@@ -566,22 +554,16 @@ fn status_logs_and_cancel_commands() {
         .as_u64()
         .unwrap()
         .to_string();
-    let url = ws.url();
-    let env = [
-        ("DATABRICKS_HOST", url.as_str()),
-        ("DATABRICKS_TOKEN", ws.token()),
-        ("HOME", p.path().to_str().unwrap()),
-    ];
-    let status = p.mlops_in(".", &["status", &id, "--target", "dbfs", "--json"], &env);
+    let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs", "--json"], &[]);
     let state = status.success().json()["life_cycle_state"].clone();
     assert!(state == "PENDING" || state == "RUNNING", "{state}");
-    let logs = p.mlops_in(".", &["logs", &id, "--target", "dbfs"], &env);
+    let logs = p.mlops_ws(&ws, &["logs", &id, "--target", "dbfs"], &[]);
     assert_has(&logs.success().stdout, &["training..."]);
-    let cancel = p.mlops_in(".", &["cancel", &id, "--target", "dbfs", "--json"], &env);
+    let cancel = p.mlops_ws(&ws, &["cancel", &id, "--target", "dbfs", "--json"], &[]);
     assert_eq!(cancel.success().json()["result"], "CANCELED");
-    let status = p.mlops_in(".", &["status", &id, "--target", "dbfs", "--json"], &env);
+    let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs", "--json"], &[]);
     assert_eq!(status.success().json()["result_state"], "CANCELED");
-    let missing = p.mlops_in(".", &["status", "999999", "--target", "dbfs"], &env);
+    let missing = p.mlops_ws(&ws, &["status", "999999", "--target", "dbfs"], &[]);
     missing.code(3);
     assert_has(&missing.stderr, &["does not exist"]);
 }

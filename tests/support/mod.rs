@@ -109,6 +109,25 @@ impl Project {
         self.mlops_in(".", args, &all)
     }
 
+    /// `cargo-mlops ARGS` against the fake workspace `ws`: its host and token, a HOME with no
+    /// `~/.databrickscfg`, the shared cargo target, fast retries and polls; `env` adds to or
+    /// overrides that.
+    pub fn mlops_ws(&self, ws: &fake::FakeWorkspace, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let url = ws.url();
+        let target = shared_cargo_target();
+        let home = self.path().to_string_lossy().into_owned();
+        let mut all = vec![
+            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", ws.token()),
+            ("HOME", home.as_str()),
+            ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+            ("MLOPS_RETRY_FIRST_MS", "20"),
+            ("MLOPS_POLL_FIRST_MS", "100"),
+        ];
+        all.extend_from_slice(env);
+        self.mlops_in(".", args, &all)
+    }
+
     /// `cargo-mlops ARGS` in a sub-folder, with extra environment variables.
     pub fn mlops_in(&self, sub: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = clean_command(&bin());
