@@ -39,6 +39,7 @@ fn every_command_has_help() {
         "hook",
         "gc",
         "completions",
+        "schema",
     ] {
         let out = p.mlops(&[command, "--help"]);
         out.success();
