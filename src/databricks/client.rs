@@ -83,6 +83,13 @@ pub struct Response {
 }
 
 impl Response {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     pub fn json(&self) -> Value {
         if self.body.is_empty() {
             return Value::Object(Default::default());
@@ -287,10 +294,7 @@ impl Client {
                         req.path,
                         resp.status,
                         &resp.body,
-                        resp.headers
-                            .get("content-type")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or(""),
+                        resp.content_type(),
                     )
                     .with_attempts(attempt)),
                     Err(e) => Err(e.with_attempts(attempt)),
@@ -382,26 +386,29 @@ impl Client {
             .bytes()
             .map_err(|e| ApiError::transport(&self.host, req.path, &e))?
             .to_vec();
-        if status == 401 || status == 403 {
-            let content_type = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            return Err(ApiError::from_response(
-                &self.host,
-                req.path,
+        self.refused(
+            req.path,
+            Response {
                 status,
-                &body,
-                &content_type,
-            )
-            .as_auth(format!("the credentials from {}", self.source)));
+                headers,
+                body,
+            },
+        )
+    }
+
+    /// A 401 or 403 answer means the credentials were refused: say which, and by whom.
+    fn refused(&self, path: &str, resp: Response) -> Result<Response, ApiError> {
+        if resp.status != 401 && resp.status != 403 {
+            return Ok(resp);
         }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        Err(ApiError::from_response(
+            &self.host,
+            path,
+            resp.status,
+            &resp.body,
+            resp.content_type(),
+        )
+        .as_auth(format!("the credentials from {}", self.source)))
     }
 
     /// Sends a file body as a stream of 1 MiB pieces through the async client.
@@ -503,23 +510,7 @@ impl Client {
                 ApiError::transport(&self.host, req.path, &e)
             }
         })?;
-        if resp.status == 401 || resp.status == 403 {
-            let content_type = resp
-                .headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            return Err(ApiError::from_response(
-                &self.host,
-                req.path,
-                resp.status,
-                &resp.body,
-                &content_type,
-            )
-            .as_auth(format!("the credentials from {}", self.source)));
-        }
-        Ok(resp)
+        self.refused(req.path, resp)
     }
 
     /// GET a JSON API.
