@@ -40,6 +40,20 @@ fn deploy(p: &Project, ws: &FakeWorkspace, target: &str, extra: &[&str]) -> Run 
     p.mlops_ws(ws, &args, &[])
 }
 
+/// `deploy` with other credentials in the environment (an empty value unsets one).
+fn deploy_with(p: &Project, ws: &FakeWorkspace, env: &[(&str, &str)]) -> Run {
+    let python = test_python();
+    let args = [
+        "deploy",
+        "--json",
+        "--target",
+        "dbfs",
+        "--python",
+        python.to_str().unwrap(),
+    ];
+    p.mlops_ws(ws, &args, env)
+}
+
 fn wheels(report: &Value) -> Vec<Value> {
     report["wheels"].as_array().unwrap().clone()
 }
@@ -351,23 +365,7 @@ fn a_wrong_token_exits_3_and_names_the_host() {
     let p = demo();
     let ws = FakeWorkspace::start();
     let url = ws.url();
-    let python = test_python();
-    let run = p.mlops_in(
-        ".",
-        &[
-            "deploy",
-            "--target",
-            "dbfs",
-            "--python",
-            python.to_str().unwrap(),
-        ],
-        &[
-            ("DATABRICKS_HOST", url.as_str()),
-            ("DATABRICKS_TOKEN", "dapi-wrong-token-xyz"),
-            ("HOME", p.path().to_str().unwrap()),
-            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
-        ],
-    );
+    let run = deploy_with(&p, &ws, &[("DATABRICKS_TOKEN", "dapi-wrong-token-xyz")]);
     run.code(3);
     assert_has(
         &run.stderr,
@@ -473,23 +471,13 @@ fn oauth_m2m_fetches_one_token_and_reuses_it() {
     let p = demo();
     let ws = FakeWorkspace::start();
     let url = ws.url();
-    let python = test_python();
-    let run = p.mlops_in(
-        ".",
+    let run = deploy_with(
+        &p,
+        &ws,
         &[
-            "deploy",
-            "--json",
-            "--target",
-            "dbfs",
-            "--python",
-            python.to_str().unwrap(),
-        ],
-        &[
-            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", ""),
             ("DATABRICKS_CLIENT_ID", "fake-client"),
             ("DATABRICKS_CLIENT_SECRET", "fake-secret"),
-            ("HOME", p.path().to_str().unwrap()),
-            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
         ],
     );
     run.success();
@@ -514,21 +502,13 @@ fn oauth_m2m_fetches_one_token_and_reuses_it() {
     );
     assert!(!run.stderr.contains("fake-secret"));
     // A wrong secret says which credentials were refused, by which host.
-    let run = p.mlops_in(
-        ".",
+    let run = deploy_with(
+        &p,
+        &ws,
         &[
-            "deploy",
-            "--target",
-            "dbfs",
-            "--python",
-            python.to_str().unwrap(),
-        ],
-        &[
-            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", ""),
             ("DATABRICKS_CLIENT_ID", "fake-client"),
             ("DATABRICKS_CLIENT_SECRET", "wrong"),
-            ("HOME", p.path().to_str().unwrap()),
-            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
         ],
     );
     run.code(3);
@@ -558,24 +538,13 @@ fn azure_cli_tokens_come_from_az() {
         bin.path().display(),
         std::env::var("PATH").unwrap()
     );
-    let url = ws.url();
-    let python = test_python();
-    let run = p.mlops_in(
-        ".",
+    let run = deploy_with(
+        &p,
+        &ws,
         &[
-            "deploy",
-            "--json",
-            "--target",
-            "dbfs",
-            "--python",
-            python.to_str().unwrap(),
-        ],
-        &[
-            ("DATABRICKS_HOST", url.as_str()),
+            ("DATABRICKS_TOKEN", ""),
             ("DATABRICKS_AUTH_TYPE", "azure-cli"),
             ("PATH", path.as_str()),
-            ("HOME", p.path().to_str().unwrap()),
-            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
         ],
     );
     run.success();
