@@ -112,14 +112,15 @@ fn memo_path(state_dir: &Path) -> PathBuf {
 }
 
 /// The cache key of a package: everything its build reads (see `inputs.rs`).
+/// `files` is the package's walk (`inputs::walk`), which a build then copies from.
 fn cache_key(
     spec: &PlannedWheel,
+    files: &[PathBuf],
     system: &BuildSystem,
     tool: &Tool,
     python: &Python,
     memo: &mut HashMemo,
 ) -> Result<String> {
-    let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
     let mut key = KeyBuilder::new(CACHE_VERSION, memo);
     key.line("backend", &system.name);
     key.line("python", &tools::fingerprint(&python.path));
@@ -129,7 +130,7 @@ fn cache_key(
             key.line(&format!("env.{var}"), &value.to_string_lossy());
         }
     }
-    key.dir("package", &spec.path, &files)?;
+    key.dir("package", &spec.path, files)?;
     if system.backend == Backend::Maturin {
         let cargo = inputs::cargo_inputs(&spec.path);
         for dir in &cargo.dirs {
@@ -159,7 +160,8 @@ pub fn peek(state_dir: &Path, spec: &PlannedWheel, python: &Python) -> Result<Op
     }
     let tool = Tool::for_backend(system.backend, python);
     let mut memo = HashMemo::load(&memo_path(state_dir));
-    let key = cache_key(spec, &system, &tool, python, &mut memo)?;
+    let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
+    let key = cache_key(spec, &files, &system, &tool, python, &mut memo)?;
     let cache = Cache::new(state_dir.join("wheels"));
     match cache.lookup(&key) {
         Some((entry, path)) => Ok(Some(finish(spec, &system, &entry, path, true)?)),
@@ -179,7 +181,8 @@ fn build_one(
         ensure_lockfile(spec, output)?;
     }
     let tool = Tool::for_backend(system.backend, &opts.python);
-    let key = cache_key(spec, &system, &tool, &opts.python, memo)?;
+    let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
+    let key = cache_key(spec, &files, &system, &tool, &opts.python, memo)?;
 
     if !opts.no_cache {
         if let Some((entry, path)) = cache.lookup(&key) {
@@ -201,7 +204,6 @@ fn build_one(
     // (cargo keeps its own target folder), as do packages whose version comes from git.
     let source_dir = if system.backend == Backend::Pep517 && !system.vcs_version {
         let copy = staging.path().join("src");
-        let files = inputs::walk(&spec.path, inputs::PACKAGE_OUTPUTS)?;
         copy_files(&spec.path, &files, &copy)?;
         copy
     } else {
