@@ -12,7 +12,7 @@ use crate::publish::{self, Artifact, Published};
 use crate::render::{self, LAUNCHER_FILE};
 
 use super::build::build_wheels;
-use super::{Prepared, Session};
+use super::{OpenStore, Prepared, Session};
 
 /// What a deploy did, for `--json` and for `run`.
 #[derive(Clone, Debug, Serialize)]
@@ -39,7 +39,8 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
     if args.dry_run {
         return dry_run(session, &prepared, &output);
     }
-    let deployment = deploy(session, &prepared, args.no_cache, &output)?;
+    let open = session.store(&prepared.plan)?;
+    let deployment = deploy(session, &prepared, &open, args.no_cache, &output)?;
     if output.json() {
         output.result_json(&deployment);
     } else {
@@ -76,10 +77,13 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
     Ok(())
 }
 
-/// Builds, renders and publishes; shared with `run`.
+/// Builds, renders and publishes to `open` (the caller opens the store once, before the
+/// build, so credentials are resolved once and their problems show before any work); shared
+/// with `run` and the pre-push hook.
 pub fn deploy(
     session: &Session,
     prepared: &Prepared,
+    open: &OpenStore,
     no_cache: bool,
     output: &Output,
 ) -> Result<Deployment> {
@@ -114,7 +118,7 @@ pub fn deploy(
         LAUNCHER_FILE,
     )?);
 
-    let (store, client) = session.store(plan)?;
+    let (store, client) = open;
     output.status(
         "Publishing",
         format!("to {} under {}", store.describe(), plan.branch_artifacts),

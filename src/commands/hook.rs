@@ -200,7 +200,8 @@ fn act(
     let prepared = scoped.prepare(None, &[])?;
     match action {
         HookAction::Deploy => {
-            deploy::deploy(&scoped, &prepared, false, &scoped.output)?;
+            let open = scoped.store(&prepared.plan)?;
+            deploy::deploy(&scoped, &prepared, &open, false, &scoped.output)?;
         }
         _ => {
             let wheels = build_wheels(

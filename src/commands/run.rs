@@ -63,7 +63,8 @@ fn on_this_machine(
     }
     let plan = &prepared.plan;
     let state_dir = prepared.manifest.state_dir();
-    let deployment = deploy::deploy(session, prepared, args.no_cache, output)?;
+    let open = session.store(plan)?;
+    let deployment = deploy::deploy(session, prepared, &open, args.no_cache, output)?;
     let python = session.python()?;
     let env_text =
         fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
@@ -114,8 +115,12 @@ fn on_databricks(
     output: &Output,
 ) -> Result<()> {
     let plan = &prepared.plan;
-    let deployment = deploy::deploy(session, prepared, args.no_cache, output)?;
-    let client = session.client(plan)?;
+    let open = session.store(plan)?;
+    let deployment = deploy::deploy(session, prepared, &open, args.no_cache, output)?;
+    let (store, client) = &open;
+    let client = client
+        .clone()
+        .expect("a Databricks target's store comes with its client");
     let submission = submit::submit(
         &client,
         plan,
@@ -137,7 +142,6 @@ fn on_databricks(
             .map(|p| p.remote_path.clone())
             .collect::<Vec<_>>(),
     });
-    let (store, _) = session.store(plan)?;
     store.write_small(
         &format!(
             "{}/runs/{}.json",
