@@ -16,6 +16,9 @@ use super::error::ApiError;
 use super::secret::Secret;
 use crate::process::Cmd;
 
+/// Told the number of file bytes sent so far during an upload.
+pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
 /// What a request sends.
 pub enum Body {
     Empty,
@@ -30,7 +33,7 @@ pub enum Body {
         suffix: Vec<u8>,
         content_type: String,
         /// Called with the number of file bytes sent so far.
-        progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+        progress: Option<Progress>,
     },
     Bytes(Vec<u8>, String),
 }
@@ -422,7 +425,7 @@ impl Client {
         prefix: &[u8],
         suffix: &[u8],
         content_type: &str,
-        progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+        progress: Option<Progress>,
     ) -> Result<Response, ApiError> {
         let file = fs_err::File::open(path)
             .map_err(|e| ApiError::local(&self.host, req.path, &e.to_string()))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::client::{Body, Client, Request};
+use super::client::{Body, Client, Progress, Request};
 use super::error::ApiError;
 
 /// A file or folder as DBFS describes it.
@@ -70,7 +70,7 @@ impl Dbfs<'_> {
         local: &Path,
         len: u64,
         overwrite: bool,
-        progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+        progress: Option<Progress>,
     ) -> Result<(), ApiError> {
         let boundary = format!("mlops-{:016x}", len ^ 0x5bd1_e995_u64.rotate_left(17));
         let field = |name: &str, value: &str| {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::client::{Body, Client, Request};
+use super::client::{Body, Client, Progress, Request};
 use super::error::ApiError;
 
 /// Everything but unreserved characters and `/` is encoded in a Files API path.
@@ -74,7 +74,7 @@ impl Files<'_> {
         local: &Path,
         len: u64,
         overwrite: bool,
-        progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+        progress: Option<Progress>,
     ) -> Result<(), ApiError> {
         let url = endpoint("files", path);
         let req = Request {

@@ -61,7 +61,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Progress of one upload, shared with the HTTP layer.
-pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+pub use crate::databricks::client::Progress;
 
 /// What publishing one file did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
