@@ -88,6 +88,15 @@ pub struct State {
     pub lose_next_experiment_race: bool,
 }
 
+/// MLflow's answer for an unknown run id.
+fn no_run(id: &str) -> Response {
+    Response::error(
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Run '{id}' not found."),
+    )
+}
+
 fn norm_dbfs(path: &str) -> String {
     let p = path.strip_prefix("dbfs:").unwrap_or(path);
     let p = format!("/{}", p.trim_matches('/'));
@@ -914,11 +923,7 @@ impl State {
                 let id = req.query.get("run_id").cloned().unwrap_or_default();
                 match self.runs.get(&id) {
                     Some(r) => Response::ok(json!({ "run": r })),
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Run '{id}' not found."),
-                    ),
+                    None => no_run(&id),
                 }
             }
             "runs/update" => {
@@ -933,11 +938,7 @@ impl State {
                         }
                         Response::ok(json!({ "run_info": r["info"].clone() }))
                     }
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Run '{id}' not found."),
-                    ),
+                    None => no_run(&id),
                 }
             }
             "runs/set-tag" => {
@@ -949,11 +950,7 @@ impl State {
                         tags.push(json!({ "key": body["key"], "value": body["value"] }));
                         Response::ok(json!({}))
                     }
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Run '{id}' not found."),
-                    ),
+                    None => no_run(&id),
                 }
             }
             "runs/log-batch" => {
@@ -990,11 +987,7 @@ impl State {
                         }
                         Response::ok(json!({}))
                     }
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Run '{id}' not found."),
-                    ),
+                    None => no_run(&id),
                 }
             }
             _ => Response::error(404, "ENDPOINT_NOT_FOUND", op),
