@@ -15,6 +15,7 @@ pub mod gc;
 pub mod git;
 pub mod hook;
 pub mod interrupt;
+pub mod launch;
 pub mod local;
 pub mod manifest;
 pub mod naming;

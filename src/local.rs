@@ -1,19 +1,20 @@
 //! The local target's runner: the same pipeline with local parts. A virtual environment keyed
 //! by the interpreter, the requirements and the wheels' hashes is made once under
 //! `.mlops/envs/<key>` (with `uv` when it is on PATH, else `python -m venv` and pip) and
-//! reused; `mlflow run --env-manager local` runs the entry point in it against a local
-//! tracking store.
+//! reused; the deployed launcher runs the entry point in it, in one process, exactly as a
+//! Databricks task does, against a local tracking store.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::wheel_file::hex;
 use crate::commands::deploy::Deployment;
 use crate::error::{Error, Result};
+use crate::launch::{Launch, NewRun, RunRef};
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::process::{Cmd, CmdError, tail};
@@ -229,7 +230,21 @@ pub struct LocalRun {
     pub ui: String,
 }
 
-/// Runs the entry point of the rendered project in `env`, streaming its output.
+/// What the launcher writes to its `--result-file`.
+#[derive(Debug, Deserialize)]
+struct LaunchResult {
+    run_id: String,
+    status: String,
+    #[serde(default)]
+    params: serde_json::Value,
+    #[serde(default)]
+    metrics: serde_json::Value,
+}
+
+/// Runs the entry point of the deployed project in `env` the way a Databricks task does: the
+/// deployed launcher extracts the deployed tarball and runs the entry point in its own
+/// process, after creating the MLflow run (with the same tags as on Databricks) in that same
+/// process, so MLflow is imported once. Its output streams through.
 pub fn run(
     plan: &Plan,
     state_dir: &Path,
@@ -239,20 +254,36 @@ pub fn run(
     output: &Output,
 ) -> Result<LocalRun> {
     let uri = tracking_uri(state_dir);
-    let request = serde_json::json!({
-        "project": deployment.rendered.dir,
-        "entry": entry,
-        "parameters": plan.parameters,
-        "experiment": plan.experiment,
-    });
-    let mut cmd = Command::new(&env.python);
-    cmd.args(["-c", crate::templates::LOCAL_RUN])
-        .arg(request.to_string());
+    let user = crate::plan::local_user().unwrap_or_else(|| "unknown".into());
+    let repo_url = crate::git::remote_url(&plan.mlproject);
+    let tags =
+        crate::submit::run_tags(plan, entry, &user, repo_url.as_deref(), deployment, "local");
+    fs_err::create_dir_all(state_dir)?;
+    let result_file = tempfile::Builder::new()
+        .prefix(".run-")
+        .suffix(".json")
+        .tempfile_in(state_dir)
+        .map_err(|e| Error::io(format!("cannot make a file in {}", state_dir.display()), e))?;
+    let launch = Launch {
+        tarball: deployment.tarball.remote_path.clone(),
+        run: RunRef::New(NewRun {
+            experiment: plan.experiment.clone(),
+            run_name: format!("{entry}@{}", plan.branch),
+            tags: tags.into_iter().collect(),
+            params: plan.parameters.clone(),
+        }),
+        tracking_uri: Some(uri.clone()),
+        result_file: Some(result_file.path().to_string_lossy().into_owned()),
+        entry: crate::submit::entry_of(plan)?,
+    };
     let path = std::env::join_paths(std::iter::once(bin_dir(&env.dir)).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .map_err(|e| Error::failed(format!("cannot build PATH: {e}")))?;
-    cmd.env("PATH", path)
+    let mut cmd = Command::new(&env.python);
+    cmd.arg(&deployment.launcher.remote_path)
+        .args(launch.args())
+        .env("PATH", path)
         .env("VIRTUAL_ENV", &env.dir)
         .env("MLFLOW_TRACKING_URI", &uri)
         .env("PYTHONUNBUFFERED", "1")
@@ -262,75 +293,68 @@ pub fn run(
     output.status(
         "Running",
         format!(
-            "`mlflow run -e {entry}` ({})",
+            "`{entry}` {} ({})",
+            if launch.entry.in_process() {
+                "in-process"
+            } else {
+                "in a shell"
+            },
             crate::submit::describe_params(&plan.parameters)
         ),
     );
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("cannot start {}", env.python.display()), e))?;
-    // Both streams are passed through as they come; MLflow names its run on stderr and the
-    // runner prints its result on stdout.
+    // Both streams pass through as they come, to stderr: stdout holds the command's result.
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let err_thread = {
         let output = output.clone();
         std::thread::spawn(move || {
-            let mut run_id = None;
             for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                if run_id.is_none() {
-                    run_id = line
-                        .split_once("run with ID '")
-                        .and_then(|(_, rest)| rest.split_once('\''))
-                        .map(|(id, _)| id.to_string());
-                }
                 output.passthrough(&line);
             }
-            run_id
         })
     };
-    let mut result_line = None;
     for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-        match line.strip_prefix("MLOPS_RESULT ") {
-            Some(json) => result_line = Some(json.to_string()),
-            None => output.passthrough(&line),
-        }
+        output.passthrough(&line);
     }
-    let logged_id = err_thread.join().unwrap_or(None);
+    let _ = err_thread.join();
     let status = child
         .wait()
         .map_err(|e| Error::io("cannot wait for the local run", e))?;
     if crate::interrupt::requested() {
         return Err(Error::interrupted());
     }
-    let details: serde_json::Value = result_line
-        .as_deref()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let run_id = details["run_id"]
-        .as_str()
-        .map(str::to_string)
-        .or(logged_id)
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "the local run ended ({}) before MLflow started a run",
-                status
-                    .code()
-                    .map_or("killed by a signal".to_string(), |c| format!("status {c}"))
-            ))
-            .with_help("its output above says why")
-        })?;
+    let result: Option<LaunchResult> = fs_err::read(result_file.path())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let Some(result) = result else {
+        return Err(Error::failed(format!(
+            "the local run ended ({}) before MLflow started a run",
+            status
+                .code()
+                .map_or("killed by a signal".to_string(), |c| format!("status {c}"))
+        ))
+        .with_help("its output above says why"));
+    };
     let ui = format!(
         "{} -m mlflow ui --backend-store-uri {uri}",
         crate::process::shell_quote(&env.python.to_string_lossy())
     );
+    // A launcher killed before it could end the run leaves it RUNNING: it failed.
+    let status = if result.status == "RUNNING" {
+        "FAILED".to_string()
+    } else {
+        result.status
+    };
     Ok(LocalRun {
-        mlflow_run_id: run_id,
-        status: details["status"].as_str().unwrap_or("FAILED").to_string(),
+        mlflow_run_id: result.run_id,
+        status,
         experiment: plan.experiment.clone(),
         tracking_uri: uri,
-        params: details["params"].clone(),
-        metrics: details["metrics"].clone(),
+        params: result.params,
+        metrics: result.metrics,
         environment: env.dir.clone(),
         ui,
     })

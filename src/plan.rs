@@ -24,9 +24,8 @@ pub struct Plan {
     pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    pub env_manager: crate::manifest::EnvManager,
+    /// Where a Databricks job runs (a new job cluster on the local target, unused there).
+    pub compute: crate::manifest::Compute,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mlflow_version: Option<String>,
     pub branch: String,
@@ -45,6 +44,12 @@ pub struct Plan {
     pub entry_points: BTreeMap<String, EntryPoint>,
     /// The entry point asked for (`--entry`), already checked to exist.
     pub entry: Option<String>,
+    /// Its definition (also for a `.py`/`.sh` file run by name, which has no declaration).
+    #[serde(skip)]
+    pub entry_point: Option<EntryPoint>,
+    /// How the launcher runs it, with the parameters filled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch: Option<crate::launch::Entry>,
     /// Every parameter of that entry point: the `-P` values, type-checked, and the defaults.
     pub parameters: BTreeMap<String, String>,
 }
@@ -67,6 +72,8 @@ pub struct Inputs<'a> {
     /// The local user name, for `{user}` on the local target.
     pub local_user: Option<String>,
     pub entry: Option<&'a str>,
+    /// That entry point's definition.
+    pub entry_point: Option<EntryPoint>,
     /// The wheels: the manifest's, or those found in the cargo workspace.
     pub wheels: Vec<PlannedWheel>,
     /// The project's entry points (MLproject's, then mlops.toml's).
@@ -103,8 +110,7 @@ impl Plan {
             target_kind: target.kind,
             host: target.host.clone(),
             profile: target.profile.clone(),
-            cluster_id: target.cluster_id.clone(),
-            env_manager: target.env_manager,
+            compute: target.compute.clone(),
             mlflow_version: target.mlflow_version.clone(),
             branch: inputs.branch.name.clone(),
             branch_source: inputs.branch.source.to_string(),
@@ -116,9 +122,20 @@ impl Plan {
             wheels: inputs.wheels,
             entry_points: inputs.entry_points,
             entry: inputs.entry.map(str::to_string),
+            launch: inputs.entry_point.as_ref().map(|e| {
+                crate::launch::classify(&crate::launch::render_command(e, &inputs.parameters))
+            }),
+            entry_point: inputs.entry_point,
             parameters: inputs.parameters,
         })
     }
+}
+
+/// The local user name (for `{user}` on the local target and the `mlflow.user` tag).
+pub fn local_user() -> Option<String> {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
 /// Local roots become absolute folders (relative to the manifest); `/dbfs/x` becomes the
@@ -177,6 +194,7 @@ experiment = "{project}@{commit}"
             commit: Some("abc123".into()),
             local_user: Some("ada".into()),
             entry: Some("train"),
+            entry_point: None,
             wheels: vec![PlannedWheel {
                 path: "/work/proj/python/feat".into(),
                 declared: "python/feat".into(),

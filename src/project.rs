@@ -36,10 +36,29 @@ pub enum Env {
     Missing,
 }
 
+/// MLflow's "Databricks Spark job" project format (an MLproject with a
+/// `databricks_spark_job` section, MLflow 2.14+), the migration Databricks documents for
+/// MLflow Projects on Runtime 13.0 ML and newer
+/// (https://docs.databricks.com/aws/en/mlflow/projects).
+#[derive(Clone, Debug, Default)]
+pub struct SparkJob {
+    /// The file to run (then the project has no `entry_points`, and runs as `main`).
+    pub python_file: Option<String>,
+    /// Its fixed command-line arguments.
+    pub parameters: Vec<String>,
+    /// pip requirements; they join the environment's pip packages.
+    pub python_libraries: Vec<String>,
+}
+
+/// The entry point name MLflow gives a `databricks_spark_job.python_file` project.
+pub const SPARK_JOB_ENTRY: &str = "main";
+
 #[derive(Clone, Debug)]
 pub struct MlflowProject {
     pub dir: PathBuf,
     pub mlproject: Option<OwnFile<serde_yaml::Mapping>>,
+    /// The MLproject's `databricks_spark_job` section, when it has one.
+    pub spark_job: Option<SparkJob>,
     pub env: Env,
     pub cluster: Option<OwnFile<serde_json::Value>>,
     /// The MLproject's entry points, then the manifest's for names it does not define.
@@ -75,7 +94,16 @@ impl MlflowProject {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
-        let env = if map.is_some_and(|m| m.contains_key("docker_env")) {
+        let spark_job = match &mlproject {
+            Some(file) => spark_job_of(file)?,
+            None => None,
+        };
+        let env = if spark_job.is_some() {
+            // MLflow refuses an environment beside `databricks_spark_job` (checked in
+            // `spark_job_of`); the environment comes from [environment] and
+            // `python_libraries`.
+            Env::Missing
+        } else if map.is_some_and(|m| m.contains_key("docker_env")) {
             Env::Docker
         } else if let Some(name) = named("conda_env") {
             Env::Conda(read_yaml_file(&dir, &name, "conda_env")?)
@@ -122,6 +150,53 @@ impl MlflowProject {
             Some(file) => entry_points_of(file)?,
             None => BTreeMap::new(),
         };
+        if let (Some(_), Some(file)) = (&spark_job, &mlproject) {
+            for (name, entry) in &entry_points {
+                if let Some((pname, _)) = entry
+                    .parameters
+                    .iter()
+                    .find(|(_, p)| p.ty == ParamType::Path)
+                {
+                    return Err(Error::diagnostic(
+                        Diagnostic::whole_file(
+                            &display_path(&file.path),
+                            format!(
+                                "parameter `{pname}` of entry point `{name}` is a `path`, which a Databricks Spark job project cannot have (MLflow refuses it)"
+                            ),
+                        )
+                        .help("make it a `string` or a `uri`"),
+                    ));
+                }
+            }
+        }
+        if let Some(python_file) = spark_job.as_ref().and_then(|j| j.python_file.as_ref()) {
+            let file = mlproject.as_ref().expect("the section came from it");
+            if let Some(name) = manifest.entry_points.keys().next() {
+                return Err(Error::diagnostic(
+                    Diagnostic::whole_file(
+                        &display_path(&file.path),
+                        format!(
+                            "MLproject's `databricks_spark_job.python_file` runs the project as one entry point, but mlops.toml declares `[entry_points.{name}]`"
+                        ),
+                    )
+                    .help("MLflow allows `python_file` or entry points, not both: remove one"),
+                ));
+            }
+            let job = spark_job.as_ref().expect("checked above");
+            let command = std::iter::once("python".to_string())
+                .chain(std::iter::once(python_file.clone()))
+                .chain(job.parameters.iter().cloned())
+                .map(|a| crate::process::shell_quote(&a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            entry_points.insert(
+                SPARK_JOB_ENTRY.to_string(),
+                EntryPoint {
+                    command,
+                    parameters: BTreeMap::new(),
+                },
+            );
+        }
         for (name, entry) in &manifest.entry_points {
             entry_points
                 .entry(name.clone())
@@ -130,6 +205,7 @@ impl MlflowProject {
         Ok(MlflowProject {
             dir,
             mlproject,
+            spark_job,
             env,
             cluster,
             entry_points,
@@ -295,6 +371,98 @@ fn entry_points_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<BTreeMap<Strin
         );
     }
     Ok(out)
+}
+
+/// The `databricks_spark_job` section, checked as MLflow's own loader checks it
+/// (`mlflow/projects/_project_spec.py`).
+fn spark_job_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<Option<SparkJob>> {
+    let Some(section) = file.value.get("databricks_spark_job") else {
+        return Ok(None);
+    };
+    let shown = display_path(&file.path);
+    let bad = |message: String, help: &str| {
+        Error::diagnostic(Diagnostic::whole_file(&shown, message).help(help.to_string()))
+    };
+    let section = section.as_mapping().ok_or_else(|| {
+        bad(
+            "`databricks_spark_job` must be a mapping".into(),
+            "give it `python_file`, `parameters` and `python_libraries`, or `entry_points` beside it",
+        )
+    })?;
+    for key in section.keys() {
+        let key = scalar_string(key).unwrap_or_default();
+        if !matches!(
+            key.as_str(),
+            "python_file" | "parameters" | "python_libraries"
+        ) {
+            return Err(bad(
+                format!("unknown key `databricks_spark_job.{key}`"),
+                "MLflow reads `python_file`, `parameters` and `python_libraries` there",
+            ));
+        }
+    }
+    let strings = |key: &str| -> Result<Vec<String>> {
+        match section.get(key) {
+            None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
+            Some(serde_yaml::Value::Sequence(items)) => items
+                .iter()
+                .map(|v| {
+                    scalar_string(v).ok_or_else(|| {
+                        bad(
+                            format!("`databricks_spark_job.{key}` must be a list of strings"),
+                            "write each item as a string",
+                        )
+                    })
+                })
+                .collect(),
+            Some(_) => Err(bad(
+                format!("`databricks_spark_job.{key}` must be a list"),
+                "write it as a YAML list",
+            )),
+        }
+    };
+    let python_file = match section.get("python_file") {
+        None | Some(serde_yaml::Value::Null) => None,
+        Some(v) => Some(scalar_string(v).ok_or_else(|| {
+            bad(
+                "`databricks_spark_job.python_file` must be a string".into(),
+                "name the project's Python file, e.g. `python_file: train.py`",
+            )
+        })?),
+    };
+    let has_entries = file
+        .value
+        .get("entry_points")
+        .and_then(|e| e.as_mapping())
+        .is_some_and(|e| !e.is_empty());
+    match (&python_file, has_entries) {
+        (None, false) => {
+            return Err(bad(
+                "a Databricks Spark job project needs `databricks_spark_job.python_file` or `entry_points`".into(),
+                "add `python_file: train.py` under `databricks_spark_job`, or an `entry_points` section",
+            ));
+        }
+        (Some(_), true) => {
+            return Err(bad(
+                "a Databricks Spark job project cannot have both `databricks_spark_job.python_file` and `entry_points`".into(),
+                "keep one of them",
+            ));
+        }
+        _ => {}
+    }
+    for env in ["conda_env", "python_env", "docker_env"] {
+        if file.value.contains_key(env) {
+            return Err(bad(
+                format!("a Databricks Spark job project cannot set `{env}` (MLflow refuses it)"),
+                "remove it: list pip packages in `databricks_spark_job.python_libraries` or mlops.toml's [environment] pip",
+            ));
+        }
+    }
+    Ok(Some(SparkJob {
+        python_file,
+        parameters: strings("parameters")?,
+        python_libraries: strings("python_libraries")?,
+    }))
 }
 
 /// MLflow gives meaning only to `path` and `uri`; other names are checked as we know them

@@ -1,7 +1,11 @@
 //! The submit stage: the branch's experiment, an MLflow run created up front with the tags
 //! MLflow itself sets, and a Jobs `runs/submit` of one `spark_python_task` that runs the
-//! deployed launcher. Public APIs only; `idempotency_token` = the MLflow run id, so a retried
-//! submit never starts two runs.
+//! deployed launcher, which runs the entry point in the task's own Python process (no
+//! `mlflow run`: https://docs.databricks.com/aws/en/mlflow/projects says MLflow Projects
+//! cannot run inside a job cluster from Runtime 13.0 ML). On a job cluster or an existing
+//! cluster the environment is installed as job libraries; on serverless compute as the
+//! run's environment dependencies. Public APIs only; `idempotency_token` = the MLflow run id,
+//! so a retried submit never starts two runs.
 
 use std::collections::BTreeMap;
 
@@ -14,9 +18,11 @@ use crate::databricks::jobs::Jobs;
 use crate::databricks::mlflow::Mlflow;
 use crate::databricks::workspace::Workspace;
 use crate::error::{Error, Result};
-use crate::manifest::{EnvManager, Install};
+use crate::launch::{self, Entry, Launch, RunRef};
+use crate::manifest::Compute;
 use crate::output::Output;
 use crate::plan::Plan;
+use crate::publish::Published;
 
 /// The task key of the one task we submit.
 pub const TASK_KEY: &str = "mlops";
@@ -62,13 +68,14 @@ pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, S
     }
 }
 
-/// The tags MLflow sets on a project run, and ours.
+/// The tags MLflow sets on a project run, and ours; `backend` is `databricks` or `local`.
 pub fn run_tags(
     plan: &Plan,
     entry: &str,
     user: &str,
     repo_url: Option<&str>,
     deployment: &Deployment,
+    backend: &str,
 ) -> Vec<(String, String)> {
     let mut tags: Vec<(String, String)> = vec![
         ("mlflow.user".into(), user.into()),
@@ -81,7 +88,7 @@ pub fn run_tags(
         ("mlflow.source.type".into(), "PROJECT".into()),
         ("mlflow.source.git.branch".into(), plan.branch.clone()),
         ("mlflow.project.entryPoint".into(), entry.into()),
-        ("mlflow.project.backend".into(), "databricks".into()),
+        ("mlflow.project.backend".into(), backend.into()),
         ("mlops.branch".into(), plan.branch.clone()),
         ("mlops.branch_slug".into(), plan.branch_slug.clone()),
         ("mlops.target".into(), plan.target.clone()),
@@ -91,6 +98,9 @@ pub fn run_tags(
             deployment.tarball.remote_path.clone(),
         ),
     ];
+    if plan.target_kind == crate::manifest::TargetKind::Databricks {
+        tags.push(("mlops.compute".into(), compute_name(&plan.compute).into()));
+    }
     if let Some(commit) = &plan.commit {
         tags.push(("mlflow.source.git.commit".into(), commit.clone()));
     }
@@ -103,8 +113,54 @@ pub fn run_tags(
     tags
 }
 
-/// Everything the job needs installed: the rendered cluster libraries, every wheel, the
-/// environment's pip packages when the launcher uses the cluster's Python, and `mlflow` once.
+fn compute_name(compute: &Compute) -> &'static str {
+    match compute {
+        Compute::JobCluster => "job_cluster",
+        Compute::ExistingCluster { .. } => "existing_cluster",
+        Compute::Serverless { .. } => "serverless",
+    }
+}
+
+/// The normalised distribution name a pip requirement line starts with.
+fn requirement_name(req: &str) -> String {
+    req.trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect::<String>()
+        .to_lowercase()
+        .replace(['_', '.'], "-")
+}
+
+/// Whether a requirement line is a wheel file (ours are added by their store path).
+fn is_wheel_path(req: &str) -> bool {
+    req.trim_end().ends_with(".whl")
+}
+
+/// The `mlflow` requirement, once: `mlflow==<version>` when the target pins one.
+fn mlflow_requirement(plan: &Plan) -> String {
+    match &plan.mlflow_version {
+        Some(v) => format!("mlflow=={v}"),
+        None => "mlflow".into(),
+    }
+}
+
+fn names_mlflow(req: &str) -> bool {
+    matches!(requirement_name(req).as_str(), "mlflow" | "mlflow-skinny")
+}
+
+/// Whether a cluster library already installs wheel `w` (by any of its path forms).
+fn installs_wheel(lib: &Value, w: &Published) -> bool {
+    let env_form = crate::render::env_form(&w.remote_path);
+    let paths = [lib["whl"].as_str(), lib["pypi"]["package"].as_str()];
+    paths
+        .into_iter()
+        .flatten()
+        .any(|p| p == w.remote_path || p == env_form)
+}
+
+/// The job libraries of a cluster task (job or existing cluster): the rendered cluster
+/// libraries, every wheel, the environment's pip packages and `mlflow` once. Nothing runs
+/// `mlflow run` on the cluster, so the platform installs the whole environment.
 pub fn libraries(
     plan: &Plan,
     deployment: &Deployment,
@@ -117,47 +173,68 @@ pub fn libraries(
             libs.push(lib);
         }
     };
-    let local_env = plan.env_manager == EnvManager::Local;
     for w in &deployment.wheels {
-        let is_cluster = deployment
-            .rendered
-            .wheels
-            .iter()
-            .any(|r| r.file == w.file && r.install == Install::Cluster);
-        if is_cluster || local_env {
-            let already = libs.iter().any(|l| l.to_string().contains(&w.remote_path));
-            if !already {
-                push(json!({ "whl": w.remote_path }), &mut libs);
-            }
+        if !libs.iter().any(|l| installs_wheel(l, w)) {
+            push(json!({ "whl": w.remote_path }), &mut libs);
         }
     }
-    if local_env {
-        for p in env_pip {
-            if p.ends_with(".whl") || p.starts_with('-') {
-                continue;
-            }
-            push(json!({ "pypi": { "package": p } }), &mut libs);
+    for p in env_pip {
+        if is_wheel_path(p) || p.starts_with('-') {
+            continue;
         }
+        push(json!({ "pypi": { "package": p } }), &mut libs);
     }
-    let has_mlflow = libs.iter().any(|l| {
-        l["pypi"]["package"].as_str().is_some_and(|p| {
-            let name: String = p
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect::<String>()
-                .to_lowercase()
-                .replace('_', "-");
-            name == "mlflow" || name == "mlflow-skinny"
-        })
-    });
+    let has_mlflow = libs
+        .iter()
+        .any(|l| l["pypi"]["package"].as_str().is_some_and(names_mlflow));
     if !has_mlflow {
-        let package = match &plan.mlflow_version {
-            Some(v) => format!("mlflow=={v}"),
-            None => "mlflow".into(),
-        };
-        push(json!({ "pypi": { "package": package } }), &mut libs);
+        push(
+            json!({ "pypi": { "package": mlflow_requirement(plan) } }),
+            &mut libs,
+        );
     }
     libs
+}
+
+/// The `dependencies` of a serverless environment: pip requirement lines for every wheel (by
+/// its volume path), the environment's pip packages, the cluster spec's `pypi` and `whl`
+/// libraries, and `mlflow` once
+/// (https://docs.databricks.com/aws/en/compute/serverless/dependencies).
+pub fn serverless_dependencies(
+    plan: &Plan,
+    deployment: &Deployment,
+    cluster: &Value,
+    env_pip: &[String],
+) -> Vec<String> {
+    let mut deps: Vec<String> = Vec::new();
+    let push = |d: String, deps: &mut Vec<String>| {
+        if !deps.contains(&d) {
+            deps.push(d);
+        }
+    };
+    for w in &deployment.wheels {
+        push(w.remote_path.clone(), &mut deps);
+    }
+    for p in env_pip {
+        if !is_wheel_path(p) {
+            push(p.clone(), &mut deps);
+        }
+    }
+    for lib in cluster["libraries"].as_array().into_iter().flatten() {
+        let named = lib["pypi"]["package"].as_str().or(lib["whl"].as_str());
+        if let Some(p) = named {
+            let ours = deployment.wheels.iter().any(|w| installs_wheel(lib, w));
+            if !ours {
+                push(p.to_string(), &mut deps);
+            }
+        } else if let Some(r) = lib["requirements"].as_str() {
+            push(format!("-r {r}"), &mut deps);
+        }
+    }
+    if !deps.iter().any(|d| names_mlflow(d)) {
+        push(mlflow_requirement(plan), &mut deps);
+    }
+    deps
 }
 
 /// The pip requirements of the rendered environment file (conda `pip:` list, or python_env
@@ -182,71 +259,86 @@ pub fn env_pip(env_file: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The one-time run: one `spark_python_task` running the launcher on a new or existing
-/// cluster.
+/// The key of the one serverless environment a run defines.
+pub const ENVIRONMENT_KEY: &str = "default";
+
+/// The one-time run: one `spark_python_task` running the launcher, on a new job cluster, an
+/// existing cluster, or serverless compute.
 #[allow(clippy::too_many_arguments)]
 pub fn job_spec(
     plan: &Plan,
     entry: &str,
-    mlflow_run_id: &str,
+    launch: &Launch,
     launcher_path: &str,
     deployment: &Deployment,
     cluster: &Value,
-    libraries: Vec<Value>,
+    env_pip: &[String],
     timeout_seconds: Option<u64>,
 ) -> Value {
-    let mut parameters: Vec<String> = vec![
-        "--tarball".into(),
-        deployment.tarball.remote_path.clone(),
-        "--entry".into(),
-        entry.into(),
-        "--run-id".into(),
-        mlflow_run_id.into(),
-        "--env-manager".into(),
-        plan.env_manager.to_string(),
-    ];
-    for (k, v) in &plan.parameters {
-        parameters.push("-P".into());
-        parameters.push(format!("{k}={v}"));
-    }
+    let idempotency_token = match &launch.run {
+        RunRef::Existing { run_id, .. } => run_id.clone(),
+        RunRef::New(_) => unreachable!("a job logs into a run created beforehand"),
+    };
     let mut task = json!({
         "task_key": TASK_KEY,
-        "spark_python_task": { "python_file": launcher_path, "parameters": parameters },
-        "libraries": libraries,
+        "spark_python_task": { "python_file": launcher_path, "parameters": launch.args() },
     });
-    match (&plan.cluster_id, cluster.get("existing_cluster_id")) {
-        (Some(id), _) => task["existing_cluster_id"] = json!(id),
-        (None, Some(id)) => task["existing_cluster_id"] = id.clone(),
-        (None, None) => {
-            // The rendered cluster.json is `{new_cluster, libraries}` or a bare spec.
-            let spec = cluster.get("new_cluster").cloned().unwrap_or_else(|| {
-                let mut bare = cluster.clone();
-                if let Some(o) = bare.as_object_mut() {
-                    o.shift_remove("libraries");
+    let mut body = json!({
+        "run_name": format!("{}:{}@{}", plan.project, entry, plan.branch),
+    });
+    match &plan.compute {
+        Compute::Serverless {
+            environment_version,
+        } => {
+            // A serverless task has no cluster and no `libraries`: its packages come from the
+            // environment it names (Jobs API `environments` / `environment_key`).
+            task["environment_key"] = json!(ENVIRONMENT_KEY);
+            body["environments"] = json!([{
+                "environment_key": ENVIRONMENT_KEY,
+                "spec": {
+                    "environment_version": environment_version,
+                    "dependencies": serverless_dependencies(plan, deployment, cluster, env_pip),
+                },
+            }]);
+        }
+        Compute::ExistingCluster { cluster_id } => {
+            task["existing_cluster_id"] = json!(cluster_id);
+            task["libraries"] = json!(libraries(plan, deployment, cluster, env_pip));
+        }
+        Compute::JobCluster => {
+            match cluster.get("existing_cluster_id") {
+                Some(id) => task["existing_cluster_id"] = id.clone(),
+                None => {
+                    // The rendered cluster.json is `{new_cluster, libraries}` or a bare spec.
+                    let spec = cluster.get("new_cluster").cloned().unwrap_or_else(|| {
+                        let mut bare = cluster.clone();
+                        if let Some(o) = bare.as_object_mut() {
+                            o.shift_remove("libraries");
+                        }
+                        bare
+                    });
+                    task["new_cluster"] = spec;
                 }
-                bare
-            });
-            task["new_cluster"] = spec;
+            }
+            task["libraries"] = json!(libraries(plan, deployment, cluster, env_pip));
         }
     }
     if let Some(t) = timeout_seconds {
         task["timeout_seconds"] = json!(t);
     }
-    let mut body = json!({
-        "run_name": format!("{}:{}@{}", plan.project, entry, plan.branch),
-        "tasks": [task],
-        // The MLflow run id (32 hex digits, within the 64 allowed): a retried submit after a
-        // lost answer returns the first run instead of starting a second.
-        "idempotency_token": mlflow_run_id,
-    });
+    body["tasks"] = json!([task]);
+    // The MLflow run id (32 hex digits, within the 64 allowed): a retried submit after a lost
+    // answer returns the first run instead of starting a second.
+    body["idempotency_token"] = json!(idempotency_token);
     if let Some(t) = timeout_seconds {
         body["timeout_seconds"] = json!(t);
     }
     body
 }
 
-/// Where the job finds the launcher: the deployed file on DBFS; for volumes, a copy imported
-/// as a workspace file (the Jobs API takes `dbfs:/` and workspace paths for `python_file`).
+/// Where the job finds the launcher: the deployed file on DBFS for a cluster; otherwise a copy
+/// imported as a workspace file, which every compute kind reads (the Jobs API takes `dbfs:/`
+/// and workspace paths for `python_file`, and serverless compute cannot read DBFS).
 pub fn launcher_path(
     client: &Client,
     plan: &Plan,
@@ -254,7 +346,7 @@ pub fn launcher_path(
     user: &str,
     output: &Output,
 ) -> Result<String> {
-    if deployment.launcher.remote_path.starts_with("dbfs:/") {
+    if deployment.launcher.remote_path.starts_with("dbfs:/") && !plan.compute.is_serverless() {
         return Ok(deployment.launcher.remote_path.clone());
     }
     let ws = Workspace { client };
@@ -270,6 +362,18 @@ pub fn launcher_path(
     Ok(path)
 }
 
+/// What the launcher runs for the plan's entry point: its command rendered with the checked
+/// parameters, classified.
+pub fn entry_of(plan: &Plan) -> Result<Entry> {
+    let entry = plan.entry_point.as_ref().ok_or_else(|| {
+        Error::usage("no entry point was chosen").with_help("pass `--entry NAME`")
+    })?;
+    Ok(launch::classify(&launch::render_command(
+        entry,
+        &plan.parameters,
+    )))
+}
+
 /// Creates the MLflow run, logs the parameters and submits the job.
 pub fn submit(
     client: &Client,
@@ -283,7 +387,15 @@ pub fn submit(
     let (experiment, experiment_id) = experiment(client, plan, &user)?;
     output.status("Experiment", &experiment);
     let repo_url = crate::git::remote_url(&plan.mlproject);
-    let tags = run_tags(plan, entry, &user, repo_url.as_deref(), deployment);
+    let tags = run_tags(
+        plan,
+        entry,
+        &user,
+        repo_url.as_deref(),
+        deployment,
+        "databricks",
+    );
+    let launch_entry = entry_of(plan)?;
     let mlflow = Mlflow { client };
     let run_name = format!("{entry}@{}", plan.branch);
     let run_id = mlflow.create_run(&experiment_id, &run_name, crate::time::now_ms(), &tags)?;
@@ -300,21 +412,26 @@ pub fn submit(
         .unwrap_or(Value::Null);
         let env_text =
             fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
-        let libs = libraries(
-            plan,
-            deployment,
-            &cluster,
-            &env_pip(&deployment.rendered.env_file, &env_text),
-        );
+        let pip = env_pip(&deployment.rendered.env_file, &env_text);
         let launcher = launcher_path(client, plan, deployment, &user, output)?;
+        let launch = Launch {
+            tarball: deployment.tarball.remote_path.clone(),
+            run: RunRef::Existing {
+                run_id: run_id.clone(),
+                experiment_id: experiment_id.clone(),
+            },
+            tracking_uri: Some("databricks".into()),
+            result_file: None,
+            entry: launch_entry.clone(),
+        };
         let body = job_spec(
             plan,
             entry,
-            &run_id,
+            &launch,
             &launcher,
             deployment,
             &cluster,
-            libs,
+            &pip,
             timeout_seconds,
         );
         crate::interrupt::check()?;

@@ -20,11 +20,8 @@ pub const CONDA: &str = include_str!("../templates/conda.yaml");
 /// The cluster spec used when the project has no cluster.json.
 pub const CLUSTER: &str = include_str!("../templates/cluster.json");
 
-/// The script that runs an entry point of the deployed project on the cluster.
+/// The script that runs an entry point of the deployed project, on Databricks and locally.
 pub const LAUNCHER: &str = include_str!("../templates/launcher.py");
-
-/// Runs an entry point locally with MLflow's project runner and reads the run back.
-pub const LOCAL_RUN: &str = include_str!("../templates/local_run.py");
 
 #[cfg(test)]
 mod tests {

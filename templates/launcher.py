@@ -1,70 +1,222 @@
-"""cargo-mlops launcher: runs one entry point of a deployed MLflow project.
+"""cargo-mlops launcher: runs one entry point of a deployed MLflow project in this process.
 
-Databricks runs this file as the job's `spark_python_task`. It extracts the project tarball
-that `cargo mlops deploy` stored next to it and runs
+Databricks runs this file as the job's `spark_python_task` (on a job cluster, an existing
+cluster or serverless compute); the local target runs it in the project's environment. It
 
-    mlflow run <project> -e <entry> --run-id <run id> --env-manager <manager> -P name=value ...
+- puts MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID and MLFLOW_RUN_ID into os.environ, for the
+  MLflow run `cargo mlops run` created (or, with --new-run, creates that run first);
+- extracts the project tarball that `cargo mlops deploy` published and changes into it;
+- runs a `python FILE` (or `python -m MODULE`) entry point as `__main__` in this interpreter,
+  so it shares the task's Spark session and dbutils, as MLflow's own Databricks Spark job
+  format does; any other command runs as a subprocess with the same environment;
+- ends the MLflow run FINISHED, FAILED or KILLED, and fails the task when the entry point
+  fails: a non-zero exit, or its exception with the traceback.
 
-so the entry point runs under the MLflow run that `cargo mlops run` created, and exits with
-the entry point's exit code (non-zero fails the Databricks task).
+Its packages (our wheels, the environment's pip packages, mlflow) were installed by the
+platform: job libraries on clusters, environment dependencies on serverless. Nothing here
+depends on `__file__`: Databricks may run this source with exec() in a fresh namespace.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import traceback
 
 PROJECT_PREFIX = "mlflow-project"
+DESCRIPTION = "Runs one entry point of a project deployed by cargo mlops, in this process."
 
 
-def local_path(path: str) -> str:
-    """DBFS paths are read through the cluster's /dbfs mount."""
+def say(message):
+    print("cargo-mlops launcher: " + message, file=sys.stderr, flush=True)
+
+
+def local_path(path):
+    """DBFS paths are read through the cluster's /dbfs mount; volumes are mounted at /Volumes."""
     if path.startswith("dbfs:/"):
         return "/dbfs/" + path[len("dbfs:/"):].lstrip("/")
     return path
 
 
-def extract(tarball: str, into: str) -> str:
+def extract(tarball, into):
     with tarfile.open(local_path(tarball), "r:gz") as tar:
         members = tar.getmembers()
         for member in members:
             name = os.path.normpath(member.name)
             if name.startswith("..") or os.path.isabs(name) or member.issym() or member.islnk():
-                raise SystemExit(f"refusing unsafe path in project tarball: {member.name}")
+                raise SystemExit("refusing unsafe path in project tarball: " + member.name)
         # The "data" filter (Python 3.12+, backported to 3.8.17+) also rejects odd modes.
         extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tar.extractall(into, members=members, **extra)
     return os.path.join(into, PROJECT_PREFIX)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse(argv):
+    argv = list(argv)
+    entry_args = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, entry_args = argv[:cut], argv[cut + 1:]
+    parser = argparse.ArgumentParser(prog="mlops_launcher.py", description=DESCRIPTION)
     parser.add_argument("--tarball", required=True, help="the project tarball (dbfs:/, /Volumes/ or a local path)")
-    parser.add_argument("--entry", required=True, help="the entry point to run")
-    parser.add_argument("--run-id", required=True, help="the MLflow run to log into")
-    parser.add_argument("--env-manager", default="local", choices=["local", "conda", "virtualenv", "uv"])
-    parser.add_argument("--param", "-P", action="append", default=[], metavar="NAME=VALUE")
+    run = parser.add_mutually_exclusive_group(required=True)
+    run.add_argument("--run-id", help="the MLflow run to log into, created beforehand")
+    run.add_argument("--new-run", help="JSON {experiment, run_name, tags, params}: create the run first")
+    parser.add_argument("--experiment-id", help="the run's experiment")
+    parser.add_argument("--tracking-uri", help="MLFLOW_TRACKING_URI for the entry point (databricks in a job)")
+    parser.add_argument("--result-file", help="write the run's id, status, params and metrics here as JSON")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--python-file", help="run this file of the project as __main__, in this process")
+    what.add_argument("--python-module", help="run this module as __main__, in this process")
+    what.add_argument("--shell", help="run this command with a shell, as a subprocess")
     args = parser.parse_args(argv)
+    args.entry_args = entry_args
+    return args
 
-    workdir = tempfile.mkdtemp(prefix="mlops-project-")
+
+def create_run(spec):
+    """Creates the run (local target): MLflow is imported here, once, for the whole run."""
+    from mlflow.entities import Param
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(spec["experiment"])
+    if experiment is None:
+        try:
+            experiment_id = client.create_experiment(spec["experiment"])
+        except MlflowException:
+            # A concurrent run created it first.
+            experiment_id = client.get_experiment_by_name(spec["experiment"]).experiment_id
+    else:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, tags=spec.get("tags") or {}, run_name=spec.get("run_name"))
+    params = [Param(k, str(v)) for k, v in sorted((spec.get("params") or {}).items())]
+    for start in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[start:start + 100])
+    return run.info.run_id, experiment_id
+
+
+def exit_code(code):
+    """What `SystemExit(code)` means as a process exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr, flush=True)
+    return 1
+
+
+def run_in_process(args):
+    """Runs the entry point as __main__ in this interpreter; returns its exit status."""
+    import runpy
+
+    saved_argv, saved_path = list(sys.argv), list(sys.path)
     try:
-        project = extract(args.tarball, workdir)
-        cmd = [
-            sys.executable, "-m", "mlflow", "run", project,
-            "-e", args.entry,
-            "--run-id", args.run_id,
-            "--env-manager", args.env_manager,
-        ]
-        for param in args.param:
-            cmd += ["-P", param]
-        print("cargo-mlops launcher: " + " ".join(cmd), flush=True)
-        return subprocess.call(cmd)
+        if args.python_file:
+            sys.argv = [args.python_file] + args.entry_args
+            sys.path.insert(0, os.path.dirname(os.path.abspath(args.python_file)))
+            runpy.run_path(args.python_file, run_name="__main__")
+        else:
+            sys.argv = [args.python_module] + args.entry_args
+            sys.path.insert(0, os.getcwd())
+            runpy.run_module(args.python_module, run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        return exit_code(e.code)
     finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return 0
+
+
+def run_shell(command):
+    """Runs a non-Python entry point as MLflow does (`bash -c`), with this interpreter first
+    on PATH so that a `python` inside it is this one."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    shell = shutil.which("bash") or shutil.which("sh")
+    if shell is None:
+        return subprocess.call(command, shell=True, env=env)
+    return subprocess.call([shell, "-c", command], env=env)
+
+
+def end_run(run_id, status):
+    """Ends the run with the entry point's outcome (MLflow's own exit handler would mark it
+    FINISHED whatever happened); an entry point that never imported MLflow has it imported
+    here, so a run followed by nobody (`run --no-wait`) still ends."""
+    try:
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run_id:
+            mlflow.end_run(status=status)
+            return
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        # A run the entry point ended itself keeps its status when it succeeded.
+        if status != "FINISHED" or client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status)
+    except Exception:
+        say("could not end MLflow run %s:\n%s" % (run_id, traceback.format_exc()))
+
+
+def write_result(path, run_id, experiment_id, status):
+    if not path:
+        return
+    result = {"run_id": run_id, "experiment_id": experiment_id, "status": status}
+    if status != "RUNNING":
+        try:
+            from mlflow.tracking import MlflowClient
+
+            run = MlflowClient().get_run(run_id)
+            result.update(status=run.info.status, params=run.data.params, metrics=run.data.metrics)
+        except Exception:
+            say("could not read MLflow run %s back:\n%s" % (run_id, traceback.format_exc()))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    if args.new_run:
+        run_id, experiment_id = create_run(json.loads(args.new_run))
+    else:
+        run_id, experiment_id = args.run_id, args.experiment_id
+    os.environ["MLFLOW_RUN_ID"] = run_id
+    if experiment_id:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = str(experiment_id)
+    write_result(args.result_file, run_id, experiment_id, "RUNNING")
+    what = args.python_file or args.python_module or args.shell
+    say("MLflow run %s: %s %s" % (run_id, "running" if args.shell else "running in-process", what))
+    workdir = tempfile.mkdtemp(prefix="mlops-project-")
+    cwd = os.getcwd()
+    status, code = "FAILED", 1
+    try:
+        os.chdir(extract(args.tarball, workdir))
+        code = run_shell(args.shell) if args.shell else run_in_process(args)
+        status = "FINISHED" if code == 0 else "FAILED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        os.chdir(cwd)
+        end_run(run_id, status)
+        write_result(args.result_file, run_id, experiment_id, status)
         shutil.rmtree(workdir, ignore_errors=True)
+    if code != 0:
+        say("the entry point exited with status %d" % code)
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

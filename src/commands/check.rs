@@ -42,8 +42,8 @@ pub fn describe(plan: &Plan) -> Vec<String> {
     if let Some(profile) = &plan.profile {
         rows.push(("profile", profile.clone()));
     }
-    if let Some(cluster) = &plan.cluster_id {
-        rows.push(("cluster", format!("{cluster} (existing)")));
+    if plan.target_kind == crate::manifest::TargetKind::Databricks {
+        rows.push(("compute", plan.compute.to_string()));
     }
     rows.push((
         "branch",

@@ -105,13 +105,14 @@ impl Session {
         manifest.target(self.global.target.as_deref())?;
         let project = MlflowProject::load(&manifest)?;
         let pairs = crate::params::parse_pairs(params)?;
-        let parameters = match entry {
-            Some(name) => crate::params::resolve(name, &project.entry_point(name)?, &pairs)?,
-            None if !pairs.is_empty() => {
+        let entry_point = entry.map(|name| project.entry_point(name)).transpose()?;
+        let parameters = match (entry, &entry_point) {
+            (Some(name), Some(point)) => crate::params::resolve(name, point, &pairs)?,
+            _ if !pairs.is_empty() => {
                 return Err(Error::usage("`-P` values need an entry point")
                     .with_help("name it with `--entry NAME`"));
             }
-            None => Default::default(),
+            _ => Default::default(),
         };
         let branch = self.branch(&manifest)?;
         let plan = Plan::new(
@@ -120,14 +121,17 @@ impl Session {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
-                local_user: local_user(),
+                local_user: crate::plan::local_user(),
                 entry,
+                entry_point,
                 wheels: self.wheels(&manifest)?,
                 entry_points: project.entry_points.clone(),
                 parameters,
             },
         )?;
-        crate::render::validate(&plan, &manifest, &project)?;
+        for warning in crate::render::validate(&plan, &manifest, &project)? {
+            self.output.warn(warning);
+        }
         Ok(Prepared {
             manifest,
             project,
@@ -196,12 +200,6 @@ fn relative_to(path: &std::path::Path, base: &std::path::Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
-}
-
-fn local_user() -> Option<String> {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
 /// Runs the parsed command.

@@ -29,3 +29,8 @@ pub const LOCAL_ARTIFACTS: &str = ".mlops/artifacts";
 /// Experiment names: local MLflow accepts any name; Databricks wants a workspace path.
 pub const LOCAL_EXPERIMENT: &str = "{project}/{branch}";
 pub const DATABRICKS_EXPERIMENT: &str = "/Shared/{project}/{branch}";
+
+/// The serverless environment version a `compute = "serverless"` target runs on when it sets
+/// none: version 4 (Python 3.12, released August 2025, supported until August 2028) is
+/// documented on every cloud (https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
+pub const SERVERLESS_ENVIRONMENT_VERSION: &str = "4";

@@ -192,20 +192,74 @@ pub struct Hooks {
     pub target: Option<String>,
 }
 
-/// How `mlflow run` makes the entry point's environment on the cluster.
+/// How an entry point's environment is made. On Databricks only `local` (the platform's own
+/// Python, with the environment installed as job libraries or serverless dependencies) can
+/// work: the other values are parsed so that an old manifest gets an error that says why.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum EnvManager {
-    /// Use the cluster's Python: the environment's pip packages and every wheel become job
-    /// libraries (the default; works on every current runtime).
+    /// The task's own Python: the environment's pip packages and every wheel are installed
+    /// by the platform (the default, and the only value Databricks targets accept).
     #[default]
     Local,
-    /// Build the conda environment on the driver (runtimes that still ship conda).
+    /// Refused on Databricks: `mlflow run` cannot run inside a job cluster from Runtime 13.0 ML.
     Conda,
     Virtualenv,
     Uv,
+}
+
+/// `compute` of a Databricks target, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeKind {
+    /// A new job cluster from the rendered cluster.json (the default), or the target's
+    /// `cluster_id`.
+    JobCluster,
+    /// Serverless compute: no cluster and no libraries; dependencies come from the run's
+    /// environment.
+    Serverless,
+}
+
+/// Where a Databricks job runs, resolved from `compute`, `cluster_id` and
+/// `environment_version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Compute {
+    /// A new cluster made for the run from the rendered cluster.json.
+    JobCluster,
+    /// An existing, all-purpose cluster (`existing_cluster_id`).
+    ExistingCluster { cluster_id: String },
+    /// Serverless compute on this environment version.
+    Serverless { environment_version: String },
+}
+
+impl Compute {
+    pub fn is_serverless(&self) -> bool {
+        matches!(self, Compute::Serverless { .. })
+    }
+
+    pub fn cluster_id(&self) -> Option<&str> {
+        match self {
+            Compute::ExistingCluster { cluster_id } => Some(cluster_id),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Compute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compute::JobCluster => f.write_str("a new job cluster"),
+            Compute::ExistingCluster { cluster_id } => {
+                write!(f, "the existing cluster {cluster_id}")
+            }
+            Compute::Serverless {
+                environment_version,
+            } => write!(f, "serverless (environment version {environment_version})"),
+        }
+    }
 }
 
 impl fmt::Display for EnvManager {
@@ -227,8 +281,9 @@ pub struct Target {
     pub profile: Option<String>,
     pub artifacts: Template,
     pub experiment: Template,
-    pub cluster_id: Option<String>,
-    /// Databricks only: how the launcher's `mlflow run` makes the environment.
+    /// Databricks only: where the job runs.
+    pub compute: Compute,
+    /// Databricks only: always `local` (anything else is refused when parsing).
     pub env_manager: EnvManager,
     /// Databricks only: the `mlflow` version installed on the job cluster (default: latest).
     pub mlflow_version: Option<String>,
@@ -804,16 +859,25 @@ fn resolve_target(
                     )),
                 ));
             }
-            for (field, value) in [
-                ("host", &raw.host),
-                ("profile", &raw.profile),
-                ("cluster_id", &raw.cluster_id),
-                ("mlflow_version", &raw.mlflow_version),
-            ] {
-                if let Some(value) = value {
+            let spans = [
+                ("host", raw.host.as_ref().map(Spanned::span)),
+                ("profile", raw.profile.as_ref().map(Spanned::span)),
+                ("cluster_id", raw.cluster_id.as_ref().map(Spanned::span)),
+                (
+                    "mlflow_version",
+                    raw.mlflow_version.as_ref().map(Spanned::span),
+                ),
+                ("compute", raw.compute.as_ref().map(Spanned::span)),
+                (
+                    "environment_version",
+                    raw.environment_version.as_ref().map(Spanned::span),
+                ),
+            ];
+            for (field, span) in spans {
+                if let Some(span) = span {
                     return Err(Error::diagnostic(
                         ctx.at(
-                            value.span(),
+                            span,
                             format!("`{field}` only applies to databricks targets"),
                         )
                         .key(format!("{key}.{field}"))
@@ -836,7 +900,7 @@ fn resolve_target(
                     Some(e) => template(e, "experiment")?,
                     None => Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
                 },
-                cluster_id: None,
+                compute: Compute::JobCluster,
                 env_manager: EnvManager::Local,
                 mlflow_version: None,
                 builtin: false,
@@ -884,6 +948,27 @@ fn resolve_target(
                     ));
                 }
             }
+            if let Some(manager) = raw
+                .env_manager
+                .as_ref()
+                .filter(|m| *m.get_ref() != EnvManager::Local)
+            {
+                // https://docs.databricks.com/aws/en/mlflow/projects: from Runtime 13.0 ML,
+                // MLflow Projects cannot run inside a job cluster, so nothing on Databricks may
+                // make its own environment with `mlflow run`.
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        manager.span(),
+                        format!(
+                            "`env_manager = \"{}\"` cannot work on Databricks: the entry point runs in the task's own Python process (MLflow Projects cannot run inside a job cluster from Runtime 13.0 ML), and the platform installs its environment",
+                            manager.get_ref()
+                        ),
+                    )
+                    .key(format!("{key}.env_manager"))
+                    .help("remove `env_manager`: the environment's pip packages and every wheel become job libraries (or serverless dependencies)"),
+                ));
+            }
+            let compute = resolve_compute(&raw, &artifacts, &key, ctx)?;
             Ok(Target {
                 name: name.into(),
                 kind: TargetKind::Databricks,
@@ -891,13 +976,100 @@ fn resolve_target(
                 profile: raw.profile.map(Spanned::into_inner),
                 artifacts,
                 experiment,
-                cluster_id: raw.cluster_id.map(Spanned::into_inner),
-                env_manager: raw.env_manager.map(Spanned::into_inner).unwrap_or_default(),
+                compute,
+                env_manager: EnvManager::Local,
                 mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
                 builtin: false,
             })
         }
     }
+}
+
+/// `compute`, `cluster_id` and `environment_version` of a Databricks target, checked
+/// together.
+fn resolve_compute(
+    raw: &raw::RawTarget,
+    artifacts: &Template,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Compute> {
+    let serverless = raw
+        .compute
+        .as_ref()
+        .filter(|c| *c.get_ref() == ComputeKind::Serverless);
+    let Some(serverless) = serverless else {
+        if let Some(version) = &raw.environment_version {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    version.span(),
+                    "`environment_version` only applies to serverless compute",
+                )
+                .key(format!("{key}.environment_version"))
+                .help("add `compute = \"serverless\"`, or remove it (a job cluster's Python comes from its runtime, `spark_version`)"),
+            ));
+        }
+        return Ok(match &raw.cluster_id {
+            Some(id) => Compute::ExistingCluster {
+                cluster_id: id.get_ref().clone(),
+            },
+            None => Compute::JobCluster,
+        });
+    };
+    if let Some(id) = &raw.cluster_id {
+        return Err(Error::diagnostic(
+            ctx.at(
+                id.span(),
+                "`cluster_id` names a cluster, but this target runs on serverless compute, which has none",
+            )
+            .key(format!("{key}.cluster_id"))
+            .help("remove `cluster_id`, or remove `compute = \"serverless\"` to run on that cluster"),
+        ));
+    }
+    let raw_artifacts = artifacts.raw();
+    if raw_artifacts.starts_with("dbfs:/") || raw_artifacts.starts_with("/dbfs/") {
+        // https://docs.databricks.com/aws/en/compute/serverless/dependencies: serverless
+        // dependencies are pip lines read from workspace files or Unity Catalog volumes.
+        return Err(Error::diagnostic(
+            ctx.at(
+                serverless.span(),
+                format!(
+                    "serverless compute cannot read DBFS, but `artifacts = \"{raw_artifacts}\"` is on DBFS"
+                ),
+            )
+            .key(format!("{key}.compute"))
+            .help("store the artifacts in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/...\"`"),
+        ));
+    }
+    let environment_version = match &raw.environment_version {
+        None => defaults::SERVERLESS_ENVIRONMENT_VERSION.to_string(),
+        Some(v) => {
+            let text = match v.get_ref() {
+                toml::Value::String(s) => s.trim().to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                _ => String::new(),
+            };
+            if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit()) {
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        v.span(),
+                        format!(
+                            "`environment_version` is {}, but it must be a serverless environment version number",
+                            describe_value(v.get_ref())
+                        ),
+                    )
+                    .key(format!("{key}.environment_version"))
+                    .help(format!(
+                        "write a version such as \"{}\" (see https://docs.databricks.com/aws/en/release-notes/serverless/environment-version)",
+                        defaults::SERVERLESS_ENVIRONMENT_VERSION
+                    )),
+                ));
+            }
+            text
+        }
+    };
+    Ok(Compute::Serverless {
+        environment_version,
+    })
 }
 
 fn builtin_local_target() -> Target {
@@ -908,7 +1080,7 @@ fn builtin_local_target() -> Target {
         profile: None,
         artifacts: Template::parse(defaults::LOCAL_ARTIFACTS).expect("valid default"),
         experiment: Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
-        cluster_id: None,
+        compute: Compute::JobCluster,
         env_manager: EnvManager::Local,
         mlflow_version: None,
         builtin: true,

@@ -127,4 +127,9 @@ pub struct RawTarget {
     pub env_manager: Option<Spanned<super::EnvManager>>,
     #[schemars(with = "Option<String>")]
     pub mlflow_version: Option<Spanned<String>>,
+    #[schemars(with = "Option<super::ComputeKind>")]
+    pub compute: Option<Spanned<super::ComputeKind>>,
+    /// The serverless environment version (a string or a whole number, e.g. "4").
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub environment_version: Option<Spanned<toml::Value>>,
 }

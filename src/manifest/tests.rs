@@ -89,7 +89,7 @@ cluster_id = "0101-123456-abcd"
     assert_eq!(train.parameters["l1_ratio"].default.as_deref(), Some("1"));
     let dev = m.target(Some("dev")).unwrap();
     assert_eq!(dev.kind, TargetKind::Databricks);
-    assert_eq!(dev.cluster_id.as_deref(), Some("0101-123456-abcd"));
+    assert_eq!(dev.compute.cluster_id(), Some("0101-123456-abcd"));
     assert!(!m.target(Some("local")).unwrap().builtin);
 }
 

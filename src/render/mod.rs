@@ -14,7 +14,9 @@ use serde_yaml::{Mapping, Value as Yaml};
 use crate::build::BuiltWheel;
 use crate::build::inputs;
 use crate::error::{Error, Result};
-use crate::manifest::{Cluster, Environment, Install, Manifest, ParamType, TargetKind, Workers};
+use crate::manifest::{
+    Cluster, Compute, Environment, Install, Manifest, ParamType, TargetKind, Workers,
+};
 use crate::plan::Plan;
 use crate::project::{self, Env, MlflowProject, OwnFile};
 use crate::templates;
@@ -95,8 +97,9 @@ impl Rendered {
     }
 }
 
-/// Checks what rendering would refuse, without writing anything.
-pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<()> {
+/// Checks what rendering would refuse, without writing anything; returns what works but
+/// deserves a warning.
+pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<Vec<String>> {
     if let Env::Docker = project.env {
         return Err(Error::usage(format!(
             "the MLflow project in `{}` uses `docker_env`, which cargo mlops cannot ship wheels into",
@@ -104,25 +107,154 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
         ))
         .with_help("use `conda_env` or `python_env` in MLproject (or remove the environment to generate one from [environment])"));
     }
-    if plan.target_kind == TargetKind::Databricks
-        && plan.artifacts.starts_with("dbfs:/")
-        && plan.cluster_id.is_none()
-    {
-        let version = spark_version(project, &manifest.cluster);
-        if let Some((major, minor)) = parse_runtime(&version) {
-            if (major, minor) >= (15, 1) {
-                return Err(Error::usage(format!(
-                    "target `{}` stores wheels on DBFS (`{}`), but the cluster runs Databricks Runtime {major}.{minor} (`{version}`): libraries on DBFS are disabled from 15.1",
-                    plan.target, plan.artifacts
-                ))
-                .with_help(format!(
-                    "store them in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{}\"` under [targets.{}], or use a runtime below 15.1",
-                    plan.project, plan.target
-                )));
-            }
+    if plan.target_kind != TargetKind::Databricks {
+        return Ok(Vec::new());
+    }
+    match &plan.compute {
+        Compute::JobCluster if plan.artifacts.starts_with("dbfs:/") => {
+            dbfs_runtime_check(plan, manifest, project)?
+        }
+        Compute::Serverless { .. } => serverless_check(plan, manifest, project)?,
+        _ => {}
+    }
+    let mut warnings = conda_only_warnings(manifest, project);
+    if let Some(crate::launch::Entry::Shell { command }) = &plan.launch {
+        warnings.push(format!(
+            "entry point `{}` runs `{command}` as a subprocess of a shell: on Databricks it has no Spark session (only a `python FILE` or `python -m MODULE` entry point runs in the task's own Python process)",
+            plan.entry.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(warnings)
+}
+
+/// DBFS libraries are disabled from Databricks Runtime 15.1.
+fn dbfs_runtime_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<()> {
+    let version = spark_version(project, &manifest.cluster);
+    if let Some((major, minor)) = parse_runtime(&version) {
+        if (major, minor) >= (15, 1) {
+            return Err(Error::usage(format!(
+                "target `{}` stores wheels on DBFS (`{}`), but the cluster runs Databricks Runtime {major}.{minor} (`{version}`): libraries on DBFS are disabled from 15.1",
+                plan.target, plan.artifacts
+            ))
+            .with_help(format!(
+                "store them in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{}\"` under [targets.{}], or use a runtime below 15.1",
+                plan.project, plan.target
+            )));
         }
     }
     Ok(())
+}
+
+/// Cluster settings that change what the code sees and that serverless compute has no place
+/// for (it supports no init scripts, Spark configuration or environment variables of a
+/// cluster: https://docs.databricks.com/aws/en/compute/serverless/limitations). Sizing keys
+/// (`spark_version`, `node_type_id`, `num_workers`...) are ignored there: serverless sizes
+/// itself.
+const CLUSTER_ONLY: &[&str] = &[
+    "spark_conf",
+    "spark_env_vars",
+    "init_scripts",
+    "docker_image",
+    "cluster_log_conf",
+    "single_user_name",
+];
+
+/// What a serverless target cannot carry over from the cluster settings.
+fn serverless_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<()> {
+    let refuse = |what: String, help: &str| {
+        Err(Error::usage(format!(
+            "target `{}` runs on serverless compute, but {what}",
+            plan.target
+        ))
+        .with_help(help.to_string()))
+    };
+    if let Some(own) = &project.cluster {
+        let shown = crate::manifest::display_path(&own.path);
+        let shown = shown.display();
+        if own.value.get("existing_cluster_id").is_some() {
+            return refuse(
+                format!("{shown} sets `existing_cluster_id`"),
+                "remove it from cluster.json (a target's `cluster_id` picks an existing cluster), or run this target on a cluster",
+            );
+        }
+        let spec = own.value.get("new_cluster").unwrap_or(&own.value);
+        if let Some(key) = CLUSTER_ONLY.iter().find(|k| spec.get(**k).is_some()) {
+            return refuse(
+                format!("{shown} sets `{key}`, which only a cluster has"),
+                "remove it from cluster.json, or run this target on a job cluster (remove `compute = \"serverless\"`)",
+            );
+        }
+        for lib in own.value["libraries"].as_array().into_iter().flatten() {
+            let pip = lib.get("whl").is_some()
+                || lib.get("requirements").is_some()
+                || (lib.get("pypi").is_some() && lib["pypi"].get("repo").is_none());
+            if !pip {
+                return refuse(
+                    format!("{shown} has the library {lib}, which is not a pip requirement"),
+                    "serverless dependencies are pip requirement lines: keep `pypi` (without `repo`), `whl` and `requirements` libraries only",
+                );
+            }
+        }
+    }
+    for (key, map) in [
+        ("spark_conf", &manifest.cluster.spark_conf),
+        ("spark_env_vars", &manifest.cluster.spark_env_vars),
+    ] {
+        if !map.is_empty() && project.cluster.is_none() {
+            return refuse(
+                format!(
+                    "{} sets `[cluster] {key}`, which only a cluster has",
+                    manifest.display_path.display()
+                ),
+                "remove it, or run this target on a job cluster (remove `compute = \"serverless\"`)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Conda packages cannot be installed on Databricks: only pip packages become job libraries
+/// or serverless dependencies, so conda-only entries of the environment are left out.
+fn conda_only_warnings(manifest: &Manifest, project: &MlflowProject) -> Vec<String> {
+    let warn = |file: String, package: &str| {
+        format!(
+            "{file}: the conda package `{package}` cannot be installed on Databricks (only pip packages become job libraries or serverless dependencies); it is left out there; move it to the pip list if it is on PyPI"
+        )
+    };
+    let is_conda_only = |spec: &str| {
+        let name = spec.split(['=', '<', '>', '!', ' ']).next().unwrap_or("");
+        !matches!(name, "python" | "pip" | "")
+    };
+    match &project.env {
+        Env::Conda(file) => file.value["dependencies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str())
+            .filter(|d| is_conda_only(d))
+            .map(|d| {
+                warn(
+                    crate::manifest::display_path(&file.path)
+                        .display()
+                        .to_string(),
+                    d,
+                )
+            })
+            .collect(),
+        Env::Missing => manifest
+            .environment
+            .conda
+            .iter()
+            .filter(|d| is_conda_only(d))
+            .map(|d| {
+                warn(
+                    format!("{} ([environment] conda)", manifest.display_path.display()),
+                    d,
+                )
+            })
+            .collect(),
+        Env::Python(_) | Env::Docker => Vec::new(),
+    }
 }
 
 /// The runtime the job cluster will run: the project's cluster.json, else `[cluster]`.
@@ -307,14 +439,24 @@ fn render_env(
             Ok((file.name.clone(), yaml_text(&value)?))
         }
         Env::Missing | Env::Docker => {
-            let value = generated_conda(&plan.project, &manifest.environment, &driver)?;
+            let libraries = project
+                .spark_job
+                .as_ref()
+                .map_or(&[][..], |j| &j.python_libraries[..]);
+            let value = generated_conda(&plan.project, &manifest.environment, libraries, &driver)?;
             Ok((project::CONDA_FILE.to_string(), yaml_text(&value)?))
         }
     }
 }
 
-/// The conda file from the built-in template and `[environment]`.
-fn generated_conda(name: &str, env: &Environment, driver_wheels: &[String]) -> Result<Yaml> {
+/// The conda file from the built-in template and `[environment]`; `libraries` (a Databricks
+/// Spark job's `python_libraries`) join its pip packages.
+fn generated_conda(
+    name: &str,
+    env: &Environment,
+    libraries: &[String],
+    driver_wheels: &[String],
+) -> Result<Yaml> {
     let mut value: Yaml = serde_yaml::from_str(templates::CONDA)
         .map_err(|e| Error::usage(format!("templates/conda.yaml: {e}")))?;
     let map = mapping(&mut value);
@@ -322,7 +464,12 @@ fn generated_conda(name: &str, env: &Environment, driver_wheels: &[String]) -> R
     let mut deps: Vec<Yaml> = vec![Yaml::from(format!("python={}", env.python))];
     deps.extend(env.conda.iter().map(|c| Yaml::from(c.as_str())));
     deps.push("pip".into());
-    let mut pip: Vec<Yaml> = env.pip.iter().map(|p| Yaml::from(p.as_str())).collect();
+    let mut pip: Vec<Yaml> = env
+        .pip
+        .iter()
+        .chain(libraries.iter().filter(|l| !env.pip.contains(l)))
+        .map(|p| Yaml::from(p.as_str()))
+        .collect();
     pip.extend(driver_wheels.iter().map(|p| Yaml::from(p.as_str())));
     let mut pip_map = Mapping::new();
     pip_map.insert("pip".into(), Yaml::Sequence(pip));
@@ -386,8 +533,18 @@ fn render_mlproject(plan: &Plan, project: &MlflowProject, env_file: &str) -> Res
     let has_env = ["conda_env", "python_env", "docker_env"]
         .iter()
         .any(|k| map.contains_key(*k));
-    if !has_env {
+    // MLflow refuses an environment key in a Databricks Spark job project; its environment
+    // file is still written beside it for the local target.
+    if !has_env && project.spark_job.is_none() {
         map.insert("conda_env".into(), env_file.into());
+    }
+    // A `python_file` job runs as `main` without entry points (MLflow refuses both).
+    if project
+        .spark_job
+        .as_ref()
+        .is_some_and(|j| j.python_file.is_some())
+    {
+        return yaml_text(&map);
     }
     let entries = map
         .entry(Yaml::from("entry_points"))
@@ -468,11 +625,11 @@ fn render_cluster(
         }
         None => generated_cluster(&manifest.cluster, cluster_wheels)?,
     };
-    if let Some(id) = &plan.cluster_id {
+    if let Some(id) = plan.compute.cluster_id() {
         wrap_bare_spec(&mut value);
         let obj = value.as_object_mut().expect("wrapped specs are objects");
         obj.shift_remove("new_cluster");
-        obj.insert("existing_cluster_id".into(), id.as_str().into());
+        obj.insert("existing_cluster_id".into(), id.into());
     }
     Ok(json_text(&value))
 }

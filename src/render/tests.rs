@@ -39,6 +39,7 @@ impl Fixture {
                 commit: None,
                 local_user: Some("ada".into()),
                 entry: None,
+                entry_point: None,
                 wheels: Vec::new(),
                 entry_points: project.entry_points.clone(),
                 parameters: BTreeMap::new(),

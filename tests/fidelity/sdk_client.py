@@ -10,7 +10,8 @@ import json
 import sys
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service import compute, jobs
+from databricks.sdk.errors import InvalidParameterValue
+from databricks.sdk.service import compute, jobs, workspace
 
 
 def main() -> None:
@@ -73,6 +74,53 @@ def main() -> None:
     output = w.jobs.get_run_output(run.tasks[0].run_id)
     assert output.logs, output
     summary["job_run_id"] = run.run_id
+
+    # Serverless: no cluster and no libraries; the Python task names one of the run's
+    # environments, whose dependencies are pip lines (a wheel on a volume among them).
+    w.files.upload("/Volumes/main/mlops/artifacts/fidelity/dep-1.0-py3-none-any.whl", io.BytesIO(b"PK"), overwrite=True)
+    w.workspace.mkdirs("/Users/ada@example.com/fidelity")
+    w.workspace.upload("/Users/ada@example.com/fidelity/job.py", io.BytesIO(b"print('hi')"), format=workspace.ImportFormat.RAW, overwrite=True)
+    waiter = w.jobs.submit(
+        run_name="fidelity-serverless",
+        tasks=[
+            jobs.SubmitTask(
+                task_key="main",
+                spark_python_task=jobs.SparkPythonTask(python_file="/Users/ada@example.com/fidelity/job.py", parameters=["--a", "1"]),
+                environment_key="default",
+            )
+        ],
+        environments=[
+            jobs.JobEnvironment(
+                environment_key="default",
+                spec=compute.Environment(
+                    environment_version="4",
+                    dependencies=["/Volumes/main/mlops/artifacts/fidelity/dep-1.0-py3-none-any.whl", "mlflow==3.1.0"],
+                ),
+            )
+        ],
+        idempotency_token="fidelity-serverless-1",
+    )
+    run = waiter.result(timeout=datetime.timedelta(seconds=120))
+    assert run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    summary["serverless_run_id"] = run.run_id
+    # The service's refusals reach the SDK as errors: libraries on a serverless task.
+    try:
+        w.jobs.submit(
+            run_name="fidelity-refused",
+            tasks=[
+                jobs.SubmitTask(
+                    task_key="main",
+                    spark_python_task=jobs.SparkPythonTask(python_file="/Users/ada@example.com/fidelity/job.py"),
+                    environment_key="default",
+                    libraries=[compute.Library(pypi=compute.PythonPyPiLibrary(package="mlflow"))],
+                )
+            ],
+            environments=[jobs.JobEnvironment(environment_key="default", spec=compute.Environment(environment_version="4"))],
+        )
+    except InvalidParameterValue as e:
+        summary["serverless_refusal"] = str(e)
+    else:
+        raise AssertionError("libraries on a serverless task were accepted")
     print(json.dumps(summary))
 
 

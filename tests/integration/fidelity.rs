@@ -26,6 +26,26 @@ fn the_python_sdk_works_against_the_fake() {
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["dbfs_bytes"], 256 * 9000);
+    assert!(
+        summary["serverless_refusal"]
+            .as_str()
+            .unwrap()
+            .contains("Libraries field is not supported for serverless task"),
+        "{summary}"
+    );
+    // The serverless submit the SDK made, as the fake received it.
+    let serverless = ws
+        .log()
+        .into_iter()
+        .filter(|l| l.path.ends_with("/jobs/runs/submit") && l.status == Some(200))
+        .filter_map(|l| l.json)
+        .find(|b| b["run_name"] == "fidelity-serverless")
+        .expect("the serverless submit was accepted");
+    assert_eq!(serverless["tasks"][0]["environment_key"], "default");
+    assert_eq!(
+        serverless["environments"][0]["spec"]["environment_version"],
+        "4"
+    );
     // What the SDK did is visible in the fake's log: DBFS blocks of at most 1 MiB, a volume
     // PUT, an experiment, a job run.
     let log = ws.log();
@@ -56,4 +76,88 @@ fn the_python_sdk_works_against_the_fake() {
         })
         .collect();
     assert!(unknown.is_empty(), "{unknown:#?}");
+}
+
+/// Posts a `runs/submit` body to the fake; returns the status and the error message.
+fn submit(ws: &FakeWorkspace, body: serde_json::Value) -> (u16, String) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/2.1/jobs/runs/submit", ws.url()))
+        .bearer_auth(ws.token())
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = serde_json::from_slice(&resp.bytes().unwrap()).unwrap();
+    (status, v["message"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn the_fake_answers_serverless_submits_as_the_service_does() {
+    use serde_json::json;
+    let ws = FakeWorkspace::start();
+    let python = json!({ "python_file": "/Users/ada@example.com/x.py" });
+    let env = |deps: serde_json::Value| json!([{ "environment_key": "default", "spec": { "environment_version": "4", "dependencies": deps } }]);
+    let cases = [
+        (
+            "libraries on a task without a cluster",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "default",
+                "libraries": [{ "pypi": { "package": "mlflow" } }] }], "environments": env(json!([])) }),
+            "Libraries field is not supported for serverless task",
+        ),
+        (
+            "a serverless Python task without environment_key",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python }] }),
+            "A task environment can not be found",
+        ),
+        (
+            "an environment_key naming no environment",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "gpu" }],
+                "environments": env(json!([])) }),
+            "is not defined in the job's environments",
+        ),
+        (
+            "environment_key on a cluster task",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "default",
+                "existing_cluster_id": "0101-1" }], "environments": env(json!([])) }),
+            "only supported for tasks that run on serverless compute",
+        ),
+        (
+            "a DBFS wheel in the dependencies",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "default" }],
+                "environments": env(json!(["dbfs:/w/x-1.0-py3-none-any.whl"])) }),
+            "DBFS paths are not supported in serverless dependencies",
+        ),
+        (
+            "a /dbfs wheel in the dependencies",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "default" }],
+                "environments": env(json!(["/dbfs/w/x-1.0-py3-none-any.whl"])) }),
+            "DBFS paths are not supported in serverless dependencies",
+        ),
+        (
+            "a DBFS python_file on serverless",
+            json!({ "tasks": [{ "task_key": "t", "spark_python_task": { "python_file": "dbfs:/x.py" },
+                "environment_key": "default" }], "environments": env(json!(["mlflow"])) }),
+            "DBFS is not supported on serverless compute",
+        ),
+    ];
+    for (what, body, message) in cases {
+        let (status, got) = submit(&ws, body);
+        assert_eq!(status, 400, "{what}: {got}");
+        assert!(got.contains(message), "{what}: {got}");
+    }
+    assert!(ws.with_state(|s| s.jobs.is_empty()));
+    // The shapes we send are accepted.
+    let (status, got) = submit(
+        &ws,
+        json!({ "tasks": [{ "task_key": "t", "spark_python_task": python, "environment_key": "default" }],
+            "environments": env(json!(["/Volumes/main/mlops/artifacts/x-1.0-py3-none-any.whl", "mlflow"])) }),
+    );
+    assert_eq!(status, 200, "{got}");
+    let (status, got) = submit(
+        &ws,
+        json!({ "tasks": [{ "task_key": "t", "spark_python_task": { "python_file": "dbfs:/x.py" },
+            "new_cluster": { "spark_version": "14.3.x-scala2.12" }, "libraries": [{ "whl": "dbfs:/w/x.whl" }] }] }),
+    );
+    assert_eq!(status, 200, "{got}");
 }

@@ -138,6 +138,7 @@ proptest! {
             commit: None,
             local_user: Some("u".into()),
             entry: None,
+            entry_point: None,
             wheels: Vec::new(),
             entry_points: project.entry_points.clone(),
             parameters: BTreeMap::new(),

@@ -168,26 +168,25 @@ fn a_successful_run_end_to_end() {
         ws.dbfs_file(&python_file["dbfs:".len()..]).is_some(),
         "the launcher was deployed"
     );
+    let experiment_id = report["experiment_id"].as_str().unwrap();
     assert_eq!(
-        &params[2..8],
+        &params[2..],
         [
-            "--entry",
-            "train",
             "--run-id",
             run_id.as_str(),
-            "--env-manager",
-            "local"
-        ]
-    );
-    assert_eq!(
-        &params[8..],
-        [
-            "-P",
-            "epochs=5",
-            "-P",
-            "learning_rate=0.5",
-            "-P",
-            "samples=2000"
+            "--experiment-id",
+            experiment_id,
+            "--tracking-uri",
+            "databricks",
+            "--python-file",
+            "train.py",
+            "--",
+            "--learning-rate",
+            "0.5",
+            "--epochs",
+            "5",
+            "--samples",
+            "2000"
         ]
     );
     assert_eq!(task["new_cluster"]["spark_version"], "14.3.x-scala2.12");

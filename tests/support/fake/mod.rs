@@ -4,6 +4,7 @@
 //! before a request is handled or after it was (the answer is lost), and latency.
 #![allow(dead_code)]
 
+pub mod executor;
 pub mod http;
 pub mod state;
 
@@ -105,6 +106,17 @@ impl FakeWorkspace {
 
     pub fn token(&self) -> &'static str {
         TOKEN
+    }
+
+    /// Runs every job submitted from now on for real, with `python` as the cluster's Python
+    /// (see `executor.rs`).
+    pub fn execute_jobs(&self, python: &std::path::Path) {
+        let executor = executor::Executor {
+            python: python.to_path_buf(),
+            base_url: self.url(),
+            token: TOKEN.into(),
+        };
+        self.with_state(|s| s.executor = Some(executor));
     }
 
     pub fn set_faults(&self, faults: Faults) {

@@ -3,11 +3,13 @@
 //! OAuth token endpoint.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
+use super::executor::{Execution, Executor};
 use super::http::{Request, Response, multipart};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -61,6 +63,8 @@ pub struct JobRun {
     pub body: Value,
     pub behaviour: JobBehaviour,
     pub cancelled_at: Option<Instant>,
+    /// The task run for real (see [`State::executor`]), or why it could not start.
+    pub execution: Option<Result<Arc<Execution>, String>>,
 }
 
 #[derive(Default, Debug)]
@@ -82,6 +86,9 @@ pub struct State {
     pub idempotency: HashMap<String, u64>,
     pub next_id: u64,
     pub job_behaviour: JobBehaviour,
+    /// When set, submitted `spark_python_task`s run for real (see `executor.rs`) instead of
+    /// following `job_behaviour`.
+    pub executor: Option<Executor>,
     pub oauth_tokens_issued: u64,
     /// The next experiments/create loses a race: another client creates the experiment
     /// first, and this one gets RESOURCE_ALREADY_EXISTS.
@@ -770,14 +777,41 @@ impl State {
                 }
             }
             "import" => {
-                let path = body["path"].as_str().unwrap_or("").to_string();
-                let content = B64
-                    .decode(body["content"].as_str().unwrap_or(""))
-                    .unwrap_or_default();
+                // JSON with base64 `content` (our client), or a multipart form with the raw
+                // file in `content` (the SDK's `workspace.upload`).
+                let ct = req.header("content-type").unwrap_or("");
+                let (path, content, format, overwrite) = if ct.starts_with("multipart/form-data") {
+                    let parts = multipart(ct, &req.body);
+                    let text = |k: &str| {
+                        parts
+                            .get(k)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .unwrap_or_default()
+                    };
+                    (
+                        text("path"),
+                        parts.get("content").cloned().unwrap_or_default(),
+                        text("format"),
+                        text("overwrite").eq_ignore_ascii_case("true"),
+                    )
+                } else {
+                    (
+                        body["path"].as_str().unwrap_or("").to_string(),
+                        B64.decode(body["content"].as_str().unwrap_or(""))
+                            .unwrap_or_default(),
+                        body["format"].as_str().unwrap_or("").to_string(),
+                        body["overwrite"].as_bool().unwrap_or(false),
+                    )
+                };
                 if content.len() > 10 * 1024 * 1024 {
                     return Response::error(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", "too large");
                 }
-                let overwrite = body["overwrite"].as_bool().unwrap_or(false);
+                // RAW and AUTO of a plain file make a workspace file; SOURCE makes a notebook.
+                let kind = if matches!(format.as_str(), "RAW" | "AUTO") {
+                    "FILE"
+                } else {
+                    "NOTEBOOK"
+                };
                 if self.workspace.contains_key(&path) && !overwrite {
                     return Response::error(
                         400,
@@ -799,7 +833,7 @@ impl State {
                         );
                     }
                 }
-                self.workspace.insert(path, ("FILE".into(), content));
+                self.workspace.insert(path, (kind.into(), content));
                 Response::ok(json!({}))
             }
             "delete" => {
@@ -953,6 +987,25 @@ impl State {
                     None => no_run(&id),
                 }
             }
+            "runs/log-metric" | "runs/log-parameter" => {
+                // The one-item forms of log-batch (`mlflow.log_metric`, `mlflow.log_param`).
+                let kind = if op == "runs/log-metric" {
+                    "metrics"
+                } else {
+                    "params"
+                };
+                let mut item = json!({ "key": body["key"], "value": body["value"] });
+                if kind == "metrics" {
+                    item["timestamp"] = body["timestamp"].clone();
+                    item["step"] = body["step"].clone();
+                }
+                let batch = json!({ "run_id": body["run_id"], kind: [item] });
+                let req = Request {
+                    body: serde_json::to_vec(&batch).unwrap(),
+                    ..req.clone()
+                };
+                self.mlflow("runs/log-batch", &req)
+            }
             "runs/log-batch" => {
                 let id = body["run_id"].as_str().unwrap_or("").to_string();
                 match self.runs.get_mut(&id) {
@@ -996,9 +1049,35 @@ impl State {
 
     // ---- Jobs -------------------------------------------------------------------------
 
+    /// A file the workspace holds, by any path form a job names it with.
+    fn stored(&self, path: &str) -> Option<Vec<u8>> {
+        if let Some(rest) = path
+            .strip_prefix("dbfs:")
+            .or_else(|| path.strip_prefix("/dbfs"))
+        {
+            return self
+                .dbfs_files
+                .get(&norm_dbfs(rest))
+                .map(|f| f.data.clone());
+        }
+        if path.starts_with("/Volumes/") {
+            return self.volume_files.get(path).map(|f| f.data.clone());
+        }
+        let ws = path.strip_prefix("/Workspace").unwrap_or(path);
+        self.workspace
+            .get(ws)
+            .filter(|(t, _)| t == "FILE")
+            .map(|(_, b)| b.clone())
+    }
+
     fn job_state(&self, run: &JobRun) -> (String, Option<String>, String) {
         let elapsed = run.submitted.elapsed();
         let b = &run.behaviour;
+        if let Some(Ok(exec)) = &run.execution {
+            if run.cancelled_at.is_some() {
+                exec.kill();
+            }
+        }
         if let Some(at) = run.cancelled_at {
             if at.elapsed() < Duration::from_millis(200) {
                 return (
@@ -1012,6 +1091,19 @@ impl State {
                 Some("CANCELED".into()),
                 "Run cancelled.".into(),
             );
+        }
+        match &run.execution {
+            Some(Err(why)) => {
+                return ("TERMINATED".into(), Some("FAILED".into()), why.clone());
+            }
+            Some(Ok(exec)) => {
+                return match exec.poll() {
+                    None => ("RUNNING".into(), None, "In run".into()),
+                    Some(Some(0)) => ("TERMINATED".into(), Some("SUCCESS".into()), String::new()),
+                    Some(_) => ("TERMINATED".into(), Some("FAILED".into()), exec.error().0),
+                };
+            }
+            None => {}
         }
         if elapsed < b.pending {
             ("PENDING".into(), None, "Waiting for cluster".into())
@@ -1120,14 +1212,8 @@ impl State {
                         "A task must have exactly one task type.",
                     );
                 }
-                if task["new_cluster"].is_null() == task["existing_cluster_id"].is_null()
-                    && task["environment_key"].is_null()
-                {
-                    return Response::error(
-                        400,
-                        "INVALID_PARAMETER_VALUE",
-                        "A task needs one of new_cluster or existing_cluster_id.",
-                    );
+                if let Err(e) = compute_of(&body, task) {
+                    return e;
                 }
                 if let Some(token) = body["idempotency_token"].as_str() {
                     if token.len() > 64 {
@@ -1146,6 +1232,20 @@ impl State {
                 if let Some(token) = body["idempotency_token"].as_str() {
                     self.idempotency.insert(token.into(), run_id);
                 }
+                let execution = self.executor.as_ref().map(|ex| {
+                    let python_file = task["spark_python_task"]["python_file"]
+                        .as_str()
+                        .unwrap_or_default();
+                    let parameters: Vec<String> = task["spark_python_task"]["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect();
+                    let wheels = wheels_of(&body, task);
+                    Execution::start(ex, python_file, &parameters, &wheels, &|p| self.stored(p))
+                        .map(Arc::new)
+                });
                 self.jobs.insert(
                     run_id,
                     JobRun {
@@ -1157,6 +1257,7 @@ impl State {
                         body: body.clone(),
                         behaviour: self.job_behaviour.clone(),
                         cancelled_at: None,
+                        execution,
                     },
                 );
                 Response::ok(json!({ "run_id": run_id }))
@@ -1191,7 +1292,18 @@ impl State {
                 }
                 match self.jobs.values().find(|r| r.task_run_id == id) {
                     Some(run) => {
-                        let b = &run.behaviour;
+                        let mut b = run.behaviour.clone();
+                        match &run.execution {
+                            Some(Ok(exec)) => {
+                                b.logs = exec.log();
+                                (b.error, b.error_trace) = exec.error();
+                            }
+                            Some(Err(why)) => {
+                                b.logs = String::new();
+                                b.error = why.clone();
+                            }
+                            None => {}
+                        }
                         let mut out = json!({ "logs": b.logs, "logs_truncated": false, "metadata": self.job_json(run)["tasks"][0].clone() });
                         if self
                             .job_state(run)
@@ -1231,4 +1343,103 @@ impl State {
             _ => Response::error(404, "ENDPOINT_NOT_FOUND", op),
         }
     }
+}
+
+/// What a task runs on: a cluster (new or existing) or serverless compute, checked as the
+/// Jobs service checks a submit
+/// (https://docs.databricks.com/aws/en/jobs/run-serverless-jobs): a serverless Python task
+/// names one of the run's `environments` and has no `libraries`; a cluster task has no
+/// `environment_key`; serverless compute reads no DBFS.
+fn compute_of(body: &Value, task: &Value) -> Result<(), Response> {
+    let bad = |m: &str| Err(Response::error(400, "INVALID_PARAMETER_VALUE", m));
+    let new = !task["new_cluster"].is_null();
+    let existing = !task["existing_cluster_id"].is_null();
+    if new && existing {
+        return bad("A task can have only one of new_cluster and existing_cluster_id.");
+    }
+    let python_task = !task["spark_python_task"].is_null() || !task["python_wheel_task"].is_null();
+    if new || existing {
+        if !task["environment_key"].is_null() {
+            return bad(
+                "The environment_key field is only supported for tasks that run on serverless compute.",
+            );
+        }
+        return Ok(());
+    }
+    if !task["libraries"].is_null() {
+        return bad(
+            "Libraries field is not supported for serverless task, please specify libraries in environment.",
+        );
+    }
+    let Some(key) = task["environment_key"].as_str() else {
+        if python_task {
+            return bad(
+                "A task environment can not be found, please add an environment in the job definition.",
+            );
+        }
+        return Ok(());
+    };
+    let environment = body["environments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["environment_key"] == key);
+    let Some(environment) = environment else {
+        return bad(&format!(
+            "The environment {key} referenced by task {} is not defined in the job's environments.",
+            task["task_key"]
+        ));
+    };
+    let spec = &environment["spec"];
+    if spec["environment_version"].is_null()
+        && spec["client"].is_null()
+        && spec["base_environment"].is_null()
+    {
+        return bad("An environment spec needs environment_version (or base_environment).");
+    }
+    let is_dbfs = |p: &str| p.starts_with("dbfs:") || p.starts_with("/dbfs/");
+    for dep in spec["dependencies"].as_array().into_iter().flatten() {
+        if dep
+            .as_str()
+            .is_some_and(|d| d.split_whitespace().any(is_dbfs))
+        {
+            return bad(&format!(
+                "DBFS paths are not supported in serverless dependencies: {dep}. Use a workspace file or a Unity Catalog volume."
+            ));
+        }
+    }
+    if task["spark_python_task"]["python_file"]
+        .as_str()
+        .is_some_and(is_dbfs)
+    {
+        return bad(
+            "DBFS is not supported on serverless compute: the python_file must be a workspace file or in a Unity Catalog volume.",
+        );
+    }
+    Ok(())
+}
+
+/// The wheel files a task installs: its `whl` libraries (and `pypi` packages that are wheel
+/// paths) on a cluster, its environment's wheel dependencies on serverless.
+fn wheels_of(body: &Value, task: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for lib in task["libraries"].as_array().into_iter().flatten() {
+        if let Some(w) = lib["whl"].as_str().or(lib["pypi"]["package"].as_str()) {
+            if w.ends_with(".whl") {
+                out.push(w.to_string());
+            }
+        }
+    }
+    if let Some(key) = task["environment_key"].as_str() {
+        for env in body["environments"].as_array().into_iter().flatten() {
+            if env["environment_key"] == key {
+                for dep in env["spec"]["dependencies"].as_array().into_iter().flatten() {
+                    if let Some(d) = dep.as_str().filter(|d| d.ends_with(".whl")) {
+                        out.push(d.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
 }

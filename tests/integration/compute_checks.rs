@@ -1,0 +1,225 @@
+//! `check` refuses what cannot work on the chosen compute (exit 2, with the place and a fix)
+//! and warns about what works differently there.
+
+use crate::support::{Project, Run, assert_has};
+
+const BASE: &str = "[project]\nname = \"p\"\n\n[entry_points.train]\ncommand = \"python train.py\"\n\n[entry_points.script]\ncommand = \"bash run.sh --fast\"\n";
+
+fn project(targets: &str) -> Project {
+    let p = Project::git();
+    p.file("mlops.toml", &format!("{BASE}\n{targets}"))
+        .file("mlproject/train.py", "print('hi')\n")
+        .file("mlproject/run.sh", "echo hi\n");
+    p
+}
+
+fn check(p: &Project, args: &[&str]) -> Run {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    p.mlops(&all)
+}
+
+const SERVERLESS: &str = "[targets.sl]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\ncompute = \"serverless\"\n";
+
+#[test]
+fn serverless_targets_show_their_environment_version() {
+    let p = project(SERVERLESS);
+    let out = check(&p, &["--target", "sl"]);
+    out.success();
+    assert_has(
+        &out.stdout,
+        &["compute  serverless (environment version 4)"],
+    );
+    let p = project(&format!("{SERVERLESS}environment_version = 5\n"));
+    let out = check(&p, &["--target", "sl", "--json"]);
+    out.success();
+    assert_eq!(
+        out.json()["compute"],
+        serde_json::json!({"kind": "serverless", "environment_version": "5"})
+    );
+}
+
+#[test]
+fn serverless_with_dbfs_artifacts_is_refused_where_it_is_written() {
+    let p = project(
+        "[targets.sl]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\ncompute = \"serverless\"\n",
+    );
+    let out = check(&p, &["--target", "sl"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "serverless compute cannot read DBFS",
+            "mlops.toml:13:11",
+            "targets.sl.compute",
+            "/Volumes/<catalog>/<schema>/<volume>",
+        ],
+    );
+}
+
+#[test]
+fn serverless_with_cluster_only_settings_is_refused() {
+    let p = project(&format!("{SERVERLESS}cluster_id = \"0101-abc\"\n"));
+    let out = check(&p, &["--target", "sl"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "`cluster_id` names a cluster",
+            "targets.sl.cluster_id",
+            "remove `cluster_id`",
+        ],
+    );
+
+    for (cluster, says) in [
+        (
+            r#"{"new_cluster": {"spark_version": "15.4.x-scala2.12", "spark_conf": {"a": "b"}}}"#,
+            "sets `spark_conf`, which only a cluster has",
+        ),
+        (
+            r#"{"spark_version": "15.4.x-scala2.12", "init_scripts": []}"#,
+            "sets `init_scripts`, which only a cluster has",
+        ),
+        (
+            r#"{"existing_cluster_id": "0101-x"}"#,
+            "sets `existing_cluster_id`",
+        ),
+        (
+            r#"{"new_cluster": {}, "libraries": [{"maven": {"coordinates": "a:b:1"}}]}"#,
+            "which is not a pip requirement",
+        ),
+    ] {
+        let p = project(SERVERLESS);
+        p.file("mlproject/cluster.json", cluster);
+        let out = check(&p, &["--target", "sl"]);
+        out.code(2);
+        assert_has(
+            &out.stderr,
+            &["runs on serverless compute", "cluster.json", says, "help:"],
+        );
+        // The same project is fine on a job cluster.
+        if !cluster.contains("existing") {
+            let p2 = project(
+                "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\n",
+            );
+            p2.file("mlproject/cluster.json", cluster);
+            check(&p2, &["--target", "dev"]).success();
+        }
+    }
+    let p = project(&format!(
+        "{SERVERLESS}\n[cluster]\nspark_env_vars = {{ A = \"1\" }}\n"
+    ));
+    let out = check(&p, &["--target", "sl"]);
+    out.code(2);
+    assert_has(&out.stderr, &["`[cluster] spark_env_vars`"]);
+
+    // Sizing a cluster and pip libraries carry over (serverless sizes itself).
+    let p = project(SERVERLESS);
+    p.file(
+        "mlproject/cluster.json",
+        r#"{"new_cluster": {"spark_version": "15.4.x-scala2.12", "num_workers": 4}, "libraries": [{"pypi": {"package": "convertdate"}}]}"#,
+    );
+    check(&p, &["--target", "sl"]).success();
+}
+
+#[test]
+fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
+    let p = project(
+        "[cluster]\nspark_version = \"15.4.x-scala2.12\"\n\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\n\n[targets.old]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\ncluster_id = \"0101-abc\"\n",
+    );
+    let out = check(&p, &["--target", "dbfs"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "libraries on DBFS are disabled from 15.1",
+            "Unity Catalog volume",
+        ],
+    );
+    check(&p, &["--target", "old"]).success();
+}
+
+#[test]
+fn env_managers_that_run_mlflow_on_the_cluster_are_refused() {
+    let p = project(
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenv_manager = \"conda\"\n",
+    );
+    let out = check(&p, &["--target", "dev"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "`env_manager = \"conda\"` cannot work on Databricks",
+            "MLflow Projects cannot run inside a job cluster from Runtime 13.0 ML",
+            "targets.dev.env_manager",
+            "remove `env_manager`",
+        ],
+    );
+    let p = project(
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenv_manager = \"local\"\n",
+    );
+    check(&p, &["--target", "dev"]).success();
+    let p = project(
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenvironment_version = \"4\"\n",
+    );
+    let out = check(&p, &["--target", "dev"]);
+    out.code(2);
+    assert_has(&out.stderr, &["only applies to serverless compute"]);
+    let p = project(&format!("{SERVERLESS}environment_version = \"v4\"\n"));
+    let out = check(&p, &["--target", "sl"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "environment version number",
+            "targets.sl.environment_version",
+        ],
+    );
+}
+
+#[test]
+fn conda_only_packages_are_named_as_warnings_for_databricks_targets() {
+    let p = project(SERVERLESS);
+    p.file(
+        "mlproject/conda.yaml",
+        "name: t\ndependencies:\n  - python=3.11\n  - scikit-learn=1.5\n  - pip\n  - pip:\n    - mlflow\n",
+    );
+    let out = check(&p, &["--target", "sl"]);
+    out.success();
+    assert_has(
+        &out.stderr,
+        &[
+            "warning: mlproject/conda.yaml: the conda package `scikit-learn=1.5` cannot be installed on Databricks",
+        ],
+    );
+    assert!(!out.stderr.contains("`mlflow`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("`python=3.11`"), "{}", out.stderr);
+    // Locally pip installs what it can: no warning.
+    let out = check(&p, &[]);
+    out.success();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+#[test]
+fn a_shell_entry_point_is_warned_about_on_databricks() {
+    let p = project(SERVERLESS);
+    let out = check(&p, &["--target", "sl", "--entry", "script"]);
+    out.success();
+    assert_has(
+        &out.stderr,
+        &[
+            "warning: entry point `script` runs `bash run.sh --fast` as a subprocess",
+            "no Spark session",
+        ],
+    );
+    let out = check(&p, &["--target", "sl", "--entry", "train", "--json"]);
+    out.success();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(
+        out.json()["launch"],
+        serde_json::json!({"kind": "python_file", "file": "train.py", "args": []})
+    );
+    let out = check(&p, &["--entry", "script"]);
+    out.success();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
