@@ -106,37 +106,36 @@ pub fn cancel_and_wait(jobs: &Jobs<'_>, run_id: u64, output: &Output) -> Result<
     }
 }
 
-/// A duration written as `90s`, `30m`, `2h`, `1h30m`, or plain seconds.
+/// The longest `--timeout`: the Jobs API's `timeout_seconds` is a 32-bit integer.
+pub const MAX_TIMEOUT_SECS: u64 = i32::MAX as u64;
+
+/// A duration written as `90s`, `30m`, `2h`, `1h30m`, `1d` (humantime's forms), or plain
+/// seconds; at most [`MAX_TIMEOUT_SECS`].
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration such as 90s, 30m or 1h30m"))?;
-        number.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("`{text}`: unknown unit `{c}` (use s, m, h or d)")),
-        };
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(format!(
+    let parsed = match text.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(text),
+    };
+    let too_long = || {
+        format!(
+            "`{text}` is longer than the longest timeout a Databricks job takes ({MAX_TIMEOUT_SECS} seconds, about 68 years)"
+        )
+    };
+    match parsed {
+        Ok(d) if d.as_secs() > MAX_TIMEOUT_SECS => Err(too_long()),
+        Ok(d) if d.is_zero() => Err(format!(
+            "`{text}` is no time at all: give a duration such as 90s, 30m or 1h30m"
+        )),
+        Ok(d) => Ok(d),
+        Err(humantime::DurationError::NumberOverflow) => Err(too_long()),
+        Err(_) if text.parse::<f64>().is_ok() || text.starts_with('-') => Err(format!(
             "`{text}` is not a duration such as 90s, 30m or 1h30m"
-        ));
+        )),
+        Err(e) => Err(format!(
+            "`{text}` is not a duration such as 90s, 30m or 1h30m ({e})"
+        )),
     }
-    Ok(Duration::from_secs(total))
 }
 
 #[cfg(test)]
@@ -152,6 +151,24 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("10m5").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn durations_past_the_jobs_limit_are_refused_without_overflowing() {
+        for text in [
+            "300000000000000d",
+            "18446744073709551615",
+            "69years",
+            "2147483648s",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("2147483647 seconds"), "{text}: {err}");
+        }
+        assert_eq!(
+            parse_duration("2147483647").unwrap(),
+            Duration::from_secs(MAX_TIMEOUT_SECS)
+        );
     }
 
     #[test]

@@ -72,6 +72,30 @@ pub fn hooks_dir(dir: &Path) -> Option<std::path::PathBuf> {
     })
 }
 
+/// The text of `path` (relative to the repository root) as committed in `commit`, or `None`
+/// when that commit has no such file.
+pub fn file_at(repo: &Path, commit: &str, path: &Path) -> Result<Option<String>, CmdError> {
+    let spec = format!("{commit}:{}", path.to_string_lossy().replace('\\', "/"));
+    match git(repo).args(["cat-file", "-e", &spec]).output() {
+        Ok(_) => {}
+        Err(CmdError::Failed { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    git(repo)
+        .args(["cat-file", "blob", &spec])
+        .output()
+        .map(|o| Some(o.stdout))
+}
+
+/// Whether the working tree has no changes, staged, unstaged or untracked (ignored files do
+/// not count).
+pub fn is_clean(repo: &Path) -> bool {
+    git(repo)
+        .args(["status", "--porcelain", "--untracked-files=normal"])
+        .read()
+        .is_ok_and(|s| s.trim().is_empty())
+}
+
 /// Checks `commit` out, detached, into a new worktree at `at` (removed with
 /// [`remove_worktree`]).
 pub fn add_worktree(repo: &Path, at: &Path, commit: &str) -> Result<(), CmdError> {
@@ -90,15 +114,50 @@ pub fn remove_worktree(repo: &Path, at: &Path) {
         .output();
 }
 
-/// The branch names on a remote (`git ls-remote --heads`).
-pub fn remote_branches(dir: &Path, remote: &str) -> Result<Vec<String>, CmdError> {
-    let out = git(dir).args(["ls-remote", "--heads", remote]).read()?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .filter_map(|r| r.strip_prefix("refs/heads/"))
-        .map(str::to_string)
-        .collect())
+/// The branches and tags a remote has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteRefs {
+    pub branches: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// The branches and tags of a remote (`git ls-remote --heads --tags`): a deploy made under a
+/// tag name (a tag build in CI) is as alive as one under a branch. The error is git's own
+/// reason (`'origin' does not appear to be a git repository`, an authentication failure...).
+pub fn remote_refs(dir: &Path, remote: &str) -> Result<RemoteRefs, String> {
+    let out = git(dir)
+        .args(["ls-remote", "--heads", "--tags", remote])
+        .read()
+        .map_err(|e| match e {
+            CmdError::Failed { ref output, .. } => {
+                let why: Vec<&str> = output
+                    .stderr
+                    .lines()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.strip_prefix("fatal: ").unwrap_or(l))
+                    .collect();
+                if why.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("git says: {}", why.join("; "))
+                }
+            }
+            other => other.to_string(),
+        })?;
+    let mut refs = RemoteRefs::default();
+    for name in out.lines().filter_map(|l| l.split_whitespace().nth(1)) {
+        if let Some(branch) = name.strip_prefix("refs/heads/") {
+            refs.branches.push(branch.to_string());
+        } else if let Some(tag) = name.strip_prefix("refs/tags/") {
+            // An annotated tag is listed twice: itself, and peeled (`v1^{}`).
+            let tag = tag.trim_end_matches("^{}").to_string();
+            if !refs.tags.contains(&tag) {
+                refs.tags.push(tag);
+            }
+        }
+    }
+    Ok(refs)
 }
 
 /// The URL of the `origin` remote, with any credentials in it removed (they must never reach

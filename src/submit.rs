@@ -398,7 +398,14 @@ pub fn submit(
     let launch_entry = entry_of(plan)?;
     let mlflow = Mlflow { client };
     let run_name = format!("{entry}@{}", plan.branch);
-    let run_id = mlflow.create_run(&experiment_id, &run_name, crate::time::now_ms(), &tags)?;
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let run_id = mlflow.create_run(
+        &experiment_id,
+        &run_name,
+        crate::time::now_ms(),
+        &tags,
+        &request_id,
+    )?;
     let result = (|| -> Result<Submission> {
         let params: Vec<(String, String)> = plan
             .parameters

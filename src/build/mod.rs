@@ -60,7 +60,25 @@ pub struct BuiltWheel {
 /// What a build of all wheels did: the wheels that were built, and the errors of the others.
 pub struct Report {
     pub wheels: Vec<BuiltWheel>,
-    pub failures: Vec<Error>,
+    pub failures: Vec<Failure>,
+}
+
+/// A wheel that did not build: its package folder (as the manifest names it) and why.
+#[derive(Debug)]
+pub struct Failure {
+    pub package: String,
+    pub error: Error,
+}
+
+impl serde::Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Failure", 3)?;
+        st.serialize_field("package", &self.package)?;
+        st.serialize_field("error", self.error.message())?;
+        st.serialize_field("help", &self.error.help())?;
+        st.end()
+    }
 }
 
 impl Report {
@@ -68,7 +86,9 @@ impl Report {
     pub fn into_result(self) -> Result<Vec<BuiltWheel>> {
         match self.failures.len() {
             0 => Ok(self.wheels),
-            1 if self.wheels.is_empty() => Err(self.failures.into_iter().next().expect("one")),
+            1 if self.wheels.is_empty() => {
+                Err(self.failures.into_iter().next().expect("one").error)
+            }
             n => Err(Error::failed(format!(
                 "{n} of {} wheels failed to build",
                 n + self.wheels.len()
@@ -98,7 +118,10 @@ pub fn build_all(
                 if wheels.len() > 1 {
                     output.error(&err);
                 }
-                report.failures.push(err);
+                report.failures.push(Failure {
+                    package: spec.declared.clone(),
+                    error: err,
+                });
             }
         }
     }

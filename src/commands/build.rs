@@ -32,7 +32,11 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<()> {
         build::build_all(&manifest.state_dir(), &wheels, &options, &output)
     };
     if output.json() {
-        output.result_json(&built.wheels);
+        // One object, with what failed beside what was built, so a CI step can read why.
+        output.result_json(&serde_json::json!({
+            "wheels": built.wheels,
+            "failures": built.failures,
+        }));
     } else {
         for line in summary(&built.wheels) {
             output.result(line);

@@ -25,14 +25,20 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
     };
     let prepared = scoped.prepare(None, &[])?;
     let plan = &prepared.plan;
-    let live = crate::git::remote_branches(&prepared.manifest.root, &args.remote).map_err(|e| {
+    let refs = crate::git::remote_refs(&prepared.manifest.root, &args.remote).map_err(|e| {
         Error::remote(format!(
             "cannot list the branches of remote `{}`: {e}",
             args.remote
         ))
         .with_help("gc deletes only what it knows is unused; fix access to the remote (or name another with --remote) and run it again")
     })?;
-    let live_slugs: BTreeSet<String> = live.iter().map(|b| naming::slug(b)).collect();
+    let live = &refs.branches;
+    let live_slugs: BTreeSet<String> = refs
+        .branches
+        .iter()
+        .chain(&refs.tags)
+        .map(|b| naming::slug(b))
+        .collect();
     let (store, client) = scoped.store(plan)?;
     let running = |id: u64| -> bool {
         match &client {
@@ -70,6 +76,7 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
             "target": plan.target,
             "artifacts": plan.artifacts,
             "live_branches": live,
+            "live_tags": refs.tags,
             "plan": doomed,
             "bytes": total,
             "executed": args.execute,

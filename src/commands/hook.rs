@@ -68,29 +68,11 @@ fn uninstall(session: &Session) -> Result<()> {
     Ok(())
 }
 
-/// Checks (or deploys) each pushed branch at the pushed commit. A commit already checked
-/// successfully with the same manifest is skipped.
+/// Checks (or deploys) each pushed branch at the pushed commit. It reads what it pushes:
+/// git's refs first (deletions and tags are skipped before anything else is read), then each
+/// pushed commit's own manifest and `[hooks]` settings, never the working tree's. A commit
+/// already checked successfully with the same manifest is skipped.
 fn pre_push(session: &Session) -> Result<()> {
-    let manifest = session.manifest()?;
-    let action = manifest.hooks.pre_push;
-    if action == HookAction::Off {
-        return Ok(());
-    }
-    let repo = git::root(&manifest.root)
-        .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
-    let relative = manifest
-        .path
-        .strip_prefix(&repo)
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|_| manifest.path.clone());
-    let manifest_hash = {
-        let bytes = fs_err::read(&manifest.path)?;
-        crate::build::wheel_file::hex(&Sha256::digest(&bytes))
-    };
-    let memo_path = manifest.state_dir().join("hooks").join("pushed-ok");
-    let memo = fs_err::read_to_string(&memo_path).unwrap_or_default();
-    let head = git::commit(&repo);
-
     let mut pushes = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| Error::io("cannot read git's pre-push input", e))?;
@@ -98,26 +80,75 @@ fn pre_push(session: &Session) -> Result<()> {
             pushes.push(push);
         }
     }
-    for push in &pushes {
-        let Some(branch) = push.branch() else {
+    let branches: Vec<(&Push, &str)> = pushes
+        .iter()
+        .filter_map(|p| p.branch().map(|b| (p, b)))
+        .collect();
+    if branches.is_empty() {
+        return Ok(());
+    }
+    let repo = git::root(&session.cwd)
+        .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
+    // Where the manifest lives (found, not read: the working tree's copy may be broken or
+    // belong to another branch, or be missing from the branch checked out).
+    let manifest_path = session
+        .manifest_path()
+        .unwrap_or_else(|_| repo.join(crate::manifest::MANIFEST_FILE));
+    let relative = manifest_path
+        .strip_prefix(&repo)
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|_| manifest_path.clone());
+    let root = manifest_path.parent().unwrap_or(&repo).to_path_buf();
+    let memo_path = root
+        .join(crate::manifest::STATE_DIR)
+        .join("hooks")
+        .join("pushed-ok");
+    let head = git::commit(&repo);
+    let clean = git::is_clean(&repo);
+
+    for (push, branch) in branches {
+        let short = &push.local_sha[..12.min(push.local_sha.len())];
+        let blocked = |e: Error| {
+            session.output.error(&e);
+            Error::new(
+                e.kind(),
+                format!("the pre-push check of `{branch}` failed, so nothing was pushed"),
+            )
+            .with_help("fix it and push again, or skip the check once with `git push --no-verify`")
+        };
+        let text = git::file_at(&repo, &push.local_sha, &relative).map_err(|e| {
+            blocked(Error::failed(format!(
+                "cannot read {} at {short}: {e}",
+                relative.display()
+            )))
+        })?;
+        let Some(text) = text else {
+            session.output.status(
+                "Skipped",
+                format!("{branch} at {short} (it has no {})", relative.display()),
+            );
             continue;
         };
+        let manifest = crate::manifest::parse(&manifest_path, &text).map_err(blocked)?;
+        let action = manifest.hooks.pre_push;
+        let target = manifest.hooks.target.clone();
+        if action == HookAction::Off {
+            continue;
+        }
+        let manifest_hash = crate::build::wheel_file::hex(&Sha256::digest(text.as_bytes()));
         let key = match action {
             HookAction::Deploy => format!(
                 "{} {manifest_hash} deploy {} {branch}",
                 push.local_sha,
-                manifest.hooks.target.as_deref().unwrap_or("")
+                target.as_deref().unwrap_or("")
             ),
             _ => format!("{} {manifest_hash} check", push.local_sha),
         };
+        let memo = fs_err::read_to_string(&memo_path).unwrap_or_default();
         if memo.lines().any(|l| l == key) {
-            session.output.status(
-                "Checked",
-                format!(
-                    "{branch} at {} (already)",
-                    &push.local_sha[..12.min(push.local_sha.len())]
-                ),
-            );
+            session
+                .output
+                .status("Checked", format!("{branch} at {short} (already)"));
             continue;
         }
         session.output.status(
@@ -126,22 +157,14 @@ fn pre_push(session: &Session) -> Result<()> {
             } else {
                 "Checking"
             },
-            format!(
-                "{branch} at {}",
-                &push.local_sha[..12.min(push.local_sha.len())]
-            ),
+            format!("{branch} at {short}"),
         );
-        let result = if head.as_deref() == Some(push.local_sha.as_str()) {
-            act(
-                session,
-                &manifest.path,
-                branch,
-                action,
-                manifest.hooks.target.as_deref(),
-            )
+        let result = if clean && head.as_deref() == Some(push.local_sha.as_str()) {
+            // The checked-out commit, with nothing changed: the working tree is that commit.
+            act(session, &manifest_path, branch, action, target.as_deref())
         } else {
-            // The pushed commit is not the one checked out: check that commit, in a
-            // temporary worktree, not the working tree.
+            // Another commit, or uncommitted changes: check the pushed commit itself, in a
+            // temporary worktree.
             let tmp =
                 tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
             let at = tmp.path().join("worktree");
@@ -152,22 +175,13 @@ fn pre_push(session: &Session) -> Result<()> {
                 &at.join(&relative),
                 branch,
                 action,
-                manifest.hooks.target.as_deref(),
+                target.as_deref(),
             );
             git::remove_worktree(&repo, &at);
             r
         };
-        if let Err(e) = result {
-            session.output.error(&e);
-            return Err(Error::new(
-                e.kind(),
-                format!("the pre-push check of `{branch}` failed, so nothing was pushed"),
-            )
-            .with_help(
-                "fix it and push again, or skip the check once with `git push --no-verify`",
-            ));
-        }
-        let mut text = memo.clone();
+        result.map_err(blocked)?;
+        let mut text = memo;
         text.push_str(&key);
         text.push('\n');
         if let Some(dir) = memo_path.parent() {

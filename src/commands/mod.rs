@@ -30,9 +30,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// The manifest named by `--manifest-path`, else the nearest `mlops.toml` upward.
-    pub fn manifest(&self) -> Result<Manifest> {
-        let path = match &self.global.manifest_path {
+    /// Where the manifest is: `--manifest-path`, else the nearest `mlops.toml` upward.
+    pub fn manifest_path(&self) -> Result<PathBuf> {
+        Ok(match &self.global.manifest_path {
             Some(path) => {
                 let path = self.cwd.join(path);
                 if path.is_dir() {
@@ -42,7 +42,12 @@ impl Session {
                 }
             }
             None => manifest::find(&self.cwd)?,
-        };
+        })
+    }
+
+    /// The manifest named by `--manifest-path`, else the nearest `mlops.toml` upward.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path()?;
         self.output.verbose("Reading", path.display());
         manifest::load(&path)
     }

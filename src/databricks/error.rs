@@ -142,6 +142,12 @@ impl ApiError {
         self.status == Some(404) || self.is("RESOURCE_DOES_NOT_EXIST")
     }
 
+    /// Whether the request may have been acted on although no answer came (the answer was
+    /// lost): a retry of a call that is not idempotent must first look for its effect.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(self.kind, Kind::Transport { sent: true })
+    }
+
     /// Retry a transport failure when nothing was sent, or when sending twice is harmless.
     pub fn retryable(&self, idempotent: bool) -> bool {
         match self.kind {

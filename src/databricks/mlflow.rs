@@ -5,6 +5,10 @@ use serde_json::{Value, json};
 use super::client::Client;
 use super::error::ApiError;
 
+/// The tag that names the `cargo mlops run` invocation a run was created by (see
+/// [`Mlflow::create_run`]).
+pub const REQUEST_ID_TAG: &str = "mlops.request_id";
+
 pub struct Mlflow<'a> {
     pub client: &'a Client,
 }
@@ -22,37 +26,73 @@ impl Mlflow<'_> {
     }
 
     /// Creates an experiment; a duplicate is `RESOURCE_ALREADY_EXISTS`, which the caller
-    /// handles (a concurrent creator may have won).
+    /// resolves by name (a concurrent creator may have won). That makes a retry after a lost
+    /// answer safe, so it is retried like an idempotent call.
     pub fn create_experiment(&self, name: &str) -> Result<String, ApiError> {
         let v = self.client.post_json(
             "/api/2.0/mlflow/experiments/create",
             json!({ "name": name }),
-            false,
+            true,
         )?;
         Ok(v["experiment_id"].as_str().unwrap_or_default().to_string())
     }
 
-    /// Creates a run; returns its id.
+    /// Creates a run tagged `mlops.request_id = request_id`; returns its id. `runs/create` is
+    /// not idempotent, so when an answer is lost the run is looked up by that tag before it is
+    /// created again: one `cargo mlops run` never leaves two MLflow runs.
     pub fn create_run(
         &self,
         experiment_id: &str,
         run_name: &str,
         start_ms: i64,
         tags: &[(String, String)],
+        request_id: &str,
     ) -> Result<String, ApiError> {
         let tags: Vec<Value> = tags
             .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([(REQUEST_ID_TAG, request_id)])
             .map(|(k, v)| json!({ "key": k, "value": v }))
             .collect();
+        let body = json!({ "experiment_id": experiment_id, "run_name": run_name, "start_time": start_ms, "tags": tags });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .client
+                .post_json("/api/2.0/mlflow/runs/create", body.clone(), false)
+            {
+                Ok(v) => {
+                    return Ok(v["run"]["info"]["run_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string());
+                }
+                Err(e) if e.may_have_been_applied() && attempt < 5 => {
+                    if let Some(id) = self.run_by_tag(experiment_id, REQUEST_ID_TAG, request_id)? {
+                        return Ok(id);
+                    }
+                    std::thread::sleep(self.client.retry.first_backoff * attempt);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The id of the run in `experiment_id` tagged `key = value`, if there is one.
+    pub fn run_by_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let filter = format!("tags.`{key}` = '{}'", value.replace('\'', "\\'"));
         let v = self.client.post_json(
-            "/api/2.0/mlflow/runs/create",
-            json!({ "experiment_id": experiment_id, "run_name": run_name, "start_time": start_ms, "tags": tags }),
-            false,
+            "/api/2.0/mlflow/runs/search",
+            json!({ "experiment_ids": [experiment_id], "filter": filter, "max_results": 1 }),
+            true,
         )?;
-        Ok(v["run"]["info"]["run_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+        Ok(v["runs"][0]["info"]["run_id"].as_str().map(str::to_string))
     }
 
     pub fn log_params(&self, run_id: &str, params: &[(String, String)]) -> Result<(), ApiError> {

@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use defaults::MANIFEST_FILE;
+pub use defaults::{MANIFEST_FILE, STATE_DIR};
 pub use diagnostic::{Diagnostic, closest, quote_list, suggestion};
 pub use placeholders::{NAMES as PLACEHOLDERS, Template};
 

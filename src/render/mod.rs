@@ -398,7 +398,8 @@ fn render_env(
     project: &MlflowProject,
     wheels: &[WheelRef],
 ) -> Result<(String, String)> {
-    let all: Vec<String> = wheels.iter().map(|w| w.env_path.clone()).collect();
+    // Environment files are read by pip: every placeholder takes the form pip reads.
+    let env_path = |_: &[String], i: usize| wheels[i].env_path.clone();
     let driver: Vec<String> = wheels
         .iter()
         .filter(|w| w.install == Install::Driver)
@@ -415,7 +416,7 @@ fn render_env(
         Env::Conda(file) => {
             let mut value = file.value.clone();
             if placeholder::contains(&value) {
-                placeholder::substitute(&mut value, &all)
+                placeholder::substitute(&mut value, wheels.len(), &env_path)
                     .map_err(|e| placeholder_error(file, e))?;
             } else {
                 append_conda_pip(&mut value, &driver);
@@ -425,7 +426,7 @@ fn render_env(
         Env::Python(file) => {
             let mut value = file.value.clone();
             if placeholder::contains(&value) {
-                placeholder::substitute(&mut value, &all)
+                placeholder::substitute(&mut value, wheels.len(), &env_path)
                     .map_err(|e| placeholder_error(file, e))?;
             } else if !driver.is_empty() {
                 let map = mapping(&mut value);
@@ -597,7 +598,15 @@ fn render_cluster(
     project: &MlflowProject,
     wheels: &[WheelRef],
 ) -> Result<String> {
-    let all: Vec<String> = wheels.iter().map(|w| w.library_path.clone()).collect();
+    // A `pypi` library's package is handed to pip, which reads the `/dbfs/...` FUSE path but
+    // not a `dbfs:/` URI; `whl` (and the other library kinds) take the `dbfs:/` form.
+    let library_path = |keys: &[String], i: usize| {
+        if keys.first().is_some_and(|k| k == "pypi") {
+            wheels[i].env_path.clone()
+        } else {
+            wheels[i].library_path.clone()
+        }
+    };
     let cluster_wheels: Vec<serde_json::Value> = wheels
         .iter()
         .filter(|w| w.install == Install::Cluster)
@@ -607,7 +616,7 @@ fn render_cluster(
         Some(own) => {
             let mut value = own.value.clone();
             if placeholder::contains(&value) {
-                placeholder::substitute(&mut value, &all).map_err(|e| {
+                placeholder::substitute(&mut value, wheels.len(), &library_path).map_err(|e| {
                     Error::usage(format!(
                         "{}: {e}",
                         crate::manifest::display_path(&own.path).display()

@@ -15,6 +15,8 @@ pub trait Node: Clone {
     fn as_list_mut(&mut self) -> Option<&mut Vec<Self>>;
     fn children(&self) -> Vec<&Self>;
     fn children_mut(&mut self) -> Vec<&mut Self>;
+    /// A mapping's values with their keys (lists and scalars have none).
+    fn keyed_children_mut(&mut self) -> Vec<(String, &mut Self)>;
 }
 
 fn is_placeholder(s: &str) -> bool {
@@ -29,38 +31,57 @@ pub fn contains<N: Node>(node: &N) -> bool {
     }
 }
 
-/// Replaces every placeholder below `node` with `paths`; returns how many placeholders there
-/// were, or an error naming a placeholder that cannot hold all the paths.
-pub fn substitute<N: Node>(node: &mut N, paths: &[String]) -> Result<usize, String> {
+/// Whether `node` holds a placeholder that no list inside it encloses: such an element of a
+/// list is the one to repeat per wheel. A mapping whose placeholder sits in a list of its own
+/// (the conda `- pip: [...]` entry) is not: that inner list is.
+fn holds_directly<N: Node>(node: &mut N) -> bool {
+    if let Some(s) = node.as_string() {
+        return is_placeholder(s);
+    }
+    if node.as_list_mut().is_some() {
+        return false;
+    }
+    node.children_mut().into_iter().any(holds_directly)
+}
+
+/// Replaces every placeholder below `node` with one entry per wheel; returns how many
+/// placeholders there were, or an error naming a placeholder that cannot hold all the wheels.
+/// `path(keys, i)` is wheel `i`'s path in the form its place needs: `keys` are the mapping keys
+/// from the repeated element down to the placeholder (`["pypi", "package"]`).
+pub fn substitute<N: Node>(
+    node: &mut N,
+    wheels: usize,
+    path: &dyn Fn(&[String], usize) -> String,
+) -> Result<usize, String> {
     if let Some(s) = node.as_string() {
         if !is_placeholder(s) {
             return Ok(0);
         }
-        return match paths {
-            [one] => {
-                node.set_string(one.clone());
+        return match wheels {
+            1 => {
+                node.set_string(path(&[], 0));
                 Ok(1)
             }
-            _ => Err(format!(
-                "`{s}` is not in a list, so it can hold one wheel, but there are {}",
-                paths.len()
+            n => Err(format!(
+                "`{s}` is not in a list, so it can hold one wheel, but there are {n}"
             )),
         };
     }
     if let Some(list) = node.as_list_mut() {
         let mut count = 0;
         let mut out = Vec::with_capacity(list.len());
-        for element in list.drain(..) {
-            if contains(&element) {
+        for mut element in list.drain(..) {
+            if holds_directly(&mut element) {
                 count += 1;
-                for path in paths {
+                for i in 0..wheels {
                     let mut copy = element.clone();
-                    fill(&mut copy, path);
+                    fill(&mut copy, &mut Vec::new(), &|keys| path(keys, i));
                     if !out.iter().any(|e: &N| same(e, &copy)) {
                         out.push(copy);
                     }
                 }
             } else {
+                count += substitute(&mut element, wheels, path)?;
                 out.push(element);
             }
         }
@@ -69,19 +90,21 @@ pub fn substitute<N: Node>(node: &mut N, paths: &[String]) -> Result<usize, Stri
     }
     let mut count = 0;
     for child in node.children_mut() {
-        count += substitute(child, paths)?;
+        count += substitute(child, wheels, path)?;
     }
     Ok(count)
 }
 
-/// Replaces every placeholder string below `node` with `path`.
-fn fill<N: Node>(node: &mut N, path: &str) {
+/// Replaces every placeholder string below `node` (outside lists) with `path(keys)`.
+fn fill<N: Node>(node: &mut N, keys: &mut Vec<String>, path: &dyn Fn(&[String]) -> String) {
     if node.as_string().is_some_and(is_placeholder) {
-        node.set_string(path.to_string());
+        node.set_string(path(keys));
         return;
     }
-    for child in node.children_mut() {
-        fill(child, path);
+    for (key, child) in node.keyed_children_mut() {
+        keys.push(key);
+        fill(child, keys, path);
+        keys.pop();
     }
 }
 
@@ -121,6 +144,12 @@ impl Node for serde_json::Value {
             _ => Vec::new(),
         }
     }
+    fn keyed_children_mut(&mut self) -> Vec<(String, &mut Self)> {
+        match self {
+            serde_json::Value::Object(o) => o.iter_mut().map(|(k, v)| (k.clone(), v)).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Node for serde_yaml::Value {
@@ -149,6 +178,16 @@ impl Node for serde_yaml::Value {
             _ => Vec::new(),
         }
     }
+    fn keyed_children_mut(&mut self) -> Vec<(String, &mut Self)> {
+        match self {
+            serde_yaml::Value::Mapping(m) => m
+                .iter_mut()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v))
+                .collect(),
+            serde_yaml::Value::Tagged(t) => vec![(String::new(), &mut t.value)],
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -157,8 +196,9 @@ mod tests {
 
     use super::*;
 
-    fn paths(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("dbfs:/w/{i}.whl")).collect()
+    /// Wheel `i` as `dbfs:/w/i.whl`, whatever its place.
+    fn sub<N: Node>(v: &mut N, n: usize) -> Result<usize, String> {
+        substitute(v, n, &|_, i| format!("dbfs:/w/{i}.whl"))
     }
 
     #[test]
@@ -167,7 +207,7 @@ mod tests {
             {"pypi": {"package": "convertdate"}},
             {"pypi": {"package": "/dbfs/wheels/builds/WHEELPATH"}}
         ]});
-        assert_eq!(substitute(&mut v, &paths(2)).unwrap(), 1);
+        assert_eq!(sub(&mut v, 2).unwrap(), 1);
         assert_eq!(
             v,
             json!({"libraries": [
@@ -185,7 +225,7 @@ mod tests {
         )
         .unwrap();
         assert!(contains(&v));
-        substitute(&mut v, &paths(1)).unwrap();
+        sub(&mut v, 1).unwrap();
         let pip = &v["dependencies"][1]["pip"];
         assert_eq!(pip[1].as_str(), Some("dbfs:/w/0.whl"));
         assert_eq!(pip[2].as_str(), Some("pyarrow"));
@@ -195,16 +235,54 @@ mod tests {
     #[test]
     fn a_scalar_placeholder_holds_one_wheel_only() {
         let mut v = json!({"wheel": "x/WHEELPATH"});
-        assert!(substitute(&mut v, &paths(2)).is_err());
+        assert!(sub(&mut v, 2).is_err());
         let mut v = json!({"wheel": "x/WHEELPATH"});
-        assert_eq!(substitute(&mut v, &paths(1)).unwrap(), 1);
+        assert_eq!(sub(&mut v, 1).unwrap(), 1);
         assert_eq!(v, json!({"wheel": "dbfs:/w/0.whl"}));
     }
 
     #[test]
     fn two_placeholders_do_not_duplicate_wheels() {
         let mut v = json!(["a/WHEELPATH", "b/WHEELPATH"]);
-        substitute(&mut v, &paths(1)).unwrap();
+        sub(&mut v, 1).unwrap();
         assert_eq!(v, json!(["dbfs:/w/0.whl"]));
+    }
+
+    #[test]
+    fn the_seeds_pip_list_gets_one_entry_per_wheel_in_its_own_order() {
+        let mut v: serde_yaml::Value = serde_yaml::from_str(
+            "dependencies:\n  - python=3.8\n  - pip\n  - pip:\n    - mlflow\n    - /dbfs/wheels/builds/WHEELPATH\n    - pyarrow\n",
+        )
+        .unwrap();
+        assert_eq!(sub(&mut v, 2).unwrap(), 1);
+        let deps = v["dependencies"].as_sequence().unwrap();
+        assert_eq!(deps.len(), 3, "one pip mapping: {deps:?}");
+        let pip: Vec<&str> = deps[2]["pip"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(pip, ["mlflow", "dbfs:/w/0.whl", "dbfs:/w/1.whl", "pyarrow"]);
+    }
+
+    #[test]
+    fn each_place_gets_the_path_form_it_needs() {
+        let mut v = json!({"libraries": [
+            {"pypi": {"package": "/dbfs/w/WHEELPATH"}},
+            {"whl": "dbfs:/w/WHEELPATH"}
+        ]});
+        substitute(&mut v, 1, &|keys, _| {
+            if keys.first().map(String::as_str) == Some("pypi") {
+                "/dbfs/x.whl".into()
+            } else {
+                "dbfs:/x.whl".into()
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"libraries": [{"pypi": {"package": "/dbfs/x.whl"}}, {"whl": "dbfs:/x.whl"}]})
+        );
     }
 }

@@ -20,7 +20,10 @@ fn build(p: &Project, extra: &[&str]) -> Run {
 }
 
 fn wheels(run: &Run) -> Vec<Value> {
-    run.json().as_array().expect("a JSON list").clone()
+    run.json()["wheels"]
+        .as_array()
+        .expect("a JSON list")
+        .clone()
 }
 
 fn by_name<'a>(wheels: &'a [Value], name: &str) -> &'a Value {
@@ -385,6 +388,39 @@ fn a_failing_build_shows_command_folder_and_output_and_the_rest_still_build() {
     let built = wheels(&run);
     assert_eq!(built.len(), 1);
     assert_eq!(built[0]["name"], "good");
+    let failures = run.json()["failures"].clone();
+    assert_eq!(failures.as_array().unwrap().len(), 1, "{failures:#}");
+    assert_eq!(failures[0]["package"], "bad");
+}
+
+#[test]
+fn build_json_reports_the_failures_when_every_build_failed() {
+    let p = Project::git();
+    p.file(
+        "mlops.toml",
+        "[project]\nname = \"x\"\n[[wheel]]\npath = \"bad\"\n[[wheel]]\npath = \"worse\"\n",
+    )
+    .dir("mlproject");
+    for name in ["bad", "worse"] {
+        p.file(
+            &format!("{name}/pyproject.toml"),
+            &format!("[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n[project]\nname = \"{name}\"\nversion = \"1.0\"\n"),
+        )
+        .file(&format!("{name}/setup.py"), "raise SystemExit('DELIBERATE')\n");
+    }
+    let run = build(&p, &[]);
+    run.code(1);
+    let report = run.json();
+    assert_eq!(report["wheels"], serde_json::json!([]));
+    let failures = report["failures"].as_array().unwrap();
+    let packages: Vec<&str> = failures
+        .iter()
+        .map(|f| f["package"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, ["bad", "worse"]);
+    for f in failures {
+        assert!(f["error"].as_str().unwrap().contains("failed"), "{f:#}");
+    }
 }
 
 #[test]

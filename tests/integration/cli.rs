@@ -1,6 +1,6 @@
 //! The binary's shape: cargo subcommand and direct use, global flags, check, init, exit codes.
 
-use crate::support::{Project, clean_command, project_from_fixture, snapshot_settings};
+use crate::support::{Project, assert_has, clean_command, project_from_fixture, snapshot_settings};
 
 const SIMPLE: &str = r#"[project]
 name = "churn"
@@ -305,4 +305,23 @@ fn the_demo_fixture_checks() {
         .success()
         .json();
     assert_eq!(plan["experiment"], "/Shared/demo/main");
+}
+
+#[test]
+fn an_out_of_range_timeout_is_a_usage_error_naming_the_limit() {
+    let p = simple_project();
+    for timeout in ["300000000000000d", "99999999999999999999s", "100years"] {
+        let out = p.mlops(&["run", "--entry", "train", "--timeout", timeout]);
+        out.code(2);
+        assert_has(
+            &out.stderr,
+            &[
+                "--timeout",
+                timeout,
+                "longer than the longest timeout",
+                "2147483647 seconds",
+            ],
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
 }

@@ -267,7 +267,7 @@ fn ctrl_c_cancels_the_remote_run_on_every_compute_kind() {
             .env("MLOPS_POLL_FIRST_MS", "100")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let child = cmd.spawn().unwrap();
+        let mut child = crate::support::Group::spawn(&mut cmd);
         let started = std::time::Instant::now();
         while !ws.with_state(|s| {
             s.jobs
@@ -277,11 +277,8 @@ fn ctrl_c_cancels_the_remote_run_on_every_compute_kind() {
             assert!(started.elapsed().as_secs() < 60, "{compute}: not submitted");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let out = Run::from(child.wait_with_output().unwrap(), p.path());
+        child.signal("INT");
+        let out = Run::from(child.wait_output(), p.path());
         out.code(130);
         assert_has(&out.stderr, &["Cancelling", "CANCELED"]);
         let (status, cancelled) = ws.with_state(|s| {

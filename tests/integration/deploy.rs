@@ -335,18 +335,14 @@ fn ctrl_c_during_an_upload_leaves_nothing_at_the_final_path() {
     .env("CARGO_TARGET_DIR", shared_cargo_target())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = crate::support::Group::spawn(&mut cmd);
     let started = std::time::Instant::now();
     while !ws.arrived("/dbfs/put") {
         assert!(started.elapsed().as_secs() < 60, "no upload started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    child.signal("INT");
+    let out = child.wait_output();
     let run = Run::from(out, p.path());
     run.code(130);
     let finals: Vec<String> = ws

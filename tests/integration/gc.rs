@@ -277,8 +277,43 @@ fn gc_refuses_to_guess_without_the_remote() {
     out.code(3);
     assert_has(
         &out.stderr,
-        &["cannot list the branches of remote `origin`"],
+        &[
+            "cannot list the branches of remote `origin`",
+            // git's own reason, not only its exit status.
+            "'origin' does not appear to be a git repository",
+        ],
     );
+}
+
+#[test]
+fn deploys_under_a_tag_name_are_alive_while_the_tag_is() {
+    let p = scaffold("");
+    let _remote = with_remote(&p);
+    let py = test_python();
+    let py = py.to_str().unwrap();
+    // A tag build in CI deploys under the tag's name (GITHUB_REF_NAME = v1.0).
+    p.git_cmd(&["tag", "-a", "v1.0", "-m", "release"]);
+    p.git_cmd(&["push", "-q", "origin", "v1.0"]);
+    p.mlops(&["deploy", "--python", py, "--branch", "v1.0"])
+        .success();
+    p.git_cmd(&["tag", "v0.9"]);
+    p.mlops(&["deploy", "--python", py, "--branch", "v0.9"])
+        .success();
+    let tag_folder = p
+        .path()
+        .join(".mlops/artifacts")
+        .join(cargo_mlops::naming::slug("v1.0"));
+    let unpushed = p
+        .path()
+        .join(".mlops/artifacts")
+        .join(cargo_mlops::naming::slug("v0.9"));
+    assert!(tag_folder.is_dir() && unpushed.is_dir());
+    let plan = p.mlops(&["gc", "--json"]).success().json();
+    let doomed = planned(&plan);
+    assert!(!doomed.contains(tag_folder.to_str().unwrap()), "{doomed:?}");
+    // A tag the remote does not have is gone, like a branch.
+    assert!(doomed.contains(unpushed.to_str().unwrap()), "{doomed:?}");
+    assert_eq!(plan["live_tags"], serde_json::json!(["v1.0"]));
 }
 
 #[test]

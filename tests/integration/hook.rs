@@ -170,3 +170,89 @@ fn the_deploy_action_deploys_the_pushed_branch_under_its_own_name() {
     out.code(2);
     assert_has(&out.stderr, &["needs a `target`"]);
 }
+
+/// Makes the working tree's manifest broken (uncommitted), as a half-done edit leaves it.
+fn break_working_tree(p: &Project) {
+    let manifest = p
+        .read("mlops.toml")
+        .replace("[project]", "[project]\nnam = \"typo\"");
+    p.file("mlops.toml", &manifest);
+}
+
+#[test]
+fn deletions_are_skipped_before_any_manifest_is_read() {
+    let (p, remote) = setup();
+    p.mlops(&["hook", "install"]).success();
+    push(&p, &["--no-verify", "origin", "main", "main:old"]).success();
+    // The checked-out branch's manifest is broken, in the tree and in a commit.
+    p.git_cmd(&["switch", "-q", "-c", "wip"]);
+    break_working_tree(&p);
+    p.git_cmd(&["commit", "-qam", "broken"]);
+    let out = push(&p, &["origin", "--delete", "old"]);
+    out.success();
+    assert!(!out.stderr.contains("error"), "{}", out.stderr);
+    assert!(!remote_has(&remote, "refs/heads/old"));
+    // A tag push is skipped the same way.
+    p.git_cmd(&["tag", "v2"]);
+    push(&p, &["origin", "v2"]).success();
+}
+
+#[test]
+fn a_good_branch_pushes_while_a_broken_one_is_checked_out() {
+    let (p, remote) = setup();
+    p.mlops(&["hook", "install"]).success();
+    p.git_cmd(&["branch", "good"]);
+    p.git_cmd(&["switch", "-q", "-c", "wip"]);
+    break_working_tree(&p);
+    p.git_cmd(&["commit", "-qam", "broken"]);
+    let out = push(&p, &["origin", "good"]);
+    out.success();
+    assert_has(&out.stderr, &["Checking good at"]);
+    assert!(remote_has(&remote, "refs/heads/good"));
+    // The broken branch itself is still stopped.
+    let out = push(&p, &["origin", "wip"]);
+    assert_ne!(out.code, 0);
+    assert_has(
+        &out.stderr,
+        &["unknown field `nam`", "the pre-push check of `wip` failed"],
+    );
+}
+
+#[test]
+fn the_checked_out_commit_is_checked_as_committed_not_as_edited() {
+    let (p, remote) = setup();
+    p.mlops(&["hook", "install"]).success();
+    // An uncommitted, broken edit does not block pushing the good commit under it...
+    break_working_tree(&p);
+    let out = push(&p, &["origin", "main"]);
+    out.success();
+    assert_has(&out.stderr, &["Checking main at"]);
+    assert!(remote_has(&remote, "refs/heads/main"));
+    // ...and the tree is left as it was.
+    assert!(p.read("mlops.toml").contains("nam = \"typo\""));
+}
+
+#[test]
+fn each_pushed_commit_uses_its_own_hooks_settings() {
+    let (p, remote) = setup();
+    p.mlops(&["hook", "install"]).success();
+    p.git_cmd(&["switch", "-q", "-c", "quiet"]);
+    let manifest = p.read("mlops.toml") + "\n[hooks]\npre_push = \"off\"\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "hooks off here"]);
+    p.git_cmd(&["switch", "-q", "main"]);
+    // `quiet` turns the hook off for itself; `main` (checked out) does not.
+    let out = push(&p, &["origin", "quiet", "main"]);
+    out.success();
+    assert!(!out.stderr.contains("quiet at"), "{}", out.stderr);
+    assert_has(&out.stderr, &["Checking main at"]);
+    assert!(remote_has(&remote, "refs/heads/quiet"));
+    // A commit without a manifest has nothing to check.
+    p.git_cmd(&["switch", "-q", "--orphan", "docs"]);
+    p.file("README", "docs\n");
+    p.git_cmd(&["add", "README"]);
+    p.git_cmd(&["commit", "-qm", "docs"]);
+    let out = push(&p, &["origin", "docs"]);
+    out.success();
+    assert_has(&out.stderr, &["Skipped docs at", "it has no mlops.toml"]);
+}

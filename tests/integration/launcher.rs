@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Project, assert_has, test_python};
+use crate::support::{Group, Project, assert_has, test_python};
 
 /// How the launcher is started.
 #[derive(Clone, Copy, Debug)]
@@ -153,13 +153,14 @@ fn launch(r: &Rendered, start: Start, run: &(String, String), what: &[&str]) -> 
         .env("PROBE_FILE", &probe)
         .current_dir(r.project.path());
     python_env(&mut cmd, &r.db);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Group::spawn(
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
     let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_output();
+    // Nothing the entry point started outlives the launcher.
+    assert!(!child.any_alive(), "the launcher left processes behind");
     Launched {
         pid,
         code: out.status.code(),
@@ -268,8 +269,8 @@ fn the_launcher_refuses_tarballs_that_escape_their_folder() {
     ]);
     assert!(cmd.status().unwrap().success());
     let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/launcher.py");
-    let out = Command::new(test_python())
-        .arg(launcher)
+    let mut cmd = Command::new(test_python());
+    cmd.arg(launcher)
         .args([
             "--tarball",
             evil.to_str().unwrap(),
@@ -278,8 +279,9 @@ fn the_launcher_refuses_tarballs_that_escape_their_folder() {
             "--python-file",
             "train.py",
         ])
-        .output()
-        .unwrap();
+        .current_dir(dir.path());
+    python_env(&mut cmd, &dir.path().join("mlflow.db"));
+    let out = cmd.output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsafe path"));
     assert!(!dir.path().join("escape.txt").exists());

@@ -66,8 +66,9 @@ fn the_seed_files_change_only_in_their_wheel_paths() {
     fill_yaml(&mut conda, &format!("/dbfs/wheels/main/{address}/{file}"));
     assert_eq!(yaml_file(&out.join("conda.yaml")), conda);
 
+    // A `pypi` library is handed to pip, which reads the FUSE path, not a `dbfs:/` URI.
     let mut cluster = json_file(&p.path().join("mlproject/cluster.json"));
-    fill_json(&mut cluster, &format!("dbfs:/wheels/main/{address}/{file}"));
+    fill_json(&mut cluster, &format!("/dbfs/wheels/main/{address}/{file}"));
     assert_eq!(json_file(&out.join("cluster.json")), cluster);
 
     // The MLproject is the project's own (it already names its environment).
@@ -78,6 +79,70 @@ fn the_seed_files_change_only_in_their_wheel_paths() {
     assert_eq!(
         wheel["store_path"],
         format!("dbfs:/wheels/main/{address}/{file}")
+    );
+}
+
+#[test]
+fn the_seed_files_with_two_wheels_keep_one_pip_list_and_each_path_form() {
+    let p = project_from_fixture("seed");
+    p.file(
+        "python/seed_more/pyproject.toml",
+        "[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"seed-more\"\nversion = \"0.2.0\"\n",
+    )
+    .file("python/seed_more/seed_more/__init__.py", "X = 1\n");
+    let manifest = p.read("mlops.toml").replace(
+        "[[wheel]]\npath = \"python/seed_features\"\n",
+        "[[wheel]]\npath = \"python/seed_features\"\n\n[[wheel]]\npath = \"python/seed_more\"\ninstall = \"cluster\"\n",
+    );
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "second wheel"]);
+    let run = render(&p, "out", &["--target", "dev"]);
+    run.success();
+    let report = run.json();
+    let wheels: Vec<(String, String)> = report["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let at = format!(
+                "wheels/main/{}/{}",
+                &w["sha256"].as_str().unwrap()[..16],
+                w["file"].as_str().unwrap()
+            );
+            (format!("/dbfs/{at}"), format!("dbfs:/{at}"))
+        })
+        .collect();
+    assert_eq!(wheels.len(), 2);
+    let out = p.path().join("out");
+
+    // One `pip:` list, in the seed's order, the placeholder replaced by one entry per wheel.
+    let conda = yaml_file(&out.join("conda.yaml"));
+    let deps = conda["dependencies"].as_sequence().unwrap();
+    let pip_lists: Vec<&serde_yaml::Value> =
+        deps.iter().filter(|d| d.get("pip").is_some()).collect();
+    assert_eq!(pip_lists.len(), 1, "{deps:?}");
+    let pip: Vec<&str> = pip_lists[0]["pip"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(pip, ["mlflow", &wheels[0].0, &wheels[1].0, "pyarrow"]);
+    // The rest of the seed's dependencies are untouched.
+    let mut seed = yaml_file(&p.path().join("mlproject/conda.yaml"));
+    let seed_deps = seed["dependencies"].as_sequence_mut().unwrap();
+    assert_eq!(&deps[..deps.len() - 1], &seed_deps[..seed_deps.len() - 1]);
+
+    // Cluster libraries: `pypi` keeps the path pip reads, one per wheel.
+    let cluster = json_file(&out.join("cluster.json"));
+    assert_eq!(
+        cluster["libraries"],
+        serde_json::json!([
+            {"pypi": {"package": "convertdate"}},
+            {"pypi": {"package": wheels[0].0}},
+            {"pypi": {"package": wheels[1].0}},
+        ])
     );
 }
 

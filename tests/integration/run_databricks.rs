@@ -304,7 +304,7 @@ fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
     .env("MLOPS_POLL_FIRST_MS", "100")
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let mut child = crate::support::Group::spawn(&mut cmd);
     let started = std::time::Instant::now();
     while !ws.with_state(|s| {
         s.jobs
@@ -317,11 +317,8 @@ fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = Run::from(child.wait_with_output().unwrap(), p.path());
+    child.signal("INT");
+    let out = Run::from(child.wait_output(), p.path());
     out.code(130);
     assert_has(&out.stderr, &["Cancelling", "CANCELED"]);
     assert!(ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
@@ -642,4 +639,71 @@ fn a_concurrent_creator_winning_the_experiment_race_is_fine() {
             .iter()
             .any(|l| l.path.ends_with("/experiments/create") && l.status == Some(400))
     );
+}
+
+/// Drops the answer of each request of a whole `run` in turn (the request is acted on, the
+/// connection reset): every create is safe to retry, so each run still succeeds with exactly
+/// one experiment, one MLflow run and one job run.
+fn every_lost_answer_is_survived(target: &str) {
+    let p = demo();
+    let manifest = p.read("mlops.toml")
+        + "\n[targets.volume]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nexperiment = \"/Users/{user}/{project}/{branch}\"\n";
+    p.file("mlops.toml", &manifest);
+    let fast = |ws: &FakeWorkspace| {
+        ws.with_state(|s| {
+            s.job_behaviour.pending = std::time::Duration::ZERO;
+            s.job_behaviour.running = std::time::Duration::from_millis(150);
+        })
+    };
+    let args = ["--entry", "train", "--target", target, "--json"];
+    let ws = FakeWorkspace::start();
+    fast(&ws);
+    run(&p, &ws, &args, &[]).success();
+    let calls: Vec<String> = ws
+        .log()
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.path))
+        .collect();
+    assert!(calls.len() > 15, "{calls:#?}");
+    for (i, call) in calls.iter().enumerate() {
+        let ws = FakeWorkspace::start();
+        fast(&ws);
+        ws.set_faults(Faults {
+            lose_answer_of: Some(i as u64),
+            ..Faults::default()
+        });
+        let out = run(&p, &ws, &args, &[]);
+        assert_eq!(
+            out.code,
+            0,
+            "losing the answer of {call} (#{i}):\n{}",
+            out.snapshot()
+        );
+        let lost: Vec<String> = ws
+            .log()
+            .iter()
+            .filter(|l| l.fault == "reset_after")
+            .map(|l| format!("{} {}", l.method, l.path))
+            .collect();
+        assert_eq!(lost.len(), 1, "#{i}: {lost:?}");
+        let (experiments, runs, jobs) =
+            ws.with_state(|s| (s.experiments.len(), s.runs.len(), s.jobs.len()));
+        assert_eq!(
+            (experiments, runs, jobs),
+            (1, 1, 1),
+            "losing the answer of {} (#{i}) left experiments, MLflow runs, job runs",
+            lost[0]
+        );
+        assert_eq!(out.json()["result"], "SUCCESS");
+    }
+}
+
+#[test]
+fn every_lost_answer_of_a_dbfs_run_is_survived() {
+    every_lost_answer_is_survived("dbfs");
+}
+
+#[test]
+fn every_lost_answer_of_a_volume_run_is_survived() {
+    every_lost_answer_is_survived("volume");
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Project, Run, assert_has, project_from_fixture, test_python};
+use crate::support::{Group, Project, Run, assert_has, project_from_fixture, test_python};
 
 fn run_local(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
     let python = test_python();
@@ -95,26 +95,28 @@ fn runs_land_in_a_real_mlflow_server() {
         .unwrap()
         .port();
     let store = p.path().join("server.db");
-    let mut server = Command::new(test_python())
-        .args([
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--workers",
-            "1",
-        ])
-        .arg("--backend-store-uri")
-        .arg(format!("sqlite:///{}", store.display()))
-        .arg("--default-artifact-root")
-        .arg(p.path().join("server-artifacts"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = Group::spawn(
+        Command::new(test_python())
+            .args([
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--workers",
+                "1",
+            ])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", store.display()))
+            .arg("--default-artifact-root")
+            .arg(p.path().join("server-artifacts"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // The server's job runner (huey workers) is not needed to track runs.
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -142,8 +144,9 @@ fn runs_land_in_a_real_mlflow_server() {
             "the local store was used instead"
         );
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    // The server's workers (uvicorn, huey) end with it: nothing outlives the test.
+    server.end();
+    assert!(!server.any_alive(), "mlflow server left processes behind");
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }

@@ -316,3 +316,144 @@ pub fn assert_has(text: &str, parts: &[&str]) {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
     }
 }
+
+/// A process a test started, in a process group of its own, so that ending it ends everything
+/// it started too (`mlflow server` starts uvicorn and huey workers that would otherwise
+/// outlive the suite, listening on a port; its job runner even puts the huey consumers in
+/// sessions of their own, so descendants are ended as well as the group). Dropping it ends
+/// them all, also when the test panics.
+pub struct Group {
+    child: Option<std::process::Child>,
+    pgid: u32,
+}
+
+/// `(pid, parent pid, process group)` of every process, from `/proc`.
+fn processes() -> Vec<(u32, u32, u32)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp ...`; the name may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            continue;
+        }
+        if let (Some(ppid), Some(pgrp)) = (
+            fields.get(1).and_then(|f| f.parse().ok()),
+            fields.get(2).and_then(|f| f.parse().ok()),
+        ) {
+            out.push((pid, ppid, pgrp));
+        }
+    }
+    out
+}
+
+impl Group {
+    pub fn spawn(cmd: &mut Command) -> Group {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn().expect("the process starts");
+        let pgid = child.id();
+        Group {
+            child: Some(child),
+            pgid,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.pgid
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to the process itself.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pgid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The live processes of the group and every descendant of its leader.
+    pub fn members(&self) -> Vec<u32> {
+        let all = processes();
+        let mut found: Vec<u32> = all
+            .iter()
+            .filter(|(pid, _, pgrp)| *pgrp == self.pgid || *pid == self.pgid)
+            .map(|(pid, _, _)| *pid)
+            .collect();
+        let mut i = 0;
+        while i < found.len() {
+            let parent = found[i];
+            for (pid, ppid, _) in &all {
+                if *ppid == parent && !found.contains(pid) {
+                    found.push(*pid);
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+
+    /// Whether any process of the group (or a descendant) is still there.
+    pub fn any_alive(&self) -> bool {
+        !self.members().is_empty()
+    }
+
+    /// Waits for the process (not its group) and returns what it printed.
+    pub fn wait_output(&mut self) -> std::process::Output {
+        self.child
+            .take()
+            .expect("not waited for yet")
+            .wait_with_output()
+            .unwrap()
+    }
+
+    /// Ends the whole group and every descendant: TERM, then KILL after five seconds.
+    pub fn end(&mut self) {
+        let signal_all = |signal: &str, pids: &[u32]| {
+            for pid in pids {
+                let _ = Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        };
+        // Remembered before any of them ends: an orphan is adopted by init and no longer
+        // looks like a descendant.
+        let mut members = self.members();
+        signal_all("-TERM", &members);
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                let _ = c.try_wait();
+            }
+            let all = processes();
+            members.retain(|m| all.iter().any(|(pid, _, _)| pid == m));
+            for m in self.members() {
+                if !members.contains(&m) {
+                    members.push(m);
+                }
+            }
+            if members.is_empty() || started.elapsed() > std::time::Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        signal_all("-KILL", &members);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

@@ -30,6 +30,9 @@ pub struct Faults {
     pub latency: Duration,
     /// Only requests whose path contains this are faulted (all when empty).
     pub only: String,
+    /// The answer to this request (counted from 0 since `set_faults`, among those `only`
+    /// selects) is lost: the request is acted on and the connection reset.
+    pub lose_answer_of: Option<u64>,
 }
 
 /// One logged request.
@@ -55,6 +58,8 @@ struct Shared {
     arrivals: Mutex<Vec<String>>,
     state: Mutex<State>,
     faults: Mutex<(Faults, u64)>,
+    /// Requests `only` selected since `set_faults`.
+    counted: std::sync::atomic::AtomicU64,
     log: Mutex<Vec<Logged>>,
     stop: AtomicBool,
 }
@@ -79,6 +84,7 @@ impl FakeWorkspace {
             arrivals: Mutex::new(Vec::new()),
             state: Mutex::new(State::new(TOKEN)),
             faults: Mutex::new((Faults::default(), 0)),
+            counted: std::sync::atomic::AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
@@ -120,7 +126,9 @@ impl FakeWorkspace {
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        *self.shared.faults.lock().unwrap() = (faults, 0);
+        let mut f = self.shared.faults.lock().unwrap();
+        *f = (faults, 0);
+        self.shared.counted.store(0, Ordering::SeqCst);
     }
 
     /// Runs `f` on the state (to seed it or look at it).
@@ -232,7 +240,18 @@ fn serve(stream: TcpStream, shared: &Shared) {
             let mut f = shared.faults.lock().unwrap();
             let applies = f.0.only.is_empty() || req.path.contains(&f.0.only);
             let latency = f.0.latency;
-            let pick = if applies {
+            let nth = if applies {
+                Some(shared.counted.fetch_add(1, Ordering::SeqCst))
+            } else {
+                None
+            };
+            let pick = if applies && f.0.lose_answer_of.is_some() {
+                if nth == f.0.lose_answer_of {
+                    "reset_after"
+                } else {
+                    ""
+                }
+            } else if applies {
                 let r = roll(&mut f);
                 let c = &f.0;
                 if r < c.reset_before {

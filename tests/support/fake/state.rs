@@ -960,6 +960,52 @@ impl State {
                     None => no_run(&id),
                 }
             }
+            "runs/search" => {
+                let experiments: Vec<String> = body["experiment_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect();
+                let filter = match RunFilter::parse(body["filter"].as_str().unwrap_or("")) {
+                    Ok(f) => f,
+                    Err(e) => return Response::error(400, "INVALID_PARAMETER_VALUE", &e),
+                };
+                let mut found: Vec<&Value> = self
+                    .runs
+                    .values()
+                    .filter(|r| {
+                        r["info"]["experiment_id"]
+                            .as_str()
+                            .is_some_and(|e| experiments.iter().any(|x| x == e))
+                    })
+                    .filter(|r| filter.matches(r))
+                    .collect();
+                // Newest first, as MLflow orders by default (start_time DESC).
+                found.sort_by_key(|r| {
+                    std::cmp::Reverse(r["info"]["start_time"].as_i64().unwrap_or(0))
+                });
+                let max = body["max_results"].as_u64().unwrap_or(1000) as usize;
+                let start: usize = body["page_token"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let page: Vec<Value> = found
+                    .iter()
+                    .skip(start)
+                    .take(max)
+                    .map(|r| (*r).clone())
+                    .collect();
+                let mut out = json!({ "runs": page });
+                if start + max < found.len() {
+                    out["next_page_token"] = json!((start + max).to_string());
+                }
+                if page_is_empty(&out) {
+                    // MLflow omits empty lists.
+                    out = json!({});
+                }
+                Response::ok(out)
+            }
             "runs/update" => {
                 let id = body["run_id"].as_str().unwrap_or("").to_string();
                 match self.runs.get_mut(&id) {
@@ -1440,6 +1486,114 @@ fn wheels_of(body: &Value, task: &Value) -> Vec<String> {
                 }
             }
         }
+    }
+    out
+}
+
+fn page_is_empty(v: &Value) -> bool {
+    v["runs"].as_array().is_some_and(|r| r.is_empty()) && v.get("next_page_token").is_none()
+}
+
+/// The subset of MLflow's search filter grammar the tool sends: `tags.X`, `params.X`,
+/// `metrics.X` and `attributes.status`/`attributes.run_name` compared with `=`, `!=` (and
+/// `>`, `<`, `>=`, `<=` for metrics), joined by `AND`; keys may be in backticks, values are
+/// quoted strings or numbers.
+pub struct RunFilter(Vec<(String, String, String, String)>);
+
+impl RunFilter {
+    pub fn parse(text: &str) -> Result<RunFilter, String> {
+        let mut out = Vec::new();
+        if text.trim().is_empty() {
+            return Ok(RunFilter(out));
+        }
+        for clause in split_and(text) {
+            let clause = clause.trim();
+            let ops = ["!=", ">=", "<=", "=", ">", "<"];
+            let (at, op) = ops
+                .iter()
+                .filter_map(|op| clause.find(op).map(|i| (i, *op)))
+                .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
+                .ok_or_else(|| format!("Invalid clause '{clause}'"))?;
+            let (lhs, rhs) = (clause[..at].trim(), clause[at + op.len()..].trim());
+            let (kind, key) = lhs
+                .split_once('.')
+                .ok_or_else(|| format!("Invalid identifier '{lhs}'"))?;
+            let key = key.trim_matches('`').to_string();
+            let value = rhs
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .or_else(|| rhs.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+                .unwrap_or(rhs)
+                .replace("\\'", "'");
+            let kind = match kind {
+                "tags" | "tag" => "tags",
+                "params" | "param" => "params",
+                "metrics" | "metric" => "metrics",
+                "attributes" | "attribute" | "attr" | "run" => "attributes",
+                other => return Err(format!("Invalid entity type '{other}'")),
+            };
+            out.push((kind.to_string(), key, op.to_string(), value));
+        }
+        Ok(RunFilter(out))
+    }
+
+    pub fn matches(&self, run: &Value) -> bool {
+        self.0.iter().all(|(kind, key, op, value)| {
+            let got: Option<String> =
+                if kind == "attributes" {
+                    run["info"][key.as_str()].as_str().map(str::to_string)
+                } else {
+                    run["data"][kind.as_str()].as_array().and_then(|items| {
+                        items.iter().rev().find(|i| i["key"] == key.as_str()).map(
+                            |i| match &i["value"] {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                        )
+                    })
+                };
+            let Some(got) = got else { return op == "!=" };
+            let num = |s: &str| s.parse::<f64>().ok();
+            match op.as_str() {
+                "=" => got == *value || num(&got).zip(num(value)).is_some_and(|(a, b)| a == b),
+                "!=" => got != *value,
+                _ => match (num(&got), num(value)) {
+                    (Some(a), Some(b)) => match op.as_str() {
+                        ">" => a > b,
+                        "<" => a < b,
+                        ">=" => a >= b,
+                        _ => a <= b,
+                    },
+                    _ => false,
+                },
+            }
+        })
+    }
+}
+
+/// Splits a filter on ` AND ` outside quotes.
+fn split_and(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quote = None;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
+            None => {
+                let rest: String = chars[i..].iter().take(5).collect();
+                if rest.eq_ignore_ascii_case(" and ") {
+                    out.push(String::new());
+                    i += 5;
+                    continue;
+                }
+            }
+        }
+        out.last_mut().unwrap().push(c);
+        i += 1;
     }
     out
 }
