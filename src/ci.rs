@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::commands::run::RunReport;
+use crate::records::RunReport;
 use crate::error::Result;
 use crate::output::Output;
 

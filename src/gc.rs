@@ -6,7 +6,12 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::databricks::jobs::Jobs;
+use crate::error::{Error, Result};
+use crate::naming;
+use crate::output::Output;
+use crate::session::Session;
+use crate::records::{DeployRecord, RunRecord};
 use crate::store::{Listing, Store, is_temp_name};
 
 /// Why something is to be deleted.
@@ -17,12 +22,12 @@ pub struct Doomed {
     pub reason: String,
 }
 
-/// A job that may still read files: its run record and the paths it uses.
+/// A job that may still read files: where its run record is, and the paths it uses.
 #[derive(Clone, Debug)]
-pub struct RunRecord {
+pub struct JobFiles {
     pub record_path: String,
     pub branch_folder: String,
-    pub databricks_run_id: Option<u64>,
+    pub databricks_run_id: u64,
     pub paths: Vec<String>,
     pub modified_ms: i64,
 }
@@ -54,9 +59,12 @@ pub fn tree(store: &dyn Store, entry: &Listing) -> Result<(u64, i64)> {
     Ok((bytes, newest))
 }
 
-/// The JSON records in `folder` (deploy or run records), with their listings; unreadable
-/// ones are skipped (gc only keeps more when in doubt).
-fn json_records(store: &dyn Store, folder: &str) -> Result<Vec<(Listing, serde_json::Value)>> {
+/// The records of type `T` in `folder` (deploy or run records), with their listings;
+/// unreadable ones are skipped (gc only keeps more when in doubt).
+fn records<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    folder: &str,
+) -> Result<Vec<(Listing, T)>> {
     let mut out = Vec::new();
     for entry in store.list(folder)? {
         if entry.is_dir || !entry.path.ends_with(".json") {
@@ -65,7 +73,7 @@ fn json_records(store: &dyn Store, folder: &str) -> Result<Vec<(Listing, serde_j
         let Some(bytes) = store.read_small(&entry.path)? else {
             continue;
         };
-        if let Ok(record) = serde_json::from_slice(&bytes) {
+        if let Ok(record) = crate::records::parse::<T>(&entry.path, &bytes) {
             out.push((entry, record));
         }
     }
@@ -76,47 +84,28 @@ fn json_records(store: &dyn Store, folder: &str) -> Result<Vec<(Listing, serde_j
 fn newest_deploy_paths(store: &dyn Store, branch_folder: &str) -> Result<BTreeSet<String>> {
     // Newest by the record's own time, then by when the file was written (two deploys in
     // the same second).
-    let newest = json_records(store, &format!("{branch_folder}/deploys"))?
+    let newest = records::<DeployRecord>(store, &format!("{branch_folder}/deploys"))?
         .into_iter()
-        .max_by_key(|(entry, record)| {
-            (
-                record["time"].as_str().unwrap_or("").to_string(),
-                entry.modified_ms,
-            )
-        });
-    let mut paths = BTreeSet::new();
-    if let Some((_, record)) = newest {
-        for w in record["wheels"].as_array().into_iter().flatten() {
-            if let Some(p) = w["path"].as_str() {
-                paths.insert(p.to_string());
-            }
-        }
-        for key in ["tarball", "launcher"] {
-            if let Some(p) = record[key]["path"].as_str() {
-                paths.insert(p.to_string());
-            }
-        }
-    }
-    Ok(paths)
+        .max_by_key(|(entry, record)| (record.time.clone(), entry.modified_ms));
+    Ok(newest
+        .map(|(_, record)| record.paths().map(str::to_string).collect())
+        .unwrap_or_default())
 }
 
 /// The run records of a branch folder (`<branch>/runs/<id>.json`).
-pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<RunRecord>> {
-    Ok(json_records(store, &format!("{branch_folder}/runs"))?
-        .into_iter()
-        .map(|(entry, record)| RunRecord {
-            record_path: entry.path.clone(),
-            branch_folder: branch_folder.to_string(),
-            databricks_run_id: record["databricks_run_id"].as_u64(),
-            paths: record["paths"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect(),
-            modified_ms: entry.modified_ms,
-        })
-        .collect())
+pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFiles>> {
+    Ok(
+        records::<RunRecord>(store, &format!("{branch_folder}/runs"))?
+            .into_iter()
+            .map(|(entry, record)| JobFiles {
+                record_path: entry.path.clone(),
+                branch_folder: branch_folder.to_string(),
+                databricks_run_id: record.databricks_run_id,
+                paths: record.paths,
+                modified_ms: entry.modified_ms,
+            })
+            .collect(),
+    )
 }
 
 /// The folder of a content-addressed path: `<branch>/<16 hex>`.
@@ -142,9 +131,9 @@ pub fn plan(
         }
         let slug = name_of(&branch.path).to_string();
         let runs = run_records(store, &branch.path)?;
-        let active: Vec<&RunRecord> = runs
+        let active: Vec<&JobFiles> = runs
             .iter()
-            .filter(|r| r.databricks_run_id.is_some_and(running))
+            .filter(|r| running(r.databricks_run_id))
             .collect();
         let protected: BTreeSet<&str> = active
             .iter()
@@ -190,7 +179,7 @@ pub fn plan(
             }
         }
         for r in &runs {
-            let finished = r.databricks_run_id.is_none_or(|id| !running(id));
+            let finished = !running(r.databricks_run_id);
             if finished && old(r.modified_ms) {
                 doomed.push(Doomed {
                     path: r.record_path.clone(),
@@ -201,6 +190,96 @@ pub fn plan(
         }
     }
     Ok(doomed)
+}
+
+/// What `gc` looked at, planned and (with `execute`) deleted.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub artifacts: String,
+    pub live_branches: Vec<String>,
+    pub live_tags: Vec<String>,
+    pub plan: Vec<Doomed>,
+    pub bytes: u64,
+    pub executed: bool,
+    pub deleted: Vec<String>,
+}
+
+/// How to collect.
+#[derive(Clone, Debug)]
+pub struct Options<'a> {
+    pub keep_days: u32,
+    pub execute: bool,
+    pub remote: &'a str,
+}
+
+/// Plans what nobody uses in the target's store and, with `execute`, deletes it.
+pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result<Report> {
+    // The branch is not needed to collect garbage; a detached CI checkout must still work.
+    let mut global = session.global.clone();
+    global.branch.get_or_insert_with(|| "gc".into());
+    let scoped = Session {
+        global,
+        output: output.clone(),
+        cwd: session.cwd.clone(),
+    };
+    let prepared = scoped.prepare(None, &[])?;
+    let target = &prepared.plan;
+    let refs = crate::git::remote_refs(&prepared.manifest.root, args.remote).map_err(|e| {
+        Error::remote(format!(
+            "cannot list the branches of remote `{}`: {e}",
+            args.remote
+        ))
+        .with_help("gc deletes only what it knows is unused; fix access to the remote (or name another with --remote) and run it again")
+    })?;
+    let live_slugs: BTreeSet<String> = refs
+        .branches
+        .iter()
+        .chain(&refs.tags)
+        .map(|b| naming::slug(b))
+        .collect();
+    let (store, client) = scoped.store(target)?;
+    let running = |id: u64| -> bool {
+        match &client {
+            // An unknown state counts as running: never delete what a job might read.
+            Some(c) => Jobs { client: c }
+                .get(id)
+                .map_or(true, |s| !s.is_terminal()),
+            None => false,
+        }
+    };
+    let keep_ms = i64::from(args.keep_days) * 86_400_000;
+    let doomed = plan(
+        store.as_ref(),
+        &target.artifacts,
+        &live_slugs,
+        keep_ms,
+        crate::time::now_ms(),
+        &running,
+    )?;
+    let total: u64 = doomed.iter().map(|d| d.bytes).sum();
+    let mut deleted = Vec::new();
+    if args.execute {
+        for d in &doomed {
+            crate::interrupt::check()?;
+            store.delete(&d.path)?;
+            deleted.push(d.path.clone());
+            output.status(
+                "Deleted",
+                format!("{} ({})", d.path, crate::output::human_bytes(d.bytes)),
+            );
+        }
+    }
+    Ok(Report {
+        target: target.target.clone(),
+        artifacts: target.artifacts.clone(),
+        live_branches: refs.branches,
+        live_tags: refs.tags,
+        plan: doomed,
+        bytes: total,
+        executed: args.execute,
+        deleted,
+    })
 }
 
 #[cfg(test)]

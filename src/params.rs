@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::manifest::{EntryPoint, ParamType, suggestion};
+use crate::diagnostic::suggestion;
+use crate::manifest::{EntryPoint, ParamType};
 
 /// Splits `name=value` arguments (the value may itself contain `=`).
 pub fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {

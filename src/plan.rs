@@ -37,6 +37,9 @@ pub struct Plan {
     pub experiment: String,
     /// The artifact root: an absolute local folder, `dbfs:/...` or `/Volumes/...`.
     pub artifacts: String,
+    /// The store that root is in.
+    #[serde(skip)]
+    pub store_kind: crate::store::StoreKind,
     /// Where this branch's artifacts go: `<artifacts>/<branch slug>`.
     pub branch_artifacts: String,
     pub wheels: Vec<PlannedWheel>,
@@ -117,6 +120,7 @@ impl Plan {
             branch_slug: inputs.branch.slug.clone(),
             commit: inputs.commit,
             experiment,
+            store_kind: crate::store::StoreKind::of(target.kind == TargetKind::Databricks, &artifacts),
             artifacts,
             branch_artifacts,
             wheels: inputs.wheels,

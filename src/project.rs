@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Diagnostic, EntryPoint, Manifest, ParamType, Parameter, display_path};
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{EntryPoint, Manifest, ParamType, Parameter, display_path};
 
 /// The file names MLflow and we look for.
 pub const MLPROJECT: &str = "MLproject";
@@ -235,7 +236,7 @@ impl MlflowProject {
             "unknown entry point `{name}` (entry points come from MLproject's `entry_points` and mlops.toml's `[entry_points.NAME]`)"
         ))
         .with_help(
-            crate::manifest::suggestion(
+            crate::diagnostic::suggestion(
                 "entry points",
                 name,
                 self.entry_points.keys().map(String::as_str),

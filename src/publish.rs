@@ -1,13 +1,11 @@
 //! The publish stage: wheels, the project tarball and the launcher go to their
-//! content-addressed paths under the branch folder, in parallel, then the deploy record says
-//! what this commit deployed.
+//! content-addressed paths under the branch folder, in parallel.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::build::BuiltWheel;
 use crate::build::wheel_file::{self, address};
@@ -157,52 +155,4 @@ fn publish_one(store: &dyn Store, a: &Artifact, output: &Output) -> Result<Publi
         uploaded: published.uploaded,
         bytes_sent: published.bytes_sent,
     })
-}
-
-/// Where this commit's deploy record lives: `<branch folder>/deploys/<commit>.json`.
-pub fn record_path(plan: &Plan) -> String {
-    format!(
-        "{}/deploys/{}.json",
-        plan.branch_artifacts.trim_end_matches('/'),
-        plan.commit.as_deref().unwrap_or("uncommitted")
-    )
-}
-
-/// The deploy record: what this commit deployed, where, and when. `gc` reads these.
-pub fn record(plan: &Plan, published: &[Published]) -> serde_json::Value {
-    let find = |kind: &str| {
-        published
-            .iter()
-            .find(|p| p.kind == kind)
-            .map(|p| json!({ "path": p.remote_path, "sha256": p.sha256 }))
-    };
-    json!({
-        "project": plan.project,
-        "target": plan.target,
-        "branch": plan.branch,
-        "branch_slug": plan.branch_slug,
-        "commit": plan.commit,
-        "time": crate::time::rfc3339(crate::time::now_secs()),
-        "experiment": plan.experiment,
-        "wheels": published.iter().filter(|p| p.kind == "wheel").map(|p| json!({
-            "file": p.file,
-            "sha256": p.sha256,
-            "path": p.remote_path,
-        })).collect::<Vec<_>>(),
-        "tarball": find("tarball"),
-        "launcher": find("launcher"),
-        "tool": format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
-    })
-}
-
-/// Whether two records say the same thing, apart from when they were written.
-pub fn same_record(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    let strip = |v: &serde_json::Value| {
-        let mut v = v.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("time");
-        }
-        v
-    };
-    strip(a) == strip(b)
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::commands::deploy::Deployment;
+use crate::pipeline::Deployment;
 use crate::databricks::Client;
 use crate::databricks::jobs::Jobs;
 use crate::databricks::mlflow::Mlflow;

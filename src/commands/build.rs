@@ -1,36 +1,14 @@
 //! `cargo mlops build`: build (or take from the cache) every wheel and show what was built.
 
-use crate::build::{self, BuiltWheel, Options};
+use crate::build::BuiltWheel;
 use crate::cli::BuildArgs;
 use crate::error::Result;
-use crate::manifest::Manifest;
-use crate::output::Output;
-use crate::plan::PlannedWheel;
-
-use super::Session;
+use crate::pipeline;
+use crate::session::Session;
 
 pub fn run(session: &Session, args: &BuildArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let manifest = session.manifest()?;
-    let wheels = session.wheels(&manifest)?;
-    if wheels.is_empty() {
-        output.warn(format!(
-            "nothing to build: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
-            manifest.display_path.display()
-        ));
-    }
-    let built = if wheels.is_empty() {
-        build::Report {
-            wheels: Vec::new(),
-            failures: Vec::new(),
-        }
-    } else {
-        let options = Options {
-            python: session.python()?,
-            no_cache: args.no_cache,
-        };
-        build::build_all(&manifest.state_dir(), &wheels, &options, &output)
-    };
+    let built = pipeline::build_project(session, args.no_cache, &output)?;
     if output.json() {
         // One object, with what failed beside what was built, so a CI step can read why.
         output.result_json(&serde_json::json!({
@@ -52,47 +30,6 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Builds `wheels` (a warning, not an error, when there are none), reporting failures.
-fn build_report(
-    session: &Session,
-    manifest: &Manifest,
-    wheels: &[PlannedWheel],
-    no_cache: bool,
-    output: &Output,
-) -> Result<build::Report> {
-    if wheels.is_empty() {
-        output.warn(format!(
-            "no wheels: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
-            manifest.display_path.display()
-        ));
-        return Ok(build::Report {
-            wheels: Vec::new(),
-            failures: Vec::new(),
-        });
-    }
-    let options = Options {
-        python: session.python()?,
-        no_cache,
-    };
-    Ok(build::build_all(
-        &manifest.state_dir(),
-        wheels,
-        &options,
-        output,
-    ))
-}
-
-/// Builds the plan's wheels for a later stage (render, deploy, run): all must succeed.
-pub fn build_wheels(
-    session: &Session,
-    manifest: &Manifest,
-    plan: &crate::plan::Plan,
-    no_cache: bool,
-    output: &Output,
-) -> Result<Vec<BuiltWheel>> {
-    build_report(session, manifest, &plan.wheels, no_cache, output)?.into_result()
 }
 
 /// One aligned line per wheel: name, version, size, content address, built or cached, file.

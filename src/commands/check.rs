@@ -5,7 +5,7 @@ use crate::cli::CheckArgs;
 use crate::error::Result;
 use crate::plan::Plan;
 
-use super::Session;
+use crate::session::Session;
 
 pub fn run(session: &Session, args: &CheckArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);

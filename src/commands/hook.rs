@@ -1,22 +1,16 @@
 //! `cargo mlops hook install | uninstall | pre-push`.
 
-use std::io::BufRead;
-
-use sha2::{Digest, Sha256};
-
 use crate::cli::{HookAction as Cli, HookArgs};
 use crate::error::{Error, Result};
 use crate::git;
-use crate::hook::{self, Installed, Push};
-use crate::manifest::HookAction;
-
-use super::{Session, build::build_wheels, deploy};
+use crate::hook::{self, Installed};
+use crate::session::Session;
 
 pub fn run(session: &Session, args: &HookArgs) -> Result<()> {
     match &args.action {
         Cli::Install => install(session),
         Cli::Uninstall => uninstall(session),
-        Cli::PrePush { .. } => pre_push(session),
+        Cli::PrePush { .. } => hook::pre_push(session, std::io::stdin().lock()),
     }
 }
 
@@ -64,177 +58,6 @@ fn uninstall(session: &Session) -> Result<()> {
         None => session
             .output
             .status("Nothing", "no pre-push hook is installed"),
-    }
-    Ok(())
-}
-
-/// Checks (or deploys) each pushed branch at the pushed commit. It reads what it pushes:
-/// git's refs first (deletions and tags are skipped before anything else is read), then each
-/// pushed commit's own manifest and `[hooks]` settings, never the working tree's. A commit
-/// already checked successfully with the same manifest is skipped.
-fn pre_push(session: &Session) -> Result<()> {
-    let mut pushes = Vec::new();
-    for line in std::io::stdin().lock().lines() {
-        let line = line.map_err(|e| Error::io("cannot read git's pre-push input", e))?;
-        if let Some(push) = Push::parse(&line) {
-            pushes.push(push);
-        }
-    }
-    let branches: Vec<(&Push, &str)> = pushes
-        .iter()
-        .filter_map(|p| p.branch().map(|b| (p, b)))
-        .collect();
-    if branches.is_empty() {
-        return Ok(());
-    }
-    let repo = git::root(&session.cwd)
-        .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
-    // Where the manifest lives (found, not read: the working tree's copy may be broken or
-    // belong to another branch, or be missing from the branch checked out).
-    let manifest_path = session
-        .manifest_path()
-        .unwrap_or_else(|_| repo.join(crate::manifest::MANIFEST_FILE));
-    let relative = manifest_path
-        .strip_prefix(&repo)
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|_| manifest_path.clone());
-    let root = manifest_path.parent().unwrap_or(&repo).to_path_buf();
-    let memo_path = root
-        .join(crate::manifest::STATE_DIR)
-        .join("hooks")
-        .join("pushed-ok");
-    let head = git::commit(&repo);
-    let clean = git::is_clean(&repo);
-
-    for (push, branch) in branches {
-        let short = &push.local_sha[..12.min(push.local_sha.len())];
-        let blocked = |e: Error| {
-            session.output.error(&e);
-            Error::new(
-                e.kind(),
-                format!("the pre-push check of `{branch}` failed, so nothing was pushed"),
-            )
-            .with_help("fix it and push again, or skip the check once with `git push --no-verify`")
-        };
-        let text = git::file_at(&repo, &push.local_sha, &relative).map_err(|e| {
-            blocked(Error::failed(format!(
-                "cannot read {} at {short}: {e}",
-                relative.display()
-            )))
-        })?;
-        let Some(text) = text else {
-            session.output.status(
-                "Skipped",
-                format!("{branch} at {short} (it has no {})", relative.display()),
-            );
-            continue;
-        };
-        let manifest = crate::manifest::parse(&manifest_path, &text).map_err(blocked)?;
-        let action = manifest.hooks.pre_push;
-        let target = manifest.hooks.target.clone();
-        if action == HookAction::Off {
-            continue;
-        }
-        let manifest_hash = crate::build::wheel_file::hex(&Sha256::digest(text.as_bytes()));
-        let key = match action {
-            HookAction::Deploy => format!(
-                "{} {manifest_hash} deploy {} {branch}",
-                push.local_sha,
-                target.as_deref().unwrap_or("")
-            ),
-            _ => format!("{} {manifest_hash} check", push.local_sha),
-        };
-        let memo = fs_err::read_to_string(&memo_path).unwrap_or_default();
-        if memo.lines().any(|l| l == key) {
-            session
-                .output
-                .status("Checked", format!("{branch} at {short} (already)"));
-            continue;
-        }
-        session.output.status(
-            if action == HookAction::Deploy {
-                "Deploying"
-            } else {
-                "Checking"
-            },
-            format!("{branch} at {short}"),
-        );
-        let result = if clean && head.as_deref() == Some(push.local_sha.as_str()) {
-            // The checked-out commit, with nothing changed: the working tree is that commit.
-            act(session, &manifest_path, branch, action, target.as_deref())
-        } else {
-            // Another commit, or uncommitted changes: check the pushed commit itself, in a
-            // temporary worktree.
-            let tmp =
-                tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
-            let at = tmp.path().join("worktree");
-            git::add_worktree(&repo, &at, &push.local_sha)
-                .map_err(|e| Error::failed(format!("cannot check out {}: {e}", push.local_sha)))?;
-            let r = act(
-                session,
-                &at.join(&relative),
-                branch,
-                action,
-                target.as_deref(),
-            );
-            git::remove_worktree(&repo, &at);
-            r
-        };
-        result.map_err(blocked)?;
-        let mut text = memo;
-        text.push_str(&key);
-        text.push('\n');
-        if let Some(dir) = memo_path.parent() {
-            fs_err::create_dir_all(dir)?;
-        }
-        fs_err::write(&memo_path, text)?;
-    }
-    Ok(())
-}
-
-/// The hook's action for one branch, with the manifest at `manifest_path`.
-fn act(
-    session: &Session,
-    manifest_path: &std::path::Path,
-    branch: &str,
-    action: HookAction,
-    target: Option<&str>,
-) -> Result<()> {
-    let mut global = session.global.clone();
-    global.manifest_path = Some(manifest_path.to_path_buf());
-    global.branch = Some(branch.to_string());
-    if action == HookAction::Deploy {
-        global.target = target.map(str::to_string);
-    }
-    let scoped = Session {
-        global,
-        output: session.output.clone(),
-        cwd: session.cwd.clone(),
-    };
-    let prepared = scoped.prepare(None, &[])?;
-    match action {
-        HookAction::Deploy => {
-            let open = scoped.store(&prepared.plan)?;
-            deploy::deploy(&scoped, &prepared, &open, false, &scoped.output)?;
-        }
-        _ => {
-            let wheels = build_wheels(
-                &scoped,
-                &prepared.manifest,
-                &prepared.plan,
-                false,
-                &scoped.output,
-            )?;
-            let out =
-                tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
-            crate::render::render(
-                &prepared.plan,
-                &prepared.manifest,
-                &prepared.project,
-                &wheels,
-                &out.path().join("project"),
-            )?;
-        }
     }
     Ok(())
 }

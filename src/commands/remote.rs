@@ -3,28 +3,13 @@
 use serde_json::json;
 
 use crate::cli::RemoteRunArgs;
-use crate::databricks::jobs::Jobs;
-use crate::error::{Error, Result};
-use crate::manifest::TargetKind;
-
-use super::Session;
-
-fn client(session: &Session) -> Result<std::sync::Arc<crate::databricks::Client>> {
-    let prepared = session.prepare(None, &[])?;
-    if prepared.plan.target_kind != TargetKind::Databricks {
-        return Err(Error::usage(format!(
-            "target `{}` is not a Databricks target",
-            prepared.plan.target
-        ))
-        .with_help("name the workspace's target with `--target NAME`"));
-    }
-    session.client(&prepared.plan)
-}
+use crate::error::Result;
+use crate::remote;
+use crate::session::Session;
 
 pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let client = client(session)?;
-    let state = Jobs { client: &client }.get(args.run_id)?;
+    let state = remote::status(session, args.run_id)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -49,16 +34,7 @@ pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
 
 pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let client = client(session)?;
-    let jobs = Jobs { client: &client };
-    let state = jobs.get(args.run_id)?;
-    let task = state.task_run_id.ok_or_else(|| {
-        Error::remote(format!(
-            "run {} has no task run to read the output of",
-            args.run_id
-        ))
-    })?;
-    let out = jobs.output(task)?;
+    let (task, out) = remote::logs(session, args.run_id)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -83,9 +59,7 @@ pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
 
 pub fn cancel(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let client = client(session)?;
-    let jobs = Jobs { client: &client };
-    let state = crate::follow::cancel_and_wait(&jobs, args.run_id, &output)?;
+    let state = remote::cancel(session, args.run_id, &output)?;
     if output.json() {
         output.result_json(&json!({ "databricks_run_id": args.run_id, "result": state.outcome() }));
     } else {

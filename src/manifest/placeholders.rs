@@ -62,7 +62,7 @@ impl Template {
                             message: format!("unknown placeholder `{{{name}}}`"),
                             help: Some(format!(
                                 "{} (placeholders: {})",
-                                super::diagnostic::suggestion(
+                                crate::diagnostic::suggestion(
                                     "placeholders",
                                     name,
                                     NAMES.iter().copied()

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Install, ParamType, TargetKind};
+use super::model::{ComputeKind, EnvManager, HookAction, Install, ParamType, TargetKind};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,7 @@ pub struct RawManifest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHooks {
-    pub pre_push: Option<super::HookAction>,
+    pub pre_push: Option<HookAction>,
     #[schemars(with = "Option<String>")]
     pub target: Option<Spanned<String>>,
 }
@@ -123,12 +123,12 @@ pub struct RawTarget {
     pub experiment: Option<Spanned<String>>,
     #[schemars(with = "Option<String>")]
     pub cluster_id: Option<Spanned<String>>,
-    #[schemars(with = "Option<super::EnvManager>")]
-    pub env_manager: Option<Spanned<super::EnvManager>>,
+    #[schemars(with = "Option<EnvManager>")]
+    pub env_manager: Option<Spanned<EnvManager>>,
     #[schemars(with = "Option<String>")]
     pub mlflow_version: Option<Spanned<String>>,
-    #[schemars(with = "Option<super::ComputeKind>")]
-    pub compute: Option<Spanned<super::ComputeKind>>,
+    #[schemars(with = "Option<ComputeKind>")]
+    pub compute: Option<Spanned<ComputeKind>>,
     /// The serverless environment version (a string or a whole number, e.g. "4").
     #[schemars(with = "Option<serde_json::Value>")]
     pub environment_version: Option<Spanned<toml::Value>>,

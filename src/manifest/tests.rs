@@ -1,4 +1,7 @@
+use std::path::Path;
+
 use super::*;
+use crate::error::Result;
 
 const MINIMAL: &str = "[project]\nname = \"churn\"\n";
 

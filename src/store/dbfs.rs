@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Listing, Placed, Progress, Store, temp_name};
+use super::api::{Listing, Placed, Progress, Store, temp_name};
 use crate::databricks::Client;
 use crate::databricks::dbfs::Dbfs;
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Listing, Placed, Progress, Store, temp_name};
+use super::api::{Listing, Placed, Progress, Store, temp_name};
 use crate::error::{Error, Result};
 
 pub struct LocalStore {

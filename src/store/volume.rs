@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Listing, Placed, Progress, Store};
+use super::api::{Listing, Placed, Progress, Store};
 use crate::databricks::Client;
 use crate::databricks::files::Files;
 use crate::error::Result;

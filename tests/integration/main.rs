@@ -14,6 +14,7 @@ mod deploy;
 mod fidelity;
 mod gc;
 mod hook;
+mod house;
 mod launcher;
 mod manifest_errors;
 mod props;

@@ -1,5 +1,5 @@
-//! The git pre-push hook: installing it beside (not over) a hook the user already has, and
-//! removing it so that exactly what was there before is back.
+//! Installing the pre-push hook beside (not over) a hook the user already has, and removing
+//! it so that exactly what was there before is back.
 
 use std::path::{Path, PathBuf};
 
@@ -104,52 +104,9 @@ fn make_executable(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One line of git's pre-push input: `<local ref> <local sha> <remote ref> <remote sha>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Push {
-    pub local_ref: String,
-    pub local_sha: String,
-    pub remote_ref: String,
-}
-
-impl Push {
-    pub fn parse(line: &str) -> Option<Push> {
-        let mut parts = line.split_whitespace();
-        Some(Push {
-            local_ref: parts.next()?.to_string(),
-            local_sha: parts.next()?.to_string(),
-            remote_ref: parts.next()?.to_string(),
-        })
-    }
-
-    /// The branch this push updates on the remote, or `None` for tag pushes and deletions.
-    pub fn branch(&self) -> Option<&str> {
-        if self.local_sha.chars().all(|c| c == '0') {
-            return None;
-        }
-        self.remote_ref.strip_prefix("refs/heads/")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pushes_of_branches_only() {
-        let zero = "0".repeat(40);
-        let sha = "a".repeat(40);
-        let p = Push::parse(&format!(
-            "refs/heads/feat {sha} refs/heads/feature/x {zero}"
-        ))
-        .unwrap();
-        assert_eq!(p.branch(), Some("feature/x"));
-        let tag = Push::parse(&format!("refs/tags/v1 {sha} refs/tags/v1 {zero}")).unwrap();
-        assert_eq!(tag.branch(), None);
-        let delete = Push::parse(&format!("(delete) {zero} refs/heads/old {sha}")).unwrap();
-        assert_eq!(delete.branch(), None);
-        assert!(Push::parse("garbage").is_none());
-    }
 
     #[test]
     fn install_keeps_and_uninstall_restores_an_existing_hook() {

@@ -1,0 +1,105 @@
+//! Finding `mlops.toml`, reading and parsing it, and checking the folders it names.
+
+use std::path::{Path, PathBuf};
+
+use super::ctx::Ctx;
+use super::defaults::MANIFEST_FILE;
+use super::model::Manifest;
+use super::raw::RawManifest;
+use crate::diagnostic::Diagnostic;
+use crate::error::{Error, Result};
+
+/// Finds `mlops.toml` in `start` or the nearest folder above it, as cargo finds Cargo.toml.
+pub fn find(start: &Path) -> Result<PathBuf> {
+    for dir in start.ancestors() {
+        let candidate = dir.join(MANIFEST_FILE);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::usage(format!(
+        "could not find `{MANIFEST_FILE}` in `{}` or any parent folder",
+        start.display()
+    ))
+    .with_help("run `cargo mlops init` to create one, or pass `--manifest-path PATH/mlops.toml`"))
+}
+
+/// Reads, parses and validates the manifest at `path`, including the paths it names.
+pub fn load(path: &Path) -> Result<Manifest> {
+    let source = fs_err::read_to_string(path).map_err(|e| {
+        Error::usage(format!("cannot read manifest: {e}"))
+            .with_help("pass `--manifest-path` with the path of an existing mlops.toml")
+    })?;
+    let manifest = parse(path, &source)?;
+    manifest.check_paths()?;
+    Ok(manifest)
+}
+
+/// Parses and validates manifest text; `path` says where it lives (for relative paths and
+/// messages). Does not touch the file system.
+pub fn parse(path: &Path, source: &str) -> Result<Manifest> {
+    let path = crate::paths::absolute(path);
+    let display_path = crate::paths::display_path(&path);
+    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let ctx = Ctx {
+        file: &display_path,
+        source,
+    };
+    let raw: RawManifest = {
+        let de = toml::Deserializer::parse(source)
+            .map_err(|e| Error::diagnostic(ctx.toml_syntax(&e)))?;
+        serde_path_to_error::deserialize(de).map_err(|e| Error::diagnostic(ctx.serde(&e)))?
+    };
+    super::resolve::resolve(raw, ctx, path.clone(), root)
+}
+
+impl Manifest {
+    /// Checks that the folders the manifest names exist and hold what they should.
+    pub fn check_paths(&self) -> Result<()> {
+        let ctx = Ctx {
+            file: &self.display_path,
+            source: &self.source,
+        };
+        if !self.project.mlproject.is_dir() {
+            let message = format!(
+                "the MLflow project folder `{}` does not exist",
+                self.project.mlproject.display()
+            );
+            let d = match &self.mlproject_span {
+                Some(span) => ctx.at(span.clone(), message),
+                None => Diagnostic::whole_file(ctx.file, message),
+            };
+            return Err(Error::diagnostic(
+                d.key("project.mlproject")
+                    .help("create the folder with the project's code (`cargo mlops init` makes one), or point `[project] mlproject` at it"),
+            ));
+        }
+        for (i, wheel) in self.wheels.iter().enumerate() {
+            let key = format!("wheel[{i}].path");
+            if !wheel.path.is_dir() {
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        wheel.span.clone(),
+                        format!(
+                            "the package folder `{}` does not exist",
+                            wheel.path.display()
+                        ),
+                    )
+                    .key(key)
+                    .help("paths are relative to the folder holding mlops.toml"),
+                ));
+            }
+            if !wheel.path.join("pyproject.toml").is_file() {
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        wheel.span.clone(),
+                        format!("`{}` has no pyproject.toml", wheel.path.display()),
+                    )
+                    .key(key)
+                    .help("point `path` at the folder of a Python package (the one holding pyproject.toml)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! From the manifest as written to the resolved model: names and paths checked, defaults
+//! filled in, the cluster, entry points, targets and hooks resolved.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use super::ctx::Ctx;
+use super::defaults;
+use super::entry_points::resolve_entry_point;
+use super::model::*;
+use super::raw::{self, RawManifest};
+use super::targets::{builtin_local_target, resolve_target};
+use crate::diagnostic::{Diagnostic, suggestion};
+use crate::error::{Error, Result};
+use crate::paths::normalize;
+
+pub(super) fn resolve(
+    raw: RawManifest,
+    ctx: Ctx<'_>,
+    path: PathBuf,
+    root: PathBuf,
+) -> Result<Manifest> {
+    let err = |d: Diagnostic| Error::diagnostic(d);
+
+    let Some(project) = raw.project else {
+        return Err(err(Diagnostic::whole_file(
+            ctx.file,
+            "missing `[project]` table",
+        )
+        .help("add a `[project]` table with the project's name:\n\n    [project]\n    name = \"my-model\"\n")));
+    };
+    let project = project.into_inner();
+    let name = project.name.get_ref().clone();
+    if let Some(problem) = name_problem(&name) {
+        return Err(err(ctx
+            .at(
+                project.name.span(),
+                format!("invalid project name `{name}`: {problem}"),
+            )
+            .key("project.name")
+            .help(
+                "use letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+            )));
+    }
+    let (mlproject, mlproject_span) = match &project.mlproject {
+        Some(dir) => (root.join(dir.get_ref()), Some(dir.span())),
+        None => (root.join(defaults::MLPROJECT_DIR), None),
+    };
+
+    let mut wheels: Vec<WheelSpec> = Vec::new();
+    for (i, wheel) in raw.wheels.into_iter().enumerate() {
+        let wheel = wheel.into_inner();
+        let declared = wheel.path.get_ref().clone();
+        let span = wheel.path.span();
+        let key = format!("wheel[{i}].path");
+        if declared.trim().is_empty() {
+            return Err(err(ctx.at(span, "empty wheel path").key(key).help(
+                "set `path` to the folder holding the package's pyproject.toml",
+            )));
+        }
+        let full = normalize(&root.join(&declared));
+        if let Some(first) = wheels.iter().position(|w| w.path == full) {
+            return Err(err(ctx
+                .at(
+                    span,
+                    format!(
+                        "duplicate wheel path `{declared}`: `wheel[{first}]` already builds `{}`",
+                        wheels[first].declared
+                    ),
+                )
+                .key(key)
+                .help("remove one of the two `[[wheel]]` entries")));
+        }
+        wheels.push(WheelSpec {
+            path: full,
+            declared,
+            install: wheel.install.unwrap_or_default(),
+            span,
+        });
+    }
+
+    let environment = match raw.environment {
+        Some(env) => {
+            if let Some(python) = &env.python {
+                if !is_python_version(python.get_ref()) {
+                    return Err(err(ctx
+                        .at(
+                            python.span(),
+                            format!("invalid Python version `{}`", python.get_ref()),
+                        )
+                        .key("environment.python")
+                        .help("write a version such as \"3.11\" or \"3.11.9\"")));
+                }
+            }
+            Environment {
+                python: env
+                    .python
+                    .map(Spanned::into_inner)
+                    .unwrap_or_else(|| defaults::PYTHON.into()),
+                conda: env.conda.unwrap_or_default(),
+                pip: env.pip.unwrap_or_default(),
+            }
+        }
+        None => Environment {
+            python: defaults::PYTHON.into(),
+            conda: Vec::new(),
+            pip: Vec::new(),
+        },
+    };
+
+    let cluster = resolve_cluster(raw.cluster, &ctx)?;
+
+    let mut entry_points = BTreeMap::new();
+    for (name, entry) in raw.entry_points {
+        let key = format!("entry_points.{name}");
+        if let Some(problem) = name_problem(&name) {
+            return Err(err(ctx
+                .at(
+                    entry.span(),
+                    format!("invalid entry point name `{name}`: {problem}"),
+                )
+                .key(key)));
+        }
+        let entry = resolve_entry_point(entry.into_inner(), &key, &ctx)?;
+        entry_points.insert(name, entry);
+    }
+
+    let mut targets = BTreeMap::new();
+    for (target_name, target) in raw.targets {
+        if let Some(problem) = name_problem(&target_name) {
+            return Err(err(ctx
+                .at(
+                    target.span(),
+                    format!("invalid target name `{target_name}`: {problem}"),
+                )
+                .key(format!("targets.{target_name}"))));
+        }
+        let span = target.span();
+        let target = resolve_target(&target_name, target.into_inner(), span, &ctx)?;
+        targets.insert(target_name, target);
+    }
+    targets
+        .entry(defaults::TARGET.to_string())
+        .or_insert_with(builtin_local_target);
+
+    let hooks = match raw.hooks {
+        Some(h) => {
+            let action = h.pre_push.unwrap_or_default();
+            if let Some(t) = &h.target {
+                if !targets.contains_key(t.get_ref()) {
+                    return Err(err(ctx
+                        .at(t.span(), format!("unknown target `{}`", t.get_ref()))
+                        .key("hooks.target")
+                        .help(suggestion(
+                            "targets",
+                            t.get_ref(),
+                            targets.keys().map(String::as_str),
+                        ))));
+                }
+            }
+            if action == HookAction::Deploy && h.target.is_none() {
+                return Err(err(Diagnostic::whole_file(
+                    ctx.file,
+                    "`[hooks] pre_push = \"deploy\"` needs a `target`",
+                )
+                .key("hooks.target")
+                .help(
+                    "add `target = \"dev\"` (a [targets.NAME] of this file) under [hooks]",
+                )));
+            }
+            Hooks {
+                pre_push: action,
+                target: h.target.map(Spanned::into_inner),
+            }
+        }
+        None => Hooks::default(),
+    };
+
+    Ok(Manifest {
+        display_path: ctx.file.to_path_buf(),
+        source: ctx.source.to_string(),
+        path,
+        root,
+        project: Project { name, mlproject },
+        wheels,
+        environment,
+        cluster,
+        entry_points,
+        targets,
+        hooks,
+        mlproject_span,
+    })
+}
+
+fn resolve_cluster(raw: Option<raw::RawCluster>, ctx: &Ctx<'_>) -> Result<Cluster> {
+    let Some(raw) = raw else {
+        return Ok(Cluster {
+            spark_version: defaults::SPARK_VERSION.into(),
+            node_type_id: defaults::NODE_TYPE_ID.into(),
+            driver_node_type_id: None,
+            workers: Workers::Fixed(defaults::NUM_WORKERS),
+            spark_conf: BTreeMap::new(),
+            spark_env_vars: BTreeMap::new(),
+            custom_tags: BTreeMap::new(),
+            policy_id: None,
+            data_security_mode: None,
+            pypi: Vec::new(),
+        });
+    };
+    let workers = match (&raw.num_workers, &raw.autoscale) {
+        (Some(n), Some(_)) => {
+            return Err(Error::diagnostic(
+                ctx.at(n.span(), "`num_workers` and `autoscale` are both set")
+                    .key("cluster.num_workers")
+                    .help("keep one: a fixed size or an `autoscale = { min_workers, max_workers }` range"),
+            ));
+        }
+        (Some(n), None) => Workers::Fixed(*n.get_ref()),
+        (None, Some(a)) => {
+            let r = a.get_ref();
+            if r.min_workers > r.max_workers {
+                return Err(Error::diagnostic(
+                    ctx.at(
+                        a.span(),
+                        format!(
+                            "`min_workers` ({}) is larger than `max_workers` ({})",
+                            r.min_workers, r.max_workers
+                        ),
+                    )
+                    .key("cluster.autoscale"),
+                ));
+            }
+            Workers::Autoscale {
+                min_workers: r.min_workers,
+                max_workers: r.max_workers,
+            }
+        }
+        (None, None) => Workers::Fixed(defaults::NUM_WORKERS),
+    };
+    Ok(Cluster {
+        spark_version: raw
+            .spark_version
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| defaults::SPARK_VERSION.into()),
+        node_type_id: raw
+            .node_type_id
+            .unwrap_or_else(|| defaults::NODE_TYPE_ID.into()),
+        driver_node_type_id: raw.driver_node_type_id,
+        workers,
+        spark_conf: raw.spark_conf.unwrap_or_default(),
+        spark_env_vars: raw.spark_env_vars.unwrap_or_default(),
+        custom_tags: raw.custom_tags.unwrap_or_default(),
+        policy_id: raw.policy_id,
+        data_security_mode: raw.data_security_mode,
+        pypi: raw.pypi.unwrap_or_default(),
+    })
+}
+
+/// Why `name` is not a valid project, target or entry point name, if it is not.
+pub(super) fn name_problem(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => Some("it is empty"),
+        Some(c) if !c.is_ascii_alphanumeric() => Some("it must start with a letter or digit"),
+        _ if name.len() > 64 => Some("it is longer than 64 characters"),
+        _ if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            Some("only letters, digits, `-`, `_` and `.` are allowed")
+        }
+        _ => None,
+    }
+}
+
+fn is_python_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts[0] == "3"
+}

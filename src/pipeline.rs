@@ -1,0 +1,401 @@
+//! The pipeline `deploy` and `run` share: build → render → publish, then the deploy record.
+//! The plan of a deploy (which file goes where) is computed by one function, for the deploy
+//! that carries it out and for `--dry-run`, which prints it and writes nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::build::{self, BuiltWheel, Options};
+use crate::error::Result;
+use crate::manifest::{Manifest, TargetKind};
+use crate::output::Output;
+use crate::plan::{Plan, PlannedWheel};
+use crate::publish::{self, Artifact, Published};
+use crate::records::{DeployRecord, RecordedFile};
+use crate::render::{self, LAUNCHER_FILE, Rendered};
+use crate::session::{OpenStore, Prepared, Session};
+
+/// What a deploy did, for `--json` and for `run`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Deployment {
+    pub target: String,
+    pub store: String,
+    pub branch: String,
+    pub branch_folder: String,
+    pub record: String,
+    pub wheels: Vec<Published>,
+    pub tarball: Published,
+    pub launcher: Published,
+    pub requests: u64,
+    pub payload_bytes: u64,
+    /// The rendered project the tarball was made from (for `run`).
+    #[serde(skip)]
+    pub rendered: Rendered,
+}
+
+impl Deployment {
+    /// Every store path the deployment wrote or found in place: wheels, tarball, launcher.
+    pub fn paths(&self) -> Vec<String> {
+        self.wheels
+            .iter()
+            .chain([&self.tarball, &self.launcher])
+            .map(|p| p.remote_path.clone())
+            .collect()
+    }
+}
+
+/// Where one wheel goes, as far as it is known before anything is built.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedDestination {
+    pub package: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `<branch folder>/<16 hex>/<file>`, or a pattern when the wheel is not built yet.
+    pub remote_path: String,
+    /// Whether the wheel is built already (its address is known).
+    pub cached: bool,
+}
+
+/// The plan of a deploy: which wheel goes where, and where the record is written.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeployPlan {
+    pub dry_run: bool,
+    pub target: String,
+    pub target_kind: TargetKind,
+    pub branch: String,
+    pub branch_slug: String,
+    pub branch_folder: String,
+    pub experiment: String,
+    pub record: String,
+    pub wheels: Vec<PlannedDestination>,
+}
+
+/// The deploy plan of `plan` for the wheels known so far (`None`: not built yet).
+pub fn deploy_plan(plan: &Plan, wheels: &[(&PlannedWheel, Option<&BuiltWheel>)]) -> DeployPlan {
+    DeployPlan {
+        dry_run: true,
+        target: plan.target.clone(),
+        target_kind: plan.target_kind,
+        branch: plan.branch.clone(),
+        branch_slug: plan.branch_slug.clone(),
+        branch_folder: plan.branch_artifacts.clone(),
+        experiment: plan.experiment.clone(),
+        record: record_path(plan),
+        wheels: wheels
+            .iter()
+            .map(|(spec, built)| match built {
+                Some(w) => PlannedDestination {
+                    package: spec.declared.clone(),
+                    file: Some(w.file.clone()),
+                    sha256: Some(w.sha256.clone()),
+                    remote_path: Artifact::wheel(plan, w).dest,
+                    cached: true,
+                },
+                None => PlannedDestination {
+                    package: spec.declared.clone(),
+                    file: None,
+                    sha256: None,
+                    remote_path: format!("{}/<sha256:16>/<wheel file>", plan.branch_artifacts),
+                    cached: false,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// What a deploy would do, from what is known without building, rendering, writing or
+/// sending anything: wheels whose build is cached get their real destination.
+pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
+    let plan = &prepared.plan;
+    let python = if plan.wheels.is_empty() {
+        None
+    } else {
+        Some(session.python()?)
+    };
+    let mut cached = Vec::new();
+    for spec in &plan.wheels {
+        cached.push(match &python {
+            Some(py) => build::peek(&prepared.manifest.state_dir(), spec, py)?,
+            None => None,
+        });
+    }
+    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
+        plan.wheels.iter().zip(cached.iter().map(Option::as_ref)).collect();
+    Ok(deploy_plan(plan, &known))
+}
+
+/// Builds every wheel of the project (`cargo mlops build`): the manifest's `[[wheel]]` list,
+/// else the cargo workspace's PyO3 crates. Failures are in the report, not an error.
+pub fn build_project(session: &Session, no_cache: bool, output: &Output) -> Result<build::Report> {
+    let manifest = session.manifest()?;
+    let wheels = session.wheels(&manifest)?;
+    if wheels.is_empty() {
+        output.warn(format!(
+            "nothing to build: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
+            manifest.display_path.display()
+        ));
+        return Ok(build::Report {
+            wheels: Vec::new(),
+            failures: Vec::new(),
+        });
+    }
+    let options = Options {
+        python: session.python()?,
+        no_cache,
+    };
+    Ok(build::build_all(&manifest.state_dir(), &wheels, &options, output))
+}
+
+/// Builds `wheels` (a warning, not an error, when there are none), reporting failures.
+pub fn build_report(
+    session: &Session,
+    manifest: &Manifest,
+    wheels: &[PlannedWheel],
+    no_cache: bool,
+    output: &Output,
+) -> Result<build::Report> {
+    if wheels.is_empty() {
+        output.warn(format!(
+            "no wheels: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
+            manifest.display_path.display()
+        ));
+        return Ok(build::Report {
+            wheels: Vec::new(),
+            failures: Vec::new(),
+        });
+    }
+    let options = Options {
+        python: session.python()?,
+        no_cache,
+    };
+    Ok(build::build_all(
+        &manifest.state_dir(),
+        wheels,
+        &options,
+        output,
+    ))
+}
+
+/// Builds the plan's wheels for a later stage (render, deploy, run): all must succeed.
+pub fn build_wheels(
+    session: &Session,
+    prepared: &Prepared,
+    no_cache: bool,
+    output: &Output,
+) -> Result<Vec<BuiltWheel>> {
+    build_report(
+        session,
+        &prepared.manifest,
+        &prepared.plan.wheels,
+        no_cache,
+        output,
+    )?
+    .into_result()
+}
+
+/// What `render` wrote: the project folder, and the tarball's hash (and path, when asked).
+#[derive(Clone, Debug, Serialize)]
+pub struct RenderReport {
+    #[serde(flatten)]
+    pub rendered: Rendered,
+    pub tarball: TarballReport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TarballReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Builds and renders the project into `out` (the render stage on its own), and writes the
+/// project tarball to `tarball` when given (its hash is computed either way).
+pub fn render_project(
+    session: &Session,
+    prepared: &Prepared,
+    out: &Path,
+    tarball: Option<&Path>,
+    no_cache: bool,
+    output: &Output,
+) -> Result<RenderReport> {
+    let wheels = build_wheels(session, prepared, no_cache, output)?;
+    let rendered = render::render(
+        &prepared.plan,
+        &prepared.manifest,
+        &prepared.project,
+        &wheels,
+        out,
+    )?;
+    let written = match tarball {
+        Some(path) => write_tarball(&rendered, path)?,
+        None => rendered.tarball(std::io::sink())?,
+    };
+    Ok(RenderReport {
+        rendered,
+        tarball: TarballReport {
+            path: tarball.map(Path::to_path_buf),
+            sha256: written.sha256,
+            size: written.size,
+        },
+    })
+}
+
+/// Where this commit's deploy record lives: `<branch folder>/deploys/<commit>.json`.
+pub fn record_path(plan: &Plan) -> String {
+    format!(
+        "{}/deploys/{}.json",
+        plan.branch_artifacts.trim_end_matches('/'),
+        plan.commit.as_deref().unwrap_or("uncommitted")
+    )
+}
+
+/// The deploy record of what was published.
+pub fn deploy_record(plan: &Plan, published: &[Published]) -> DeployRecord {
+    let find = |kind: &str| {
+        published
+            .iter()
+            .find(|p| p.kind == kind)
+            .map(|p| RecordedFile {
+                file: None,
+                sha256: p.sha256.clone(),
+                path: p.remote_path.clone(),
+            })
+    };
+    DeployRecord {
+        project: plan.project.clone(),
+        target: plan.target.clone(),
+        branch: plan.branch.clone(),
+        branch_slug: plan.branch_slug.clone(),
+        commit: plan.commit.clone(),
+        time: crate::time::rfc3339(crate::time::now_secs()),
+        experiment: plan.experiment.clone(),
+        wheels: published
+            .iter()
+            .filter(|p| p.kind == "wheel")
+            .map(|p| RecordedFile {
+                file: Some(p.file.clone()),
+                sha256: p.sha256.clone(),
+                path: p.remote_path.clone(),
+            })
+            .collect(),
+        tarball: find("tarball"),
+        launcher: find("launcher"),
+        tool: format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// Builds, renders and publishes to `open` (the caller opens the store once, before the
+/// build, so credentials are resolved once and their problems show before any work); shared
+/// by `deploy`, `run` and the pre-push hook.
+pub fn deploy(
+    session: &Session,
+    prepared: &Prepared,
+    open: &OpenStore,
+    no_cache: bool,
+    output: &Output,
+) -> Result<Deployment> {
+    let Prepared {
+        manifest,
+        project,
+        plan,
+    } = prepared;
+    let wheels = build_wheels(session, prepared, no_cache, output)?;
+    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
+        plan.wheels.iter().zip(wheels.iter().map(Some)).collect();
+    let planned = deploy_plan(plan, &known);
+    let work = manifest
+        .state_dir()
+        .join("deploy")
+        .join(&plan.target)
+        .join(&plan.branch_slug);
+    let rendered = render::render(plan, manifest, project, &wheels, &work.join("project"))?;
+    let tarball_path = work.join(publish::TARBALL_FILE);
+    write_tarball(&rendered, &tarball_path)?;
+    let mut artifacts: Vec<Artifact> = wheels
+        .iter()
+        .zip(&planned.wheels)
+        .map(|(w, dest)| Artifact {
+            dest: dest.remote_path.clone(),
+            ..Artifact::wheel(plan, w)
+        })
+        .collect();
+    artifacts.push(Artifact::new(
+        "tarball",
+        plan,
+        tarball_path,
+        publish::TARBALL_FILE,
+    )?);
+    artifacts.push(Artifact::new(
+        "launcher",
+        plan,
+        rendered.dir.join(LAUNCHER_FILE),
+        LAUNCHER_FILE,
+    )?);
+
+    let (store, client) = open;
+    output.status(
+        "Publishing",
+        format!("to {} under {}", store.describe(), plan.branch_artifacts),
+    );
+    let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
+    let record = deploy_record(plan, &published);
+    crate::interrupt::check()?;
+    // A redeploy of the same commit with the same files keeps the first record (and its
+    // time), so an unchanged redeploy sends no payload at all.
+    let unchanged = store
+        .read_small(&planned.record)?
+        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok())
+        .is_some_and(|old| old.same_as(&record));
+    if !unchanged {
+        store.write_small(
+            &planned.record,
+            serde_json::to_string_pretty(&record)
+                .expect("records serialize")
+                .as_bytes(),
+        )?;
+    }
+    let (requests, payload_bytes) = client.as_ref().map_or((0, 0), |c| {
+        (
+            c.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+            c.stats
+                .payload_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    });
+    let mut published = published.into_iter();
+    let wheel_count = wheels.len();
+    let wheels: Vec<Published> = published.by_ref().take(wheel_count).collect();
+    let tarball = published.next().expect("the tarball was published");
+    let launcher = published.next().expect("the launcher was published");
+    Ok(Deployment {
+        target: plan.target.clone(),
+        store: store.describe(),
+        branch: plan.branch.clone(),
+        branch_folder: plan.branch_artifacts.clone(),
+        record: planned.record,
+        wheels,
+        tarball,
+        launcher,
+        requests,
+        payload_bytes,
+        rendered,
+    })
+}
+
+/// Writes the project tarball to `path` whole or not at all (a temporary file beside it,
+/// persisted into place); returns its hash and size.
+pub fn write_tarball(rendered: &Rendered, path: &Path) -> Result<render::tarball::Written> {
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    fs_err::create_dir_all(&dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| crate::error::Error::io(format!("cannot make a file in {}", dir.display()), e))?;
+    let written = rendered.tarball(std::io::BufWriter::new(tmp.as_file()))?;
+    tmp.persist(path).map_err(|e| {
+        crate::error::Error::io(format!("cannot write {}", path.display()), e.error)
+    })?;
+    Ok(written)
+}

@@ -1,0 +1,48 @@
+//! A submitted Databricks run, by its id: its state, its task's output, and cancelling it.
+
+use std::sync::Arc;
+
+use crate::databricks::Client;
+use crate::databricks::jobs::{Jobs, RunOutput, RunState};
+use crate::error::{Error, Result};
+use crate::manifest::TargetKind;
+use crate::output::Output;
+use crate::session::Session;
+
+/// The client of the session's target, which must be a Databricks target.
+fn client(session: &Session) -> Result<Arc<Client>> {
+    let prepared = session.prepare(None, &[])?;
+    if prepared.plan.target_kind != TargetKind::Databricks {
+        return Err(Error::usage(format!(
+            "target `{}` is not a Databricks target",
+            prepared.plan.target
+        ))
+        .with_help("name the workspace's target with `--target NAME`"));
+    }
+    session.client(&prepared.plan)
+}
+
+/// The run's state.
+pub fn status(session: &Session, run_id: u64) -> Result<RunState> {
+    let client = client(session)?;
+    Ok(Jobs { client: &client }.get(run_id)?)
+}
+
+/// The output of the run's task, and that task's run id.
+pub fn logs(session: &Session, run_id: u64) -> Result<(u64, RunOutput)> {
+    let client = client(session)?;
+    let jobs = Jobs { client: &client };
+    let state = jobs.get(run_id)?;
+    let task = state.task_run_id.ok_or_else(|| {
+        Error::remote(format!(
+            "run {run_id} has no task run to read the output of"
+        ))
+    })?;
+    Ok((task, jobs.output(task)?))
+}
+
+/// Cancels the run and waits until it has ended.
+pub fn cancel(session: &Session, run_id: u64, output: &Output) -> Result<RunState> {
+    let client = client(session)?;
+    crate::follow::cancel_and_wait(&Jobs { client: &client }, run_id, output)
+}

@@ -1,0 +1,163 @@
+//! A run on a Databricks target: deploy, submit (experiment, MLflow run, job run), the run
+//! record that keeps `gc` away from what the job reads, following the run to its end, and
+//! the MLflow run ended with the job's result.
+
+use crate::databricks::jobs::{Jobs, RunState};
+use crate::databricks::mlflow::Mlflow;
+use crate::error::{Error, Result};
+use crate::follow::{self, Ended};
+use crate::output::Output;
+use crate::pipeline;
+use crate::plan::Plan;
+use crate::records::{RunRecord, RunReport};
+use crate::session::{Prepared, Session};
+use crate::submit;
+
+use super::request::{Finished, RunRequest};
+
+/// Lines of the task's log shown when a run fails.
+const LOG_TAIL: usize = 50;
+
+/// Deploys, submits, records what the job reads, follows the run to its end and ends the
+/// MLflow run. The report is returned with the run's failure (if any) beside it, so the
+/// caller shows the report before it exits with the failure.
+pub fn run(
+    session: &Session,
+    prepared: &Prepared,
+    request: &RunRequest<'_>,
+    output: &Output,
+) -> Result<Finished> {
+    let timeout = request.timeout;
+    let plan = &prepared.plan;
+    let open = session.store(plan)?;
+    let deployment = pipeline::deploy(session, prepared, &open, request.no_cache, output)?;
+    let (store, client) = &open;
+    let client = client
+        .clone()
+        .expect("a Databricks target's store comes with its client");
+    let submission = submit::submit(
+        &client,
+        plan,
+        request.entry,
+        &deployment,
+        timeout.map(|t| t.as_secs()),
+        output,
+    )?;
+    // What the job reads, so that `gc` never deletes it while the job may still run.
+    let run_record = RunRecord {
+        databricks_run_id: submission.databricks_run_id,
+        mlflow_run_id: submission.mlflow_run_id.clone(),
+        deploy_record: deployment.record.clone(),
+        time: crate::time::rfc3339(crate::time::now_secs()),
+        paths: deployment.paths(),
+    };
+    store.write_small(
+        &run_record_path(plan, submission.databricks_run_id),
+        serde_json::to_string(&run_record)
+            .expect("records serialize")
+            .as_bytes(),
+    )?;
+    output.status(
+        "Submitted",
+        format!(
+            "run {} (MLflow run {}): {}",
+            submission.databricks_run_id, submission.mlflow_run_id, submission.run_page_url
+        ),
+    );
+    let mut report = RunReport {
+        target: plan.target.clone(),
+        experiment: submission.experiment.clone(),
+        experiment_id: submission.experiment_id.clone(),
+        mlflow_run_id: submission.mlflow_run_id.clone(),
+        databricks_run_id: submission.databricks_run_id,
+        run_page_url: submission.run_page_url.clone(),
+        result: "SUBMITTED".into(),
+    };
+    if request.no_wait {
+        return Ok(Finished {
+            report,
+            failure: None,
+        });
+    }
+    let jobs = Jobs { client: &client };
+    let mlflow = Mlflow { client: &client };
+    let ended = follow::follow(&jobs, submission.databricks_run_id, timeout, output)?;
+    client.clean_up_after_interrupt();
+    let end =
+        |status: &str| mlflow.end_run(&submission.mlflow_run_id, status, crate::time::now_ms());
+    let failure = match ended {
+        Ended::Done(state) if state.succeeded() => {
+            end("FINISHED")?;
+            report.result = state.outcome();
+            None
+        }
+        Ended::Done(state) => {
+            show_failure(&jobs, &state, output);
+            end("FAILED")?;
+            report.result = state.outcome();
+            Some(Error::failed(format!(
+                "run {} ended {}{}",
+                submission.databricks_run_id,
+                state.outcome(),
+                if state.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", state.message)
+                }
+            ))
+            .with_help(format!(
+                "see {} ; `cargo mlops logs {}` shows the output again",
+                submission.run_page_url, submission.databricks_run_id
+            )))
+        }
+        Ended::TimedOut(state) => {
+            end("FAILED")?;
+            report.result = "TIMEDOUT".into();
+            Some(Error::failed(format!(
+                "run {} took longer than --timeout {}; it was cancelled ({})",
+                submission.databricks_run_id,
+                request.timeout_text.unwrap_or(""),
+                state.outcome()
+            )))
+        }
+        Ended::Interrupted(state) => {
+            end("KILLED")?;
+            report.result = state.outcome();
+            Some(Error::interrupted())
+        }
+    };
+    Ok(Finished { report, failure })
+}
+
+/// Where the run record of Databricks run `id` lives: `<branch folder>/runs/<id>.json`.
+pub fn run_record_path(plan: &Plan, id: u64) -> String {
+    format!(
+        "{}/runs/{id}.json",
+        plan.branch_artifacts.trim_end_matches('/')
+    )
+}
+
+/// Prints the task's error, trace and the end of its log.
+fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) {
+    let Some(task) = state.task_run_id else {
+        return;
+    };
+    match jobs.output(task) {
+        Ok(out) => {
+            if let Some(error) = &out.error {
+                output.block("Error:", error);
+            }
+            if let Some(trace) = &out.error_trace {
+                output.block("Trace:", trace);
+            }
+            if let Some(logs) = &out.logs {
+                output.block(
+                    &format!("Last {LOG_TAIL} lines of the log:"),
+                    &crate::process::tail(logs, LOG_TAIL),
+                );
+            }
+        }
+        Err(e) => output.warn(format!("cannot fetch the run's output: {e}")),
+    }
+}
+

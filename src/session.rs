@@ -1,0 +1,190 @@
+//! One invocation of the tool: the global flags, the output channel and where it started; and
+//! what every command needs before it acts (the manifest, the project, the branch, the plan,
+//! credentials, the store), resolved and validated with no side effects.
+
+use std::path::PathBuf;
+
+use crate::cli::GlobalArgs;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::manifest::{self, Manifest};
+use crate::naming::{self, Branch};
+use crate::output::Output;
+use crate::plan::{Inputs, Plan, PlannedWheel};
+use crate::project::MlflowProject;
+use crate::tools::{self, Python};
+
+/// What every command shares: the global flags, the output channel and where we started.
+pub struct Session {
+    pub global: GlobalArgs,
+    pub output: Output,
+    pub cwd: PathBuf,
+}
+
+impl Session {
+    /// Where the manifest is: `--manifest-path`, else the nearest `mlops.toml` upward.
+    pub fn manifest_path(&self) -> Result<PathBuf> {
+        Ok(match &self.global.manifest_path {
+            Some(path) => {
+                let path = self.cwd.join(path);
+                if path.is_dir() {
+                    path.join(manifest::MANIFEST_FILE)
+                } else {
+                    path
+                }
+            }
+            None => manifest::find(&self.cwd)?,
+        })
+    }
+
+    /// The manifest named by `--manifest-path`, else the nearest `mlops.toml` upward.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path()?;
+        self.output.verbose("Reading", path.display());
+        manifest::load(&path)
+    }
+
+    /// The branch from the flag, the environment, the CI, or git (asked in the project root).
+    pub fn branch(&self, manifest: &Manifest) -> Result<Branch> {
+        naming::detect(
+            self.global.branch.as_deref(),
+            &|k| std::env::var(k).ok(),
+            || git::head(&manifest.root),
+        )
+    }
+
+    /// The wheels to build: mlops.toml's `[[wheel]]` list, else the cargo workspace's PyO3
+    /// crates.
+    pub fn wheels(&self, manifest: &Manifest) -> Result<Vec<PlannedWheel>> {
+        if !manifest.wheels.is_empty() {
+            return Ok(manifest
+                .wheels
+                .iter()
+                .map(|w| PlannedWheel {
+                    path: w.path.clone(),
+                    declared: w.declared.clone(),
+                    install: w.install,
+                })
+                .collect());
+        }
+        let found = crate::build::discover::maturin_members(&manifest.root)?;
+        for dir in &found {
+            self.output
+                .verbose("Found", format!("PyO3 crate {}", dir.display()));
+        }
+        Ok(found
+            .into_iter()
+            .map(|path| PlannedWheel {
+                declared: relative_to(&path, &manifest.root),
+                path,
+                install: Default::default(),
+            })
+            .collect())
+    }
+
+    /// The build interpreter: `--python`, `MLOPS_PYTHON`, the active virtualenv, `python3`.
+    pub fn python(&self) -> Result<Python> {
+        let python = tools::find_python(self.global.python.as_deref(), &|k| std::env::var_os(k))?;
+        self.output.verbose(
+            "Python",
+            format!("{} (from {})", python.path.display(), python.source),
+        );
+        Ok(python)
+    }
+
+    /// Everything a command needs before it acts: the manifest, the project folder, and the
+    /// plan for the chosen target, branch and (optionally) entry point with its `-P` values,
+    /// all validated. Nothing is built, written or sent.
+    pub fn prepare(&self, entry: Option<&str>, params: &[String]) -> Result<Prepared> {
+        let manifest = self.manifest()?;
+        // Resolve the target first: a wrong `--target` is the likelier mistake, and its
+        // message should not be hidden behind a branch problem.
+        manifest.target(self.global.target.as_deref())?;
+        let project = MlflowProject::load(&manifest)?;
+        let pairs = crate::params::parse_pairs(params)?;
+        let entry_point = entry.map(|name| project.entry_point(name)).transpose()?;
+        let parameters = match (entry, &entry_point) {
+            (Some(name), Some(point)) => crate::params::resolve(name, point, &pairs)?,
+            _ if !pairs.is_empty() => {
+                return Err(Error::usage("`-P` values need an entry point")
+                    .with_help("name it with `--entry NAME`"));
+            }
+            _ => Default::default(),
+        };
+        let branch = self.branch(&manifest)?;
+        let plan = Plan::new(
+            &manifest,
+            Inputs {
+                target: self.global.target.as_deref(),
+                branch,
+                commit: git::commit(&manifest.root),
+                local_user: crate::plan::local_user(),
+                entry,
+                entry_point,
+                wheels: self.wheels(&manifest)?,
+                entry_points: project.entry_points.clone(),
+                parameters,
+            },
+        )?;
+        for warning in crate::render::validate(&plan, &manifest, &project)? {
+            self.output.warn(warning);
+        }
+        Ok(Prepared {
+            manifest,
+            project,
+            plan,
+        })
+    }
+}
+
+impl Session {
+    /// The workspace client of a Databricks target (credentials resolved, nothing sent yet).
+    pub fn client(&self, plan: &Plan) -> Result<std::sync::Arc<crate::databricks::Client>> {
+        let config = crate::databricks::auth::resolve(&crate::databricks::auth::Settings {
+            target: &plan.target,
+            host: plan.host.as_deref(),
+            profile: plan.profile.as_deref(),
+            env: &|k| std::env::var(k).ok(),
+        })?;
+        self.output.verbose(
+            "Workspace",
+            format!(
+                "{} ({}, from {})",
+                config.host,
+                config.method.name(),
+                config.source
+            ),
+        );
+        Ok(std::sync::Arc::new(crate::databricks::Client::new(config)?))
+    }
+
+    /// The artifact store of the plan's target, and its client when it is remote.
+    pub fn store(&self, plan: &Plan) -> Result<OpenStore> {
+        let client = match plan.target_kind {
+            crate::manifest::TargetKind::Local => None,
+            crate::manifest::TargetKind::Databricks => Some(self.client(plan)?),
+        };
+        Ok((crate::store::open(plan.store_kind, &plan.artifacts, client.clone()), client))
+    }
+}
+
+/// An artifact store, and the workspace client behind it when it is remote.
+pub type OpenStore = (
+    Box<dyn crate::store::Store>,
+    Option<std::sync::Arc<crate::databricks::Client>>,
+);
+
+/// The validated inputs of a command (see [`Session::prepare`]).
+pub struct Prepared {
+    pub manifest: Manifest,
+    pub project: MlflowProject,
+    pub plan: Plan,
+}
+
+/// `path` relative to `base` when below it, for messages and manifests.
+fn relative_to(path: &std::path::Path, base: &std::path::Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
