@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
-use crate::records::RunReport;
 use crate::error::Result;
 use crate::output::Output;
+use crate::records::RunReport;
 
 fn pairs(r: &RunReport) -> Vec<(&'static str, String)> {
     vec![

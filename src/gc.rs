@@ -10,8 +10,8 @@ use crate::databricks::jobs::Jobs;
 use crate::error::{Error, Result};
 use crate::naming;
 use crate::output::Output;
-use crate::session::Session;
 use crate::records::{DeployRecord, RunRecord};
+use crate::session::Session;
 use crate::store::{Listing, Store, is_temp_name};
 
 /// Why something is to be deleted.

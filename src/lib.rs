@@ -4,12 +4,14 @@
 //! The library never prints directly: everything shown goes through [`output`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod atomic;
 pub mod build;
 pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod databricks;
 pub mod diagnostic;
+pub mod environment;
 pub mod error;
 pub mod follow;
 pub mod gc;
@@ -17,13 +19,12 @@ pub mod git;
 pub mod hook;
 pub mod interrupt;
 pub mod launch;
-pub mod environment;
 pub mod manifest;
 pub mod naming;
 pub mod output;
 pub mod params;
-pub mod pipeline;
 pub mod paths;
+pub mod pipeline;
 pub mod plan;
 pub mod process;
 pub mod project;

@@ -236,19 +236,9 @@ impl Progress {
     }
 }
 
-/// Sizes as people read them: `812 B`, `1.9 KiB`, `30.0 MiB`.
+/// Sizes as people read them (`812 B`, `1.90 KiB`, `30.00 MiB`): indicatif's `HumanBytes`.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 fn resolve_color(choice: ColorChoice) -> bool {

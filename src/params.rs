@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
 use crate::diagnostic::suggestion;
+use crate::error::{Error, Result};
 use crate::manifest::{EntryPoint, ParamType};
 
 /// Splits `name=value` arguments (the value may itself contain `=`).

@@ -122,8 +122,11 @@ pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
             None => None,
         });
     }
-    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
-        plan.wheels.iter().zip(cached.iter().map(Option::as_ref)).collect();
+    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> = plan
+        .wheels
+        .iter()
+        .zip(cached.iter().map(Option::as_ref))
+        .collect();
     Ok(deploy_plan(plan, &known))
 }
 
@@ -146,7 +149,12 @@ pub fn build_project(session: &Session, no_cache: bool, output: &Output) -> Resu
         python: session.python()?,
         no_cache,
     };
-    Ok(build::build_all(&manifest.state_dir(), &wheels, &options, output))
+    Ok(build::build_all(
+        &manifest.state_dir(),
+        &wheels,
+        &options,
+        output,
+    ))
 }
 
 /// Builds `wheels` (a warning, not an error, when there are none), reporting failures.
@@ -389,13 +397,8 @@ pub fn deploy(
 /// Writes the project tarball to `path` whole or not at all (a temporary file beside it,
 /// persisted into place); returns its hash and size.
 pub fn write_tarball(rendered: &Rendered, path: &Path) -> Result<render::tarball::Written> {
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    fs_err::create_dir_all(&dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| crate::error::Error::io(format!("cannot make a file in {}", dir.display()), e))?;
+    let tmp = crate::atomic::temp_beside(path)?;
     let written = rendered.tarball(std::io::BufWriter::new(tmp.as_file()))?;
-    tmp.persist(path).map_err(|e| {
-        crate::error::Error::io(format!("cannot write {}", path.display()), e.error)
-    })?;
+    crate::atomic::persist(tmp, path)?;
     Ok(written)
 }

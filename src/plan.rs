@@ -120,7 +120,10 @@ impl Plan {
             branch_slug: inputs.branch.slug.clone(),
             commit: inputs.commit,
             experiment,
-            store_kind: crate::store::StoreKind::of(target.kind == TargetKind::Databricks, &artifacts),
+            store_kind: crate::store::StoreKind::of(
+                target.kind == TargetKind::Databricks,
+                &artifacts,
+            ),
             artifacts,
             branch_artifacts,
             wheels: inputs.wheels,

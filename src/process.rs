@@ -159,6 +159,57 @@ impl Cmd {
         }
     }
 
+    /// Runs to completion, handing each line of its output (stdout and stderr, merged in the
+    /// order they came) to `on_line` as it comes; returns the exit code (`None` when killed by
+    /// a signal). A non-zero exit is not an error here: the caller says what it means.
+    pub fn stream(&self, mut on_line: impl FnMut(&str)) -> Result<Option<i32>, CmdError> {
+        use std::io::BufRead;
+        let reader = self
+            .expression()
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked()
+            .reader()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut lines = std::io::BufReader::new(&reader);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    on_line(text.trim_end_matches(['\n', '\r']));
+                }
+                Err(e) => {
+                    return Err(CmdError::Spawn {
+                        command: self.display(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        let status = reader
+            .try_wait()
+            .map_err(|e| self.spawn_error(e))?
+            .map(|out| out.status.code())
+            .unwrap_or(None);
+        Ok(status)
+    }
+
+    fn spawn_error(&self, e: io::Error) -> CmdError {
+        if e.kind() == io::ErrorKind::NotFound {
+            CmdError::NotFound {
+                program: self.program.to_string_lossy().into_owned(),
+            }
+        } else {
+            CmdError::Spawn {
+                command: self.display(),
+                source: e,
+            }
+        }
+    }
+
     /// Runs and returns stdout with the trailing newline removed.
     pub fn read(&self) -> Result<String, CmdError> {
         self.output()
@@ -166,12 +217,16 @@ impl Cmd {
     }
 }
 
-/// Quotes `s` for a POSIX shell when it holds anything but plainly safe characters.
+/// Quotes `s` for a POSIX shell when it holds anything but plainly safe characters, exactly
+/// as Python's `shlex.quote` does: MLflow renders an entry point's command with it
+/// (`EntryPoint.compute_command`), and ours must match what MLflow would run. (The `shlex`
+/// crate, which splits commands here, quotes differently: double quotes, and `=` or `,`
+/// quoted too.)
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars().all(|c| {
             c.is_ascii_alphanumeric()
-                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '+' | ',' | '@')
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '+' | ',' | '@' | '%')
         });
     if safe {
         s.to_string()
@@ -218,6 +273,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn streaming_hands_over_every_line_of_both_streams_and_the_status() {
+        let mut lines = Vec::new();
+        let code = Cmd::new("sh")
+            .args(["-c", "echo one; echo two >&2; echo three; exit 4"])
+            .stream(|l| lines.push(l.to_string()))
+            .unwrap();
+        assert_eq!(code, Some(4));
+        assert_eq!(lines, ["one", "two", "three"]);
+        let err = Cmd::new("definitely-not-a-program-mlops")
+            .stream(|_| {})
+            .unwrap_err();
+        assert!(matches!(err, CmdError::NotFound { .. }), "{err:?}");
     }
 
     #[test]

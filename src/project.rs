@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
 use crate::diagnostic::Diagnostic;
+use crate::error::{Error, Result};
 use crate::manifest::{EntryPoint, Manifest, ParamType, Parameter, display_path};
 
 /// The file names MLflow and we look for.

@@ -164,7 +164,10 @@ impl Session {
             crate::manifest::TargetKind::Local => None,
             crate::manifest::TargetKind::Databricks => Some(self.client(plan)?),
         };
-        Ok((crate::store::open(plan.store_kind, &plan.artifacts, client.clone()), client))
+        Ok((
+            crate::store::open(plan.store_kind, &plan.artifacts, client.clone()),
+            client,
+        ))
     }
 }
 

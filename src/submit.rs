@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::pipeline::Deployment;
 use crate::databricks::Client;
 use crate::databricks::jobs::Jobs;
 use crate::databricks::mlflow::Mlflow;
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::launch::{self, Entry, Launch, RunRef};
 use crate::manifest::Compute;
 use crate::output::Output;
+use crate::pipeline::Deployment;
 use crate::plan::Plan;
 use crate::publish::Published;
 
@@ -43,10 +43,7 @@ pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, S
     let name = plan.experiment.replace("{user}", user);
     let mlflow = Mlflow { client };
     if let Some(e) = mlflow.experiment_by_name(&name)? {
-        return Ok((
-            name,
-            e["experiment_id"].as_str().unwrap_or_default().to_string(),
-        ));
+        return Ok((name, e.experiment_id));
     }
     if let Some((parent, _)) = name.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
         Workspace { client }.mkdirs(parent)?;
@@ -59,10 +56,7 @@ pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, S
                     "experiment `{name}` exists but cannot be found by name"
                 ))
             })?;
-            Ok((
-                name,
-                e["experiment_id"].as_str().unwrap_or_default().to_string(),
-            ))
+            Ok((name, e.experiment_id))
         }
         Err(e) => Err(e.into()),
     }

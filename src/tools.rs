@@ -58,42 +58,23 @@ pub fn find_python(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<OsString>) 
     }
 }
 
-/// `program` as an existing file: a path with a separator is taken as is, a bare name is
-/// searched on `path_var`.
+/// `program` as the shell would run it: a path with folders as given (when executable), a
+/// bare name searched in `path_var` (`which`).
 pub fn resolve(program: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    let cwd = env::current_dir().ok()?;
     if program.components().count() > 1 || program.is_absolute() {
-        return program.is_file().then(|| program.to_path_buf());
+        return which::which_in(program, None::<&str>, cwd).ok();
     }
-    let path_var = path_var?;
-    env::split_paths(path_var)
-        .flat_map(|dir| {
-            let plain = dir.join(program);
-            let exe = cfg!(windows).then(|| dir.join(program).with_extension("exe"));
-            std::iter::once(plain).chain(exe)
-        })
-        .find(|candidate| is_executable(candidate))
+    which::which_in(program, Some(path_var?), cwd).ok()
 }
 
 /// Finds `name` beside the interpreter (the same virtualenv), then on PATH.
 pub fn beside_or_on_path(python: &Python, name: &str) -> Option<PathBuf> {
-    let beside = python.path.parent().map(|dir| dir.join(name));
-    beside
-        .filter(|p| is_executable(p))
+    python
+        .path
+        .parent()
+        .and_then(|dir| which::which_in(name, Some(dir), dir).ok())
         .or_else(|| resolve(Path::new(name), env::var_os("PATH").as_deref()))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
 }
 
 /// A fingerprint of an executable that changes when it is replaced or upgraded: its path, and

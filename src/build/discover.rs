@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::process::{Cmd, CmdError};
 
 use super::backend::{self, Backend};
 
@@ -17,17 +18,31 @@ pub fn maturin_members(root: &Path) -> Result<Vec<PathBuf>> {
     else {
         return Ok(Vec::new());
     };
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .manifest_path(&cargo_toml)
-        .no_deps()
-        .exec()
-        .map_err(|e| {
-            Error::usage(format!(
-                "cannot list the cargo workspace of `{}` to find PyO3 crates: {e}",
-                cargo_toml.display()
-            ))
-            .with_help("fix the workspace so `cargo metadata` works, or list the wheels with `[[wheel]] path = ...` in mlops.toml")
+    let failed = |e: String| {
+        Error::usage(format!(
+            "cannot list the cargo workspace of `{}` to find PyO3 crates: {e}",
+            cargo_toml.display()
+        ))
+        .with_help("fix the workspace so `cargo metadata` works, or list the wheels with `[[wheel]] path = ...` in mlops.toml")
+    };
+    // `cargo metadata` through the one process wrapper; cargo_metadata reads its answer.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let json = Cmd::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
+        .arg(&cargo_toml)
+        .read()
+        .map_err(|e| match &e {
+            CmdError::Failed { output, .. } => failed(format!("{e}: {}", output.stderr.trim())),
+            _ => failed(e.to_string()),
         })?;
+    let metadata =
+        cargo_metadata::MetadataCommand::parse(&json).map_err(|e| failed(e.to_string()))?;
     let mut found: Vec<PathBuf> = metadata
         .workspace_packages()
         .into_iter()

@@ -241,11 +241,8 @@ impl HashMemo {
         if !self.changed {
             return;
         }
-        if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec(self)) {
-            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-            let _ = fs_err::create_dir_all(dir)
-                .and_then(|()| fs_err::write(&tmp, json))
-                .and_then(|()| fs_err::rename(&tmp, path));
+        if let Ok(json) = serde_json::to_vec(self) {
+            let _ = crate::atomic::write(path, &json);
         }
     }
 

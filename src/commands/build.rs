@@ -67,14 +67,3 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
         })
         .collect()
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes() {
-        use crate::output::human_bytes;
-        assert_eq!(human_bytes(812), "812 B");
-        assert_eq!(human_bytes(1946), "1.9 KiB");
-        assert_eq!(human_bytes(30 * 1024 * 1024), "30.0 MiB");
-    }
-}

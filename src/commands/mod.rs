@@ -11,8 +11,6 @@ mod remote;
 mod render;
 mod run;
 
-
-
 use crate::cli::{Command, MlopsArgs};
 use crate::error::{Error, Result};
 use crate::output::Output;

@@ -3,29 +3,38 @@
 use std::path::Path;
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 use super::client::{Body, Client, Progress, Request};
 use super::error::ApiError;
 
-/// A file or folder as DBFS describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A file or folder as DBFS describes it (`FileInfo`; `file_size` is 0 for folders, and
+/// `is_dir`/`modification_time` are left out by some services when false or unknown).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct FileInfo {
     pub path: String,
+    #[serde(default)]
     pub is_dir: bool,
+    #[serde(default, rename = "file_size")]
     pub size: u64,
+    #[serde(default, rename = "modification_time")]
     pub modified_ms: i64,
 }
 
-impl FileInfo {
-    fn from_json(v: &Value) -> FileInfo {
-        FileInfo {
-            path: v["path"].as_str().unwrap_or("").to_string(),
-            is_dir: v["is_dir"].as_bool().unwrap_or(false),
-            size: v["file_size"].as_u64().unwrap_or(0),
-            modified_ms: v["modification_time"].as_i64().unwrap_or(0),
-        }
-    }
+/// `list`'s answer: `files` is absent for an empty folder.
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(default)]
+    files: Vec<FileInfo>,
+}
+
+/// `read`'s answer.
+#[derive(Deserialize)]
+struct Read {
+    bytes_read: u64,
+    #[serde(default)]
+    data: String,
 }
 
 /// `dbfs:/a/b` → `/a/b`, the form the API takes.
@@ -44,9 +53,9 @@ impl Dbfs<'_> {
     pub fn get_status(&self, path: &str) -> Result<Option<FileInfo>, ApiError> {
         match self
             .client
-            .get_json("/api/2.0/dbfs/get-status", &[("path", &api_path(path))])
+            .get_as::<FileInfo>("/api/2.0/dbfs/get-status", &[("path", &api_path(path))])
         {
-            Ok(v) => Ok(Some(FileInfo::from_json(&v))),
+            Ok(v) => Ok(Some(v)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -100,6 +109,7 @@ impl Dbfs<'_> {
                 progress,
             },
             idempotent: overwrite,
+            auth: Default::default(),
         };
         self.client.execute(&req).map(drop)
     }
@@ -141,12 +151,9 @@ impl Dbfs<'_> {
     pub fn list(&self, path: &str) -> Result<Vec<FileInfo>, ApiError> {
         match self
             .client
-            .get_json("/api/2.0/dbfs/list", &[("path", &api_path(path))])
+            .get_as::<Listed>("/api/2.0/dbfs/list", &[("path", &api_path(path))])
         {
-            Ok(v) => Ok(v["files"]
-                .as_array()
-                .map(|a| a.iter().map(FileInfo::from_json).collect())
-                .unwrap_or_default()),
+            Ok(v) => Ok(v.files),
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
@@ -157,7 +164,7 @@ impl Dbfs<'_> {
         let mut out = Vec::new();
         loop {
             let offset = out.len().to_string();
-            let v = match self.client.get_json(
+            let v: Read = match self.client.get_as(
                 "/api/2.0/dbfs/read",
                 &[
                     ("path", &api_path(path)),
@@ -169,12 +176,11 @@ impl Dbfs<'_> {
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let read = v["bytes_read"].as_u64().unwrap_or(0);
-            if read == 0 {
+            if v.bytes_read == 0 {
                 return Ok(Some(out));
             }
             let data = base64::engine::general_purpose::STANDARD
-                .decode(v["data"].as_str().unwrap_or(""))
+                .decode(&v.data)
                 .map_err(|e| {
                     ApiError::protocol(&self.client.host, "/api/2.0/dbfs/read", &e.to_string())
                 })?;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Deserialize;
 
 use super::client::{Body, Client, Progress, Request};
 use super::error::ApiError;
@@ -34,13 +35,26 @@ fn endpoint(kind: &str, path: &str) -> String {
     format!("/api/2.0/fs/{kind}{}", utf8_percent_encode(path, PATH))
 }
 
-/// One entry of a directory listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One entry of a directory listing (`file_size` and `last_modified` are absent for
+/// directories).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Entry {
     pub path: String,
+    #[serde(rename = "is_directory")]
     pub is_dir: bool,
+    #[serde(default, rename = "file_size")]
     pub size: u64,
+    #[serde(default, rename = "last_modified")]
     pub modified_ms: i64,
+}
+
+/// A page of a directory listing (`contents` is absent for an empty directory).
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    contents: Vec<Entry>,
+    #[serde(default)]
+    next_page_token: Option<String>,
 }
 
 pub struct Files<'a> {
@@ -56,11 +70,19 @@ impl Files<'_> {
             ..Request::get(&url)
         };
         match self.client.execute(&req) {
-            Ok(resp) => Ok(resp
+            Ok(resp) => resp
                 .headers
                 .get("content-length")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())),
+                .and_then(|v| v.parse().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::protocol(
+                        &self.client.host,
+                        &url,
+                        "the answer's `content-length` header is missing or not a number",
+                    )
+                }),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -90,6 +112,7 @@ impl Files<'_> {
                 progress,
             },
             idempotent: true,
+            auth: Default::default(),
         };
         self.client.execute(&req).map(drop)
     }
@@ -102,6 +125,7 @@ impl Files<'_> {
             query: vec![("overwrite", overwrite.to_string())],
             body: Body::Bytes(bytes.to_vec(), "application/octet-stream".into()),
             idempotent: true,
+            auth: Default::default(),
         };
         self.client.execute(&req).map(drop)
     }
@@ -148,21 +172,14 @@ impl Files<'_> {
             if let Some(t) = &token {
                 req = req.query("page_token", t.clone());
             }
-            let v = match self.client.execute(&req) {
-                Ok(resp) => resp.json(),
+            let page: Page = match self.client.execute(&req) {
+                Ok(resp) => self.client.decode(&url, &resp)?,
                 Err(e) if e.is_not_found() => return Ok(out),
                 Err(e) => return Err(e),
             };
-            for item in v["contents"].as_array().into_iter().flatten() {
-                out.push(Entry {
-                    path: item["path"].as_str().unwrap_or("").to_string(),
-                    is_dir: item["is_directory"].as_bool().unwrap_or(false),
-                    size: item["file_size"].as_u64().unwrap_or(0),
-                    modified_ms: item["last_modified"].as_i64().unwrap_or(0),
-                });
-            }
-            match v["next_page_token"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            out.extend(page.contents);
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => token = Some(t),
                 _ => return Ok(out),
             }
         }

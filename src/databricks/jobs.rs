@@ -1,5 +1,6 @@
 //! Jobs API 2.1: one-time runs (`runs/submit`), their state, output and cancellation.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::Client;
@@ -48,53 +49,83 @@ pub struct Jobs<'a> {
     pub client: &'a Client,
 }
 
+/// `runs/submit`'s answer.
+#[derive(Deserialize)]
+struct Submitted {
+    run_id: u64,
+}
+
+/// `runs/get`'s answer: the fields we read. `state_message` and `run_page_url` may be absent
+/// (an empty message is the same as none); `life_cycle_state` may not.
+#[derive(Deserialize)]
+struct RunAnswer {
+    state: StateAnswer,
+    #[serde(default)]
+    run_page_url: String,
+    #[serde(default)]
+    tasks: Vec<TaskAnswer>,
+}
+
+#[derive(Deserialize)]
+struct StateAnswer {
+    life_cycle_state: String,
+    #[serde(default)]
+    result_state: Option<String>,
+    #[serde(default)]
+    state_message: String,
+}
+
+#[derive(Deserialize)]
+struct TaskAnswer {
+    run_id: u64,
+}
+
+/// `runs/get-output`'s answer (a field that is absent or empty says nothing).
+#[derive(Deserialize)]
+struct OutputAnswer {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_trace: Option<String>,
+    #[serde(default)]
+    logs: Option<String>,
+}
+
 impl Jobs<'_> {
     /// Submits a one-time run. With an `idempotency_token` in `body` a retry after a lost
     /// answer returns the first run instead of starting another, so it is retried freely.
     pub fn submit(&self, body: Value) -> Result<u64, ApiError> {
         let idempotent = body.get("idempotency_token").is_some();
-        let v = self
-            .client
-            .post_json("/api/2.1/jobs/runs/submit", body, idempotent)?;
-        v["run_id"].as_u64().ok_or_else(|| {
-            ApiError::protocol(
-                &self.client.host,
-                "/api/2.1/jobs/runs/submit",
-                "no run_id in the answer",
-            )
-        })
+        let answer: Submitted =
+            self.client
+                .post_as("/api/2.1/jobs/runs/submit", body, idempotent)?;
+        Ok(answer.run_id)
     }
 
     pub fn get(&self, run_id: u64) -> Result<RunState, ApiError> {
-        let v = self
+        let v: RunAnswer = self
             .client
-            .get_json("/api/2.1/jobs/runs/get", &[("run_id", &run_id.to_string())])?;
+            .get_as("/api/2.1/jobs/runs/get", &[("run_id", &run_id.to_string())])?;
         Ok(RunState {
-            life_cycle: v["state"]["life_cycle_state"]
-                .as_str()
-                .unwrap_or("UNKNOWN")
-                .to_string(),
-            result: v["state"]["result_state"].as_str().map(str::to_string),
-            message: v["state"]["state_message"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            run_page_url: v["run_page_url"].as_str().unwrap_or("").to_string(),
-            task_run_id: v["tasks"][0]["run_id"].as_u64(),
+            life_cycle: v.state.life_cycle_state,
+            result: v.state.result_state,
+            message: v.state.state_message,
+            run_page_url: v.run_page_url,
+            task_run_id: v.tasks.first().map(|t| t.run_id),
         })
     }
 
     /// The output of a task run (asked with the task's run id, not the parent's).
     pub fn output(&self, task_run_id: u64) -> Result<RunOutput, ApiError> {
-        let v = self.client.get_json(
+        let v: OutputAnswer = self.client.get_as(
             "/api/2.1/jobs/runs/get-output",
             &[("run_id", &task_run_id.to_string())],
         )?;
-        let text = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let text = |t: Option<String>| t.filter(|s| !s.is_empty());
         Ok(RunOutput {
-            error: text("error"),
-            error_trace: text("error_trace"),
-            logs: text("logs"),
+            error: text(v.error),
+            error_trace: text(v.error_trace),
+            logs: text(v.logs),
         })
     }
 
@@ -112,6 +143,57 @@ impl Jobs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::databricks::auth::{Config, Method};
+    use crate::databricks::client::Response;
+    use crate::databricks::secret::Secret;
+
+    fn answer(body: &str) -> Response {
+        Response {
+            status: 200,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_malformed_answer_is_an_error_naming_the_endpoint_and_the_field() {
+        let client = Client::new(Config {
+            host: "https://adb-1.azuredatabricks.net".into(),
+            method: Method::Pat(Secret::new("dapi-x")),
+            source: "the test".into(),
+        })
+        .unwrap();
+        let path = "/api/2.1/jobs/runs/get";
+        let ok: RunAnswer = client
+            .decode(
+                path,
+                &answer(r#"{"state": {"life_cycle_state": "RUNNING"}}"#),
+            )
+            .unwrap();
+        assert_eq!(ok.state.life_cycle_state, "RUNNING");
+        for (body, field) in [
+            (r#"{"state": {"state_message": "x"}}"#, "state"),
+            (
+                r#"{"state": {"life_cycle_state": 7}}"#,
+                "state.life_cycle_state",
+            ),
+            (
+                r#"{"state": {"life_cycle_state": "RUNNING"}, "tasks": [{"run_id": "x"}]}"#,
+                "tasks[0].run_id",
+            ),
+            ("<html>oops</html>", ""),
+        ] {
+            let err = client
+                .decode::<RunAnswer>(path, &answer(body))
+                .err()
+                .unwrap();
+            let text = err.to_string();
+            assert!(text.contains(path), "{text}");
+            if !field.is_empty() {
+                assert!(text.contains(&format!("`{field}`")), "{field}: {text}");
+            }
+        }
+    }
 
     #[test]
     fn terminal_states() {

@@ -1,5 +1,6 @@
 //! MLflow tracking (`/api/2.0/mlflow/...`): experiments and runs.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::Client;
@@ -9,17 +10,56 @@ use super::error::ApiError;
 /// [`Mlflow::create_run`]).
 pub const REQUEST_ID_TAG: &str = "mlops.request_id";
 
+/// An experiment as `experiments/get-by-name` returns it (the fields we read).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct ExperimentAnswer {
+    experiment: Experiment,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    experiment_id: String,
+}
+
+#[derive(Deserialize)]
+struct RunAnswer {
+    run: RunFields,
+}
+
+#[derive(Deserialize)]
+struct RunFields {
+    info: RunInfo,
+}
+
+#[derive(Deserialize)]
+struct RunInfo {
+    run_id: String,
+}
+
+/// `runs/search`'s answer: `runs` is absent when nothing matched.
+#[derive(Deserialize)]
+struct Found {
+    #[serde(default)]
+    runs: Vec<RunFields>,
+}
+
 pub struct Mlflow<'a> {
     pub client: &'a Client,
 }
 
 impl Mlflow<'_> {
-    pub fn experiment_by_name(&self, name: &str) -> Result<Option<Value>, ApiError> {
-        match self.client.get_json(
+    pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, ApiError> {
+        match self.client.get_as::<ExperimentAnswer>(
             "/api/2.0/mlflow/experiments/get-by-name",
             &[("experiment_name", name)],
         ) {
-            Ok(v) => Ok(Some(v["experiment"].clone())),
+            Ok(v) => Ok(Some(v.experiment)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -29,12 +69,12 @@ impl Mlflow<'_> {
     /// resolves by name (a concurrent creator may have won). That makes a retry after a lost
     /// answer safe, so it is retried like an idempotent call.
     pub fn create_experiment(&self, name: &str) -> Result<String, ApiError> {
-        let v = self.client.post_json(
+        let v: Created = self.client.post_as(
             "/api/2.0/mlflow/experiments/create",
             json!({ "name": name }),
             true,
         )?;
-        Ok(v["experiment_id"].as_str().unwrap_or_default().to_string())
+        Ok(v.experiment_id)
     }
 
     /// Creates a run tagged `mlops.request_id = request_id`; returns its id. `runs/create` is
@@ -58,16 +98,12 @@ impl Mlflow<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .client
-                .post_json("/api/2.0/mlflow/runs/create", body.clone(), false)
-            {
-                Ok(v) => {
-                    return Ok(v["run"]["info"]["run_id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string());
-                }
+            match self.client.post_as::<RunAnswer>(
+                "/api/2.0/mlflow/runs/create",
+                body.clone(),
+                false,
+            ) {
+                Ok(v) => return Ok(v.run.info.run_id),
                 Err(e) if e.may_have_been_applied() && attempt < 5 => {
                     if let Some(id) = self.run_by_tag(experiment_id, REQUEST_ID_TAG, request_id)? {
                         return Ok(id);
@@ -87,12 +123,12 @@ impl Mlflow<'_> {
         value: &str,
     ) -> Result<Option<String>, ApiError> {
         let filter = format!("tags.`{key}` = '{}'", value.replace('\'', "\\'"));
-        let v = self.client.post_json(
+        let v: Found = self.client.post_as(
             "/api/2.0/mlflow/runs/search",
             json!({ "experiment_ids": [experiment_id], "filter": filter, "max_results": 1 }),
             true,
         )?;
-        Ok(v["runs"][0]["info"]["run_id"].as_str().map(str::to_string))
+        Ok(v.runs.into_iter().next().map(|r| r.info.run_id))
     }
 
     pub fn log_params(&self, run_id: &str, params: &[(String, String)]) -> Result<(), ApiError> {

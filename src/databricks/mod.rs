@@ -8,7 +8,11 @@ pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod mlflow;
+pub mod request;
+pub mod retry;
 pub mod secret;
+pub mod token;
+mod upload;
 pub mod workspace;
 
 pub use client::Client;

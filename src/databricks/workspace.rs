@@ -44,13 +44,12 @@ impl Workspace<'_> {
 
     /// The user the credentials belong to (`userName`, usually an e-mail address).
     pub fn me(&self) -> Result<String, ApiError> {
-        let v = self.client.get_json("/api/2.0/preview/scim/v2/Me", &[])?;
-        v["userName"].as_str().map(str::to_string).ok_or_else(|| {
-            ApiError::protocol(
-                &self.client.host,
-                "/api/2.0/preview/scim/v2/Me",
-                "no userName in the answer",
-            )
-        })
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Me {
+            user_name: String,
+        }
+        let me: Me = self.client.get_as("/api/2.0/preview/scim/v2/Me", &[])?;
+        Ok(me.user_name)
     }
 }

@@ -20,7 +20,13 @@ impl Ctx<'_> {
     /// A diagnostic for part of a string value: `offset..offset+len` inside the value that
     /// `span` covers (quotes included). Falls back to the whole value when the string was
     /// written with escapes, where offsets in the value and in the file differ.
-    pub(super) fn inside(&self, span: Range<usize>, value: &str, offset: usize, len: usize) -> Range<usize> {
+    pub(super) fn inside(
+        &self,
+        span: Range<usize>,
+        value: &str,
+        offset: usize,
+        len: usize,
+    ) -> Range<usize> {
         let inner = span.start + 1..span.end.saturating_sub(1);
         if self.source.get(inner.clone()) == Some(value) {
             inner.start + offset..inner.start + offset + len

@@ -9,7 +9,11 @@ use super::raw;
 use crate::diagnostic::suggestion;
 use crate::error::{Error, Result};
 
-pub(super) fn resolve_entry_point(raw: raw::RawEntryPoint, key: &str, ctx: &Ctx<'_>) -> Result<EntryPoint> {
+pub(super) fn resolve_entry_point(
+    raw: raw::RawEntryPoint,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<EntryPoint> {
     let command = raw.command.get_ref().clone();
     if command.trim().is_empty() {
         return Err(Error::diagnostic(

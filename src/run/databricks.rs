@@ -95,20 +95,22 @@ pub fn run(
             show_failure(&jobs, &state, output);
             end("FAILED")?;
             report.result = state.outcome();
-            Some(Error::failed(format!(
-                "run {} ended {}{}",
-                submission.databricks_run_id,
-                state.outcome(),
-                if state.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", state.message)
-                }
-            ))
-            .with_help(format!(
-                "see {} ; `cargo mlops logs {}` shows the output again",
-                submission.run_page_url, submission.databricks_run_id
-            )))
+            Some(
+                Error::failed(format!(
+                    "run {} ended {}{}",
+                    submission.databricks_run_id,
+                    state.outcome(),
+                    if state.message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", state.message)
+                    }
+                ))
+                .with_help(format!(
+                    "see {} ; `cargo mlops logs {}` shows the output again",
+                    submission.run_page_url, submission.databricks_run_id
+                )),
+            )
         }
         Ended::TimedOut(state) => {
             end("FAILED")?;
@@ -160,4 +162,3 @@ fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) {
         Err(e) => output.warn(format!("cannot fetch the run's output: {e}")),
     }
 }
-

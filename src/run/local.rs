@@ -3,9 +3,7 @@
 //! the deployed tarball and runs the entry point in its own process, after creating the MLflow
 //! run (with the same tags as on Databricks) in that same process, so MLflow is imported once.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 
@@ -15,6 +13,7 @@ use crate::launch::{Launch, NewRun, RunRef};
 use crate::output::Output;
 use crate::pipeline::{self, Deployment};
 use crate::plan::Plan;
+use crate::process::Cmd;
 use crate::session::{Prepared, Session};
 
 use super::request::{LocalRun, RunRequest};
@@ -110,16 +109,13 @@ fn launch(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .map_err(|e| Error::failed(format!("cannot build PATH: {e}")))?;
-    let mut cmd = Command::new(&env.python);
-    cmd.arg(&deployment.launcher.remote_path)
+    let cmd = Cmd::new(&env.python)
+        .arg(&deployment.launcher.remote_path)
         .args(launch.args())
         .env("PATH", path)
         .env("VIRTUAL_ENV", &env.dir)
         .env("MLFLOW_TRACKING_URI", &uri)
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("PYTHONUNBUFFERED", "1");
     output.status(
         "Running",
         format!(
@@ -132,27 +128,11 @@ fn launch(
             crate::submit::describe_params(&plan.parameters)
         ),
     );
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot start {}", env.python.display()), e))?;
-    // Both streams pass through as they come, to stderr: stdout holds the command's result.
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let err_thread = {
-        let output = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                output.passthrough(&line);
-            }
-        })
-    };
-    for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-        output.passthrough(&line);
-    }
-    let _ = err_thread.join();
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("cannot wait for the local run", e))?;
+    output.verbose("Running", cmd.display());
+    // Its output passes through as it comes, to stderr: stdout holds the command's result.
+    let status = cmd
+        .stream(|line| output.passthrough(line))
+        .map_err(|e| Error::failed(format!("cannot run the local run: {e}")))?;
     if crate::interrupt::requested() {
         return Err(Error::interrupted());
     }
@@ -162,9 +142,7 @@ fn launch(
     let Some(result) = result else {
         return Err(Error::failed(format!(
             "the local run ended ({}) before MLflow started a run",
-            status
-                .code()
-                .map_or("killed by a signal".to_string(), |c| format!("status {c}"))
+            status.map_or("killed by a signal".to_string(), |c| format!("status {c}"))
         ))
         .with_help("its output above says why"));
     };

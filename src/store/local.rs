@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::api::{Listing, Placed, Progress, Store, temp_name};
+use super::api::{Listing, Placed, Progress, Store};
 use crate::error::{Error, Result};
 
 pub struct LocalStore {
@@ -41,40 +41,33 @@ impl Store for LocalStore {
         if let Some(dir) = dest.parent() {
             fs_err::create_dir_all(dir)?;
         }
-        let tmp = PathBuf::from(temp_name(&dest.to_string_lossy()));
-        let result = (|| -> Result<Placed> {
-            fs_err::copy(local, &tmp)?;
-            crate::interrupt::check()?;
-            progress(size);
-            // A hard link fails when the destination exists, so a file already there (a
-            // concurrent deploy) is never replaced; the rename-free path keeps it atomic.
-            match std::fs::hard_link(&tmp, dest) {
-                Ok(()) => Ok(Placed::Written),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Placed::AlreadyThere),
-                Err(_) => {
-                    // File systems without hard links: a rename is atomic too.
-                    if dest.exists() {
-                        Ok(Placed::AlreadyThere)
-                    } else {
-                        fs_err::rename(&tmp, dest)?;
-                        Ok(Placed::Written)
-                    }
-                }
+        let mut tmp = crate::atomic::temp_beside(dest)?;
+        let mut from = fs_err::File::open(local)?;
+        std::io::copy(&mut from, tmp.as_file_mut()).map_err(|e| {
+            Error::io(
+                format!("cannot copy {} to {}", local.display(), dest.display()),
+                e,
+            )
+        })?;
+        crate::interrupt::check()?;
+        progress(size);
+        // Persisted without replacing: a file already there (a concurrent deploy) is never
+        // overwritten, and the destination appears whole (a link, then the temporary name
+        // goes).
+        match tmp.persist_noclobber(dest) {
+            Ok(_) => Ok(Placed::Written),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(Placed::AlreadyThere)
             }
-        })();
-        let _ = fs_err::remove_file(&tmp);
-        result
+            Err(e) => Err(Error::io(
+                format!("cannot write {}", dest.display()),
+                e.error,
+            )),
+        }
     }
 
     fn write_small(&self, dest: &str, bytes: &[u8]) -> Result<()> {
-        let dest = Path::new(dest);
-        if let Some(dir) = dest.parent() {
-            fs_err::create_dir_all(dir)?;
-        }
-        let tmp = PathBuf::from(temp_name(&dest.to_string_lossy()));
-        fs_err::write(&tmp, bytes)?;
-        fs_err::rename(&tmp, dest)?;
-        Ok(())
+        crate::atomic::write(Path::new(dest), bytes)
     }
 
     fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {

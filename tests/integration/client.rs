@@ -144,3 +144,48 @@ fn connection_refused_is_retried_then_reported() {
         e.message()
     );
 }
+
+#[test]
+fn oauth_token_requests_are_retried_like_any_other() {
+    let ws = FakeWorkspace::start();
+    // The first token request is answered 503, the second's answer is lost.
+    ws.set_faults(Faults {
+        unavailable: 1.0,
+        only: "/oidc/v1/token".into(),
+        ..Faults::default()
+    });
+    let mut c = Client::new(Config {
+        host: ws.url(),
+        method: Method::OAuthM2M {
+            client_id: "fake-client".into(),
+            client_secret: Secret::new("fake-secret"),
+        },
+        source: "the test".into(),
+    })
+    .unwrap();
+    c.retry.first_backoff = Duration::from_millis(10);
+    std::thread::scope(|s| {
+        let call = s.spawn(|| c.get_json("/api/2.0/dbfs/get-status", &[("path", "/")]));
+        let started = Instant::now();
+        while !ws.log().iter().any(|l| l.path == "/oidc/v1/token") {
+            assert!(started.elapsed() < Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ws.set_faults(Faults {
+            lose_answer_of: Some(0),
+            only: "/oidc/v1/token".into(),
+            ..Faults::default()
+        });
+        call.join().unwrap().unwrap();
+    });
+    let tokens: Vec<Option<u16>> = ws
+        .log()
+        .iter()
+        .filter(|l| l.path == "/oidc/v1/token")
+        .map(|l| l.status)
+        .collect();
+    assert!(tokens.len() >= 3, "{tokens:?}");
+    assert_eq!(tokens.first(), Some(&Some(503)));
+    assert_eq!(tokens.last(), Some(&Some(200)));
+    assert!(tokens.contains(&None), "the lost answer: {tokens:?}");
+}

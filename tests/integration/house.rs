@@ -84,10 +84,18 @@ fn paths(code: &str) -> Vec<String> {
             .find(|p| bytes[i..].iter().take(p.len()).copied().eq(p.chars()));
         if let (Some(p), true) = (starts, i == 0 || !ident(bytes[i - 1])) {
             let mut j = i + p.len();
-            while j < bytes.len() && (ident(bytes[j]) || (bytes[j] == ':' && bytes.get(j + 1) == Some(&':'))) {
+            while j < bytes.len()
+                && (ident(bytes[j]) || (bytes[j] == ':' && bytes.get(j + 1) == Some(&':')))
+            {
                 j += if bytes[j] == ':' { 2 } else { 1 };
             }
-            out.push(bytes[i..j].iter().collect::<String>().trim_end_matches("::").to_string());
+            out.push(
+                bytes[i..j]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end_matches("::")
+                    .to_string(),
+            );
             i = j;
         } else {
             i += 1;
@@ -136,8 +144,17 @@ fn split_top(s: &str) -> Vec<&str> {
 
 /// The module a path in module `from` leads to (the longest prefix that is a module), if it is
 /// in this crate.
-fn target(from: &str, path: &str, mods: &BTreeMap<String, PathBuf>, is_dir: bool) -> Option<String> {
-    let mut here: Vec<&str> = if from.is_empty() { Vec::new() } else { from.split("::").collect() };
+fn target(
+    from: &str,
+    path: &str,
+    mods: &BTreeMap<String, PathBuf>,
+    is_dir: bool,
+) -> Option<String> {
+    let mut here: Vec<&str> = if from.is_empty() {
+        Vec::new()
+    } else {
+        from.split("::").collect()
+    };
     let mut segs: Vec<&str> = path.split("::").collect();
     let mut absolute: Vec<String> = match segs.first().copied() {
         Some("crate") => {
@@ -158,7 +175,11 @@ fn target(from: &str, path: &str, mods: &BTreeMap<String, PathBuf>, is_dir: bool
         }
         Some(first) => {
             // A child module named without `self::` (in a `mod.rs` or `lib.rs`).
-            let child = if from.is_empty() { first.to_string() } else { format!("{from}::{first}") };
+            let child = if from.is_empty() {
+                first.to_string()
+            } else {
+                format!("{from}::{first}")
+            };
             if is_dir && mods.contains_key(&child) {
                 here.iter().map(|s| s.to_string()).collect()
             } else {
@@ -211,7 +232,10 @@ fn commands_are_a_leaf() {
                 .map(move |t| format!("{from} -> {t}"))
         })
         .collect();
-    assert!(offenders.is_empty(), "modules that import from commands: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "modules that import from commands: {offenders:#?}"
+    );
 }
 
 #[test]
@@ -221,7 +245,15 @@ fn no_import_cycles() {
     let graph: BTreeMap<&str, Vec<&str>> = graph
         .iter()
         .filter(|(from, _)| !from.is_empty())
-        .map(|(from, to)| (from.as_str(), to.iter().map(String::as_str).filter(|t| !t.is_empty()).collect()))
+        .map(|(from, to)| {
+            (
+                from.as_str(),
+                to.iter()
+                    .map(String::as_str)
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+            )
+        })
         .collect();
     // Tarjan-free: a depth-first search that reports the first cycle it meets.
     fn visit<'a>(
@@ -261,7 +293,11 @@ fn modules_are_small_and_say_what_they_hold() {
     for (name, file) in modules() {
         let text = std::fs::read_to_string(&file).unwrap();
         let lines = text.lines().count();
-        assert!(lines <= 600, "{} has {lines} lines (at most 600)", file.display());
+        assert!(
+            lines <= 600,
+            "{} has {lines} lines (at most 600)",
+            file.display()
+        );
         assert!(
             text.starts_with("//!"),
             "{} ({name}) does not start with a `//!` line saying what it holds",
@@ -282,7 +318,10 @@ fn the_checker_sees_imports() {
         target("submit", "crate::databricks::jobs::Jobs", &mods, false).as_deref(),
         Some("databricks::jobs")
     );
-    assert_eq!(target("manifest", "load::find", &mods, true).as_deref(), Some("manifest::load"));
+    assert_eq!(
+        target("manifest", "load::find", &mods, true).as_deref(),
+        Some("manifest::load")
+    );
     let mut got = Vec::new();
     expand("crate::{a::X,b::{c,d}}", "", &mut got);
     assert_eq!(got, ["crate::a::X", "crate::b::c", "crate::b::d"]);

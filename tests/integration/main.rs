@@ -1,6 +1,6 @@
 //! Integration tests: the `cargo-mlops` binary driven as users drive it.
 // Test code reads and writes fixtures directly; the fs_err rule is for the tool's own errors.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "../support/mod.rs"]
 mod support;

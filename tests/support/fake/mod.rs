@@ -4,9 +4,15 @@
 //! before a request is handled or after it was (the answer is lost), and latency.
 #![allow(dead_code)]
 
+pub mod auth;
+pub mod dbfs;
 pub mod executor;
+pub mod files;
 pub mod http;
+pub mod jobs;
+pub mod mlflow;
 pub mod state;
+pub mod workspace;
 
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpListener, TcpStream};
