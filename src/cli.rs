@@ -235,6 +235,11 @@ pub struct CheckArgs {
     )]
     pub params: Vec<String>,
 
+    /// Also ask the workspace who the credentials belong to, and check that the folder the
+    /// artifacts go into exists
+    #[arg(long)]
+    pub online: bool,
+
     /// Print the plan as one JSON object on stdout
     #[arg(long)]
     pub json: bool,

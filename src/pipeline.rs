@@ -110,6 +110,11 @@ pub fn deploy_plan(plan: &Plan, wheels: &[(&PlannedWheel, Option<&BuiltWheel>)])
 /// sending anything: wheels whose build is cached get their real destination.
 pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
     let plan = &prepared.plan;
+    if plan.target_kind == TargetKind::Databricks {
+        // Credentials resolve (settings, environment, ~/.databrickscfg: no network), or the
+        // deploy would fail the same way.
+        session.client(plan)?;
+    }
     let python = if plan.wheels.is_empty() {
         None
     } else {

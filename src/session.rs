@@ -53,33 +53,45 @@ impl Session {
         )
     }
 
-    /// The wheels to build: mlops.toml's `[[wheel]]` list, else the cargo workspace's PyO3
-    /// crates.
+    /// The wheels to build: mlops.toml's `[[wheel]]` list, and the cargo workspace's PyO3
+    /// crates when it lists none (or with `discover = true`). A PyO3 crate the list leaves out
+    /// is named in a warning, with the lines that add it: it would silently not ship.
     pub fn wheels(&self, manifest: &Manifest) -> Result<Vec<PlannedWheel>> {
-        if !manifest.wheels.is_empty() {
-            return Ok(manifest
-                .wheels
-                .iter()
-                .map(|w| PlannedWheel {
-                    path: w.path.clone(),
-                    declared: w.declared.clone(),
-                    install: w.install,
-                })
-                .collect());
+        let mut wheels: Vec<PlannedWheel> = manifest
+            .wheels
+            .iter()
+            .map(|w| PlannedWheel {
+                path: w.path.clone(),
+                declared: w.declared.clone(),
+                install: w.install,
+            })
+            .collect();
+        if manifest.project.discover == Some(false) {
+            return Ok(wheels);
         }
         let found = crate::build::discover::maturin_members(&manifest.root)?;
-        for dir in &found {
-            self.output
-                .verbose("Found", format!("PyO3 crate {}", dir.display()));
+        let include = manifest.project.discover == Some(true) || wheels.is_empty();
+        for dir in found {
+            if wheels.iter().any(|w| w.path == dir) {
+                continue;
+            }
+            let declared = relative_to(&dir, &manifest.root);
+            if include {
+                self.output
+                    .verbose("Found", format!("PyO3 crate {}", dir.display()));
+                wheels.push(PlannedWheel {
+                    declared,
+                    path: dir,
+                    install: Default::default(),
+                });
+            } else {
+                self.output.warn(format!(
+                    "the cargo workspace's PyO3 crate `{declared}` is not in {}'s [[wheel]] list, so it is not built or shipped; add\n\n    [[wheel]]\n    path = \"{declared}\"\n\n  or `discover = true` under [project] to ship every PyO3 crate (`discover = false` keeps only the list, quietly)",
+                    manifest.display_path.display()
+                ));
+            }
         }
-        Ok(found
-            .into_iter()
-            .map(|path| PlannedWheel {
-                declared: relative_to(&path, &manifest.root),
-                path,
-                install: Default::default(),
-            })
-            .collect())
+        Ok(wheels)
     }
 
     /// The build interpreter: `--python`, `MLOPS_PYTHON`, the active virtualenv, `python3`.

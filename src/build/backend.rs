@@ -1,4 +1,5 @@
-//! Which build backend a package uses, read from its `pyproject.toml`.
+//! Which build backend a package uses, read from its `pyproject.toml` (a package with only a
+//! `setup.py` uses setuptools' legacy backend).
 
 use std::path::Path;
 
@@ -37,8 +38,21 @@ const VCS_VERSIONING: &[&str] = &[
     "poetry-dynamic-versioning",
 ];
 
+/// PEP 517's fallback for a package without a build backend: setuptools' legacy backend.
+pub const LEGACY: &str = "setuptools.build_meta:__legacy__";
+
 pub fn read(package: &Path) -> Result<BuildSystem> {
     let path = package.join("pyproject.toml");
+    let setup = package.join("setup.py");
+    if !path.is_file() && setup.is_file() {
+        // A setup.py-only package: `python -m build` builds it with the legacy backend.
+        let text = fs_err::read_to_string(&setup)?;
+        return Ok(BuildSystem {
+            backend: Backend::Pep517,
+            name: LEGACY.into(),
+            vcs_version: text.contains("use_scm_version") || text.contains("setuptools_scm"),
+        });
+    }
     let text = fs_err::read_to_string(&path)?;
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         Error::usage(format!("{}: {}", path.display(), e.message().trim()))
@@ -49,7 +63,7 @@ pub fn read(package: &Path) -> Result<BuildSystem> {
         .and_then(|s| s.get("build-backend"))
         .and_then(|v| v.as_str())
         // PEP 517: without a build-backend, frontends fall back to setuptools' legacy backend.
-        .unwrap_or("setuptools.build_meta:__legacy__")
+        .unwrap_or(LEGACY)
         .to_string();
     let requires: Vec<String> = system
         .and_then(|s| s.get("requires"))

@@ -4,17 +4,26 @@
 use crate::cli::CheckArgs;
 use crate::error::Result;
 use crate::plan::Plan;
-
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &CheckArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let plan = session.prepare(args.entry.as_deref(), &args.params)?.plan;
+    let checked = crate::check::check(session, args.entry.as_deref(), &args.params, args.online)?;
+    let plan = &checked.plan;
     if output.json() {
-        output.result_json(&plan);
+        output.result_json(&checked);
     } else {
-        for line in describe(&plan) {
+        for line in describe(plan) {
             output.result(line);
+        }
+        for (key, value) in [
+            ("workspace", &checked.credentials),
+            ("user", &checked.workspace_user),
+            ("exists", &checked.artifacts_parent),
+        ] {
+            if let Some(v) = value {
+                output.result(format!("{key:>10}  {v}"));
+            }
         }
     }
     output.status(

@@ -23,6 +23,10 @@ pub enum Method {
     },
     /// `az account get-access-token`.
     AzureCli,
+    /// `databricks auth token --host <host>`: the login `databricks auth login` made, as the
+    /// SDKs' `databricks-cli` auth type does (`external-browser` is the same login, asked
+    /// for by its other name).
+    DatabricksCli { external_browser: bool },
 }
 
 impl Method {
@@ -32,6 +36,12 @@ impl Method {
             Method::Pat(_) => "pat",
             Method::OAuthM2M { .. } => "oauth-m2m",
             Method::AzureCli => "azure-cli",
+            Method::DatabricksCli {
+                external_browser: false,
+            } => "databricks-cli",
+            Method::DatabricksCli {
+                external_browser: true,
+            } => "external-browser",
         }
     }
 }
@@ -68,6 +78,15 @@ const KEYS: &[(&str, &str)] = &[
     ("client_id", "DATABRICKS_CLIENT_ID"),
     ("client_secret", "DATABRICKS_CLIENT_SECRET"),
     ("auth_type", "DATABRICKS_AUTH_TYPE"),
+];
+
+/// The `auth_type` values we know (the SDKs' names).
+pub const AUTH_TYPES: &[&str] = &[
+    "pat",
+    "oauth-m2m",
+    "azure-cli",
+    "databricks-cli",
+    "external-browser",
 ];
 
 pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
@@ -116,7 +135,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
     let profile = match &config_path {
         Some(path) if path.is_file() => {
             let text = fs_err::read_to_string(path)?;
-            let ini = parse_ini(&text);
+            let ini = super::config_file::parse_ini(&text);
             let name = named_profile.clone().or_else(|| {
                 ini.get("__settings__")
                     .and_then(|s| s.get("default_profile"))
@@ -142,10 +161,21 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                         "profile `{chosen}` is not in {}",
                         path.display()
                     ))
-                    .with_help(format!(
-                        "add a `[{chosen}]` section with `host` and `token`, or name another profile (profiles there: {})",
-                        ini.keys().filter(|k| *k != "__settings__").cloned().collect::<Vec<_>>().join(", ")
-                    )));
+                    .with_help({
+                        let names: Vec<&str> = ini
+                            .keys()
+                            .filter(|k| *k != "__settings__")
+                            .map(String::as_str)
+                            .collect();
+                        let near = crate::diagnostic::closest(&chosen, names.iter().copied());
+                        match near.first() {
+                            Some(n) => format!("did you mean `{n}`? (profiles there: {})", names.join(", ")),
+                            None => format!(
+                                "add a `[{chosen}]` section with `host` and `token`, or name another profile (profiles there: {})",
+                                names.join(", ")
+                            ),
+                        }
+                    }));
                 }
                 None => None,
             }
@@ -174,7 +204,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
             .find_map(|l| l.values.get(key).map(|v| (v.clone(), l.name.clone())))
     };
 
-    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = azure-cli` after `az login`";
+    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = databricks-cli` after `databricks auth login`, or `auth_type = azure-cli` after `az login`";
     let Some((raw_host, host_source)) = pick("host") else {
         return Err(Error::usage(format!(
             "no Databricks host for target `{}`; tried: target settings, {}",
@@ -183,7 +213,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         ))
         .with_help(help));
     };
-    let host = normalize_host(&raw_host).map_err(|why| {
+    let host = super::host::normalize_host(&raw_host).map_err(|why| {
         Error::usage(format!("host `{raw_host}` (from {host_source}): {why}")).with_help(
             "use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net",
         )
@@ -194,8 +224,8 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         (Some(id), Some(secret)) => Some((id, secret)),
         _ => None,
     };
-    let auth_type = pick("auth_type").map(|(v, _)| v);
-    let method_and_source = match auth_type.as_deref() {
+    let auth_type = pick("auth_type");
+    let method_and_source = match auth_type.as_ref().map(|(v, _)| v.as_str()) {
         Some("pat") => token.map(|(t, s)| (Method::Pat(Secret::new(t)), s)),
         Some("oauth-m2m") => client.map(|((id, source), (secret, _))| {
             (
@@ -207,9 +237,22 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
             )
         }),
         Some("azure-cli") => Some((Method::AzureCli, "the Azure CLI (az)".to_string())),
+        Some(kind @ ("databricks-cli" | "external-browser")) => Some((
+            Method::DatabricksCli {
+                external_browser: kind == "external-browser",
+            },
+            format!(
+                "the Databricks CLI's login (`databricks auth token`; auth_type `{kind}` from {})",
+                auth_type.as_ref().map_or("", |(_, s)| s.as_str())
+            ),
+        )),
         Some(other) => {
-            return Err(Error::usage(format!("unknown auth_type `{other}`"))
-                .with_help("use `pat`, `oauth-m2m` or `azure-cli`"));
+            let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
+            return Err(
+                Error::usage(format!("unknown auth_type `{other}` (from {from})")).with_help(
+                    crate::diagnostic::suggestion("auth types", other, AUTH_TYPES.iter().copied()),
+                ),
+            );
         }
         None => match (token, client) {
             (Some(_), Some(_)) => {
@@ -247,78 +290,6 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         method,
         source,
     })
-}
-
-/// `adb-1.2.azuredatabricks.net/` → `https://adb-1.2.azuredatabricks.net`. Plain `http://` is
-/// refused except on loopback (the fake workspace in tests), where no token leaves the machine.
-pub fn normalize_host(raw: &str) -> std::result::Result<String, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("it is empty".into());
-    }
-    let with_scheme = if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("https://{raw}")
-    };
-    let (scheme, rest) = with_scheme.split_once("://").expect("added above");
-    let scheme = scheme.to_lowercase();
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.is_empty() {
-        return Err("it has no host name".into());
-    }
-    let authority = authority
-        .strip_suffix(":443")
-        .filter(|_| scheme == "https")
-        .unwrap_or(authority);
-    let hostname = authority
-        .rsplit_once(':')
-        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        .map_or(authority, |(h, _)| h);
-    match scheme.as_str() {
-        "https" => {}
-        "http" if is_loopback(hostname) => {}
-        "http" => {
-            return Err(
-                "plain http:// would send the token unencrypted; only loopback hosts may use it"
-                    .into(),
-            );
-        }
-        other => return Err(format!("`{other}://` is not a web address")),
-    }
-    Ok(format!("{scheme}://{authority}"))
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `~/.databrickscfg`: `[section]` headers and `key = value` lines; `#`/`;` comments.
-fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut section = String::from("DEFAULT");
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-            out.entry(section.clone()).or_default();
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) {
-            out.entry(section.clone())
-                .or_default()
-                .insert(k.trim().to_lowercase(), v.trim().to_string());
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -496,38 +467,5 @@ mod tests {
         assert!(err.help().unwrap().contains("DATABRICKS_TOKEN"));
         let err = resolve_with(&env(&[], None), None, None).unwrap_err();
         assert!(err.message().contains("no Databricks host"));
-    }
-
-    #[test]
-    fn hosts_are_normalised_and_http_only_on_loopback() {
-        assert_eq!(
-            normalize_host("https://x.net:443/").unwrap(),
-            "https://x.net"
-        );
-        assert_eq!(normalize_host("x.net/").unwrap(), "https://x.net");
-        assert_eq!(
-            normalize_host("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalize_host("http://localhost:1").unwrap(),
-            "http://localhost:1"
-        );
-        assert_eq!(normalize_host("http://[::1]:9").unwrap(), "http://[::1]:9");
-        assert!(
-            normalize_host("http://adb-1.azuredatabricks.net")
-                .unwrap_err()
-                .contains("unencrypted")
-        );
-        assert!(normalize_host("ftp://x").is_err());
-        assert!(normalize_host("").is_err());
-    }
-
-    #[test]
-    fn ini_parsing() {
-        let ini =
-            parse_ini("# c\n[DEFAULT]\nhost = h\n\n[p]\ntoken=t ; not a comment here\nHOST: x\n");
-        assert_eq!(ini["DEFAULT"]["host"], "h");
-        assert_eq!(ini["p"]["host"], "x");
     }
 }

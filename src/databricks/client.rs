@@ -81,6 +81,11 @@ impl Client {
         })
     }
 
+    /// The authentication method's name (`pat`, `oauth-m2m`, `databricks-cli`...).
+    pub fn method_name(&self) -> &'static str {
+        self.method.name()
+    }
+
     /// Lets requests through after Ctrl-C, for the clean-up that must still reach the
     /// workspace.
     pub fn clean_up_after_interrupt(&self) {
@@ -100,6 +105,9 @@ impl Client {
                 client_secret,
             } => self.oauth_token(client_id, client_secret),
             Method::AzureCli => token::azure_cli_token(&self.host),
+            Method::DatabricksCli { external_browser } => {
+                token::databricks_cli_token(&self.host, *external_browser)
+            }
         })
     }
 

@@ -12,6 +12,9 @@ pub enum Kind {
     Http,
     /// The credentials were refused (401/403); `by` says where they came from.
     Auth { by: String },
+    /// No token could be had from a login tool (the Databricks CLI, the Azure CLI): it is
+    /// missing or its login expired; `help` says how to log in.
+    Login { help: String },
     /// The request may or may not have reached the service (`sent`), and no answer came.
     Transport { sent: bool },
     /// A local problem while sending (the file to upload could not be read).
@@ -119,6 +122,11 @@ impl ApiError {
         let mut e = Self::new(host, endpoint, Kind::Http, &code, &message);
         e.status = Some(status);
         e
+    }
+
+    /// A login tool could not give a token: `message` says why, `help` how to log in.
+    pub fn login(host: &str, tool: &str, message: &str, help: String) -> Self {
+        Self::new(host, tool, Kind::Login { help }, "LOGIN", message)
     }
 
     pub fn as_auth(mut self, by: String) -> Self {
@@ -235,6 +243,11 @@ impl From<ApiError> for Error {
                 e.message
             ))
             .with_help("check the token (or service principal) for this workspace: create a new personal access token in User Settings > Developer, or fix DATABRICKS_TOKEN / the profile's `token`"),
+            Kind::Login { help } => Error::usage(format!(
+                "no token for {} from `{}`: {}",
+                e.host, e.endpoint, e.message
+            ))
+            .with_help(help.clone()),
             Kind::Transport { .. } => Error::remote(format!("cannot reach the workspace: {e}"))
                 .with_help("check the host and the network; the command is safe to run again"),
             Kind::Local => Error::failed(e.to_string()),

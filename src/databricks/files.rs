@@ -88,6 +88,20 @@ impl Files<'_> {
         }
     }
 
+    /// Whether a directory (or the volume itself) exists at `path`.
+    pub fn dir_exists(&self, path: &str) -> Result<bool, ApiError> {
+        let url = endpoint("directories", path);
+        let req = Request {
+            method: reqwest::Method::HEAD,
+            ..Request::get(&url)
+        };
+        match self.client.execute(&req) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Uploads a local file. With `overwrite = false` an existing file is a
     /// `RESOURCE_ALREADY_EXISTS` (409) error, which also makes a retry after a lost answer safe.
     pub fn put_file(

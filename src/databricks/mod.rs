@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod client;
+pub mod config_file;
 pub mod dbfs;
 pub mod error;
 pub mod files;
+pub mod host;
 pub mod jobs;
 pub mod mlflow;
 pub mod request;

@@ -89,14 +89,18 @@ impl Manifest {
                     .help("paths are relative to the folder holding mlops.toml"),
                 ));
             }
-            if !wheel.path.join("pyproject.toml").is_file() {
+            // A package without pyproject.toml builds through setuptools' legacy backend
+            // when it has a setup.py (as `python -m build` does it).
+            if !wheel.path.join("pyproject.toml").is_file()
+                && !wheel.path.join("setup.py").is_file()
+            {
                 return Err(Error::diagnostic(
                     ctx.at(
                         wheel.span.clone(),
-                        format!("`{}` has no pyproject.toml", wheel.path.display()),
+                        format!("`{}` has no pyproject.toml (or setup.py)", wheel.path.display()),
                     )
                     .key(key)
-                    .help("point `path` at the folder of a Python package (the one holding pyproject.toml)"),
+                    .help("point `path` at the folder of a Python package (the one holding pyproject.toml or setup.py)"),
                 ));
             }
         }

@@ -38,6 +38,9 @@ pub struct Project {
     pub name: String,
     /// Absolute path of the MLflow project folder.
     pub mlproject: PathBuf,
+    /// `discover`: whether the cargo workspace's PyO3 crates are wheels too. `None`: only
+    /// when `[[wheel]]` lists none (and unlisted ones are warned about).
+    pub discover: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -45,6 +45,9 @@ pub struct RawProject {
     pub name: Spanned<String>,
     #[schemars(with = "Option<String>")]
     pub mlproject: Option<Spanned<String>>,
+    /// Also ship the cargo workspace's PyO3 (maturin) crates that `[[wheel]]` does not list
+    /// (default: only without a `[[wheel]]` list).
+    pub discover: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

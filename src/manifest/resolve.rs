@@ -183,7 +183,11 @@ pub(super) fn resolve(
         source: ctx.source.to_string(),
         path,
         root,
-        project: Project { name, mlproject },
+        project: Project {
+            name,
+            mlproject,
+            discover: project.discover,
+        },
         wheels,
         environment,
         cluster,

@@ -44,6 +44,9 @@ pub trait Store: Send + Sync {
     /// The entries of a folder (empty when it does not exist).
     fn list(&self, dir: &str) -> Result<Vec<Listing>>;
 
+    /// Whether a folder exists at `path`.
+    fn folder_exists(&self, path: &str) -> Result<bool>;
+
     /// Deletes a file, or a folder and everything in it.
     fn delete(&self, path: &str) -> Result<()>;
 }

@@ -95,6 +95,10 @@ impl Store for DbfsStore {
             .collect())
     }
 
+    fn folder_exists(&self, path: &str) -> Result<bool> {
+        Ok(self.api().get_status(path)?.is_some_and(|f| f.is_dir))
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         Ok(self.api().delete(path, true)?)
     }

@@ -101,6 +101,10 @@ impl Store for LocalStore {
         Ok(out)
     }
 
+    fn folder_exists(&self, path: &str) -> Result<bool> {
+        Ok(Path::new(path).is_dir())
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         let p = Path::new(path);
         let result = if p.is_dir() {

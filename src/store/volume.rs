@@ -69,6 +69,10 @@ impl Store for VolumeStore {
             .collect())
     }
 
+    fn folder_exists(&self, path: &str) -> Result<bool> {
+        Ok(self.api().dir_exists(path)?)
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         let files = self.api();
         let entries = files.list(path)?;

@@ -463,3 +463,105 @@ fn missing_tools_say_how_to_install_them() {
         ],
     );
 }
+
+#[test]
+fn a_setup_py_only_package_builds_reproducibly_and_is_cached() {
+    let p = Project::git();
+    p.file(
+        "mlops.toml",
+        "[project]\nname = \"x\"\n[[wheel]]\npath = \"legacy\"\n",
+    )
+    .dir("mlproject")
+    .file(
+        "legacy/setup.py",
+        "from setuptools import setup\nsetup(name='legacy_pkg', version='2.0', py_modules=['legacy_pkg'])\n",
+    )
+    .file("legacy/legacy_pkg.py", "X = 1\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "legacy"]);
+    p.mlops(&["check"]).success();
+    let first = build(&p, &[]);
+    first.success();
+    let built = wheels(&first);
+    assert_eq!(built.len(), 1, "{built:#?}");
+    assert_eq!(built[0]["file"], "legacy_pkg-2.0-py3-none-any.whl");
+    assert_eq!(built[0]["cached"], false);
+    let again = wheels(build(&p, &[]).success());
+    assert_eq!(again[0]["cached"], true);
+    assert_eq!(again[0]["sha256"], built[0]["sha256"]);
+    let rebuilt = wheels(build(&p, &["--no-cache"]).success());
+    assert_eq!(rebuilt[0]["cached"], false);
+    assert_eq!(rebuilt[0]["sha256"], built[0]["sha256"], "not reproducible");
+}
+
+/// A cargo workspace with two PyO3 crates, `crates/a` and `crates/b`, and a manifest.
+fn two_pyo3_crates(manifest: &str) -> Project {
+    let p = Project::git();
+    p.file(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"crates/a\", \"crates/b\"]\nresolver = \"2\"\n",
+    )
+    .file("mlops.toml", manifest)
+    .dir("mlproject");
+    for name in ["a", "b"] {
+        p.file(
+            &format!("crates/{name}/Cargo.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n"),
+        )
+        .file(&format!("crates/{name}/src/lib.rs"), "")
+        .file(
+            &format!("crates/{name}/pyproject.toml"),
+            &format!("[build-system]\nrequires = [\"maturin>=1.5,<2\"]\nbuild-backend = \"maturin\"\n\n[project]\nname = \"{name}\"\nversion = \"0.1.0\"\n"),
+        );
+    }
+    p
+}
+
+fn planned_wheels(run: &Run) -> Vec<String> {
+    run.json()["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["declared"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pyo3_crates_left_out_of_the_wheel_list_are_named_with_the_line_to_add() {
+    let list = "[project]\nname = \"x\"\n\n[[wheel]]\npath = \"crates/a\"\n";
+    let p = two_pyo3_crates(list);
+    let out = p.mlops(&["check", "--json"]);
+    out.success();
+    assert_eq!(planned_wheels(&out), ["crates/a"]);
+    assert_has(
+        &out.stderr,
+        &[
+            "warning: the cargo workspace's PyO3 crate `crates/b` is not in mlops.toml's [[wheel]] list",
+            "path = \"crates/b\"",
+            "`discover = true` under [project]",
+        ],
+    );
+    assert!(!out.stderr.contains("`crates/a`"), "{}", out.stderr);
+    // deploy and build say so too.
+    let out = p.mlops(&["deploy", "--dry-run"]);
+    assert_has(&out.stderr, &["PyO3 crate `crates/b` is not in"]);
+    let out = p.mlops(&["build", "--json", "--python", "/no/such/python"]);
+    assert_has(&out.stderr, &["PyO3 crate `crates/b` is not in"]);
+
+    // `discover = true` beside the list ships both; `discover = false` keeps the list, quietly.
+    let p = two_pyo3_crates(&list.replace("name = \"x\"\n", "name = \"x\"\ndiscover = true\n"));
+    let out = p.mlops(&["check", "--json"]);
+    out.success();
+    assert_eq!(planned_wheels(&out), ["crates/a", "crates/b"]);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let p = two_pyo3_crates(&list.replace("name = \"x\"\n", "name = \"x\"\ndiscover = false\n"));
+    let out = p.mlops(&["check", "--json"]);
+    assert_eq!(planned_wheels(&out), ["crates/a"]);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    // Without a list, every PyO3 crate is a wheel, as before.
+    let p = two_pyo3_crates("[project]\nname = \"x\"\n");
+    assert_eq!(
+        planned_wheels(p.mlops(&["check", "--json"]).success()),
+        ["crates/a", "crates/b"]
+    );
+}

@@ -77,7 +77,7 @@ fn check_prints_the_plan() {
 fn check_json_has_the_documented_keys() {
     let p = simple_project();
     let plan = p
-        .mlops(&[
+        .mlops_offline_creds(&[
             "check",
             "--json",
             "--target",
@@ -301,7 +301,7 @@ fn the_demo_fixture_checks() {
     assert_eq!(plan["project"], "demo");
     assert_eq!(plan["wheels"].as_array().unwrap().len(), 2);
     let plan = p
-        .mlops(&["check", "--json", "--target", "dev"])
+        .mlops_offline_creds(&["check", "--json", "--target", "dev"])
         .success()
         .json();
     assert_eq!(plan["experiment"], "/Shared/demo/main");
@@ -324,4 +324,68 @@ fn an_out_of_range_timeout_is_a_usage_error_naming_the_limit() {
         );
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn check_resolves_credentials_without_the_network_and_online_asks_the_workspace() {
+    // No credentials at all: exit 2, saying what was tried.
+    let p = project_from_fixture("demo");
+    let home = p.path().to_string_lossy().into_owned();
+    let out = p.mlops_in(
+        ".",
+        &["check", "--target", "dev"],
+        &[("HOME", home.as_str())],
+    );
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &["no Databricks host for target `dev`", "tried:"],
+    );
+    let out = p.mlops_in(
+        ".",
+        &["deploy", "--target", "dev", "--dry-run"],
+        &[("HOME", home.as_str())],
+    );
+    out.code(2);
+    // Offline: the credentials are shown (never the token), and nothing is sent.
+    let out = p.mlops_offline_creds(&["check", "--target", "dev"]);
+    out.success();
+    assert_has(
+        &out.stdout,
+        &[
+            "workspace  https://adb-1234567890123456.7.azuredatabricks.net (pat, from environment variables)",
+        ],
+    );
+    assert!(!out.stdout.contains("dapi-offline-test-token"));
+    // Online, against the fake: who we are, and the volume exists.
+    let ws = crate::support::fake::FakeWorkspace::start();
+    let out = p.mlops_ws(
+        &ws,
+        &["check", "--target", "dev", "--online", "--json"],
+        &[],
+    );
+    out.success();
+    let checked = out.json();
+    assert_eq!(checked["workspace_user"], "ada@example.com");
+    assert_eq!(checked["artifacts_parent"], "/Volumes/main/mlops/artifacts");
+    assert!(
+        ws.log()
+            .iter()
+            .any(|l| l.path == "/api/2.0/preview/scim/v2/Me")
+    );
+    // A volume that does not exist is refused with exit 2.
+    let manifest = p.read("mlops.toml").replace(
+        "/Volumes/main/mlops/artifacts",
+        "/Volumes/main/mlops/nosuch",
+    );
+    p.file("mlops.toml", &manifest);
+    let out = p.mlops_ws(&ws, &["check", "--target", "dev", "--online"], &[]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "`/Volumes/main/mlops/nosuch` does not exist",
+            "CREATE VOLUME",
+        ],
+    );
 }

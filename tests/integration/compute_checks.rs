@@ -16,7 +16,7 @@ fn project(targets: &str) -> Project {
 fn check(p: &Project, args: &[&str]) -> Run {
     let mut all = vec!["check"];
     all.extend_from_slice(args);
-    p.mlops(&all)
+    p.mlops_offline_creds(&all)
 }
 
 const SERVERLESS: &str = "[targets.sl]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\ncompute = \"serverless\"\n";

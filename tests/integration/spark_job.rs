@@ -65,7 +65,7 @@ fn a_spark_job_project_renders_as_mlflow_reads_it() {
         &["- mlflow", "- six", "sj_features-0.1.0-py3-none-any.whl"],
     );
 
-    let out = p.mlops(&[
+    let out = p.mlops_offline_creds(&[
         "check",
         "--target",
         "serverless",

@@ -128,6 +128,24 @@ impl Project {
         self.mlops_in(".", args, &all)
     }
 
+    /// `cargo-mlops ARGS` with credentials for a Databricks workspace that is never reached
+    /// (commands that resolve credentials without using the network: `check`, dry runs).
+    pub fn mlops_offline_creds(&self, args: &[&str]) -> Run {
+        let home = self.path().to_string_lossy().into_owned();
+        self.mlops_in(
+            ".",
+            args,
+            &[
+                (
+                    "DATABRICKS_HOST",
+                    "https://adb-1234567890123456.7.azuredatabricks.net",
+                ),
+                ("DATABRICKS_TOKEN", "dapi-offline-test-token"),
+                ("HOME", home.as_str()),
+            ],
+        )
+    }
+
     /// `cargo-mlops ARGS` in a sub-folder, with extra environment variables.
     pub fn mlops_in(&self, sub: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = clean_command(&bin());
