@@ -40,12 +40,12 @@ pub struct GlobalArgs {
     pub branch: Option<String>,
 
     /// Target from mlops.toml's [targets] (default: the built-in `local` target)
-    #[arg(long, global = true, value_name = "NAME", env = "MLOPS_TARGET")]
+    #[arg(short, long, global = true, value_name = "NAME", env = "MLOPS_TARGET")]
     pub target: Option<String>,
 
-    /// Show more detail (commands run, decisions taken)
-    #[arg(short, long, global = true, conflicts_with = "quiet")]
-    pub verbose: bool,
+    /// Show more detail: -v commands run and decisions taken, -vv also every HTTP request
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
 
     /// Show only errors and the command's result
     #[arg(short, long, global = true)]
@@ -55,8 +55,15 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
-    /// When to colour the output
-    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    /// When to colour the output (default: CARGO_TERM_COLOR, as cargo reads it, then auto)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "WHEN",
+        env = "CARGO_TERM_COLOR"
+    )]
     pub color: ColorChoice,
 }
 

@@ -36,7 +36,8 @@ pub fn follow(
 ) -> Result<Ended> {
     let started = Instant::now();
     let deadline = timeout.map(|t| started + t);
-    let spinner = output.spinner(&format!("run {run_id}"));
+    let group = output.group(&format!("Follow run {run_id}"));
+    let spinner = output.spinner("Run", &format!("{run_id} submitted"));
     let mut last: Option<(String, Option<String>)> = None;
     let mut poll = 0;
     let result = loop {
@@ -54,7 +55,7 @@ pub fn follow(
                 format!(": {}", state.message)
             };
             output.status("Run", format!("{run_id} {text}{message}"));
-            spinner.message(&format!("run {run_id} {text}"));
+            spinner.message(&format!("{run_id} {text}"));
             last = Some(now);
         }
         if state.is_terminal() {
@@ -88,6 +89,7 @@ pub fn follow(
         }
     };
     spinner.finish();
+    drop(group);
     Ok(result)
 }
 

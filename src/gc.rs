@@ -200,6 +200,8 @@ pub struct Report {
     pub live_branches: Vec<String>,
     pub live_tags: Vec<String>,
     pub plan: Vec<Doomed>,
+    /// The local target's environments that no recent run used.
+    pub environments: Vec<crate::environment::Stale>,
     pub bytes: u64,
     pub executed: bool,
     pub deleted: Vec<String>,
@@ -257,7 +259,18 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         crate::time::now_ms(),
         &running,
     )?;
-    let total: u64 = doomed.iter().map(|d| d.bytes).sum();
+    // The local target's environments live on this machine, beside its store.
+    let environments = if target.target_kind == crate::manifest::TargetKind::Local {
+        crate::environment::stale(
+            &prepared.manifest.state_dir(),
+            keep_ms,
+            crate::time::now_ms(),
+        )?
+    } else {
+        Vec::new()
+    };
+    let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
+        + environments.iter().map(|e| e.bytes).sum::<u64>();
     let mut deleted = Vec::new();
     if args.execute {
         for d in &doomed {
@@ -269,6 +282,19 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
                 format!("{} ({})", d.path, crate::output::human_bytes(d.bytes)),
             );
         }
+        for e in &environments {
+            crate::interrupt::check()?;
+            fs_err::remove_dir_all(&e.path)?;
+            deleted.push(e.path.display().to_string());
+            output.status(
+                "Deleted",
+                format!(
+                    "environment {} ({})",
+                    e.path.display(),
+                    crate::output::human_bytes(e.bytes)
+                ),
+            );
+        }
     }
     Ok(Report {
         target: target.target.clone(),
@@ -276,6 +302,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         live_branches: refs.branches,
         live_tags: refs.tags,
         plan: doomed,
+        environments,
         bytes: total,
         executed: args.execute,
         deleted,

@@ -96,6 +96,28 @@ pub fn is_clean(repo: &Path) -> bool {
         .is_ok_and(|s| s.trim().is_empty())
 }
 
+/// The files with uncommitted changes (staged, unstaged or untracked; ignored files do not
+/// count), relative to the repository root, in git's order; empty outside git.
+pub fn changed_files(repo: &Path) -> Vec<String> {
+    // `-z`: paths verbatim (no quoting), and a rename's source as its own entry after it.
+    let Ok(out) = git(repo)
+        .args(["status", "--porcelain=v1", "-z", "--untracked-files=all"])
+        .read()
+    else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let mut entries = out.split('\0').filter(|e| !e.is_empty());
+    while let Some(entry) = entries.next() {
+        let (code, path) = entry.split_at(entry.len().min(3));
+        files.push(path.to_string());
+        if code.starts_with('R') || code.starts_with('C') {
+            entries.next();
+        }
+    }
+    files
+}
+
 /// Checks `commit` out, detached, into a new worktree at `at` (removed with
 /// [`remove_worktree`]).
 pub fn add_worktree(repo: &Path, at: &Path, commit: &str) -> Result<(), CmdError> {

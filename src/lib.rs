@@ -91,7 +91,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let verbosity = if args.global.quiet {
         Verbosity::Quiet
-    } else if args.global.verbose {
+    } else if args.global.verbose >= 2 {
+        Verbosity::Trace
+    } else if args.global.verbose == 1 {
         Verbosity::Verbose
     } else {
         Verbosity::Normal

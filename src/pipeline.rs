@@ -83,7 +83,7 @@ pub fn deploy_plan(plan: &Plan, wheels: &[(&PlannedWheel, Option<&BuiltWheel>)])
         branch_slug: plan.branch_slug.clone(),
         branch_folder: plan.branch_artifacts.clone(),
         experiment: plan.experiment.clone(),
-        record: record_path(plan),
+        record: record_path(plan, None),
         wheels: wheels
             .iter()
             .map(|(spec, built)| match built {
@@ -110,6 +110,9 @@ pub fn deploy_plan(plan: &Plan, wheels: &[(&PlannedWheel, Option<&BuiltWheel>)])
 /// sending anything: wheels whose build is cached get their real destination.
 pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
     let plan = &prepared.plan;
+    if let Some(warning) = dirty_warning(plan) {
+        session.output.warn(warning);
+    }
     if plan.target_kind == TargetKind::Databricks {
         // Credentials resolve (settings, environment, ~/.databrickscfg: no network), or the
         // deploy would fail the same way.
@@ -155,7 +158,7 @@ pub fn build_project(session: &Session, no_cache: bool, output: &Output) -> Resu
         no_cache,
     };
     Ok(build::build_all(
-        &manifest.state_dir(),
+        &manifest.make_state_dir()?,
         &wheels,
         &options,
         output,
@@ -185,7 +188,7 @@ pub fn build_report(
         no_cache,
     };
     Ok(build::build_all(
-        &manifest.state_dir(),
+        &manifest.make_state_dir()?,
         wheels,
         &options,
         output,
@@ -257,13 +260,55 @@ pub fn render_project(
     })
 }
 
-/// Where this commit's deploy record lives: `<branch folder>/deploys/<commit>.json`.
-pub fn record_path(plan: &Plan) -> String {
+/// Where a deploy's record lives: `<branch folder>/deploys/<commit>.json` for a clean tree.
+/// A dirty tree's record is keyed by what was deployed too
+/// (`<commit>-dirty-<content:16>.json`), so two deploys of different uncommitted edits never
+/// overwrite each other's record, and a repeat of the same edit finds its own. `content` is
+/// `None` before the files are known (a dry run), which shows the pattern.
+pub fn record_path(plan: &Plan, content: Option<&str>) -> String {
+    let commit = plan.commit.as_deref().unwrap_or("uncommitted");
+    let name = if plan.dirty.is_empty() {
+        commit.to_string()
+    } else {
+        format!("{commit}-dirty-{}", content.unwrap_or("<content:16>"))
+    };
     format!(
-        "{}/deploys/{}.json",
+        "{}/deploys/{name}.json",
         plan.branch_artifacts.trim_end_matches('/'),
-        plan.commit.as_deref().unwrap_or("uncommitted")
     )
+}
+
+/// The content key of a set of published files: the first 16 hex digits of the SHA-256 over
+/// their kinds, names and hashes, in publishing order.
+fn content_key(published: &[Published]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in published {
+        h.update(format!("{}\0{}\0{}\n", p.kind, p.file, p.sha256).as_bytes());
+    }
+    crate::build::wheel_file::hex(&h.finalize())[..16].to_string()
+}
+
+/// The warning for a deploy from a tree with uncommitted changes: up to five of the files.
+pub fn dirty_warning(plan: &Plan) -> Option<String> {
+    const SHOWN: usize = 5;
+    if plan.dirty.is_empty() {
+        return None;
+    }
+    let mut files = plan
+        .dirty
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if plan.dirty.len() > SHOWN {
+        files.push_str(&format!(" and {} more", plan.dirty.len() - SHOWN));
+    }
+    Some(format!(
+        "the working tree has uncommitted changes ({files}); this deploy is recorded as dirty, \
+         and its runs are tagged `mlops.dirty = true` (commit them for a deploy others can reproduce)"
+    ))
 }
 
 /// The deploy record of what was published.
@@ -284,6 +329,7 @@ pub fn deploy_record(plan: &Plan, published: &[Published]) -> DeployRecord {
         branch: plan.branch.clone(),
         branch_slug: plan.branch_slug.clone(),
         commit: plan.commit.clone(),
+        dirty: plan.dirty.clone(),
         time: crate::time::rfc3339(crate::time::now_secs()),
         experiment: plan.experiment.clone(),
         wheels: published
@@ -316,12 +362,17 @@ pub fn deploy(
         project,
         plan,
     } = prepared;
+    if let Some(warning) = dirty_warning(plan) {
+        output.warn(warning);
+    }
+    let group = output.group("Build wheels");
     let wheels = build_wheels(session, prepared, no_cache, output)?;
+    drop(group);
     let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
         plan.wheels.iter().zip(wheels.iter().map(Some)).collect();
     let planned = deploy_plan(plan, &known);
     let work = manifest
-        .state_dir()
+        .make_state_dir()?
         .join("deploy")
         .join(&plan.target)
         .join(&plan.branch_slug);
@@ -354,18 +405,21 @@ pub fn deploy(
         "Publishing",
         format!("to {} under {}", store.describe(), plan.branch_artifacts),
     );
+    let group = output.group(&format!("Publish to {}", plan.branch_artifacts));
     let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
+    drop(group);
     let record = deploy_record(plan, &published);
+    let record_path = record_path(plan, Some(&content_key(&published)));
     crate::interrupt::check()?;
     // A redeploy of the same commit with the same files keeps the first record (and its
     // time), so an unchanged redeploy sends no payload at all.
     let unchanged = store
-        .read_small(&planned.record)?
+        .read_small(&record_path)?
         .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok())
         .is_some_and(|old| old.same_as(&record));
     if !unchanged {
         store.write_small(
-            &planned.record,
+            &record_path,
             serde_json::to_string_pretty(&record)
                 .expect("records serialize")
                 .as_bytes(),
@@ -389,7 +443,7 @@ pub fn deploy(
         store: store.describe(),
         branch: plan.branch.clone(),
         branch_folder: plan.branch_artifacts.clone(),
-        record: planned.record,
+        record: record_path,
         wheels,
         tarball,
         launcher,

@@ -32,6 +32,10 @@ pub struct Plan {
     pub branch_source: String,
     pub branch_slug: String,
     pub commit: Option<String>,
+    /// Files with uncommitted changes when the plan was made (a deploy of them is recorded as
+    /// dirty); empty for a clean tree or outside git.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dirty: Vec<String>,
     /// The experiment name; `{user}` stays unexpanded on Databricks until the workspace says
     /// who the user is.
     pub experiment: String,
@@ -72,6 +76,8 @@ pub struct Inputs<'a> {
     pub target: Option<&'a str>,
     pub branch: Branch,
     pub commit: Option<String>,
+    /// Files with uncommitted changes.
+    pub dirty: Vec<String>,
     /// The local user name, for `{user}` on the local target.
     pub local_user: Option<String>,
     pub entry: Option<&'a str>,
@@ -119,6 +125,7 @@ impl Plan {
             branch_source: inputs.branch.source.to_string(),
             branch_slug: inputs.branch.slug.clone(),
             commit: inputs.commit,
+            dirty: inputs.dirty,
             experiment,
             store_kind: crate::store::StoreKind::of(
                 target.kind == TargetKind::Databricks,
@@ -199,6 +206,7 @@ experiment = "{project}@{commit}"
                 slug: naming::slug("feature/x"),
             },
             commit: Some("abc123".into()),
+            dirty: Vec::new(),
             local_user: Some("ada".into()),
             entry: Some("train"),
             entry_point: None,

@@ -24,6 +24,9 @@ pub struct DeployRecord {
     pub branch: String,
     pub branch_slug: String,
     pub commit: Option<String>,
+    /// The files with uncommitted changes when it was deployed (none: a clean tree).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty: Vec<String>,
     /// RFC 3339, UTC, seconds.
     pub time: String,
     pub experiment: String,
@@ -69,17 +72,45 @@ pub struct RunRecord {
     pub paths: Vec<String>,
 }
 
-/// What `run --json` prints for a Databricks target, and what CI systems get as outputs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What `run --json` prints, with the same keys for every target (a key that does not apply
+/// is `null`), and what CI systems get as outputs and in their summaries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub target: String,
+    /// `local` or `databricks`.
+    pub target_kind: String,
+    pub entry: String,
+    pub branch: String,
+    pub commit: Option<String>,
+    /// Whether the deploy had uncommitted changes.
+    pub dirty: bool,
     pub experiment: String,
-    pub experiment_id: String,
+    pub experiment_id: Option<String>,
     pub mlflow_run_id: String,
-    pub databricks_run_id: u64,
-    pub run_page_url: String,
+    /// The run's page in the Databricks workspace (`null` on the local target: see `ui`).
+    pub mlflow_run_url: Option<String>,
+    pub tracking_uri: String,
+    /// The MLflow run's status: `FINISHED`, `FAILED`, `KILLED`, or `RUNNING` with `--no-wait`.
+    pub status: String,
     /// `SUCCESS`, `FAILED`, `CANCELED`, `TIMEDOUT`, ..., or `SUBMITTED` with `--no-wait`.
     pub result: String,
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The latest value of each metric of a finished run.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    pub databricks_run_id: Option<u64>,
+    pub run_page_url: Option<String>,
+    /// The local environment the run used.
+    pub environment: Option<String>,
+    /// The command that shows a local run in MLflow's UI.
+    pub ui: Option<String>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        matches!(self.result.as_str(), "SUCCESS" | "SUBMITTED")
+    }
 }
 
 /// `<state>/wheels/<key>/entry.json`: what the build cache remembers about a wheel.

@@ -37,6 +37,26 @@ impl Session {
         })
     }
 
+    /// A command of this tool to suggest, as it runs when pasted into the same shell: `args`
+    /// with the target, and the manifest path when one was given, added.
+    pub fn suggest(&self, plan: &Plan, args: &str) -> String {
+        self.suggest_for(&plan.target, args)
+    }
+
+    /// [`Session::suggest`] for a command on `target`.
+    pub fn suggest_for(&self, target: &str, args: &str) -> String {
+        let mut text = format!("cargo mlops {args}");
+        if target != crate::manifest::defaults::TARGET {
+            text.push_str(" --target ");
+            text.push_str(&crate::process::shell_quote(target));
+        }
+        if let Some(path) = &self.global.manifest_path {
+            text.push_str(" --manifest-path ");
+            text.push_str(&crate::process::shell_quote(&path.to_string_lossy()));
+        }
+        text
+    }
+
     /// The manifest named by `--manifest-path`, else the nearest `mlops.toml` upward.
     pub fn manifest(&self) -> Result<Manifest> {
         let path = self.manifest_path()?;
@@ -130,6 +150,7 @@ impl Session {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
+                dirty: git::changed_files(&manifest.root),
                 local_user: crate::plan::local_user(),
                 entry,
                 entry_point,
@@ -167,7 +188,9 @@ impl Session {
                 config.source
             ),
         );
-        Ok(std::sync::Arc::new(crate::databricks::Client::new(config)?))
+        let client = crate::databricks::Client::new(config)?;
+        client.trace_to(&self.output);
+        Ok(std::sync::Arc::new(client))
     }
 
     /// The artifact store of the plan's target, and its client when it is remote.

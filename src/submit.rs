@@ -101,6 +101,9 @@ pub fn run_tags(
     if let Some(url) = repo_url {
         tags.push(("mlflow.source.git.repoURL".into(), url.into()));
     }
+    if !plan.dirty.is_empty() {
+        tags.push(("mlops.dirty".into(), "true".into()));
+    }
     for w in &deployment.wheels {
         tags.push((format!("mlops.wheel.{}", w.file), w.sha256.clone()));
     }
@@ -113,16 +116,6 @@ fn compute_name(compute: &Compute) -> &'static str {
         Compute::ExistingCluster { .. } => "existing_cluster",
         Compute::Serverless { .. } => "serverless",
     }
-}
-
-/// The normalised distribution name a pip requirement line starts with.
-fn requirement_name(req: &str) -> String {
-    req.trim()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect::<String>()
-        .to_lowercase()
-        .replace(['_', '.'], "-")
 }
 
 /// Whether a requirement line is a wheel file (ours are added by their store path).
@@ -139,7 +132,10 @@ fn mlflow_requirement(plan: &Plan) -> String {
 }
 
 fn names_mlflow(req: &str) -> bool {
-    matches!(requirement_name(req).as_str(), "mlflow" | "mlflow-skinny")
+    matches!(
+        crate::environment::requirements::name_of(req).as_str(),
+        "mlflow" | "mlflow-skinny"
+    )
 }
 
 /// Whether a cluster library already installs wheel `w` (by any of its path forms).

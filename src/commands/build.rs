@@ -32,11 +32,15 @@ pub fn run(session: &Session, args: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// One aligned line per wheel: name, version, size, content address, built or cached, file.
+/// A table with a header, then one aligned line per wheel: name, version, size, content
+/// address, built or cached, file.
 pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
-    let rows: Vec<[String; 6]> = wheels
-        .iter()
-        .map(|w| {
+    if wheels.is_empty() {
+        return Vec::new();
+    }
+    let header = ["wheel", "version", "size", "address", "from", "file"].map(String::from);
+    let rows: Vec<[String; 6]> = std::iter::once(header)
+        .chain(wheels.iter().map(|w| {
             [
                 w.name.clone(),
                 w.version.clone(),
@@ -45,14 +49,14 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
                 if w.cached { "cached" } else { "built" }.to_string(),
                 w.file.clone(),
             ]
-        })
+        }))
         .collect();
     let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..6).map(width).collect();
     rows.iter()
         .map(|r| {
             format!(
-                "{:<w0$}  {:<w1$}  {:>w2$}  {}  {:<w4$}  {}",
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {:<w4$}  {}",
                 r[0],
                 r[1],
                 r[2],
@@ -62,8 +66,11 @@ pub fn summary(wheels: &[BuiltWheel]) -> Vec<String> {
                 w0 = widths[0],
                 w1 = widths[1],
                 w2 = widths[2],
+                w3 = widths[3],
                 w4 = widths[4],
             )
+            .trim_end()
+            .to_string()
         })
         .collect()
 }

@@ -45,6 +45,9 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
         }
         output.result(format!("record  {}", deployment.record));
     }
+    if let Err(e) = crate::ci::publish_deploy(&deployment, &output) {
+        output.warn(format!("cannot write the CI outputs: {e}"));
+    }
     let sent: u64 = deployment
         .wheels
         .iter()

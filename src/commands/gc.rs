@@ -31,19 +31,34 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
                 d.reason
             ));
         }
+        for e in &report.environments {
+            output.result(format!(
+                "would delete environment {} ({}): {}",
+                e.path.display(),
+                human_bytes(e.bytes),
+                e.reason
+            ));
+        }
     }
+    let items = doomed.len() + report.environments.len();
+    let next = if args.execute || items == 0 {
+        String::new()
+    } else {
+        let mut again = format!("gc --keep-days {} --execute", args.keep_days);
+        if args.remote != "origin" {
+            again.push_str(&format!(
+                " --remote {}",
+                crate::process::shell_quote(&args.remote)
+            ));
+        }
+        format!(
+            "; delete them with `{}`",
+            session.suggest_for(&report.target, &again)
+        )
+    };
     output.status(
         if args.execute { "Freed" } else { "Plan" },
-        format!(
-            "{} in {} item(s){}",
-            human_bytes(total),
-            doomed.len(),
-            if args.execute {
-                ""
-            } else {
-                "; pass --execute to delete them"
-            }
-        ),
+        format!("{} in {items} item(s){next}", human_bytes(total)),
     );
     Ok(())
 }

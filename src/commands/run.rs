@@ -2,10 +2,10 @@
 //! exiting with its result. On a Databricks target that is a one-time job run.
 
 use crate::cli::RunArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::Output;
 use crate::records::RunReport;
-use crate::run::{self, Outcome, RunRequest};
+use crate::run::{self, RunRequest};
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
@@ -19,53 +19,58 @@ pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
         timeout_text: args.timeout.as_deref(),
         no_cache: args.no_cache,
     };
-    match run::run(session, &request, &output)? {
-        Outcome::Local(result) => {
-            if output.json() {
-                output.result_json(&result);
-            } else {
-                output.result(format!("mlflow_run_id  {}", result.mlflow_run_id));
-                output.result(format!("status         {}", result.status));
-                output.result(format!("experiment     {}", result.experiment));
-                if let Some(metrics) = result.metrics.as_object() {
-                    for (k, v) in metrics {
-                        output.result(format!("metric         {k} = {v}"));
-                    }
-                }
-                output.result(format!("see it with    {}", result.ui));
-            }
-            if result.status == "FINISHED" {
-                output.status(
-                    "Finished",
-                    format!("run {} of `{}`", result.mlflow_run_id, args.entry),
-                );
-                Ok(())
-            } else {
-                Err(Error::failed(format!(
-                    "the entry point `{}` failed (MLflow run {} is {})",
-                    args.entry, result.mlflow_run_id, result.status
-                ))
-                .with_help("its output above says why"))
-            }
-        }
-        Outcome::Databricks(finished) => {
-            finish(&finished.report, &output);
-            finished.failure.map_or(Ok(()), Err)
-        }
+    let finished = run::run(session, &request, &output)?;
+    let report = &finished.report;
+    show(report, &output);
+    if let Err(e) = crate::ci::publish_run(report, finished.log_tail.as_deref(), &output) {
+        output.warn(format!("cannot write the CI outputs: {e}"));
     }
+    if let Some(failure) = finished.failure {
+        return Err(failure);
+    }
+    match report.databricks_run_id {
+        Some(id) if report.result == "SUBMITTED" => output.status(
+            "Submitted",
+            format!(
+                "follow it with `{}`",
+                session.suggest_for(&report.target, &format!("status {id}"))
+            ),
+        ),
+        _ => output.status(
+            "Finished",
+            format!("run {} of `{}`", report.mlflow_run_id, args.entry),
+        ),
+    }
+    Ok(())
 }
 
-/// The result on stdout, and as outputs of the CI system we run under.
-fn finish(report: &RunReport, output: &Output) {
+/// The result on stdout: the same lines for every target, and those that apply.
+fn show(report: &RunReport, output: &Output) {
     if output.json() {
         output.result_json(report);
-    } else {
-        output.result(format!("mlflow_run_id      {}", report.mlflow_run_id));
-        output.result(format!("databricks_run_id  {}", report.databricks_run_id));
-        output.result(format!("run_page_url       {}", report.run_page_url));
-        output.result(format!("result             {}", report.result));
+        return;
     }
-    if let Err(e) = crate::ci::publish_outputs(report, output) {
-        output.warn(format!("cannot write the CI outputs: {e}"));
+    let mut rows: Vec<(&str, String)> = vec![
+        ("mlflow_run_id", report.mlflow_run_id.clone()),
+        ("result", report.result.clone()),
+        ("experiment", report.experiment.clone()),
+    ];
+    if let Some(url) = &report.mlflow_run_url {
+        rows.push(("mlflow_run_url", url.clone()));
+    }
+    if let Some(id) = report.databricks_run_id {
+        rows.push(("databricks_run_id", id.to_string()));
+    }
+    if let Some(url) = &report.run_page_url {
+        rows.push(("run_page_url", url.clone()));
+    }
+    for (k, v) in &report.metrics {
+        rows.push(("metric", format!("{k} = {v}")));
+    }
+    if let Some(ui) = &report.ui {
+        rows.push(("see it with", ui.clone()));
+    }
+    for (k, v) in rows {
+        output.result(format!("{k:<18} {v}"));
     }
 }

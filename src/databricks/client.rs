@@ -41,6 +41,8 @@ pub struct Client {
     /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
     /// remote run, marking the MLflow run KILLED).
     cleaning_up: std::sync::atomic::AtomicBool,
+    /// Where `-vv` shows every request (method, path, status, time; never a header or body).
+    trace: std::sync::OnceLock<crate::output::Output>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,6 +80,7 @@ impl Client {
             retry: RetryPolicy::default(),
             stats: Stats::default(),
             cleaning_up: std::sync::atomic::AtomicBool::new(false),
+            trace: std::sync::OnceLock::new(),
         })
     }
 
@@ -138,6 +141,11 @@ impl Client {
     }
 
     /// Sends `req`, retrying what can safely be retried within the time budget.
+    /// Shows every request on `output` (it prints only at `-vv`).
+    pub fn trace_to(&self, output: &crate::output::Output) {
+        let _ = self.trace.set(output.clone());
+    }
+
     pub fn execute(&self, req: &Request<'_>) -> Result<Response, ApiError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
@@ -146,7 +154,23 @@ impl Client {
             if self.stopped() {
                 return Err(ApiError::cancelled(&self.host, req.path));
             }
+            let sent = Instant::now();
             let outcome = self.attempt(req);
+            if let Some(trace) = self.trace.get() {
+                let answer = match &outcome {
+                    Ok(resp) => resp.status.to_string(),
+                    Err(e) => format!("{:?}", e.kind),
+                };
+                trace.trace(
+                    "HTTP",
+                    format!(
+                        "{} {} -> {answer} ({} ms, attempt {attempt})",
+                        req.method,
+                        req.path,
+                        sent.elapsed().as_millis()
+                    ),
+                );
+            }
             let wait = match &outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return outcome,
                 Ok(resp) if resp.status == 429 || resp.status == 503 => {

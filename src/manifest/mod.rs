@@ -2,7 +2,7 @@
 //! stage reads. Parsing is strict (`deny_unknown_fields`) and every error points into the file.
 
 mod ctx;
-mod defaults;
+pub mod defaults;
 mod entry_points;
 mod load;
 mod model;

@@ -292,6 +292,22 @@ impl Manifest {
         self.root.join(defaults::STATE_DIR)
     }
 
+    /// The state folder, made when missing, with a `.gitignore` of `*` in it (as pytest and
+    /// mypy do with their caches): our builds, environments and local artifacts never show
+    /// up as uncommitted changes, whether or not the project's own `.gitignore` names them.
+    pub fn make_state_dir(&self) -> Result<PathBuf> {
+        let dir = self.state_dir();
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            fs_err::create_dir_all(&dir)?;
+            fs_err::write(
+                &ignore,
+                "# Made by cargo-mlops: its local state is never committed.\n*\n",
+            )?;
+        }
+        Ok(dir)
+    }
+
     /// The named target, or the default (`local`) when `name` is `None`.
     pub fn target(&self, name: Option<&str>) -> Result<&Target> {
         let name = name.unwrap_or(defaults::TARGET);

@@ -39,6 +39,7 @@ impl Fixture {
                     slug: naming::slug(branch),
                 },
                 commit: None,
+                dirty: Vec::new(),
                 local_user: Some("ada".into()),
                 entry: None,
                 entry_point: None,

@@ -9,7 +9,7 @@ use crate::follow::{self, Ended};
 use crate::output::Output;
 use crate::pipeline;
 use crate::plan::Plan;
-use crate::records::{RunRecord, RunReport};
+use crate::records::RunRecord;
 use crate::session::{Prepared, Session};
 use crate::submit;
 
@@ -64,19 +64,23 @@ pub fn run(
             submission.databricks_run_id, submission.mlflow_run_id, submission.run_page_url
         ),
     );
-    let mut report = RunReport {
-        target: plan.target.clone(),
-        experiment: submission.experiment.clone(),
-        experiment_id: submission.experiment_id.clone(),
-        mlflow_run_id: submission.mlflow_run_id.clone(),
-        databricks_run_id: submission.databricks_run_id,
-        run_page_url: submission.run_page_url.clone(),
-        result: "SUBMITTED".into(),
-    };
+    let mut report = super::request::report(plan, &submission.mlflow_run_id, "databricks");
+    report.experiment = submission.experiment.clone();
+    report.experiment_id = Some(submission.experiment_id.clone());
+    // The run's page in the workspace's MLflow UI.
+    report.mlflow_run_url = Some(format!(
+        "{}/ml/experiments/{}/runs/{}",
+        client.host.trim_end_matches('/'),
+        submission.experiment_id,
+        submission.mlflow_run_id
+    ));
+    report.databricks_run_id = Some(submission.databricks_run_id);
+    report.run_page_url = Some(submission.run_page_url.clone());
     if request.no_wait {
         return Ok(Finished {
             report,
             failure: None,
+            log_tail: None,
         });
     }
     let jobs = Jobs { client: &client };
@@ -85,15 +89,18 @@ pub fn run(
     client.clean_up_after_interrupt();
     let end =
         |status: &str| mlflow.end_run(&submission.mlflow_run_id, status, crate::time::now_ms());
+    let mut log_tail = None;
     let failure = match ended {
         Ended::Done(state) if state.succeeded() => {
             end("FINISHED")?;
+            report.status = "FINISHED".into();
             report.result = state.outcome();
             None
         }
         Ended::Done(state) => {
-            show_failure(&jobs, &state, output);
+            log_tail = show_failure(&jobs, &state, output);
             end("FAILED")?;
+            report.status = "FAILED".into();
             report.result = state.outcome();
             Some(
                 Error::failed(format!(
@@ -107,13 +114,15 @@ pub fn run(
                     }
                 ))
                 .with_help(format!(
-                    "see {} ; `cargo mlops logs {}` shows the output again",
-                    submission.run_page_url, submission.databricks_run_id
+                    "see {} ; `{}` shows the output again",
+                    submission.run_page_url,
+                    session.suggest(plan, &format!("logs {}", submission.databricks_run_id))
                 )),
             )
         }
         Ended::TimedOut(state) => {
             end("FAILED")?;
+            report.status = "FAILED".into();
             report.result = "TIMEDOUT".into();
             Some(Error::failed(format!(
                 "run {} took longer than --timeout {}; it was cancelled ({})",
@@ -124,11 +133,22 @@ pub fn run(
         }
         Ended::Interrupted(state) => {
             end("KILLED")?;
+            report.status = "KILLED".into();
             report.result = state.outcome();
             Some(Error::interrupted())
         }
     };
-    Ok(Finished { report, failure })
+    // The metrics the entry point logged; a report without them is still a report.
+    match mlflow.metrics(&submission.mlflow_run_id) {
+        Ok(metrics) => report.metrics = metrics,
+        Err(e) => output.warn(format!("cannot read the run's metrics: {e}")),
+    }
+    report.error = failure.as_ref().map(|e| e.message().to_string());
+    Ok(Finished {
+        report,
+        failure,
+        log_tail,
+    })
 }
 
 /// Where the run record of Databricks run `id` lives: `<branch folder>/runs/<id>.json`.
@@ -140,10 +160,9 @@ pub fn run_record_path(plan: &Plan, id: u64) -> String {
 }
 
 /// Prints the task's error, trace and the end of its log.
-fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) {
-    let Some(task) = state.task_run_id else {
-        return;
-    };
+/// Shows a failed run's error, trace and log tail; returns the log tail (or the trace).
+fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) -> Option<String> {
+    let task = state.task_run_id?;
     match jobs.output(task) {
         Ok(out) => {
             if let Some(error) = &out.error {
@@ -152,13 +171,18 @@ fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) {
             if let Some(trace) = &out.error_trace {
                 output.block("Trace:", trace);
             }
-            if let Some(logs) = &out.logs {
-                output.block(
-                    &format!("Last {LOG_TAIL} lines of the log:"),
-                    &crate::process::tail(logs, LOG_TAIL),
-                );
+            let tail = out
+                .logs
+                .as_deref()
+                .map(|l| crate::process::tail(l, LOG_TAIL));
+            if let Some(tail) = &tail {
+                output.block(&format!("Last {LOG_TAIL} lines of the log:"), tail);
             }
+            tail.or(out.error_trace)
         }
-        Err(e) => output.warn(format!("cannot fetch the run's output: {e}")),
+        Err(e) => {
+            output.warn(format!("cannot fetch the run's output: {e}"));
+            None
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::plan::Plan;
 use crate::process::Cmd;
 use crate::session::{Prepared, Session};
 
-use super::request::{LocalRun, RunRequest};
+use super::request::{Finished, RunRequest};
 
 /// Deploys to the local store, makes the environment, and runs the entry point.
 pub fn run(
@@ -24,7 +24,7 @@ pub fn run(
     prepared: &Prepared,
     request: &RunRequest<'_>,
     output: &Output,
-) -> Result<LocalRun> {
+) -> Result<Finished> {
     if request.no_wait || request.timeout.is_some() {
         return Err(Error::usage(format!(
             "`--no-wait` and `--timeout` apply to Databricks targets; `{}` runs on this machine",
@@ -33,21 +33,23 @@ pub fn run(
         .with_help("drop them, or name a Databricks target with `--target NAME`"));
     }
     let plan = &prepared.plan;
-    let state_dir = prepared.manifest.state_dir();
+    let state_dir = prepared.manifest.make_state_dir()?;
     let open = session.store(plan)?;
     let deployment = pipeline::deploy(session, prepared, &open, request.no_cache, output)?;
     let python = session.python()?;
     let env_text =
         fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
-    let wheel_paths: Vec<String> = deployment
+    let wheels = deployment
         .wheels
         .iter()
-        .map(|w| w.remote_path.clone())
+        .map(|w| environment::OurWheel {
+            file: w.file.clone(),
+            path: w.remote_path.clone().into(),
+            sha256: w.sha256.clone(),
+        })
         .collect();
-    let hashes: Vec<String> = deployment.wheels.iter().map(|w| w.sha256.clone()).collect();
-    let reqs = environment::requirements(&deployment.rendered.env_file, &env_text, &wheel_paths);
-    let key = environment::env_key(&python, &reqs, &hashes);
-    let env = environment::ensure_env(&state_dir, &python, &reqs, &key, output)?;
+    let spec = environment::Spec::new(&deployment.rendered.env_file, &env_text, wheels)?;
+    let env = environment::ensure_env(&state_dir, &python, &spec, output)?;
     crate::interrupt::check()?;
     launch(plan, &state_dir, &deployment, &env, request.entry, output)
 }
@@ -65,12 +67,15 @@ pub fn tracking_uri(state_dir: &Path) -> String {
 #[derive(Debug, Deserialize)]
 struct LaunchResult {
     run_id: String,
+    #[serde(default)]
+    experiment_id: Option<String>,
     status: String,
     #[serde(default)]
-    params: serde_json::Value,
-    #[serde(default)]
-    metrics: serde_json::Value,
+    metrics: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Lines of a failed run's output kept for `-q` and CI summaries.
+const LOG_TAIL: usize = 50;
 
 /// Runs the entry point of the deployed project in `env` with the deployed launcher; its
 /// output streams through.
@@ -81,7 +86,7 @@ fn launch(
     env: &Env,
     entry: &str,
     output: &Output,
-) -> Result<LocalRun> {
+) -> Result<Finished> {
     let uri = tracking_uri(state_dir);
     let user = crate::plan::local_user().unwrap_or_else(|| "unknown".into());
     let repo_url = crate::git::remote_url(&plan.mlproject);
@@ -130,21 +135,41 @@ fn launch(
     );
     output.verbose("Running", cmd.display());
     // Its output passes through as it comes, to stderr: stdout holds the command's result.
+    // The last lines are kept: with `-q` they are all a failed run shows of itself.
+    let mut tail = std::collections::VecDeque::with_capacity(LOG_TAIL);
     let status = cmd
-        .stream(|line| output.passthrough(line))
+        .stream(|line| {
+            output.passthrough(line);
+            if tail.len() == LOG_TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_string());
+        })
         .map_err(|e| Error::failed(format!("cannot run the local run: {e}")))?;
+    let tail: Vec<String> = tail.into();
+    let tail = tail.join("\n");
     if crate::interrupt::requested() {
         return Err(Error::interrupted());
     }
     let result: Option<LaunchResult> = fs_err::read(result_file.path())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let quiet = output.verbosity() == crate::output::Verbosity::Quiet;
+    let show_tail = || {
+        if quiet && !tail.is_empty() {
+            output.block(
+                &format!("Last {LOG_TAIL} lines of the run's output:"),
+                &tail,
+            );
+        }
+    };
     let Some(result) = result else {
+        show_tail();
         return Err(Error::failed(format!(
             "the local run ended ({}) before MLflow started a run",
             status.map_or("killed by a signal".to_string(), |c| format!("status {c}"))
         ))
-        .with_help("its output above says why"));
+        .with_help(output_help(quiet)));
     };
     let ui = format!(
         "{} -m mlflow ui --backend-store-uri {uri}",
@@ -156,14 +181,43 @@ fn launch(
     } else {
         result.status
     };
-    Ok(LocalRun {
-        mlflow_run_id: result.run_id,
-        status,
-        experiment: plan.experiment.clone(),
-        tracking_uri: uri,
-        params: result.params,
-        metrics: result.metrics,
-        environment: env.dir.clone(),
-        ui,
+    let mut report = super::request::report(plan, &result.run_id, &uri);
+    report.experiment_id = result.experiment_id;
+    report.result = match status.as_str() {
+        "FINISHED" => "SUCCESS",
+        "KILLED" => "CANCELED",
+        _ => "FAILED",
+    }
+    .into();
+    report.status = status;
+    report.metrics = result
+        .metrics
+        .iter()
+        .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+        .collect();
+    report.environment = Some(env.dir.display().to_string());
+    report.ui = Some(ui);
+    let failure = (report.result != "SUCCESS").then(|| {
+        show_tail();
+        Error::failed(format!(
+            "the entry point `{entry}` failed (MLflow run {} is {})",
+            report.mlflow_run_id, report.status
+        ))
+        .with_help(output_help(quiet))
+    });
+    report.error = failure.as_ref().map(|e| e.message().to_string());
+    Ok(Finished {
+        log_tail: failure.is_some().then_some(tail),
+        report,
+        failure,
     })
+}
+
+/// Where a failed local run's own words are.
+fn output_help(quiet: bool) -> &'static str {
+    if quiet {
+        "the last lines of its output, above, say why"
+    } else {
+        "its output above says why"
+    }
 }

@@ -13,7 +13,7 @@ use crate::manifest::TargetKind;
 use crate::output::Output;
 use crate::session::Session;
 
-pub use request::{Finished, LocalRun, Outcome, RunRequest};
+pub use request::{Finished, RunRequest};
 
 /// Parses `--timeout` (at most the Jobs API's limit).
 pub fn timeout(text: Option<&str>) -> Result<Option<Duration>> {
@@ -23,12 +23,10 @@ pub fn timeout(text: Option<&str>) -> Result<Option<Duration>> {
 }
 
 /// Runs the entry point on the session's target.
-pub fn run(session: &Session, request: &RunRequest<'_>, output: &Output) -> Result<Outcome> {
+pub fn run(session: &Session, request: &RunRequest<'_>, output: &Output) -> Result<Finished> {
     let prepared = session.prepare(Some(request.entry), request.params)?;
     match prepared.plan.target_kind {
-        TargetKind::Databricks => {
-            databricks::run(session, &prepared, request, output).map(Outcome::Databricks)
-        }
-        TargetKind::Local => local::run(session, &prepared, request, output).map(Outcome::Local),
+        TargetKind::Databricks => databricks::run(session, &prepared, request, output),
+        TargetKind::Local => local::run(session, &prepared, request, output),
     }
 }

@@ -1,11 +1,10 @@
 //! What a run is asked to do, and how it ended.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::error::Error;
+use crate::manifest::TargetKind;
+use crate::plan::Plan;
 use crate::records::RunReport;
 
 /// What to run, and how.
@@ -20,27 +19,40 @@ pub struct RunRequest<'a> {
     pub no_cache: bool,
 }
 
-/// A Databricks run's report, and why it failed (shown after the report).
+/// A run's report, why it failed (shown after the report), and the last lines of its
+/// output when it failed (for CI summaries).
 pub struct Finished {
     pub report: RunReport,
     pub failure: Option<Error>,
+    pub log_tail: Option<String>,
 }
 
-/// How a run ended, per kind of target.
-pub enum Outcome {
-    Local(LocalRun),
-    Databricks(Finished),
-}
-
-/// The outcome of a local run, read back from the tracking store.
-#[derive(Clone, Debug, Serialize)]
-pub struct LocalRun {
-    pub mlflow_run_id: String,
-    pub status: String,
-    pub experiment: String,
-    pub tracking_uri: String,
-    pub params: serde_json::Value,
-    pub metrics: serde_json::Value,
-    pub environment: PathBuf,
-    pub ui: String,
+/// The report of a run of `plan`'s entry point, before it has a result.
+pub fn report(plan: &Plan, mlflow_run_id: &str, tracking_uri: &str) -> RunReport {
+    RunReport {
+        target: plan.target.clone(),
+        target_kind: match plan.target_kind {
+            TargetKind::Local => "local",
+            TargetKind::Databricks => "databricks",
+        }
+        .into(),
+        entry: plan.entry.clone().unwrap_or_default(),
+        branch: plan.branch.clone(),
+        commit: plan.commit.clone(),
+        dirty: !plan.dirty.is_empty(),
+        experiment: plan.experiment.clone(),
+        experiment_id: None,
+        mlflow_run_id: mlflow_run_id.to_string(),
+        mlflow_run_url: None,
+        tracking_uri: tracking_uri.to_string(),
+        status: "RUNNING".into(),
+        result: "SUBMITTED".into(),
+        params: plan.parameters.clone(),
+        metrics: Default::default(),
+        databricks_run_id: None,
+        run_page_url: None,
+        environment: None,
+        ui: None,
+        error: None,
+    }
 }

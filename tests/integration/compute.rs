@@ -20,7 +20,7 @@ const COMPUTES: [(&str, &str); 3] = [
     ),
 ];
 
-fn demo() -> Project {
+pub fn demo() -> Project {
     let p = project_from_fixture("demo");
     let mut manifest = p.read("mlops.toml");
     for (name, extra) in COMPUTES {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support::fake::FakeWorkspace;
 use crate::support::{Project, assert_has, test_python};
 
-fn with_remote(p: &Project) -> tempfile::TempDir {
+pub fn with_remote(p: &Project) -> tempfile::TempDir {
     let remote = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("git")
         .args(["init", "-q", "--bare", "-b", "main"])

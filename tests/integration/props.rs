@@ -136,6 +136,7 @@ proptest! {
             target: None,
             branch: naming::Branch { name: branch.clone(), source: naming::Source::Flag, slug: naming::slug(&branch) },
             commit: None,
+            dirty: Vec::new(),
             local_user: Some("u".into()),
             entry: None,
             entry_point: None,

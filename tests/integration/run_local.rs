@@ -194,6 +194,8 @@ fn a_failed_environment_is_never_reused() {
         &[
             "cannot create the run environment",
             "no-such-package-mlops-test-0x1",
+            // Without uv, the tool says what would make this step several times faster.
+            "note: installing uv",
         ],
     );
     let envs = p.path().join(".mlops/envs");

@@ -163,7 +163,19 @@ pub fn clean_command(program: &Path) -> Command {
     for var in cargo_mlops::naming::variables() {
         cmd.env_remove(var);
     }
-    for var in ["MLOPS_TARGET", "CLICOLOR_FORCE", "CI", "RUST_BACKTRACE"] {
+    for var in [
+        "MLOPS_TARGET",
+        "CLICOLOR_FORCE",
+        "CARGO_TERM_COLOR",
+        "CI",
+        "RUST_BACKTRACE",
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "TF_BUILD",
+        "AGENT_TEMPDIRECTORY",
+        "MLOPS_PROGRESS_INTERVAL",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");

@@ -1,8 +1,5 @@
-//! Everything the tool shows goes through here, so `--quiet`, `--verbose`, `--json` and colour
-//! behave the same in every command.
-//!
-//! Status lines, warnings and errors go to stderr (cargo's `   Compiling x` style); results go
-//! to stdout, as text or, with `--json`, as one JSON document.
+//! The output channel of one invocation: status lines, warnings and errors on stderr, results
+//! on stdout, and the CI logging commands that go with them.
 
 use std::io::{IsTerminal, Write};
 
@@ -10,6 +7,8 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::error::Error;
+
+use super::ci;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ColorChoice {
@@ -25,19 +24,27 @@ pub enum Verbosity {
     Quiet,
     Normal,
     Verbose,
+    /// `-vv`: also every HTTP request.
+    Trace,
 }
 
 /// The output channel of one command invocation.
 #[derive(Clone, Debug)]
 pub struct Output {
-    verbosity: Verbosity,
+    pub(super) verbosity: Verbosity,
     color: bool,
-    json: bool,
+    pub(super) json: bool,
+    /// Whether this invocation prints a `--json` document on stdout, shared by every clone:
+    /// the error at the end is printed through the first one.
+    stdout_is_json: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Progress bars, when stderr is a terminal outside CI.
-    bars: Option<indicatif::MultiProgress>,
+    pub(super) bars: Option<indicatif::MultiProgress>,
+    /// The CI system whose logging commands we write.
+    pub(super) ci: Option<ci::System>,
+    pub(super) in_group: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-const GREEN: Style = AnsiColor::Green.on_default().bold();
+pub(super) const GREEN: Style = AnsiColor::Green.on_default().bold();
 const CYAN: Style = AnsiColor::Cyan.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
@@ -52,13 +59,20 @@ impl Output {
             verbosity,
             color: resolve_color(color),
             json: false,
+            stdout_is_json: Default::default(),
             bars: interactive.then(indicatif::MultiProgress::new),
+            ci: ci::System::detect(&|k| std::env::var(k).ok()),
+            in_group: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
     /// Machine output on stdout: status lines still go to stderr, results become JSON.
     pub fn with_json(mut self, json: bool) -> Self {
         self.json = json;
+        if json {
+            self.stdout_is_json
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         self
     }
 
@@ -70,7 +84,7 @@ impl Output {
         self.verbosity
     }
 
-    fn paint(&self, style: Style, text: &str) -> String {
+    pub(super) fn paint(&self, style: Style, text: &str) -> String {
         if self.color {
             format!("{}{text}{}", style.render(), style.render_reset())
         } else {
@@ -78,7 +92,7 @@ impl Output {
         }
     }
 
-    fn err_line(&self, line: &str) {
+    pub(super) fn err_line(&self, line: &str) {
         if let Some(bars) = &self.bars {
             // Printed above the bars, so neither garbles the other.
             let _ = bars.println(line);
@@ -89,33 +103,22 @@ impl Output {
         let _ = writeln!(stderr, "{line}");
     }
 
-    /// A byte progress bar on a terminal; plain start and finish lines otherwise.
-    pub fn progress(&self, verb: &str, label: &str, total: u64) -> Progress {
-        let bar = self.bars.as_ref().map(|bars| {
-            let bar = bars.add(indicatif::ProgressBar::new(total));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(verb.to_string());
-            bar.set_message(label.to_string());
-            bar
-        });
-        if bar.is_none() {
-            self.status(verb, format!("{label} ({})", human_bytes(total)));
-        }
-        Progress { bar }
-    }
-
     /// A progress line: `    Building churn-features`, verb right-aligned in green.
     pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
             self.err_line(&format!(
                 "{} {message}",
                 self.paint(GREEN, &format!("{verb:>12}"))
+            ));
+        }
+    }
+
+    /// Detail shown only with `-vv`.
+    pub fn trace(&self, verb: &str, message: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Trace {
+            self.err_line(&format!(
+                "{} {message}",
+                self.paint(CYAN, &format!("{verb:>12}"))
             ));
         }
     }
@@ -147,6 +150,13 @@ impl Output {
         }
     }
 
+    /// A suggestion worth knowing, not a problem (cargo's `note:`).
+    pub fn note(&self, message: impl std::fmt::Display) {
+        if self.verbosity >= Verbosity::Normal {
+            self.err_line(&format!("{}: {message}", self.paint(CYAN, "note")));
+        }
+    }
+
     /// An error with its location, causes and help; shown even with `--quiet`.
     pub fn error(&self, err: &Error) {
         let mut text = format!(
@@ -165,6 +175,15 @@ impl Output {
             text.push_str(&format!("\n{}: {help}", self.paint(CYAN, "help")));
         }
         self.err_line(&text);
+        // On a CI system, also an annotation on the run's page.
+        let mut plain = err.message().to_string();
+        for cause in err.causes() {
+            plain.push_str(&format!("\ncaused by: {cause}"));
+        }
+        if let Some(help) = err.help() {
+            plain.push_str(&format!("\nhelp: {help}"));
+        }
+        self.annotate_error(&plain);
     }
 
     /// A line of a child process's output, passed through to stderr as it comes (stdout stays
@@ -193,49 +212,6 @@ impl Output {
     }
 }
 
-impl Output {
-    /// A spinner with the elapsed time and a message, on a terminal; nothing otherwise (the
-    /// caller logs state changes as status lines).
-    pub fn spinner(&self, message: &str) -> Progress {
-        let bar = self.bars.as_ref().map(|bars| {
-            let bar = bars.add(indicatif::ProgressBar::new_spinner());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner:.green} {elapsed:>4} {msg}")
-                    .expect("valid template"),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            bar.set_message(message.to_string());
-            bar
-        });
-        Progress { bar }
-    }
-}
-
-/// A progress handle; see [`Output::progress`].
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    pub fn set(&self, done: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done);
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-
-    pub fn message(&self, message: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(message.to_string());
-        }
-    }
-}
-
 /// Sizes as people read them (`812 B`, `1.90 KiB`, `30.00 MiB`): indicatif's `HumanBytes`.
 pub fn human_bytes(bytes: u64) -> String {
     indicatif::HumanBytes(bytes).to_string()
@@ -255,6 +231,68 @@ fn resolve_color(choice: ColorChoice) -> bool {
                 std::io::stderr().is_terminal()
                     && std::env::var("TERM").map_or(true, |t| t != "dumb")
             }
+        }
+    }
+}
+
+/// An open group; it closes when dropped. Groups do not nest (neither system shows nested
+/// groups), so a group opened inside another is a no-op.
+pub struct Group {
+    end: Option<(Output, String)>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some((output, line)) = self.end.take() {
+            output.ci_line(&line);
+            output
+                .in_group
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl Output {
+    /// The CI system whose logging commands we write, if any.
+    pub fn ci(&self) -> Option<ci::System> {
+        self.ci
+    }
+
+    /// A logging command: on stdout, where both systems document them, unless stdout holds
+    /// the `--json` document; then on stderr, which both runners read too.
+    pub fn ci_line(&self, line: &str) {
+        if self
+            .stdout_is_json
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.raw_err(line);
+        } else {
+            self.result(line);
+        }
+    }
+
+    /// Opens a collapsible group of log lines titled `title` (a no-op outside CI).
+    pub fn group(&self, title: &str) -> Group {
+        let Some(system) = self.ci else {
+            return Group { end: None };
+        };
+        if self
+            .in_group
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Group { end: None };
+        }
+        let (start, end) = system.group_lines(title);
+        self.ci_line(&start);
+        Group {
+            end: Some((self.clone(), end)),
+        }
+    }
+
+    /// An error annotation for the run's summary page (shown even with `--quiet`).
+    pub fn annotate_error(&self, message: &str) {
+        if let Some(system) = self.ci {
+            self.ci_line(&system.error_line(message));
         }
     }
 }
