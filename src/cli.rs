@@ -89,6 +89,14 @@ pub enum Command {
     Cancel(RemoteRunArgs),
     /// Install or remove the git pre-push hook that checks (or deploys) every pushed branch
     Hook(HookArgs),
+    /// List the runs of the branch's experiment, newest first, with parameters and metrics
+    Runs(RunsArgs),
+    /// Compare the branch's latest finished run with the base branch's, metric by metric
+    Compare(CompareArgs),
+    /// Release the branch's latest finished run as a model version, if it passes the gates
+    Release(ReleaseArgs),
+    /// Point an alias at a model version, or copy it into another target's model
+    Promote(PromoteArgs),
     /// Show (or, with --execute, delete) artifacts nobody uses any more
     Gc(GcArgs),
     /// Print shell completions (bash, zsh, fish, powershell) to stdout
@@ -102,6 +110,84 @@ pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only the runs of this entry point
+    #[arg(long, short, value_name = "NAME")]
+    pub entry: Option<String>,
+
+    /// How many runs to list
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// Print the runs as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run to compare (default: the branch's latest finished run of the entry point)
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+
+    /// The entry point (default: the latest finished run's)
+    #[arg(long, short, value_name = "NAME")]
+    pub entry: Option<String>,
+
+    /// The branch to compare with (default: the pull request's target branch in CI, then
+    /// `[compare] base`, then `main`)
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+
+    /// Print the comparison as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The run to release (default: the branch's latest finished run of the entry point)
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+
+    /// The entry point whose runs are released (default: `[release] entry`, else `main`)
+    #[arg(long, short, value_name = "NAME")]
+    pub entry: Option<String>,
+
+    /// Show the decision (gates, must_beat, the version) without registering anything
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the decision and the version as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["from", "version"])))]
+pub struct PromoteArgs {
+    /// The alias to point at the version (for example `champion`)
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: String,
+
+    /// The version another alias points at (for example `challenger`)
+    #[arg(long, value_name = "ALIAS")]
+    pub from: Option<String>,
+
+    /// The version number
+    #[arg(long, value_name = "N")]
+    pub version: Option<String>,
+
+    /// Copy the version into this target's model (keeping its lineage tags) and alias it there
+    #[arg(long, value_name = "TARGET")]
+    pub to_target: Option<String>,
+
+    /// Print what was promoted as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

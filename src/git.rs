@@ -118,6 +118,28 @@ pub fn changed_files(repo: &Path) -> Vec<String> {
     files
 }
 
+/// A key for what uncommitted changes hold: the first 16 hex digits of the SHA-256 over
+/// each changed file's path and bytes (or that it is gone). The same edit gives the same key
+/// whenever it is deployed; another edit, another key.
+pub fn dirty_key(dir: &Path, files: &[String]) -> Option<String> {
+    use sha2::Digest;
+    let root = root(dir)?;
+    let mut sorted: Vec<&String> = files.iter().collect();
+    sorted.sort();
+    let mut h = sha2::Sha256::new();
+    for file in sorted {
+        h.update(file.as_bytes());
+        match fs_err::read(root.join(file)) {
+            Ok(bytes) => {
+                h.update(format!("\0{}\0", bytes.len()).as_bytes());
+                h.update(&bytes);
+            }
+            Err(_) => h.update(b"\0gone\0"),
+        }
+    }
+    Some(crate::build::wheel_file::hex(&h.finalize())[..16].to_string())
+}
+
 /// Checks `commit` out, detached, into a new worktree at `at` (removed with
 /// [`remove_worktree`]).
 pub fn add_worktree(repo: &Path, at: &Path, commit: &str) -> Result<(), CmdError> {

@@ -83,7 +83,7 @@ pub fn deploy_plan(plan: &Plan, wheels: &[(&PlannedWheel, Option<&BuiltWheel>)])
         branch_slug: plan.branch_slug.clone(),
         branch_folder: plan.branch_artifacts.clone(),
         experiment: plan.experiment.clone(),
-        record: record_path(plan, None),
+        record: record_path(plan),
         wheels: wheels
             .iter()
             .map(|(spec, built)| match built {
@@ -261,32 +261,20 @@ pub fn render_project(
 }
 
 /// Where a deploy's record lives: `<branch folder>/deploys/<commit>.json` for a clean tree.
-/// A dirty tree's record is keyed by what was deployed too
-/// (`<commit>-dirty-<content:16>.json`), so two deploys of different uncommitted edits never
-/// overwrite each other's record, and a repeat of the same edit finds its own. `content` is
-/// `None` before the files are known (a dry run), which shows the pattern.
-pub fn record_path(plan: &Plan, content: Option<&str>) -> String {
+/// A dirty tree's record is keyed by its uncommitted content too
+/// (`<commit>-dirty-<content:16>.json`, see [`crate::git::dirty_key`]), so two deploys of
+/// different uncommitted edits never overwrite each other's record, and a repeat of the same
+/// edit finds its own.
+pub fn record_path(plan: &Plan) -> String {
     let commit = plan.commit.as_deref().unwrap_or("uncommitted");
-    let name = if plan.dirty.is_empty() {
-        commit.to_string()
-    } else {
-        format!("{commit}-dirty-{}", content.unwrap_or("<content:16>"))
+    let name = match &plan.dirty_key {
+        Some(key) if !plan.dirty.is_empty() => format!("{commit}-dirty-{key}"),
+        _ => commit.to_string(),
     };
     format!(
         "{}/deploys/{name}.json",
         plan.branch_artifacts.trim_end_matches('/'),
     )
-}
-
-/// The content key of a set of published files: the first 16 hex digits of the SHA-256 over
-/// their kinds, names and hashes, in publishing order.
-fn content_key(published: &[Published]) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for p in published {
-        h.update(format!("{}\0{}\0{}\n", p.kind, p.file, p.sha256).as_bytes());
-    }
-    crate::build::wheel_file::hex(&h.finalize())[..16].to_string()
 }
 
 /// The warning for a deploy from a tree with uncommitted changes: up to five of the files.
@@ -409,7 +397,7 @@ pub fn deploy(
     let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
     drop(group);
     let record = deploy_record(plan, &published);
-    let record_path = record_path(plan, Some(&content_key(&published)));
+    let record_path = record_path(plan);
     crate::interrupt::check()?;
     // A redeploy of the same commit with the same files keeps the first record (and its
     // time), so an unchanged redeploy sends no payload at all.

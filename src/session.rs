@@ -144,13 +144,17 @@ impl Session {
             _ => Default::default(),
         };
         let branch = self.branch(&manifest)?;
+        let dirty = git::changed_files(&manifest.root);
         let plan = Plan::new(
             &manifest,
             Inputs {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
-                dirty: git::changed_files(&manifest.root),
+                dirty_key: (!dirty.is_empty())
+                    .then(|| git::dirty_key(&manifest.root, &dirty))
+                    .flatten(),
+                dirty,
                 local_user: crate::plan::local_user(),
                 entry,
                 entry_point,

@@ -184,8 +184,106 @@ def write_result(path, run_id, experiment_id, status):
     os.replace(tmp, path)
 
 
+def registry_op(spec):
+    """One model registry operation for `cargo mlops release` and `promote`."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    op, name = spec["op"], spec["model"]
+
+    def described(version):
+        run = client.get_run(version.run_id) if version.run_id else None
+        return {
+            "model": name,
+            "version": str(version.version),
+            "run_id": version.run_id,
+            "metrics": run.data.metrics if run else {},
+            "tags": dict(version.tags or {}),
+        }
+
+    def of_run(run_id):
+        for version in client.search_model_versions("name='%s'" % name.replace("'", "\\'")):
+            if version.run_id == run_id:
+                return version
+        return None
+
+    if op == "find":
+        version = of_run(spec["run_id"])
+        return {"found": described(version) if version else None}
+    if op == "alias":
+        try:
+            return {"found": described(client.get_model_version_by_alias(name, spec["alias"]))}
+        except MlflowException:
+            return {"found": None}
+    if op == "register":
+        version = of_run(spec["run_id"])
+        registered = version is None
+        if registered:
+            try:
+                client.create_registered_model(name)
+            except MlflowException as e:
+                if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
+                    raise
+            import mlflow
+
+            # register_model copies the files where the registry needs them (Unity Catalog
+            # storage on Databricks), with the workspace's credentials.
+            version = mlflow.register_model(
+                "runs:/%s/%s" % (spec["run_id"], spec["artifact_path"]), name, tags=spec.get("tags") or {}
+            )
+        if spec.get("alias"):
+            client.set_registered_model_alias(name, spec["alias"], version.version)
+        result = described(version)
+        result["registered"] = registered
+        return result
+    if op == "get":
+        try:
+            return {"found": described(client.get_model_version(name, spec["version"]))}
+        except MlflowException:
+            return {"found": None}
+    if op == "set_alias":
+        client.set_registered_model_alias(name, spec["alias"], spec["version"])
+        return {"found": described(client.get_model_version(name, spec["version"]))}
+    if op == "copy":
+        try:
+            client.create_registered_model(name)
+        except MlflowException as e:
+            if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
+                raise
+        version = client.copy_model_version("models:/%s/%s" % (spec["from_model"], spec["version"]), name)
+        for key, value in (spec.get("tags") or {}).items():
+            client.set_model_version_tag(name, version.version, key, value)
+        if spec.get("alias"):
+            client.set_registered_model_alias(name, spec["alias"], version.version)
+        return {"found": described(client.get_model_version(name, version.version))}
+    raise SystemExit("unknown registry operation: %s" % op)
+
+
+def registry_main(argv):
+    parser = argparse.ArgumentParser(prog="mlops_launcher.py", description="Model registry operations of cargo mlops.")
+    parser.add_argument("--registry", required=True, help="JSON {op, model, ...}")
+    parser.add_argument("--tracking-uri", help="MLFLOW_TRACKING_URI")
+    parser.add_argument("--registry-uri", help="MLFLOW_REGISTRY_URI (databricks-uc for Unity Catalog)")
+    parser.add_argument("--result-file", help="write the answer here as JSON")
+    args = parser.parse_args(argv)
+    if args.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    if args.registry_uri:
+        os.environ["MLFLOW_REGISTRY_URI"] = args.registry_uri
+    answer = json.dumps(registry_op(json.loads(args.registry)))
+    # A job's output is read back from its log; a local caller reads the file.
+    print("cargo-mlops registry: " + answer, flush=True)
+    if args.result_file:
+        with open(args.result_file, "w") as f:
+            f.write(answer)
+
+
 def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if "--registry" in argv:
+        return registry_main(argv)
+    args = parse(argv)
     if args.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     if args.new_run:

@@ -63,6 +63,11 @@ pub fn publish_deploy(deployment: &Deployment, output: &Output) -> Result<()> {
     )
 }
 
+/// Sets outputs without a summary (a release's model, version and alias).
+pub fn publish_values(pairs: &[(&str, String)], output: &Output) -> Result<()> {
+    publish_pairs(pairs, output)
+}
+
 fn append(path: &str, text: &str) -> Result<()> {
     let mut f = fs_err::OpenOptions::new()
         .create(true)
@@ -73,6 +78,11 @@ fn append(path: &str, text: &str) -> Result<()> {
 }
 
 fn publish(pairs: &[(&str, String)], markdown: &str, output: &Output) -> Result<()> {
+    publish_pairs(pairs, output)?;
+    publish_summary(markdown, output)
+}
+
+fn publish_pairs(pairs: &[(&str, String)], output: &Output) -> Result<()> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // An output value is one line.
     let one_line = |v: &str| v.replace(['\r', '\n'], " ");
@@ -85,9 +95,6 @@ fn publish(pairs: &[(&str, String)], markdown: &str, output: &Output) -> Result<
                     .collect();
                 append(&path, &text)?;
             }
-            if let Some(path) = var("GITHUB_STEP_SUMMARY") {
-                append(&path, markdown)?;
-            }
         }
         Some(System::Azure) => {
             for (k, v) in pairs {
@@ -96,6 +103,23 @@ fn publish(pairs: &[(&str, String)], markdown: &str, output: &Output) -> Result<
                     one_line(v)
                 ));
             }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Adds a Markdown section to the CI run's summary: GitHub's step summary, or a file the
+/// Azure agent attaches to the run's summary page.
+pub fn publish_summary(markdown: &str, output: &Output) -> Result<()> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match output.ci() {
+        Some(System::GitHub) => {
+            if let Some(path) = var("GITHUB_STEP_SUMMARY") {
+                append(&path, markdown)?;
+            }
+        }
+        Some(System::Azure) => {
             // The summary is a Markdown file the agent attaches to the run's summary page.
             let dir = var("AGENT_TEMPDIRECTORY")
                 .map(std::path::PathBuf::from)

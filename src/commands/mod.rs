@@ -3,13 +3,16 @@
 
 mod build;
 mod check;
+mod compare;
 mod deploy;
 mod gc;
 mod hook;
 mod init;
+mod release;
 mod remote;
 mod render;
 mod run;
+mod runs;
 
 use crate::cli::{Command, MlopsArgs};
 use crate::error::{Error, Result};
@@ -36,6 +39,10 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Logs(a) => remote::logs(&session, &a),
         Command::Cancel(a) => remote::cancel(&session, &a),
         Command::Hook(a) => hook::run(&session, &a),
+        Command::Runs(a) => runs::run(&session, &a),
+        Command::Compare(a) => compare::run(&session, &a),
+        Command::Release(a) => release::release(&session, &a),
+        Command::Promote(a) => release::promote(&session, &a),
         Command::Gc(a) => gc::run(&session, &a),
         Command::Schema => {
             session.output.result_json(&crate::manifest::schema());

@@ -25,6 +25,25 @@ pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
     if let Err(e) = crate::ci::publish_run(report, finished.log_tail.as_deref(), &output) {
         output.warn(format!("cannot write the CI outputs: {e}"));
     }
+    // In a pull request build, how this run compares with the target branch's.
+    if output.ci().is_some()
+        && report.result != "SUBMITTED"
+        && crate::compare::in_pull_request(&|k| std::env::var(k).ok())
+    {
+        let compared = crate::compare::compare(
+            session,
+            &crate::compare::Request {
+                run: Some(&report.mlflow_run_id),
+                entry: None,
+                base: None,
+            },
+            &output,
+        )
+        .and_then(|c| crate::ci::publish_summary(&crate::compare::markdown(&c), &output));
+        if let Err(e) = compared {
+            output.warn(format!("cannot compare the run with its base branch: {e}"));
+        }
+    }
     if let Some(failure) = finished.failure {
         return Err(failure);
     }

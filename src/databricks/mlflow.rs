@@ -131,8 +131,7 @@ impl Mlflow<'_> {
         Ok(v.runs.into_iter().next().map(|r| r.info.run_id))
     }
 
-    /// The latest value of each metric of a run (`runs/get`; a metric's history lists its
-    /// values oldest first, by step and then time).
+    /// The latest value of each metric of a run (`runs/get`).
     pub fn metrics(
         &self,
         run_id: &str,
@@ -140,21 +139,7 @@ impl Mlflow<'_> {
         let v: Value = self
             .client
             .get_as("/api/2.0/mlflow/runs/get", &[("run_id", run_id)])?;
-        let mut latest: std::collections::BTreeMap<String, (i64, i64, f64)> = Default::default();
-        for m in v["run"]["data"]["metrics"].as_array().into_iter().flatten() {
-            let (Some(key), Some(value)) = (m["key"].as_str(), m["value"].as_f64()) else {
-                continue;
-            };
-            let at = (
-                m["step"].as_i64().unwrap_or(0),
-                m["timestamp"].as_i64().unwrap_or(0),
-            );
-            let newer = latest.get(key).is_none_or(|(s, t, _)| (*s, *t) <= at);
-            if newer {
-                latest.insert(key.to_string(), (at.0, at.1, value));
-            }
-        }
-        Ok(latest.into_iter().map(|(k, (_, _, v))| (k, v)).collect())
+        Ok(latest_metrics(&v["run"]["data"]["metrics"]))
     }
 
     pub fn log_params(&self, run_id: &str, params: &[(String, String)]) -> Result<(), ApiError> {
@@ -194,4 +179,23 @@ impl Mlflow<'_> {
             )
             .map(drop)
     }
+}
+
+/// The latest value of each metric in a run's `data.metrics` (a history may list a metric
+/// more than once: the latest step, then time, wins).
+pub fn latest_metrics(metrics: &Value) -> std::collections::BTreeMap<String, f64> {
+    let mut latest: std::collections::BTreeMap<String, ((i64, i64), f64)> = Default::default();
+    for m in metrics.as_array().into_iter().flatten() {
+        let (Some(key), Some(value)) = (m["key"].as_str(), m["value"].as_f64()) else {
+            continue;
+        };
+        let at = (
+            m["step"].as_i64().unwrap_or(0),
+            m["timestamp"].as_i64().unwrap_or(0),
+        );
+        if latest.get(key).is_none_or(|(seen, _)| *seen <= at) {
+            latest.insert(key.to_string(), (at, value));
+        }
+    }
+    latest.into_iter().map(|(k, (_, v))| (k, v)).collect()
 }

@@ -171,6 +171,28 @@ pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Outpu
     })
 }
 
+/// The interpreter of the most recently used ready environment (it has MLflow), if any.
+pub fn newest_python(state_dir: &Path) -> Option<PathBuf> {
+    let used = |dir: &Path| {
+        fs_err::metadata(dir.join(USED))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    fs_err::read_dir(state_dir.join("envs"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|dir| dir.join(READY).is_file())
+        .max_by_key(|dir| used(dir))
+        .map(|dir| {
+            bin_dir(&dir).join(if cfg!(windows) {
+                "python.exe"
+            } else {
+                "python"
+            })
+        })
+        .filter(|python| python.exists())
+}
+
 /// Marks an environment as used now (its modification time is what `gc` reads).
 fn touch(path: &Path) -> Result<()> {
     fs_err::write(path, crate::time::rfc3339(crate::time::now_secs()))?;

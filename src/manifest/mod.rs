@@ -8,6 +8,7 @@ mod load;
 mod model;
 mod placeholders;
 mod raw;
+pub mod release;
 mod resolve;
 mod targets;
 

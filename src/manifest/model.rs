@@ -29,6 +29,10 @@ pub struct Manifest {
     pub entry_points: BTreeMap<String, EntryPoint>,
     pub targets: BTreeMap<String, Target>,
     pub hooks: Hooks,
+    /// `[compare] base`: the base branch outside pull requests.
+    pub compare_base: Option<String>,
+    /// `[release]`.
+    pub release: super::release::Release,
     pub(super) source: String,
     pub(super) mlproject_span: Option<Range<usize>>,
 }
@@ -284,6 +288,8 @@ pub struct Target {
     pub mlflow_version: Option<String>,
     /// True for the `local` target the manifest did not declare.
     pub builtin: bool,
+    /// Its model and the branches allowed to release to it.
+    pub release: super::release::TargetRelease,
 }
 
 impl Manifest {

@@ -28,6 +28,16 @@ pub struct RawManifest {
     #[schemars(with = "BTreeMap<String, RawTarget>")]
     pub targets: BTreeMap<String, Spanned<RawTarget>>,
     pub hooks: Option<RawHooks>,
+    pub compare: Option<RawCompare>,
+    pub release: Option<super::release::RawRelease>,
+}
+
+/// `[compare]`: what `cargo mlops compare` sets a branch's runs beside.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    /// The base branch when no pull request names one (default `main`).
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -135,4 +145,9 @@ pub struct RawTarget {
     /// The serverless environment version (a string or a whole number, e.g. "4").
     #[schemars(with = "Option<serde_json::Value>")]
     pub environment_version: Option<Spanned<toml::Value>>,
+    /// The model this target releases into (instead of `[release] model`).
+    #[schemars(with = "Option<String>")]
+    pub model: Option<Spanned<String>>,
+    /// Glob patterns of the branches allowed to release to this target (default: any).
+    pub release_branches: Option<Vec<String>>,
 }

@@ -145,6 +145,7 @@ pub(super) fn resolve(
         .entry(defaults::TARGET.to_string())
         .or_insert_with(builtin_local_target);
 
+    let release = super::release::resolve(raw.release, &ctx)?;
     let hooks = match raw.hooks {
         Some(h) => {
             let action = h.pre_push.unwrap_or_default();
@@ -194,6 +195,11 @@ pub(super) fn resolve(
         entry_points,
         targets,
         hooks,
+        compare_base: raw
+            .compare
+            .and_then(|c| c.base)
+            .filter(|b| !b.trim().is_empty()),
+        release,
         mlproject_span,
     })
 }

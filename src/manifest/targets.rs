@@ -37,6 +37,13 @@ pub(super) fn resolve_target(
                 .help("`local` is the default target; give the Databricks target another name, such as `dev`"),
         ));
     }
+    let release = super::release::resolve_target(
+        raw.model.as_ref(),
+        raw.release_branches.as_ref(),
+        raw.kind == TargetKind::Databricks,
+        &key,
+        ctx,
+    )?;
     match raw.kind {
         TargetKind::Local => {
             if let Some(value) = &raw.env_manager {
@@ -96,6 +103,7 @@ pub(super) fn resolve_target(
                 env_manager: EnvManager::Local,
                 mlflow_version: None,
                 builtin: false,
+                release,
             })
         }
         TargetKind::Databricks => {
@@ -172,6 +180,7 @@ pub(super) fn resolve_target(
                 env_manager: EnvManager::Local,
                 mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
                 builtin: false,
+                release,
             })
         }
     }
@@ -276,6 +285,7 @@ pub(super) fn builtin_local_target() -> Target {
         env_manager: EnvManager::Local,
         mlflow_version: None,
         builtin: true,
+        release: Default::default(),
     }
 }
 

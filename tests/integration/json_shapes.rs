@@ -9,7 +9,7 @@ use crate::support::fake::FakeWorkspace;
 use crate::support::{Run, test_python};
 
 /// The README's table: command → (required keys, optional keys).
-fn documented() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
+pub fn documented() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
@@ -40,7 +40,7 @@ fn keys(run: &Run) -> BTreeSet<String> {
     }
 }
 
-fn assert_documented(
+pub fn assert_documented(
     table: &BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
     command: &str,
     run: &Run,
@@ -83,6 +83,8 @@ fn every_json_output_has_the_documented_keys() {
     let local_run = local(&["run", "--entry", "train"]);
     assert_documented(&table, "run", &local_run);
     assert_documented(&table, "gc", &local(&["gc"]));
+    assert_documented(&table, "runs", &p.mlops(&["runs", "--json"]));
+    assert_documented(&table, "compare", &p.mlops(&["compare", "--json"]));
     drop(remote);
 
     let d = crate::compute::demo();
@@ -117,19 +119,23 @@ fn every_json_output_has_the_documented_keys() {
         assert_eq!(out.code, 0, "{command}: {}", out.snapshot());
         assert_documented(&table, command, &out);
     }
-    // Every command in the table was checked.
+    // Every command in the table was checked (`release` and `promote` in release.rs).
     assert_eq!(
         table.keys().map(String::as_str).collect::<Vec<_>>(),
         [
             "build",
             "cancel",
             "check",
+            "compare",
             "deploy",
             "deploy --dry-run",
             "gc",
             "logs",
+            "promote",
+            "release",
             "render",
             "run",
+            "runs",
             "status"
         ]
     );

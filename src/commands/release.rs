@@ -1,0 +1,138 @@
+//! `cargo mlops release [RUN]` and `cargo mlops promote --alias A (--from B | --version N)`.
+
+use crate::cli::{PromoteArgs, ReleaseArgs};
+use crate::error::{Error, Result};
+use crate::history::table;
+use crate::release::{self, Promotion, Request};
+use crate::session::Session;
+
+pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let r = release::release(
+        session,
+        &Request {
+            run: args.run.as_deref(),
+            entry: args.entry.as_deref(),
+            dry_run: args.dry_run,
+        },
+    )?;
+    if output.json() {
+        output.result_json(&r);
+    } else {
+        let mut rows = vec![vec![
+            "check".to_string(),
+            "value".into(),
+            "needs".into(),
+            "".into(),
+        ]];
+        for g in &r.gates {
+            rows.push(vec![
+                g.metric.clone(),
+                table::number(g.value),
+                format!("{} {}", g.op, table::number(Some(g.threshold))),
+                if g.passed { "pass" } else { "FAIL" }.into(),
+            ]);
+        }
+        if let Some(m) = &r.must_beat {
+            let needs = match (&m.version, m.theirs) {
+                (None, _) => format!("beat `{}` (none yet)", m.alias),
+                (Some(v), t) => format!(
+                    "{} than {} (`{}` = version {v})",
+                    match m.better {
+                        crate::manifest::release::Better::Higher => "higher",
+                        crate::manifest::release::Better::Lower => "lower",
+                    },
+                    table::number(t),
+                    m.alias
+                ),
+            };
+            rows.push(vec![
+                m.metric.clone(),
+                table::number(m.ours),
+                needs,
+                if m.passed { "pass" } else { "FAIL" }.into(),
+            ]);
+        }
+        if rows.len() > 1 {
+            for line in table::align(&rows) {
+                output.result(line);
+            }
+        }
+        if let Some(v) = &r.version {
+            output.result(format!("model    {}", r.model));
+            output.result(format!("version  {v}"));
+            output.result(format!("alias    {}", r.alias));
+        }
+    }
+    if !r.passed {
+        return Err(Error::failed(format!(
+            "run {} did not pass the release checks: nothing was registered",
+            r.run_id
+        ))
+        .with_help("improve the run (or change the gates in [release]) and release again"));
+    }
+    if let Some(v) = &r.version {
+        let pairs = [
+            ("model", r.model.clone()),
+            ("model_version", v.clone()),
+            ("alias", r.alias.clone()),
+            ("run_id", r.run_id.clone()),
+        ];
+        if let Err(e) = crate::ci::publish_values(&pairs, &output) {
+            output.warn(format!("cannot write the CI outputs: {e}"));
+        }
+    }
+    let what = match (&r.version, r.dry_run, r.registered) {
+        (None, true, _) => format!(
+            "would register run {} as a new version of {}",
+            r.run_id, r.model
+        ),
+        (Some(v), true, _) => format!("run {} is version {v} of {} already", r.run_id, r.model),
+        (Some(v), false, true) => format!(
+            "run {} as version {v} of {}, alias `{}`",
+            r.run_id, r.model, r.alias
+        ),
+        (Some(v), false, false) => format!(
+            "run {} was version {v} of {} already (nothing registered), alias `{}`",
+            r.run_id, r.model, r.alias
+        ),
+        (None, false, _) => format!("run {}", r.run_id),
+    };
+    output.status(if r.dry_run { "Dry run" } else { "Released" }, what);
+    Ok(())
+}
+
+pub fn promote(session: &Session, args: &PromoteArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let p = release::promote(
+        session,
+        &Promotion {
+            alias: &args.alias,
+            from: args.from.as_deref(),
+            version: args.version.as_deref(),
+            to_target: args.to_target.as_deref(),
+        },
+    )?;
+    if output.json() {
+        output.result_json(&p);
+    }
+    let pairs = [
+        ("model", p.model.clone()),
+        ("model_version", p.version.clone()),
+        ("alias", p.alias.clone()),
+    ];
+    if let Err(e) = crate::ci::publish_values(&pairs, &output) {
+        output.warn(format!("cannot write the CI outputs: {e}"));
+    }
+    output.status(
+        "Promoted",
+        match (&p.from_model, &p.from_version) {
+            (Some(m), Some(v)) => format!(
+                "{m} version {v} to {} version {} on `{}`, alias `{}`",
+                p.model, p.version, p.target, p.alias
+            ),
+            _ => format!("{} version {}, alias `{}`", p.model, p.version, p.alias),
+        },
+    );
+    Ok(())
+}

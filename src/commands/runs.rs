@@ -1,0 +1,100 @@
+//! `cargo mlops runs`: the branch's runs, newest first, with the parameters that vary and
+//! the metrics (each with a sparkline over the listed runs on a terminal).
+
+use std::io::IsTerminal;
+
+use crate::cli::RunsArgs;
+use crate::error::Result;
+use crate::history::{self, table};
+use crate::session::Session;
+
+pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let prepared = session.prepare(None, &[])?;
+    // Filtering by entry point searches further back, so the limit still fills.
+    let searched = if args.entry.is_some() {
+        args.limit.max(200)
+    } else {
+        args.limit
+    };
+    let mut listed = history::list(session, &prepared, searched)?;
+    if let Some(entry) = &args.entry {
+        listed
+            .runs
+            .retain(|r| r.entry.as_deref() == Some(entry.as_str()));
+    }
+    listed.runs.truncate(args.limit);
+    if output.json() {
+        output.result_json(&serde_json::json!({
+            "target": prepared.plan.target,
+            "branch": prepared.plan.branch,
+            "experiment": listed.experiment,
+            "experiment_id": listed.experiment_id,
+            "runs": listed.runs,
+        }));
+        return Ok(());
+    }
+    if listed.runs.is_empty() {
+        output.status(
+            "Runs",
+            format!("experiment `{}` has no runs yet", listed.experiment),
+        );
+        return Ok(());
+    }
+    let params = table::varying_params(&listed.runs);
+    let metrics = table::metric_names(&listed.runs);
+    let mut rows = vec![
+        ["run", "start", "status", "entry", "commit"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(params.iter().cloned())
+            .chain(metrics.iter().cloned())
+            .collect::<Vec<_>>(),
+    ];
+    for r in &listed.runs {
+        let mut row = vec![
+            r.run_id.chars().take(12).collect(),
+            crate::time::rfc3339(r.start_ms / 1000),
+            r.status.clone(),
+            r.entry.clone().unwrap_or_else(|| "-".into()),
+            r.commit
+                .as_deref()
+                .map_or("-".into(), |c| c.chars().take(8).collect()),
+        ];
+        row.extend(
+            params
+                .iter()
+                .map(|p| r.params.get(p).cloned().unwrap_or_else(|| "-".into())),
+        );
+        row.extend(
+            metrics
+                .iter()
+                .map(|m| table::number(r.metrics.get(m).copied())),
+        );
+        rows.push(row);
+    }
+    for line in table::align(&rows) {
+        output.result(line);
+    }
+    // Trends read left to right, oldest first; only where someone is looking.
+    if std::io::stdout().is_terminal() {
+        for m in &metrics {
+            let values: Vec<Option<f64>> = listed
+                .runs
+                .iter()
+                .rev()
+                .map(|r| r.metrics.get(m).copied())
+                .collect();
+            output.result(format!("{m:>16}  {}", table::sparkline(&values)));
+        }
+    }
+    output.status(
+        "Listed",
+        format!(
+            "{} run(s) of experiment `{}`",
+            listed.runs.len(),
+            listed.experiment
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! `compare`: a branch's latest finished run of an entry point (or a named run) beside the
+//! base branch's latest finished run of the same entry point, metric by metric.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::history::table::{self, MetricChange, ParamChange};
+use crate::history::{self, RunRow};
+use crate::output::Output;
+use crate::session::Session;
+
+/// How many runs of each branch are searched for the latest finished one.
+const SEARCHED: usize = 200;
+
+/// The base branch: `--base`, the pull request's target branch in CI (GitHub Actions, Azure
+/// Pipelines, GitLab), `[compare] base`, else `main`; with where it came from.
+pub fn base_branch(
+    flag: Option<&str>,
+    manifest_base: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (String, &'static str) {
+    if let Some(b) = flag {
+        return (b.to_string(), "--base");
+    }
+    for (var, source) in [
+        ("GITHUB_BASE_REF", "GITHUB_BASE_REF"),
+        (
+            "SYSTEM_PULLREQUEST_TARGETBRANCH",
+            "SYSTEM_PULLREQUEST_TARGETBRANCH",
+        ),
+        (
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+        ),
+    ] {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            let v = v.trim();
+            return (
+                v.strip_prefix("refs/heads/").unwrap_or(v).to_string(),
+                source,
+            );
+        }
+    }
+    match manifest_base {
+        Some(b) => (b.to_string(), "[compare] base"),
+        None => ("main".into(), "default"),
+    }
+}
+
+/// Whether this is a pull request build (its target branch is known).
+pub fn in_pull_request(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    [
+        "GITHUB_BASE_REF",
+        "SYSTEM_PULLREQUEST_TARGETBRANCH",
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+    ]
+    .iter()
+    .any(|v| env(v).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// Two runs side by side.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub entry: String,
+    pub branch: String,
+    pub base_branch: String,
+    pub base_source: String,
+    pub run: RunRow,
+    /// `None` when the base branch has no finished run of the entry point.
+    pub base_run: Option<RunRow>,
+    pub metrics: Vec<MetricChange>,
+    pub params: Vec<ParamChange>,
+}
+
+/// What to compare.
+pub struct Request<'a> {
+    pub run: Option<&'a str>,
+    pub entry: Option<&'a str>,
+    pub base: Option<&'a str>,
+}
+
+pub fn compare(session: &Session, request: &Request<'_>, output: &Output) -> Result<Comparison> {
+    let prepared = session.prepare(None, &[])?;
+    let (base_branch, base_source) = base_branch(
+        request.base,
+        prepared.manifest.compare_base.as_deref(),
+        &|k| std::env::var(k).ok(),
+    );
+    let listed = history::list(session, &prepared, SEARCHED)?;
+    let run = match (request.run, request.entry) {
+        (Some(id), _) => listed.runs.iter().find(|r| r.run_id == id).ok_or_else(|| {
+            Error::usage(format!(
+                "run `{id}` is not among the newest {SEARCHED} runs of experiment `{}`",
+                listed.experiment
+            ))
+            .with_help(format!(
+                "list them with `{}`",
+                session.suggest(&prepared.plan, "runs")
+            ))
+        })?,
+        (None, Some(entry)) => history::latest_finished(&listed.runs, entry).ok_or_else(|| {
+            Error::usage(format!(
+                "experiment `{}` has no finished run of `{entry}`",
+                listed.experiment
+            ))
+            .with_help(format!(
+                "make one with `{}`",
+                session.suggest(&prepared.plan, &format!("run --entry {entry}"))
+            ))
+        })?,
+        (None, None) => listed
+            .runs
+            .iter()
+            .find(|r| r.status == "FINISHED")
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "experiment `{}` has no finished run",
+                    listed.experiment
+                ))
+                .with_help(format!(
+                    "make one with `{}`",
+                    session.suggest(&prepared.plan, "run --entry NAME")
+                ))
+            })?,
+    }
+    .clone();
+    let entry = run.entry.clone().unwrap_or_else(|| "main".into());
+    // The base branch's experiment, on the same target.
+    let mut global = session.global.clone();
+    global.branch = Some(base_branch.clone());
+    let base_session = Session {
+        global,
+        output: output.clone(),
+        cwd: session.cwd.clone(),
+    };
+    let base_prepared = base_session.prepare(None, &[])?;
+    let base_listed = history::list(&base_session, &base_prepared, SEARCHED)?;
+    let base_run = history::latest_finished(&base_listed.runs, &entry).cloned();
+    let (metrics, params) = match &base_run {
+        Some(b) => (
+            table::compare_metrics(&b.metrics, &run.metrics),
+            table::compare_params(&b.params, &run.params),
+        ),
+        None => (
+            table::compare_metrics(&Default::default(), &run.metrics),
+            Vec::new(),
+        ),
+    };
+    Ok(Comparison {
+        entry,
+        branch: prepared.plan.branch.clone(),
+        base_branch,
+        base_source: base_source.to_string(),
+        run,
+        base_run,
+        metrics,
+        params,
+    })
+}
+
+/// The comparison as a Markdown section, for CI summaries.
+pub fn markdown(c: &Comparison) -> String {
+    let mut out = format!(
+        "### `{}` on `{}` compared with `{}`\n\n",
+        c.entry, c.branch, c.base_branch
+    );
+    let Some(base) = &c.base_run else {
+        out.push_str(&format!(
+            "`{}` has no finished run of `{}` to compare with.\n\n",
+            c.base_branch, c.entry
+        ));
+        return out;
+    };
+    out.push_str(&format!(
+        "This run `{}`, base run `{}`.\n\n| metric | base | this | change |\n|---|---|---|---|\n",
+        c.run.run_id, base.run_id
+    ));
+    for m in &c.metrics {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            m.metric,
+            table::number(m.base),
+            table::number(m.this),
+            table::change(m)
+        ));
+    }
+    if !c.params.is_empty() {
+        out.push_str("\n| parameter | base | this |\n|---|---|---|\n");
+        for p in &c.params {
+            out.push_str(&format!(
+                "| {} | `{}` | `{}` |\n",
+                p.param,
+                p.base.as_deref().unwrap_or("-"),
+                p.this.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_comes_from_the_flag_the_pull_request_the_manifest_then_main() {
+        let none = |_: &str| None;
+        assert_eq!(base_branch(Some("dev"), Some("trunk"), &none).0, "dev");
+        let gh = |k: &str| (k == "GITHUB_BASE_REF").then(|| "release/1".to_string());
+        assert_eq!(
+            base_branch(None, Some("trunk"), &gh),
+            ("release/1".into(), "GITHUB_BASE_REF")
+        );
+        let az = |k: &str| {
+            (k == "SYSTEM_PULLREQUEST_TARGETBRANCH").then(|| "refs/heads/main".to_string())
+        };
+        assert_eq!(base_branch(None, None, &az).0, "main");
+        let gl =
+            |k: &str| (k == "CI_MERGE_REQUEST_TARGET_BRANCH_NAME").then(|| "develop".to_string());
+        assert_eq!(base_branch(None, None, &gl).0, "develop");
+        assert_eq!(
+            base_branch(None, Some("trunk"), &none),
+            ("trunk".into(), "[compare] base")
+        );
+        assert_eq!(base_branch(None, None, &none), ("main".into(), "default"));
+        assert!(in_pull_request(&gh));
+        assert!(!in_pull_request(&none));
+    }
+}

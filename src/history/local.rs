@@ -1,0 +1,72 @@
+//! The local store's runs, read with MLflow's own client (the store is MLflow's: SQLite, or
+//! a server named by `MLFLOW_TRACKING_URI`), in the interpreter of the most recently used
+//! local run environment, which has MLflow.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Listed, RunRow};
+use crate::error::{Error, Result};
+use crate::process::Cmd;
+use crate::session::Prepared;
+
+const SEARCH: &str = include_str!("../../templates/search_runs.py");
+
+#[derive(Deserialize)]
+struct Answer {
+    experiment_id: Option<String>,
+    runs: Vec<Found>,
+}
+
+#[derive(Deserialize)]
+struct Found {
+    run_id: String,
+    start_time: i64,
+    status: String,
+    tags: BTreeMap<String, String>,
+    params: BTreeMap<String, String>,
+    metrics: BTreeMap<String, f64>,
+}
+
+pub fn list(prepared: &Prepared, limit: usize) -> Result<Listed> {
+    let state_dir = prepared.manifest.state_dir();
+    let experiment = prepared.plan.experiment.clone();
+    let Some(python) = crate::environment::newest_python(&state_dir) else {
+        // No environment: no local run was ever made here.
+        return Ok(Listed {
+            experiment,
+            experiment_id: None,
+            runs: Vec::new(),
+        });
+    };
+    let uri = crate::run::local::tracking_uri(&state_dir);
+    let out = Cmd::new(&python)
+        .args(["-c", SEARCH, &uri, &experiment, &limit.to_string()])
+        .env("MLFLOW_TRACKING_URI", &uri)
+        .output()
+        .map_err(|e| Error::failed(format!("cannot read the runs in {uri}: {e}")))?;
+    let answer: Answer = serde_json::from_str(out.stdout.trim()).map_err(|e| {
+        Error::failed(format!(
+            "cannot read the runs in {uri}: MLflow's answer was not understood ({e})"
+        ))
+    })?;
+    Ok(Listed {
+        experiment,
+        experiment_id: answer.experiment_id,
+        runs: answer
+            .runs
+            .into_iter()
+            .map(|r| {
+                RunRow::new(
+                    r.run_id,
+                    r.start_time,
+                    r.status,
+                    &r.tags,
+                    r.params,
+                    r.metrics,
+                )
+            })
+            .collect(),
+    })
+}

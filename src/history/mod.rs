@@ -1,0 +1,82 @@
+//! The runs of a branch's experiment, read back from the tracking store: for `runs` (a list
+//! with the parameters that vary and the metrics) and `compare` (a branch's latest finished
+//! run beside its base's). Databricks is asked over the MLflow REST API; the local store
+//! through MLflow's own client, in the interpreter of a local run environment.
+
+mod databricks;
+mod local;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::manifest::TargetKind;
+use crate::plan::Plan;
+use crate::session::{Prepared, Session};
+
+/// One MLflow run, as `runs` and `compare` show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    /// Start time, milliseconds since the epoch.
+    pub start_ms: i64,
+    pub status: String,
+    pub entry: Option<String>,
+    pub commit: Option<String>,
+    pub params: BTreeMap<String, String>,
+    pub metrics: BTreeMap<String, f64>,
+    /// Every tag (provenance for a release); not shown.
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl RunRow {
+    /// A run from its tags, parameters and metrics.
+    pub fn new(
+        run_id: String,
+        start_ms: i64,
+        status: String,
+        tags: &BTreeMap<String, String>,
+        params: BTreeMap<String, String>,
+        metrics: BTreeMap<String, f64>,
+    ) -> RunRow {
+        RunRow {
+            run_id,
+            start_ms,
+            status,
+            entry: tags.get("mlflow.project.entryPoint").cloned(),
+            commit: tags.get("mlflow.source.git.commit").cloned(),
+            params,
+            metrics,
+            tags: tags.clone(),
+        }
+    }
+}
+
+/// An experiment's runs, newest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listed {
+    pub experiment: String,
+    pub experiment_id: Option<String>,
+    pub runs: Vec<RunRow>,
+}
+
+/// The newest `limit` runs of `plan`'s experiment on its target.
+pub fn list(session: &Session, prepared: &Prepared, limit: usize) -> Result<Listed> {
+    let plan: &Plan = &prepared.plan;
+    let mut listed = match plan.target_kind {
+        TargetKind::Databricks => databricks::list(session, plan, limit)?,
+        TargetKind::Local => local::list(prepared, limit)?,
+    };
+    listed.runs.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
+    listed.runs.truncate(limit);
+    Ok(listed)
+}
+
+/// The newest finished run of `entry` among `runs`.
+pub fn latest_finished<'a>(runs: &'a [RunRow], entry: &str) -> Option<&'a RunRow> {
+    runs.iter()
+        .find(|r| r.status == "FINISHED" && r.entry.as_deref() == Some(entry))
+}

@@ -1,0 +1,383 @@
+//! `release` and `promote`: the end of the flow. A release takes the branch's latest finished
+//! run of the entry point (or a named run), checks its gates and the version it must beat,
+//! registers a model version from the run's logged model (tagged with its provenance), and
+//! sets the release alias; `promote` moves an alias, or copies a version into another
+//! target's model. Both refuse a branch outside the target's `release_branches` before
+//! anything is read.
+
+pub mod registry;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::history::{self, RunRow};
+use crate::manifest::TargetKind;
+use crate::manifest::release::{Better, branch_matches};
+use crate::plan::Plan;
+use crate::session::{Prepared, Session};
+
+/// How many runs are searched for the one to release.
+const SEARCHED: usize = 200;
+
+/// A gate, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateResult {
+    pub metric: String,
+    pub op: &'static str,
+    pub threshold: f64,
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+/// `must_beat`, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct BeatResult {
+    pub alias: String,
+    pub metric: String,
+    pub better: Better,
+    /// The version the alias points at (`None`: nothing to beat yet).
+    pub version: Option<String>,
+    pub theirs: Option<f64>,
+    pub ours: Option<f64>,
+    pub passed: bool,
+}
+
+/// What a release decided and did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Released {
+    pub target: String,
+    pub branch: String,
+    pub model: String,
+    pub run_id: String,
+    pub entry: String,
+    pub alias: String,
+    pub gates: Vec<GateResult>,
+    pub must_beat: Option<BeatResult>,
+    /// Every gate and `must_beat` passed.
+    pub passed: bool,
+    pub dry_run: bool,
+    /// The version released (or already registered from this run).
+    pub version: Option<String>,
+    /// Whether this release registered it (false: the run had a version already).
+    pub registered: bool,
+}
+
+pub struct Request<'a> {
+    pub run: Option<&'a str>,
+    pub entry: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+/// Refuses a branch the target does not release from (exit 2), before anything remote.
+pub fn guard(plan: &Plan, patterns: &[String], action: &str) -> Result<()> {
+    if patterns.is_empty() || patterns.iter().any(|p| branch_matches(p, &plan.branch)) {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "branch `{}` may not {action} to target `{}`: its release_branches are {}",
+        plan.branch,
+        plan.target,
+        patterns.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+    ))
+    .with_help("release from one of those branches (merge first), or add a pattern to the target's `release_branches`"))
+}
+
+/// The model a target releases into.
+pub fn model_of(prepared: &Prepared, target: &str) -> Result<String> {
+    let manifest = &prepared.manifest;
+    let t = manifest.target(Some(target))?;
+    t.release
+        .model
+        .clone()
+        .or_else(|| manifest.release.model.clone())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{} names no model to release into",
+                manifest.display_path.display()
+            ))
+            .with_help("add `[release] model = \"churn\"` (on Databricks `catalog.schema.model`), or `model` on the target")
+        })
+}
+
+/// The local registry: the tracking store's, through the newest local environment's MLflow.
+pub fn local_registry(session: &Session, prepared: &Prepared) -> Result<registry::Local> {
+    let state_dir = prepared.manifest.state_dir();
+    let python = crate::environment::newest_python(&state_dir).ok_or_else(|| {
+        Error::usage("there is no local run environment yet, so no run to release").with_help(
+            format!(
+                "make a run first with `{}`",
+                session.suggest(&prepared.plan, "run --entry NAME")
+            ),
+        )
+    })?;
+    Ok(registry::Local {
+        python,
+        tracking_uri: crate::run::local::tracking_uri(&state_dir),
+    })
+}
+
+/// Refuses Databricks targets, whose registry step (a job in the workspace) is not built yet.
+pub fn local_only(plan: &Plan, action: &str) -> Result<()> {
+    if plan.target_kind == TargetKind::Databricks {
+        return Err(Error::usage(format!(
+            "`{action}` works on the local target only in this version; `{}` is a Databricks target",
+            plan.target
+        ))
+        .with_help("release from a local run, or register the model in the workspace by hand for now"));
+    }
+    Ok(())
+}
+
+pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
+    let prepared = session.prepare(None, &[])?;
+    let plan = &prepared.plan;
+    let target = prepared.manifest.target(Some(&plan.target))?;
+    guard(plan, &target.release.branches, "release")?;
+    let model = model_of(&prepared, &plan.target)?;
+    local_only(plan, "release")?;
+    let settings = prepared.manifest.release.clone();
+    let entry = request.entry.unwrap_or(&settings.entry).to_string();
+    let registry = local_registry(session, &prepared)?;
+    let listed = history::list(session, &prepared, SEARCHED)?;
+    let run: RunRow = match request.run {
+        Some(id) => listed
+            .runs
+            .iter()
+            .find(|r| r.run_id == id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "run `{id}` is not among the runs of experiment `{}`",
+                    listed.experiment
+                ))
+                .with_help(format!(
+                    "list them with `{}`",
+                    session.suggest(plan, "runs")
+                ))
+            })?,
+        None => history::latest_finished(&listed.runs, &entry)
+            .cloned()
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "experiment `{}` has no finished run of `{entry}` to release",
+                    listed.experiment
+                ))
+                .with_help(format!(
+                    "make one with `{}`",
+                    session.suggest(plan, &format!("run --entry {entry}"))
+                ))
+            })?,
+    };
+    if run.status != "FINISHED" {
+        return Err(Error::usage(format!(
+            "run `{}` is {}, not FINISHED: only a finished run is released",
+            run.run_id, run.status
+        )));
+    }
+    let gates: Vec<GateResult> = settings
+        .gates
+        .iter()
+        .map(|g| {
+            let value = run.metrics.get(&g.metric).copied();
+            GateResult {
+                metric: g.metric.clone(),
+                op: g.op.text(),
+                threshold: g.threshold,
+                value,
+                passed: value.is_some_and(|v| g.op.holds(v, g.threshold)),
+            }
+        })
+        .collect();
+    let gates_passed = gates.iter().all(|g| g.passed);
+    // The version to beat is looked up only for a run that passed its gates.
+    let must_beat = match &settings.must_beat {
+        Some(_) if !gates_passed => None,
+        None => None,
+        Some(m) => {
+            let current = registry.alias(&model, &m.alias)?;
+            let ours = run.metrics.get(&m.metric).copied();
+            let theirs = current
+                .as_ref()
+                .and_then(|v| v.metrics.get(&m.metric).copied());
+            let passed = match (&current, ours, theirs) {
+                (None, _, _) => true,
+                (Some(v), _, _) if v.run_id.as_deref() == Some(run.run_id.as_str()) => true,
+                (Some(_), Some(o), Some(t)) => match m.better {
+                    Better::Higher => o > t,
+                    Better::Lower => o < t,
+                },
+                (Some(_), Some(_), None) => true,
+                (Some(_), None, _) => false,
+            };
+            Some(BeatResult {
+                alias: m.alias.clone(),
+                metric: m.metric.clone(),
+                better: m.better,
+                version: current.map(|v| v.version),
+                theirs,
+                ours,
+                passed,
+            })
+        }
+    };
+    let passed = gates_passed && must_beat.as_ref().is_none_or(|m| m.passed);
+    let mut released = Released {
+        target: plan.target.clone(),
+        branch: plan.branch.clone(),
+        model: model.clone(),
+        run_id: run.run_id.clone(),
+        entry: run.entry.clone().unwrap_or(entry),
+        alias: settings.alias.clone(),
+        gates,
+        must_beat,
+        passed,
+        dry_run: request.dry_run,
+        version: None,
+        registered: false,
+    };
+    if !passed {
+        return Ok(released);
+    }
+    if request.dry_run {
+        released.version = registry
+            .version_of_run(&model, &run.run_id)?
+            .map(|v| v.version);
+        return Ok(released);
+    }
+    let version = registry.register(
+        &model,
+        &run.run_id,
+        &settings.artifact_path,
+        &lineage(plan, &run),
+        &settings.alias,
+    )?;
+    released.version = Some(version.version);
+    released.registered = version.registered;
+    Ok(released)
+}
+
+/// The tags a released version carries: where its run came from.
+fn lineage(plan: &Plan, run: &RunRow) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    tags.insert("mlops.run_id".to_string(), run.run_id.clone());
+    tags.insert("mlops.release_target".to_string(), plan.target.clone());
+    for (from, to) in [
+        ("mlops.branch", "mlops.branch"),
+        ("mlflow.source.git.commit", "mlops.commit"),
+        ("mlops.target", "mlops.target"),
+        ("mlops.deploy_record", "mlops.deploy_record"),
+        ("mlops.dirty", "mlops.dirty"),
+    ] {
+        if let Some(v) = run.tags.get(from) {
+            tags.insert(to.to_string(), v.clone());
+        }
+    }
+    for (k, v) in &run.tags {
+        if k.starts_with("mlops.wheel.") {
+            tags.insert(k.clone(), v.clone());
+        }
+    }
+    tags
+}
+
+/// What `promote` does.
+pub struct Promotion<'a> {
+    pub alias: &'a str,
+    pub from: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub to_target: Option<&'a str>,
+}
+
+/// What `promote` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Promoted {
+    pub target: String,
+    pub model: String,
+    pub version: String,
+    pub alias: String,
+    /// With `--to-target`: where the version came from.
+    pub from_model: Option<String>,
+    pub from_version: Option<String>,
+}
+
+pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
+    let prepared = session.prepare(None, &[])?;
+    let plan = &prepared.plan;
+    let source_target = prepared.manifest.target(Some(&plan.target))?;
+    guard(plan, &source_target.release.branches, "promote")?;
+    if let Some(to) = p.to_target {
+        let t = prepared.manifest.target(Some(to))?;
+        let mut to_plan = plan.clone();
+        to_plan.target = to.to_string();
+        guard(&to_plan, &t.release.branches, "promote")?;
+        if t.kind == TargetKind::Databricks {
+            local_only(
+                &Plan {
+                    target_kind: TargetKind::Databricks,
+                    ..to_plan
+                },
+                "promote --to-target",
+            )?;
+        }
+    }
+    let model = model_of(&prepared, &plan.target)?;
+    local_only(plan, "promote")?;
+    let registry = local_registry(session, &prepared)?;
+    let version = match (p.version, p.from) {
+        (Some(v), _) => v.to_string(),
+        (None, Some(from)) => registry
+            .alias(&model, from)?
+            .map(|v| v.version)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "model `{model}` has no version with alias `{from}`"
+                ))
+                .with_help("release one first with `cargo mlops release`")
+            })?,
+        (None, None) => {
+            return Err(Error::usage(
+                "name the version to promote with `--from ALIAS` or `--version N`",
+            ));
+        }
+    };
+    match p.to_target {
+        None => {
+            registry
+                .set_alias(&model, p.alias, &version)?
+                .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
+            Ok(Promoted {
+                target: plan.target.clone(),
+                model,
+                version,
+                alias: p.alias.to_string(),
+                from_model: None,
+                from_version: None,
+            })
+        }
+        Some(to) => {
+            let to_model = model_of(&prepared, to)?;
+            let source = registry
+                .get(&model, &version)?
+                .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
+            let mut tags = source.tags.clone();
+            tags.insert("mlops.copied_from".into(), format!("{model}/{version}"));
+            let copied = registry
+                .copy(&model, &version, &to_model, &tags, p.alias)?
+                .ok_or_else(|| {
+                    Error::failed(format!(
+                        "copying {model}/{version} to {to_model} returned nothing"
+                    ))
+                })?;
+            Ok(Promoted {
+                target: to.to_string(),
+                model: to_model,
+                version: copied.version,
+                alias: p.alias.to_string(),
+                from_model: Some(model),
+                from_version: Some(version),
+            })
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! `release` and `promote` on the local target, against the local store's real MLflow
+//! registry: gates, must_beat both ways, idempotent re-release, the branch guard, dry runs,
+//! promoting an alias and copying a version into another target's model.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{Project, Run, assert_has, test_python};
+
+const TRAIN: &str = r#"import argparse
+
+import mlflow
+import mlflow.pyfunc
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--alpha", type=float)
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input
+
+
+mlflow.log_metric("accuracy", args.alpha)
+mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=["mlflow"])
+"#;
+
+fn project() -> Project {
+    let p = Project::git();
+    p.mlops(&["init", "--name", "rel"]).success();
+    let manifest = p.read("mlops.toml")
+        + r#"
+[release]
+model = "rel-model"
+entry = "train"
+gates = { accuracy = ">= 0.5" }
+must_beat = { alias = "champion", metric = "accuracy" }
+
+[targets.local]
+kind = "local"
+release_branches = ["main", "release/*"]
+
+[targets.prod]
+kind = "local"
+model = "rel-prod"
+release_branches = ["main"]
+"#;
+    p.file("mlops.toml", &manifest)
+        .file("mlproject/train.py", TRAIN);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "release"]);
+    p
+}
+
+fn run(p: &Project, alpha: &str) -> String {
+    let python = test_python();
+    let out = p.mlops_shared_target(
+        &[
+            "run",
+            "--python",
+            python.to_str().unwrap(),
+            "--entry",
+            "train",
+            "-P",
+            &format!("alpha={alpha}"),
+            "--json",
+        ],
+        &[],
+    );
+    out.success();
+    out.json()["mlflow_run_id"].as_str().unwrap().to_string()
+}
+
+fn release(p: &Project, extra: &[&str]) -> Run {
+    let mut args = vec!["release", "--json"];
+    args.extend_from_slice(extra);
+    p.mlops(&args)
+}
+
+/// The registry as MLflow's own client reads it: each version's run and tags, and aliases.
+fn registry(p: &Project, model: &str) -> Value {
+    let uri = format!("sqlite:///{}", p.path().join(".mlops/mlflow.db").display());
+    let out = Command::new(test_python())
+        .args([
+            "-c",
+            "import json, sys\nfrom mlflow.tracking import MlflowClient\nc = MlflowClient(sys.argv[1])\nvs = c.search_model_versions(\"name='%s'\" % sys.argv[2])\nm = c.get_registered_model(sys.argv[2]) if vs else None\nprint(json.dumps({'versions': {str(v.version): {'run_id': v.run_id, 'tags': v.tags} for v in vs}, 'aliases': {k: str(v) for k, v in (m.aliases if m else {}).items()}}))",
+            &uri,
+            model,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
+    let p = project();
+    let weak = run(&p, "0.3");
+    let failed = release(&p, &[]);
+    failed.code(1);
+    let r = failed.json();
+    assert_eq!(r["run_id"], weak.as_str());
+    assert_eq!(r["passed"], false);
+    assert_eq!(r["gates"][0]["metric"], "accuracy");
+    assert_eq!(r["gates"][0]["passed"], false);
+    assert_has(
+        &failed.stderr,
+        &["did not pass the release checks: nothing was registered"],
+    );
+    assert_eq!(registry(&p, "rel-model")["versions"], serde_json::json!({}));
+    let text = p.mlops(&["release"]);
+    assert_has(&text.stdout, &["accuracy", "0.3", ">= 0.5", "FAIL"]);
+
+    let good = run(&p, "0.7");
+    let dry = release(&p, &["--dry-run"]);
+    dry.success();
+    assert_eq!(dry.json()["passed"], true);
+    assert_eq!(dry.json()["version"], Value::Null);
+    assert_eq!(
+        registry(&p, "rel-model")["versions"],
+        serde_json::json!({}),
+        "a dry run registered"
+    );
+
+    let gh = tempfile::tempdir().unwrap();
+    let outputs = gh.path().join("out");
+    let first = p.mlops_in(
+        ".",
+        &["release", "--json"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+        ],
+    );
+    first.success();
+    assert_eq!(first.json()["version"], "1");
+    assert_eq!(first.json()["registered"], true);
+    assert_eq!(first.json()["alias"], "challenger");
+    assert_has(
+        &std::fs::read_to_string(&outputs).unwrap(),
+        &["model=rel-model", "model_version=1", "alias=challenger"],
+    );
+    let reg = registry(&p, "rel-model");
+    assert_eq!(reg["versions"]["1"]["run_id"], good.as_str());
+    assert_eq!(reg["aliases"]["challenger"], "1");
+    let tags = &reg["versions"]["1"]["tags"];
+    assert_eq!(tags["mlops.run_id"], good.as_str());
+    assert_eq!(tags["mlops.branch"], "main");
+    assert_eq!(tags["mlops.target"], "local");
+    assert_eq!(tags["mlops.commit"].as_str().unwrap().len(), 40);
+    assert!(
+        tags["mlops.deploy_record"]
+            .as_str()
+            .unwrap()
+            .contains("/deploys/")
+    );
+
+    // Again: the same version, nothing registered.
+    let again = release(&p, &[]);
+    again.success();
+    let table = crate::json_shapes::documented();
+    crate::json_shapes::assert_documented(&table, "release", &again);
+    assert_eq!(again.json()["version"], "1");
+    assert_eq!(again.json()["registered"], false);
+    assert_eq!(
+        registry(&p, "rel-model")["versions"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Promote the challenger; a weaker run cannot beat the champion, a stronger one can.
+    p.mlops(&["promote", "--alias", "champion", "--from", "challenger"])
+        .success();
+    assert_eq!(registry(&p, "rel-model")["aliases"]["champion"], "1");
+    run(&p, "0.6");
+    let beaten = release(&p, &[]);
+    beaten.code(1);
+    assert_eq!(beaten.json()["must_beat"]["version"], "1");
+    assert_eq!(beaten.json()["must_beat"]["passed"], false);
+    assert_eq!(beaten.json()["gates"][0]["passed"], true);
+    let strong = run(&p, "0.9");
+    let better = release(&p, &[]);
+    better.success();
+    assert_eq!(better.json()["must_beat"]["passed"], true);
+    assert_eq!(better.json()["version"], "2");
+    let reg = registry(&p, "rel-model");
+    assert_eq!(reg["versions"]["2"]["run_id"], strong.as_str());
+    assert_eq!(reg["aliases"]["challenger"], "2");
+    assert_eq!(reg["aliases"]["champion"], "1");
+
+    // Into another target's model, keeping the lineage.
+    let copied = p.mlops(&[
+        "promote",
+        "--alias",
+        "champion",
+        "--version",
+        "2",
+        "--to-target",
+        "prod",
+        "--json",
+    ]);
+    copied.success();
+    crate::json_shapes::assert_documented(&table, "promote", &copied);
+    assert_eq!(copied.json()["model"], "rel-prod");
+    let prod = registry(&p, "rel-prod");
+    let version = copied.json()["version"].as_str().unwrap().to_string();
+    assert_eq!(prod["aliases"]["champion"], version.as_str());
+    assert_eq!(
+        prod["versions"][&version]["tags"]["mlops.copied_from"],
+        "rel-model/2"
+    );
+    assert_eq!(
+        prod["versions"][&version]["tags"]["mlops.run_id"],
+        strong.as_str()
+    );
+}
+
+#[test]
+fn only_release_branches_release_and_bad_settings_are_manifest_errors() {
+    let p = project();
+    p.git_cmd(&["switch", "-q", "-c", "feature/x"]);
+    let refused = p.mlops(&["release"]);
+    refused.code(2);
+    assert_has(
+        &refused.stderr,
+        &[
+            "branch `feature/x` may not release to target `local`",
+            "`main`, `release/*`",
+        ],
+    );
+    let refused = p.mlops(&["promote", "--alias", "champion", "--version", "1"]);
+    refused.code(2);
+    assert_has(&refused.stderr, &["may not promote"]);
+    // A matching pattern passes the guard (and then finds nothing to release).
+    p.git_cmd(&["switch", "-q", "-c", "release/1.0"]);
+    let allowed = p.mlops(&["release"]);
+    allowed.code(2);
+    assert!(
+        !allowed.stderr.contains("may not release"),
+        "{}",
+        allowed.stderr
+    );
+    // Into prod only from main.
+    let to_prod = p.mlops(&[
+        "promote",
+        "--alias",
+        "champion",
+        "--version",
+        "1",
+        "--to-target",
+        "prod",
+    ]);
+    to_prod.code(2);
+    assert_has(&to_prod.stderr, &["may not promote to target `prod`"]);
+
+    let bad_gate = p
+        .read("mlops.toml")
+        .replace("\">= 0.5\"", "\"at least 0.5\"");
+    p.file("mlops.toml", &bad_gate);
+    let out = p.mlops(&["check"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "mlops.toml:",
+            "gate `accuracy`",
+            "does not start with",
+            "release.gates.accuracy",
+        ],
+    );
+    let bad_model = bad_gate.replace("\"at least 0.5\"", "\">= 0.5\"")
+        + "\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/ml/artifacts\"\nmodel = \"just-a-name\"\n";
+    p.file("mlops.toml", &bad_model);
+    let out = p.mlops(&["check"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "is not a Unity Catalog model name",
+            "targets.dev.model",
+            "catalog.schema.model",
+        ],
+    );
+    let unknown = bad_gate.replace("entry = \"train\"", "entry = \"train\"\nalais = \"x\"");
+    p.file("mlops.toml", &unknown);
+    let out = p.mlops(&["check"]);
+    out.code(2);
+    assert_has(&out.stderr, &["alais", "alias"]);
+}
