@@ -10,6 +10,7 @@ pub mod files;
 pub mod host;
 pub mod jobs;
 pub mod mlflow;
+pub mod models;
 pub mod request;
 pub mod retry;
 pub mod secret;

@@ -6,6 +6,9 @@
 //! anything is read.
 
 pub mod registry;
+mod uc;
+
+use registry::Registry;
 
 use std::collections::BTreeMap;
 
@@ -101,8 +104,29 @@ pub fn model_of(prepared: &Prepared, target: &str) -> Result<String> {
         })
 }
 
-/// The local registry: the tracking store's, through the newest local environment's MLflow.
-pub fn local_registry(session: &Session, prepared: &Prepared) -> Result<registry::Local> {
+/// The registry of `target`: the local store's (through the newest local environment's
+/// MLflow), or the workspace's Unity Catalog.
+pub fn open_registry(
+    session: &Session,
+    prepared: &Prepared,
+    target: &str,
+) -> Result<Box<dyn Registry>> {
+    let t = prepared.manifest.target(Some(target))?;
+    if t.kind == TargetKind::Databricks {
+        let mut plan = prepared.plan.clone();
+        plan.target = t.name.clone();
+        plan.host = t.host.clone();
+        plan.profile = t.profile.clone();
+        let model = model_of(prepared, target)?;
+        crate::manifest::release::check_model_name(&model, true).map_err(|why| {
+            Error::usage(why).with_help(format!(
+                "set `model` on [targets.{target}], or `[release] model`"
+            ))
+        })?;
+        return Ok(Box::new(uc::UnityCatalog {
+            client: session.client(&plan)?,
+        }));
+    }
     let state_dir = prepared.manifest.state_dir();
     let python = crate::environment::newest_python(&state_dir).ok_or_else(|| {
         Error::usage("there is no local run environment yet, so no run to release").with_help(
@@ -112,22 +136,10 @@ pub fn local_registry(session: &Session, prepared: &Prepared) -> Result<registry
             ),
         )
     })?;
-    Ok(registry::Local {
+    Ok(Box::new(registry::Local {
         python,
         tracking_uri: crate::run::local::tracking_uri(&state_dir),
-    })
-}
-
-/// Refuses Databricks targets, whose registry step (a job in the workspace) is not built yet.
-pub fn local_only(plan: &Plan, action: &str) -> Result<()> {
-    if plan.target_kind == TargetKind::Databricks {
-        return Err(Error::usage(format!(
-            "`{action}` works on the local target only in this version; `{}` is a Databricks target",
-            plan.target
-        ))
-        .with_help("release from a local run, or register the model in the workspace by hand for now"));
-    }
-    Ok(())
+    }))
 }
 
 pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
@@ -136,10 +148,9 @@ pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
     let target = prepared.manifest.target(Some(&plan.target))?;
     guard(plan, &target.release.branches, "release")?;
     let model = model_of(&prepared, &plan.target)?;
-    local_only(plan, "release")?;
     let settings = prepared.manifest.release.clone();
     let entry = request.entry.unwrap_or(&settings.entry).to_string();
-    let registry = local_registry(session, &prepared)?;
+    let registry = open_registry(session, &prepared, &plan.target)?;
     let listed = history::list(session, &prepared, SEARCHED)?;
     let run: RunRow = match request.run {
         Some(id) => listed
@@ -312,19 +323,9 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
         let mut to_plan = plan.clone();
         to_plan.target = to.to_string();
         guard(&to_plan, &t.release.branches, "promote")?;
-        if t.kind == TargetKind::Databricks {
-            local_only(
-                &Plan {
-                    target_kind: TargetKind::Databricks,
-                    ..to_plan
-                },
-                "promote --to-target",
-            )?;
-        }
     }
     let model = model_of(&prepared, &plan.target)?;
-    local_only(plan, "promote")?;
-    let registry = local_registry(session, &prepared)?;
+    let registry = open_registry(session, &prepared, &plan.target)?;
     let version = match (p.version, p.from) {
         (Some(v), _) => v.to_string(),
         (None, Some(from)) => registry
@@ -363,7 +364,8 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
                 .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
             let mut tags = source.tags.clone();
             tags.insert("mlops.copied_from".into(), format!("{model}/{version}"));
-            let copied = registry
+            // The destination's registry makes the copy (on Databricks, in the workspace).
+            let copied = open_registry(session, &prepared, to)?
                 .copy(&model, &version, &to_model, &tags, p.alias)?
                 .ok_or_else(|| {
                     Error::failed(format!(

@@ -1,7 +1,10 @@
-//! The model registry, through MLflow's own client: the launcher's registry mode, run by the
-//! interpreter of a local run environment against the local store's registry. Registering
-//! copies the model's files where the registry keeps them, which MLflow's client does with
-//! the store's credentials; on Databricks that must happen inside the workspace.
+//! The model registry. Locally through MLflow's own client (the launcher's registry mode, run
+//! by the interpreter of a local run environment against the local store's registry); on
+//! Databricks over the Unity Catalog REST API. Registering or copying a version moves the
+//! model's files where the registry keeps them, which MLflow's client does with the store's
+//! credentials: on Databricks that has to happen inside the workspace.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,6 +30,36 @@ pub struct Version {
 #[derive(Deserialize)]
 struct Found {
     found: Option<Version>,
+}
+
+/// What `release` and `promote` ask of a registry.
+pub trait Registry {
+    /// The version registered from `run_id`, if any.
+    fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>>;
+    /// The version `alias` points at (with its run's metrics), if any.
+    fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>>;
+    /// Version `version` of `model`, if it exists.
+    fn get(&self, model: &str, version: &str) -> Result<Option<Version>>;
+    /// Points `alias` at `version`.
+    fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>>;
+    /// Registers the run's logged model (unless a version of that run exists) and sets `alias`.
+    fn register(
+        &self,
+        model: &str,
+        run_id: &str,
+        artifact_path: &str,
+        tags: &BTreeMap<String, String>,
+        alias: &str,
+    ) -> Result<Version>;
+    /// Copies `version` of `from_model` into `model`, with `tags`, and points `alias` at it.
+    fn copy(
+        &self,
+        from_model: &str,
+        version: &str,
+        model: &str,
+        tags: &BTreeMap<String, String>,
+        alias: &str,
+    ) -> Result<Option<Version>>;
 }
 
 /// The local store's registry.
@@ -63,61 +96,59 @@ impl Local {
                 op["op"].as_str().unwrap_or("?")
             )));
         }
-        let text = fs_err::read_to_string(&result)?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))
+        understood(serde_json::from_str(&fs_err::read_to_string(&result)?))
     }
 
     fn found(&self, op: Value) -> Result<Option<Version>> {
-        let answer: Found = serde_json::from_value(self.call(op)?)
-            .map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))?;
+        let answer: Found = understood(serde_json::from_value(self.call(op)?))?;
         Ok(answer.found)
     }
+}
 
+impl Registry for Local {
     /// The version registered from `run_id`, if any.
-    pub fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>> {
+    fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "find", "model": model, "run_id": run_id}))
     }
 
     /// The version `alias` points at, if any.
-    pub fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>> {
+    fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "alias", "model": model, "alias": alias}))
     }
 
     /// Registers the run's logged model (unless a version of that run exists) and sets `alias`.
-    pub fn register(
+    fn register(
         &self,
         model: &str,
         run_id: &str,
         artifact_path: &str,
-        tags: &std::collections::BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
         alias: &str,
     ) -> Result<Version> {
         let answer = self.call(json!({
             "op": "register", "model": model, "run_id": run_id,
             "artifact_path": artifact_path, "tags": tags, "alias": alias,
         }))?;
-        serde_json::from_value(answer)
-            .map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))
+        understood(serde_json::from_value(answer))
     }
 
     /// Version `version` of `model`, if it exists.
-    pub fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
+    fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "get", "model": model, "version": version}))
     }
 
     /// Points `alias` at `version`.
-    pub fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>> {
+    fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "set_alias", "model": model, "alias": alias, "version": version}))
     }
 
     /// Copies `version` of `from_model` into `model`, with `tags`, and points `alias` at it.
-    pub fn copy(
+    fn copy(
         &self,
         from_model: &str,
         version: &str,
         model: &str,
-        tags: &std::collections::BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
         alias: &str,
     ) -> Result<Option<Version>> {
         self.found(json!({
@@ -125,4 +156,9 @@ impl Local {
             "tags": tags, "alias": alias,
         }))
     }
+}
+
+/// An answer of the registry mode, or why it could not be read.
+fn understood<T>(parsed: serde_json::Result<T>) -> Result<T> {
+    parsed.map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))
 }

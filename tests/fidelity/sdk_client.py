@@ -121,6 +121,24 @@ def main() -> None:
         summary["serverless_refusal"] = str(e)
     else:
         raise AssertionError("libraries on a serverless task were accepted")
+    # Unity Catalog models: the test made version 1 of main.fidelity.model from run
+    # "fidelity-run" (a version needs files moved, which no REST call does).
+    from databricks.sdk.errors import NotFound
+
+    name = "main.fidelity.model"
+    versions = list(w.model_versions.list(name))
+    assert [(v.version, v.run_id) for v in versions] == [(1, "fidelity-run")], versions
+    try:
+        w.model_versions.get_by_alias(name, "champion")
+    except NotFound:
+        pass
+    else:
+        raise AssertionError("an alias nobody set was found")
+    w.registered_models.set_alias(name, "champion", 1)
+    version = w.model_versions.get_by_alias(name, "champion")
+    assert version.version == 1, version
+    assert [a.alias_name for a in version.aliases] == ["champion"], version.aliases
+    summary["uc_alias_version"] = version.version
     print(json.dumps(summary))
 
 

@@ -1,12 +1,10 @@
 //! Uncommitted changes are never invisible: a deploy from a dirty tree says so, records it,
 //! keys its record by content, and its runs carry `mlops.dirty` beside the other provenance.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::environments::project;
-use crate::support::{Project, assert_has, test_python};
+use crate::support::{Project, assert_has, local_store, python_json, test_python};
 
 fn deploy(p: &Project) -> crate::support::Run {
     let python = test_python();
@@ -18,22 +16,10 @@ fn deploy(p: &Project) -> crate::support::Run {
 
 /// The tags of a local run, as MLflow's client reads them.
 fn run_tags(p: &Project, run_id: &str) -> Value {
-    let uri = format!("sqlite:///{}", p.path().join(".mlops/mlflow.db").display());
-    let out = Command::new(test_python())
-        .args([
-            "-c",
-            "import json, sys\nfrom mlflow.tracking import MlflowClient\nprint(json.dumps(MlflowClient(sys.argv[1]).get_run(sys.argv[2]).data.tags))",
-            &uri,
-            run_id,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nprint(json.dumps(MlflowClient(sys.argv[1]).get_run(sys.argv[2]).data.tags))",
+        &[&local_store(p), run_id],
+    )
 }
 
 #[test]

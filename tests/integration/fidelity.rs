@@ -7,6 +7,7 @@ use crate::support::test_python;
 #[test]
 fn the_python_sdk_works_against_the_fake() {
     let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.add_model_version("main.fidelity.model", "fidelity-run"));
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/sdk_client.py");
     let out = std::process::Command::new(test_python())
@@ -26,6 +27,7 @@ fn the_python_sdk_works_against_the_fake() {
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["dbfs_bytes"], 256 * 9000);
+    assert_eq!(summary["uc_alias_version"], 1);
     assert!(
         summary["serverless_refusal"]
             .as_str()
@@ -69,6 +71,11 @@ fn the_python_sdk_works_against_the_fake() {
     let unknown: Vec<_> = log
         .iter()
         .filter(|l| l.status == Some(404) && !l.path.contains("get-by-name"))
+        // The alias the script looks up before it sets it is missing on purpose.
+        .filter(|l| {
+            !l.path
+                .ends_with("/models/main.fidelity.model/aliases/champion")
+        })
         .filter(|l| {
             !l.path.ends_with("/fs/create-download-url")
                 && !l.path.ends_with("/fs/create-upload-part-urls")

@@ -2,11 +2,9 @@
 //! registry: gates, must_beat both ways, idempotent re-release, the branch guard, dry runs,
 //! promoting an alias and copying a version into another target's model.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{Project, Run, assert_has, test_python};
+use crate::support::{Project, Run, assert_has, local_store, python_json, test_python};
 
 const TRAIN: &str = r#"import argparse
 
@@ -82,22 +80,10 @@ fn release(p: &Project, extra: &[&str]) -> Run {
 
 /// The registry as MLflow's own client reads it: each version's run and tags, and aliases.
 fn registry(p: &Project, model: &str) -> Value {
-    let uri = format!("sqlite:///{}", p.path().join(".mlops/mlflow.db").display());
-    let out = Command::new(test_python())
-        .args([
-            "-c",
-            "import json, sys\nfrom mlflow.tracking import MlflowClient\nc = MlflowClient(sys.argv[1])\nvs = c.search_model_versions(\"name='%s'\" % sys.argv[2])\nm = c.get_registered_model(sys.argv[2]) if vs else None\nprint(json.dumps({'versions': {str(v.version): {'run_id': v.run_id, 'tags': v.tags} for v in vs}, 'aliases': {k: str(v) for k, v in (m.aliases if m else {}).items()}}))",
-            &uri,
-            model,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nc = MlflowClient(sys.argv[1])\nvs = c.search_model_versions(\"name='%s'\" % sys.argv[2])\nm = c.get_registered_model(sys.argv[2]) if vs else None\nprint(json.dumps({'versions': {str(v.version): {'run_id': v.run_id, 'tags': v.tags} for v in vs}, 'aliases': {k: str(v) for k, v in (m.aliases if m else {}).items()}}))",
+        &[&local_store(p), model],
+    )
 }
 
 #[test]
@@ -296,4 +282,67 @@ fn only_release_branches_release_and_bad_settings_are_manifest_errors() {
     let out = p.mlops(&["check"]);
     out.code(2);
     assert_has(&out.stderr, &["alais", "alias"]);
+}
+
+#[test]
+fn on_databricks_versions_and_aliases_go_over_rest() {
+    let p = crate::compute::demo();
+    let manifest = p.read("mlops.toml")
+        + "\n[release]\nmodel = \"main.ml.demo\"\nentry = \"train\"\ngates = { accuracy = \">= 0.5\" }\nmust_beat = { alias = \"champion\", metric = \"accuracy\" }\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "release"]);
+    let ws = crate::support::fake::FakeWorkspace::start();
+    ws.execute_jobs(&test_python());
+    let python = test_python();
+    let on = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--target",
+            "jobcluster",
+            "--python",
+            python.to_str().unwrap(),
+        ]);
+        p.mlops_ws(&ws, &all, &[])
+    };
+    let run = on(&["run", "--entry", "train", "-P", "epochs=30", "--json"]);
+    run.success();
+    let run_id = run.json()["mlflow_run_id"].as_str().unwrap().to_string();
+
+    let dry = on(&["release", "--dry-run", "--json"]);
+    dry.success();
+    assert_eq!(dry.json()["passed"], true, "{}", dry.stdout);
+    assert_eq!(dry.json()["run_id"], run_id.as_str());
+    assert_eq!(dry.json()["version"], Value::Null);
+    // A new version needs the model's files moved in the workspace: said, nothing changed.
+    let refused = on(&["release"]);
+    refused.code(2);
+    assert_has(
+        &refused.stderr,
+        &["copies the model's files", "mlflow.register_model"],
+    );
+    assert!(ws.with_state(|s| s.models.is_empty()));
+
+    // Once the workspace registered it, release finds that version and sets the alias.
+    ws.with_state(|s| s.add_model_version("main.ml.demo", &run_id));
+    let released = on(&["release", "--json"]);
+    released.success();
+    assert_eq!(released.json()["version"], "1");
+    assert_eq!(released.json()["registered"], false);
+    assert_eq!(
+        ws.with_state(|s| s.models["main.ml.demo"].aliases.get("challenger").copied()),
+        Some(1)
+    );
+    on(&["promote", "--alias", "champion", "--from", "challenger"]).success();
+    assert_eq!(
+        ws.with_state(|s| s.models["main.ml.demo"].aliases.get("champion").copied()),
+        Some(1)
+    );
+    // The champion's metrics come from its run: the same run beats itself trivially.
+    let again = on(&["release", "--json"]);
+    again.success();
+    assert_eq!(again.json()["must_beat"]["version"], "1");
+    assert_eq!(again.json()["must_beat"]["passed"], true);
+    let missing = on(&["promote", "--alias", "champion", "--version", "7"]);
+    missing.code(2);
+    assert_has(&missing.stderr, &["has no version 7"]);
 }

@@ -17,21 +17,10 @@ fn run_local(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// A run as MLflow's own client reads it from `uri`.
 fn read_run(uri: &str, run_id: &str) -> Value {
-    let out = Command::new(test_python())
-        .args([
-            "-c",
-            "import json, sys\nfrom mlflow.tracking import MlflowClient\nr = MlflowClient(sys.argv[1]).get_run(sys.argv[2])\ne = MlflowClient(sys.argv[1]).get_experiment(r.info.experiment_id)\nprint(json.dumps({'status': r.info.status, 'params': r.data.params, 'metrics': r.data.metrics, 'experiment': e.name}))",
-            uri,
-            run_id,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::support::python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nr = MlflowClient(sys.argv[1]).get_run(sys.argv[2])\ne = MlflowClient(sys.argv[1]).get_experiment(r.info.experiment_id)\nprint(json.dumps({'status': r.info.status, 'params': r.data.params, 'metrics': r.data.metrics, 'experiment': e.name}))",
+        &[uri, run_id],
+    )
 }
 
 #[test]

@@ -319,6 +319,28 @@ pub fn test_python() -> PathBuf {
 
 /// Held while a test runs maturin in the shared cargo target folder: maturin stages the built
 /// library under a fixed name there, so two builds of the demo crate at once collide.
+/// Runs a Python snippet with the test interpreter (which has MLflow) and reads the JSON it
+/// prints: how the tests ask MLflow's own client what a store holds.
+pub fn python_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(test_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The local MLflow store of a project (`.mlops/mlflow.db`).
+pub fn local_store(p: &Project) -> String {
+    format!("sqlite:///{}", p.path().join(".mlops/mlflow.db").display())
+}
+
 pub fn maturin_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -11,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod jobs;
 pub mod mlflow;
+pub mod models;
 pub mod state;
 pub mod workspace;
 

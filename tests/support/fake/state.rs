@@ -92,6 +92,8 @@ pub struct State {
     /// The next experiments/create loses a race: another client creates the experiment
     /// first, and this one gets RESOURCE_ALREADY_EXISTS.
     pub lose_next_experiment_race: bool,
+    /// Unity Catalog models by full name (see `models.rs`).
+    pub models: BTreeMap<String, super::models::Model>,
 }
 
 pub(super) fn norm_dbfs(path: &str) -> String {
@@ -193,6 +195,9 @@ impl State {
             if let Some(rest) = p.strip_prefix(prefix) {
                 return self.jobs(rest, req);
             }
+        }
+        if let Some(rest) = p.strip_prefix("/api/2.1/unity-catalog/models/") {
+            return self.models_api(rest, req);
         }
         if p == "/api/2.0/preview/scim/v2/Me" {
             return Response::ok(json!({
