@@ -88,11 +88,15 @@ fn check_value(ty: ParamType, value: &str) -> std::result::Result<(), &'static s
             .filter(|f| f.is_finite())
             .map(drop)
             .ok_or("a number"),
-        ParamType::Int => value
-            .trim()
-            .parse::<i64>()
-            .map(drop)
-            .map_err(|_| "a whole number"),
+        ParamType::Int => value.trim().parse::<i64>().map(drop).map_err(|e| {
+            use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+            match e.kind() {
+                PosOverflow | NegOverflow => {
+                    "a whole number in range (from -9223372036854775808 to 9223372036854775807); it is out of range"
+                }
+                _ => "a whole number",
+            }
+        }),
         ParamType::Uri => is_uri(value)
             .then_some(())
             .ok_or("a URI with a scheme (such as `s3://bucket/key` or `file:///data`)"),
@@ -189,5 +193,18 @@ mod tests {
             parse_pairs(&["expr=a=b".into()]).unwrap(),
             vec![("expr".to_string(), "a=b".to_string())]
         );
+    }
+
+    #[test]
+    fn an_integer_out_of_range_says_so() {
+        let err = resolve(
+            "train",
+            &entry(),
+            &given(&["name=x", "epochs=99999999999999999999"]),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("out of range"), "{}", err.message());
+        let err = resolve("train", &entry(), &given(&["name=x", "epochs=ten"])).unwrap_err();
+        assert!(!err.message().contains("out of range"), "{}", err.message());
     }
 }

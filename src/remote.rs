@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::databricks::Client;
 use crate::databricks::jobs::{Jobs, RunOutput, RunState};
+use crate::databricks::mlflow::Mlflow;
 use crate::error::{Error, Result};
 use crate::manifest::TargetKind;
 use crate::output::Output;
@@ -41,8 +42,23 @@ pub fn logs(session: &Session, run_id: u64) -> Result<(u64, RunOutput)> {
     Ok((task, jobs.output(task)?))
 }
 
-/// Cancels the run and waits until it has ended.
-pub fn cancel(session: &Session, run_id: u64, output: &Output) -> Result<RunState> {
+/// Cancels the run, waits until it has ended, and ends the MLflow run it logged into
+/// KILLED (as Ctrl-C during `run` does) when that was still running; returns the MLflow
+/// run's id when there is one.
+pub fn cancel(
+    session: &Session,
+    run_id: u64,
+    output: &Output,
+) -> Result<(RunState, Option<String>)> {
     let client = client(session)?;
-    crate::follow::cancel_and_wait(&Jobs { client: &client }, run_id, output)
+    let state = crate::follow::cancel_and_wait(&Jobs { client: &client }, run_id, output)?;
+    let mlflow = Mlflow { client: &client };
+    if let Some(id) = &state.mlflow_run_id {
+        if matches!(mlflow.status(id)?.as_str(), "RUNNING" | "SCHEDULED") {
+            mlflow.end_run(id, "KILLED", crate::time::now_ms())?;
+            output.status("Ended", format!("MLflow run {id} KILLED"));
+        }
+    }
+    let mlflow_run_id = state.mlflow_run_id.clone();
+    Ok((state, mlflow_run_id))
 }

@@ -59,9 +59,13 @@ pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
 
 pub fn cancel(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let state = remote::cancel(session, args.run_id, &output)?;
+    let (state, mlflow_run_id) = remote::cancel(session, args.run_id, &output)?;
     if output.json() {
-        output.result_json(&json!({ "databricks_run_id": args.run_id, "result": state.outcome() }));
+        output.result_json(&json!({
+            "databricks_run_id": args.run_id,
+            "result": state.outcome(),
+            "mlflow_run_id": mlflow_run_id,
+        }));
     } else {
         output.result(format!("run {} {}", args.run_id, state.outcome()));
     }

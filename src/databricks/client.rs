@@ -194,7 +194,10 @@ impl Client {
                     Err(e) => Err(e.with_attempts(attempt)),
                 };
             };
-            std::thread::sleep(wait);
+            // Ctrl-C wakes the wait: a back-off never delays an interrupt.
+            if !super::retry::pause(wait, &|| self.stopped()) {
+                return Err(ApiError::cancelled(&self.host, req.path));
+            }
         }
     }
 

@@ -15,6 +15,9 @@ pub struct RunState {
     pub run_page_url: String,
     /// The first task's run id (the one `runs/get-output` takes).
     pub task_run_id: Option<u64>,
+    /// The MLflow run the task logs into: the launcher's `--run-id` in the task's
+    /// `spark_python_task.parameters`, which `runs/get` returns with each task.
+    pub mlflow_run_id: Option<String>,
 }
 
 impl RunState {
@@ -78,6 +81,14 @@ struct StateAnswer {
 #[derive(Deserialize)]
 struct TaskAnswer {
     run_id: u64,
+    #[serde(default)]
+    spark_python_task: Option<PythonTask>,
+}
+
+#[derive(Deserialize)]
+struct PythonTask {
+    #[serde(default)]
+    parameters: Vec<String>,
 }
 
 /// `runs/get-output`'s answer (a field that is absent or empty says nothing).
@@ -112,6 +123,14 @@ impl Jobs<'_> {
             message: v.state.state_message,
             run_page_url: v.run_page_url,
             task_run_id: v.tasks.first().map(|t| t.run_id),
+            mlflow_run_id: v
+                .tasks
+                .first()
+                .and_then(|t| t.spark_python_task.as_ref())
+                .and_then(|p| {
+                    let at = p.parameters.iter().position(|a| a == "--run-id")?;
+                    p.parameters.get(at + 1).cloned()
+                }),
         })
     }
 
@@ -203,6 +222,7 @@ mod tests {
             message: String::new(),
             run_page_url: String::new(),
             task_run_id: None,
+            mlflow_run_id: None,
         };
         assert!(!s("RUNNING", None).is_terminal());
         assert!(s("TERMINATED", Some("SUCCESS")).succeeded());

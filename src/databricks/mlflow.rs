@@ -108,7 +108,10 @@ impl Mlflow<'_> {
                     if let Some(id) = self.run_by_tag(experiment_id, REQUEST_ID_TAG, request_id)? {
                         return Ok(id);
                     }
-                    std::thread::sleep(self.client.retry.first_backoff * attempt);
+                    let wait = self.client.retry.first_backoff * attempt;
+                    if !super::retry::pause(wait, &|| self.client.stopped()) {
+                        return Err(e);
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -167,6 +170,17 @@ impl Mlflow<'_> {
                 true,
             )
             .map(drop)
+    }
+
+    /// A run's status (`RUNNING`, `FINISHED`, ...).
+    pub fn status(&self, run_id: &str) -> Result<String, ApiError> {
+        let v: Value = self
+            .client
+            .get_as("/api/2.0/mlflow/runs/get", &[("run_id", run_id)])?;
+        Ok(v["run"]["info"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// Ends a run: `FINISHED`, `FAILED` or `KILLED`.

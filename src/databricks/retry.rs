@@ -39,15 +39,39 @@ impl RetryPolicy {
     }
 }
 
+/// The longest `Retry-After` we wait for at once: a server asking for more (or an answer
+/// garbled into a huge number) is asked again after this, within the budget, instead of
+/// ending the command or stalling it for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How long a `Retry-After` header asks to wait: integer seconds, or an HTTP date
-/// (RFC 9110 section 10.2.3). A date in the past is no wait.
+/// (RFC 9110 section 10.2.3), at most [`MAX_RETRY_AFTER`]. A date in the past is no wait.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    let asked = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(asked.min(MAX_RETRY_AFTER))
+}
+
+/// Sleeps `wait` in short steps, waking early when `stop` says so; returns whether the whole
+/// wait passed (so Ctrl-C during a back-off acts within a tenth of a second).
+pub fn pause(wait: Duration, stop: &dyn Fn() -> bool) -> bool {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        if stop() {
+            return false;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// Up to `max` of pseudo-random delay, so that clients retrying together spread out.
@@ -71,6 +95,26 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", value.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_capped() {
+        assert_eq!(retry_after(&headers("999999999999")), Some(MAX_RETRY_AFTER));
+        let far = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(86_400));
+        assert_eq!(retry_after(&headers(&far)), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_pause_ends_early_when_told_to_stop() {
+        let started = std::time::Instant::now();
+        let calls = std::cell::Cell::new(0);
+        let whole = pause(Duration::from_secs(30), &|| {
+            calls.set(calls.get() + 1);
+            calls.get() > 2
+        });
+        assert!(!whole);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(pause(Duration::from_millis(20), &|| false));
     }
 
     #[test]

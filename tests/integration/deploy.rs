@@ -602,3 +602,50 @@ fn missing_credentials_say_what_was_tried() {
     run.code(2);
     assert_has(&run.stderr, &["unencrypted"]);
 }
+
+#[test]
+fn ctrl_c_during_a_retry_back_off_acts_at_once() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    // Every answer is a 503, and the first back-off is 4 s (then 8 s, 10 s...).
+    ws.set_faults(Faults {
+        unavailable: 1.0,
+        ..Faults::default()
+    });
+    let python = test_python();
+    let mut cmd = crate::support::clean_command(&crate::support::bin());
+    cmd.args([
+        "deploy",
+        "--target",
+        "dbfs",
+        "--python",
+        python.to_str().unwrap(),
+    ])
+    .current_dir(p.path())
+    .env("DATABRICKS_HOST", ws.url())
+    .env("DATABRICKS_TOKEN", ws.token())
+    .env("HOME", p.path())
+    .env("CARGO_TARGET_DIR", shared_cargo_target())
+    .env("MLOPS_RETRY_FIRST_MS", "4000")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = crate::support::Group::spawn(&mut cmd);
+    let started = std::time::Instant::now();
+    while ws.log().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no request was made");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Now in the first back-off.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let interrupted = std::time::Instant::now();
+    child.signal("INT");
+    let out = child.wait_output();
+    let took = interrupted.elapsed();
+    let run = Run::from(out, p.path());
+    run.code(130);
+    // A bound on responsiveness, far below the 4 s the sleep had left.
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "Ctrl-C took {took:?} to act during a back-off"
+    );
+}

@@ -555,8 +555,14 @@ fn status_logs_and_cancel_commands() {
     assert!(state == "PENDING" || state == "RUNNING", "{state}");
     let logs = p.mlops_ws(&ws, &["logs", &id, "--target", "dbfs"], &[]);
     assert_has(&logs.success().stdout, &["training..."]);
+    let mlflow_id = out.json()["mlflow_run_id"].as_str().unwrap().to_string();
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "RUNNING");
     let cancel = p.mlops_ws(&ws, &["cancel", &id, "--target", "dbfs", "--json"], &[]);
     assert_eq!(cancel.success().json()["result"], "CANCELED");
+    // The MLflow run the job logged into ends KILLED too, found from the job's own task.
+    assert_eq!(cancel.json()["mlflow_run_id"], mlflow_id.as_str());
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "KILLED");
+    assert_has(&cancel.stderr, &["MLflow run", "KILLED"]);
     let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs", "--json"], &[]);
     assert_eq!(status.success().json()["result_state"], "CANCELED");
     let missing = p.mlops_ws(&ws, &["status", "999999", "--target", "dbfs"], &[]);
