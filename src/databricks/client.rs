@@ -56,17 +56,31 @@ impl Client {
             std::env::consts::OS,
             config.method.name()
         );
-        let http = reqwest::blocking::Client::builder()
+        // A loopback host (the fake workspace, a local tunnel) never goes through a proxy, as
+        // curl's NO_PROXY default has it: a plain-http proxy would see the bearer token in
+        // clear text. An https workspace honours HTTPS_PROXY (the token stays inside the
+        // CONNECT tunnel) and NO_PROXY, as reqwest reads them.
+        let direct = reqwest::Url::parse(&config.host)
+            .ok()
+            .and_then(|u| u.host_str().map(super::host::is_loopback))
+            .unwrap_or(false);
+        let mut http = reqwest::blocking::Client::builder()
             .user_agent(agent.clone())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(None)
-            .use_rustls_tls()
-            .build()
-            .map_err(|e| ApiError::network(&config.host, "client", &e.to_string()))?;
-        let uploads = reqwest::Client::builder()
+            .use_rustls_tls();
+        let mut uploads = reqwest::Client::builder()
             .user_agent(agent)
             .connect_timeout(CONNECT_TIMEOUT)
-            .use_rustls_tls()
+            .use_rustls_tls();
+        if direct {
+            http = http.no_proxy();
+            uploads = uploads.no_proxy();
+        }
+        let http = http
+            .build()
+            .map_err(|e| ApiError::network(&config.host, "client", &e.to_string()))?;
+        let uploads = uploads
             .build()
             .map_err(|e| ApiError::network(&config.host, "client", &e.to_string()))?;
         Ok(Client {

@@ -189,3 +189,34 @@ fn oauth_token_requests_are_retried_like_any_other() {
     assert_eq!(tokens.last(), Some(&Some(200)));
     assert!(tokens.contains(&None), "the lost answer: {tokens:?}");
 }
+
+#[test]
+fn a_loopback_workspace_never_goes_through_a_proxy() {
+    // A "proxy" that counts who connects to it and answers nothing useful.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    proxy.set_nonblocking(true).unwrap();
+    let p = crate::support::Project::git();
+    p.mlops(&["init", "--name", "proxied"]).success();
+    let manifest = p.read("mlops.toml")
+        + "\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\n";
+    p.file("mlops.toml", &manifest);
+    let ws = FakeWorkspace::start();
+    let out = p.mlops_ws(
+        &ws,
+        &["status", "4242", "-t", "dev"],
+        &[
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("http_proxy", proxy_url.as_str()),
+            ("ALL_PROXY", proxy_url.as_str()),
+        ],
+    );
+    // The fake itself answered: the run does not exist.
+    out.code(3);
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    let reached = proxy.accept().is_ok();
+    assert!(
+        !reached,
+        "a request to a loopback host went to the proxy, bearer token and all"
+    );
+}
