@@ -6,7 +6,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::history::table::{self, MetricChange, ParamChange};
 use crate::history::{self, RunRow};
-use crate::output::Output;
 use crate::session::Session;
 
 /// How many runs of each branch are searched for the latest finished one.
@@ -79,7 +78,7 @@ pub struct Request<'a> {
     pub base: Option<&'a str>,
 }
 
-pub fn compare(session: &Session, request: &Request<'_>, output: &Output) -> Result<Comparison> {
+pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
     let prepared = session.prepare(None, &[])?;
     let (base_branch, base_source) = base_branch(
         request.base,
@@ -126,15 +125,8 @@ pub fn compare(session: &Session, request: &Request<'_>, output: &Output) -> Res
     .clone();
     let entry = run.entry.clone().unwrap_or_else(|| "main".into());
     // The base branch's experiment, on the same target.
-    let mut global = session.global.clone();
-    global.branch = Some(base_branch.clone());
-    let base_session = Session {
-        global,
-        output: output.clone(),
-        cwd: session.cwd.clone(),
-    };
-    let base_prepared = base_session.prepare(None, &[])?;
-    let base_listed = history::list(&base_session, &base_prepared, SEARCHED)?;
+    let base_prepared = session.for_branch(&prepared, &base_branch)?;
+    let base_listed = history::list(session, &base_prepared, SEARCHED)?;
     let base_run = history::latest_finished(&base_listed.runs, &entry).cloned();
     let (metrics, params) = match &base_run {
         Some(b) => (

@@ -143,26 +143,7 @@ pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
 pub fn build_project(session: &Session, no_cache: bool, output: &Output) -> Result<build::Report> {
     let manifest = session.manifest()?;
     let wheels = session.wheels(&manifest)?;
-    if wheels.is_empty() {
-        output.warn(format!(
-            "nothing to build: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
-            manifest.display_path.display()
-        ));
-        return Ok(build::Report {
-            wheels: Vec::new(),
-            failures: Vec::new(),
-        });
-    }
-    let options = Options {
-        python: session.python()?,
-        no_cache,
-    };
-    Ok(build::build_all(
-        &manifest.make_state_dir()?,
-        &wheels,
-        &options,
-        output,
-    ))
+    build_report(session, &manifest, &wheels, no_cache, output)
 }
 
 /// Builds `wheels` (a warning, not an error, when there are none), reporting failures.
@@ -267,9 +248,17 @@ pub fn render_project(
 /// edit finds its own.
 pub fn record_path(plan: &Plan) -> String {
     let commit = plan.commit.as_deref().unwrap_or("uncommitted");
-    let name = match &plan.dirty_key {
-        Some(key) if !plan.dirty.is_empty() => format!("{commit}-dirty-{key}"),
-        _ => commit.to_string(),
+    // Read only when a record is written or planned, not for every command that plans.
+    let key = (!plan.dirty.is_empty())
+        .then(|| {
+            plan.manifest
+                .parent()
+                .and_then(|dir| crate::git::dirty_key(dir, &plan.dirty))
+        })
+        .flatten();
+    let name = match key {
+        Some(key) => format!("{commit}-dirty-{key}"),
+        None => commit.to_string(),
     };
     format!(
         "{}/deploys/{name}.json",
@@ -397,7 +386,7 @@ pub fn deploy(
     let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
     drop(group);
     let record = deploy_record(plan, &published);
-    let record_path = record_path(plan);
+    let record_path = planned.record.clone();
     crate::interrupt::check()?;
     // A redeploy of the same commit with the same files keeps the first record (and its
     // time), so an unchanged redeploy sends no payload at all.

@@ -36,9 +36,6 @@ pub struct Plan {
     /// dirty); empty for a clean tree or outside git.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dirty: Vec<String>,
-    /// What those files hold, as a key (see [`crate::git::dirty_key`]).
-    #[serde(skip)]
-    pub dirty_key: Option<String>,
     /// The experiment name; `{user}` stays unexpanded on Databricks until the workspace says
     /// who the user is.
     pub experiment: String,
@@ -81,8 +78,6 @@ pub struct Inputs<'a> {
     pub commit: Option<String>,
     /// Files with uncommitted changes.
     pub dirty: Vec<String>,
-    /// Their content key.
-    pub dirty_key: Option<String>,
     /// The local user name, for `{user}` on the local target.
     pub local_user: Option<String>,
     pub entry: Option<&'a str>,
@@ -131,7 +126,6 @@ impl Plan {
             branch_slug: inputs.branch.slug.clone(),
             commit: inputs.commit,
             dirty: inputs.dirty,
-            dirty_key: inputs.dirty_key,
             experiment,
             store_kind: crate::store::StoreKind::of(
                 target.kind == TargetKind::Databricks,
@@ -213,7 +207,6 @@ experiment = "{project}@{commit}"
             },
             commit: Some("abc123".into()),
             dirty: Vec::new(),
-            dirty_key: None,
             local_user: Some("ada".into()),
             entry: Some("train"),
             entry_point: None,

@@ -144,17 +144,13 @@ impl Session {
             _ => Default::default(),
         };
         let branch = self.branch(&manifest)?;
-        let dirty = git::changed_files(&manifest.root);
         let plan = Plan::new(
             &manifest,
             Inputs {
                 target: self.global.target.as_deref(),
                 branch,
                 commit: git::commit(&manifest.root),
-                dirty_key: (!dirty.is_empty())
-                    .then(|| git::dirty_key(&manifest.root, &dirty))
-                    .flatten(),
-                dirty,
+                dirty: git::changed_files(&manifest.root),
                 local_user: crate::plan::local_user(),
                 entry,
                 entry_point,
@@ -175,6 +171,33 @@ impl Session {
 }
 
 impl Session {
+    /// `prepared` for another branch of the same target (its experiment and artifact folder),
+    /// from what is resolved already: the manifest, project and wheels are not read again.
+    pub fn for_branch(&self, prepared: &Prepared, branch: &str) -> Result<Prepared> {
+        let branch = naming::detect(Some(branch), &|_| None, || naming::GitHead::Detached)?;
+        let p = &prepared.plan;
+        let plan = Plan::new(
+            &prepared.manifest,
+            Inputs {
+                target: Some(&p.target),
+                branch,
+                commit: p.commit.clone(),
+                dirty: Vec::new(),
+                local_user: crate::plan::local_user(),
+                entry: None,
+                entry_point: None,
+                wheels: p.wheels.clone(),
+                entry_points: p.entry_points.clone(),
+                parameters: Default::default(),
+            },
+        )?;
+        Ok(Prepared {
+            manifest: prepared.manifest.clone(),
+            project: prepared.project.clone(),
+            plan,
+        })
+    }
+
     /// The workspace client of a Databricks target (credentials resolved, nothing sent yet).
     pub fn client(&self, plan: &Plan) -> Result<std::sync::Arc<crate::databricks::Client>> {
         let config = crate::databricks::auth::resolve(&crate::databricks::auth::Settings {

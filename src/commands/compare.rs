@@ -15,7 +15,6 @@ pub fn run(session: &Session, args: &CompareArgs) -> Result<()> {
             entry: args.entry.as_deref(),
             base: args.base.as_deref(),
         },
-        &output,
     )?;
     if output.json() {
         output.result_json(&c);

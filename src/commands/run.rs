@@ -37,7 +37,6 @@ pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
                 entry: None,
                 base: None,
             },
-            &output,
         )
         .and_then(|c| crate::ci::publish_summary(&crate::compare::markdown(&c), &output));
         if let Err(e) = compared {

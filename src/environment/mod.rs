@@ -96,15 +96,20 @@ pub fn bin_dir(env: &Path) -> PathBuf {
     }
 }
 
+/// The interpreter of the environment in `dir`.
+fn python_of(dir: &Path) -> PathBuf {
+    bin_dir(dir).join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    })
+}
+
 /// The environment for `spec`: reused with changed wheels reinstalled, or made (again, when
 /// a creation was left half done).
 pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Output) -> Result<Env> {
     let dir = state_dir.join("envs").join(spec.key(python));
-    let env_python = bin_dir(&dir).join(if cfg!(windows) {
-        "python.exe"
-    } else {
-        "python"
-    });
+    let env_python = python_of(&dir);
     let shown = crate::manifest::display_path(&dir).display().to_string();
     let installer = Installer::find(&env_python);
     if dir.join(READY).is_file() && env_python.exists() {
@@ -183,13 +188,7 @@ pub fn newest_python(state_dir: &Path) -> Option<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|dir| dir.join(READY).is_file())
         .max_by_key(|dir| used(dir))
-        .map(|dir| {
-            bin_dir(&dir).join(if cfg!(windows) {
-                "python.exe"
-            } else {
-                "python"
-            })
-        })
+        .map(|dir| python_of(&dir))
         .filter(|python| python.exists())
 }
 

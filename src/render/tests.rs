@@ -40,7 +40,6 @@ impl Fixture {
                 },
                 commit: None,
                 dirty: Vec::new(),
-                dirty_key: None,
                 local_user: Some("ada".into()),
                 entry: None,
                 entry_point: None,

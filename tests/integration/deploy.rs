@@ -319,23 +319,7 @@ fn ctrl_c_during_an_upload_leaves_nothing_at_the_final_path() {
         only: "/dbfs/put".into(),
         ..Faults::default()
     });
-    let python = test_python();
-    let mut cmd = crate::support::clean_command(&crate::support::bin());
-    cmd.args([
-        "deploy",
-        "--target",
-        "dbfs",
-        "--python",
-        python.to_str().unwrap(),
-    ])
-    .current_dir(p.path())
-    .env("DATABRICKS_HOST", ws.url())
-    .env("DATABRICKS_TOKEN", ws.token())
-    .env("HOME", p.path())
-    .env("CARGO_TARGET_DIR", shared_cargo_target())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = crate::support::Group::spawn(&mut cmd);
+    let mut child = spawn_deploy(&p, &ws, &[]);
     let started = std::time::Instant::now();
     while !ws.arrived("/dbfs/put") {
         assert!(started.elapsed().as_secs() < 60, "no upload started");
@@ -612,24 +596,7 @@ fn ctrl_c_during_a_retry_back_off_acts_at_once() {
         unavailable: 1.0,
         ..Faults::default()
     });
-    let python = test_python();
-    let mut cmd = crate::support::clean_command(&crate::support::bin());
-    cmd.args([
-        "deploy",
-        "--target",
-        "dbfs",
-        "--python",
-        python.to_str().unwrap(),
-    ])
-    .current_dir(p.path())
-    .env("DATABRICKS_HOST", ws.url())
-    .env("DATABRICKS_TOKEN", ws.token())
-    .env("HOME", p.path())
-    .env("CARGO_TARGET_DIR", shared_cargo_target())
-    .env("MLOPS_RETRY_FIRST_MS", "4000")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = crate::support::Group::spawn(&mut cmd);
+    let mut child = spawn_deploy(&p, &ws, &[("MLOPS_RETRY_FIRST_MS", "4000")]);
     let started = std::time::Instant::now();
     while ws.log().is_empty() {
         assert!(started.elapsed().as_secs() < 60, "no request was made");
@@ -648,4 +615,27 @@ fn ctrl_c_during_a_retry_back_off_acts_at_once() {
         took < std::time::Duration::from_millis(2500),
         "Ctrl-C took {took:?} to act during a back-off"
     );
+}
+
+/// `deploy --target dbfs` against `ws` as its own process group, with piped output, for
+/// tests that signal it.
+fn spawn_deploy(p: &Project, ws: &FakeWorkspace, env: &[(&str, &str)]) -> crate::support::Group {
+    let python = test_python();
+    let mut cmd = crate::support::clean_command(&crate::support::bin());
+    cmd.args([
+        "deploy",
+        "--target",
+        "dbfs",
+        "--python",
+        python.to_str().unwrap(),
+    ])
+    .current_dir(p.path())
+    .env("DATABRICKS_HOST", ws.url())
+    .env("DATABRICKS_TOKEN", ws.token())
+    .env("HOME", p.path())
+    .env("CARGO_TARGET_DIR", shared_cargo_target())
+    .envs(env.iter().copied())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    crate::support::Group::spawn(&mut cmd)
 }

@@ -137,7 +137,6 @@ proptest! {
             branch: naming::Branch { name: branch.clone(), source: naming::Source::Flag, slug: naming::slug(&branch) },
             commit: None,
             dirty: Vec::new(),
-            dirty_key: None,
             local_user: Some("u".into()),
             entry: None,
             entry_point: None,
