@@ -42,7 +42,15 @@ pub fn follow(
     let mut poll = 0;
     let result = loop {
         poll += 1;
-        let state = jobs.get(run_id)?;
+        let state = match jobs.get(run_id) {
+            Ok(state) => state,
+            // Ctrl-C refused the poll: the run is cancelled all the same.
+            Err(e) if e.kind == crate::databricks::error::Kind::Cancelled => {
+                output.status("Cancelling", format!("run {run_id}"));
+                break Ended::Interrupted(cancel_and_wait(jobs, run_id, output)?);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let now = (state.life_cycle.clone(), state.result.clone());
         if last.as_ref() != Some(&now) {
             let text = match &state.result {

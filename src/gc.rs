@@ -10,7 +10,7 @@ use crate::databricks::jobs::Jobs;
 use crate::error::{Error, Result};
 use crate::naming;
 use crate::output::Output;
-use crate::records::{DeployRecord, RunRecord};
+use crate::records::{DeployRecord, Lease, RunRecord};
 use crate::session::Session;
 use crate::store::{Listing, Store, is_temp_name};
 
@@ -108,6 +108,30 @@ pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFile
     )
 }
 
+/// The leases of a branch folder (`<branch>/leases/<id>.json`): the content folders the live
+/// ones name, and the expired ones.
+fn leases(
+    store: &dyn Store,
+    branch_folder: &str,
+    now_ms: i64,
+) -> Result<(BTreeSet<String>, Vec<Listing>)> {
+    let mut leased = BTreeSet::new();
+    let mut expired = Vec::new();
+    let folder = format!("{branch_folder}/{}", crate::records::LEASES);
+    for (entry, lease) in records::<Lease>(store, &folder)? {
+        if lease.expires_ms > now_ms {
+            leased.extend(lease.paths.iter().map(|p| content_folder_of(p).to_string()));
+        } else {
+            expired.push(entry);
+        }
+    }
+    Ok((leased, expired))
+}
+
+/// Leftovers of interrupted uploads are collected once they are this old, whatever the
+/// retention: an upload in flight writes its temporary file for far less than this.
+pub const TEMP_AGE_MS: i64 = 3_600_000;
+
 /// The folder of a content-addressed path: `<branch>/<16 hex>`.
 fn content_folder_of(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(dir, _)| dir)
@@ -135,11 +159,17 @@ pub fn plan(
             .iter()
             .filter(|r| running(r.databricks_run_id))
             .collect();
+        // The folders are listed before the leases are read: a deploy writes its lease
+        // before its first file, so any folder seen here that a deploy in flight uses is
+        // named by a lease read after it.
+        let entries = store.list(&branch.path)?;
+        let (leased, expired) = leases(store, &branch.path, now_ms)?;
         let protected: BTreeSet<&str> = active
             .iter()
             .flat_map(|r| r.paths.iter().map(|p| content_folder_of(p)))
+            .chain(leased.iter().map(String::as_str))
             .collect();
-        if !live_slugs.contains(&slug) && active.is_empty() {
+        if !live_slugs.contains(&slug) && active.is_empty() && leased.is_empty() {
             let (bytes, _) = tree(store, &branch)?;
             doomed.push(Doomed {
                 path: branch.path.clone(),
@@ -152,13 +182,20 @@ pub fn plan(
             .iter()
             .map(|p| content_folder_of(p).to_string())
             .collect();
-        for entry in store.list(&branch.path)? {
+        for lease in expired {
+            doomed.push(Doomed {
+                path: lease.path.clone(),
+                bytes: 0,
+                reason: "the expired lease of a deploy that never finished".into(),
+            });
+        }
+        for entry in entries {
             let name = name_of(&entry.path);
             if entry.is_dir && is_content_folder(name) {
                 if keep.contains(entry.path.as_str()) || protected.contains(entry.path.as_str()) {
                     // Still in use: only leftovers of interrupted uploads may go.
                     for child in store.list(&entry.path)? {
-                        if is_temp_name(&child.path) && old(child.modified_ms) {
+                        if is_temp_name(&child.path) && now_ms - child.modified_ms > TEMP_AGE_MS {
                             doomed.push(Doomed {
                                 path: child.path.clone(),
                                 bytes: child.size,
@@ -273,8 +310,25 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         + environments.iter().map(|e| e.bytes).sum::<u64>();
     let mut deleted = Vec::new();
     if args.execute {
+        // A deploy that started after the plan may lease a folder the plan dooms (the same
+        // content as an old deploy): the leases are read again right before deleting.
+        let mut leased_now: std::collections::BTreeMap<String, BTreeSet<String>> =
+            Default::default();
         for d in &doomed {
             crate::interrupt::check()?;
+            let branch_folder = branch_folder_of(&target.artifacts, &d.path);
+            if !leased_now.contains_key(&branch_folder) {
+                let (leased, _) = leases(store.as_ref(), &branch_folder, crate::time::now_ms())?;
+                leased_now.insert(branch_folder.clone(), leased);
+            }
+            let leased = &leased_now[&branch_folder];
+            if d.path == branch_folder && !leased.is_empty()
+                || leased.contains(content_folder_of(&d.path))
+                || leased.contains(d.path.as_str())
+            {
+                output.status("Kept", format!("{} (a deploy leased it just now)", d.path));
+                continue;
+            }
             store.delete(&d.path)?;
             deleted.push(d.path.clone());
             output.status(
@@ -309,6 +363,17 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     })
 }
 
+/// The branch folder a path under `root` is in: `<root>/<slug>`.
+fn branch_folder_of(root: &str, path: &str) -> String {
+    let root = root.trim_end_matches('/');
+    let rest = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .trim_start_matches('/');
+    let slug = rest.split('/').next().unwrap_or(rest);
+    format!("{root}/{slug}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +388,10 @@ mod tests {
             "dbfs:/a/main/0123456789abcdef"
         );
         assert_eq!(name_of("dbfs:/a/main/"), "main");
+        assert_eq!(
+            branch_folder_of("dbfs:/a/", "dbfs:/a/main/0123456789abcdef/x.whl"),
+            "dbfs:/a/main"
+        );
+        assert_eq!(branch_folder_of("dbfs:/a", "dbfs:/a/gone"), "dbfs:/a/gone");
     }
 }

@@ -29,6 +29,10 @@ pub struct Deployment {
     pub launcher: Published,
     pub requests: u64,
     pub payload_bytes: u64,
+    /// The lease that keeps `gc` away while the deploy's files are not yet recorded (see
+    /// [`crate::records::Lease`]); `None` once ended, or when none was needed.
+    #[serde(skip)]
+    pub lease: Option<String>,
     /// The rendered project the tarball was made from (for `run`).
     #[serde(skip)]
     pub rendered: Rendered,
@@ -326,12 +330,14 @@ pub fn deploy_record(plan: &Plan, published: &[Published]) -> DeployRecord {
 
 /// Builds, renders and publishes to `open` (the caller opens the store once, before the
 /// build, so credentials are resolved once and their problems show before any work); shared
-/// by `deploy`, `run` and the pre-push hook.
+/// by `deploy`, `run` and the pre-push hook. With `hold_lease` the deploy's lease outlives it
+/// and the caller ends it ([`end_lease`]) once its own record protects the files.
 pub fn deploy(
     session: &Session,
     prepared: &Prepared,
     open: &OpenStore,
     no_cache: bool,
+    hold_lease: bool,
     output: &Output,
 ) -> Result<Deployment> {
     let Prepared {
@@ -378,6 +384,22 @@ pub fn deploy(
     )?);
 
     let (store, client) = open;
+    let record_path = planned.record.clone();
+    let old_record = store
+        .read_small(&record_path)?
+        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok());
+    // A redeploy whose files its own record names already needs no lease (and so sends no
+    // payload at all); any other deploy is leased before its first file is looked at.
+    let dests: Vec<String> = artifacts.iter().map(|a| a.dest.clone()).collect();
+    let recorded = old_record.as_ref().is_some_and(|old| {
+        let named: std::collections::BTreeSet<&str> = old.paths().collect();
+        dests.iter().all(|d| named.contains(d.as_str()))
+    });
+    let lease = if recorded {
+        None
+    } else {
+        Some(take_lease(store.as_ref(), plan, &dests)?)
+    };
     output.status(
         "Publishing",
         format!("to {} under {}", store.describe(), plan.branch_artifacts),
@@ -386,14 +408,10 @@ pub fn deploy(
     let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
     drop(group);
     let record = deploy_record(plan, &published);
-    let record_path = planned.record.clone();
     crate::interrupt::check()?;
     // A redeploy of the same commit with the same files keeps the first record (and its
     // time), so an unchanged redeploy sends no payload at all.
-    let unchanged = store
-        .read_small(&record_path)?
-        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok())
-        .is_some_and(|old| old.same_as(&record));
+    let unchanged = old_record.is_some_and(|old| old.same_as(&record));
     if !unchanged {
         store.write_small(
             &record_path,
@@ -410,6 +428,10 @@ pub fn deploy(
                 .load(std::sync::atomic::Ordering::Relaxed),
         )
     });
+    let mut lease = lease;
+    if !hold_lease {
+        end_lease(store.as_ref(), &mut lease, output);
+    }
     let mut published = published.into_iter();
     let wheel_count = wheels.len();
     let wheels: Vec<Published> = published.by_ref().take(wheel_count).collect();
@@ -426,8 +448,44 @@ pub fn deploy(
         launcher,
         requests,
         payload_bytes,
+        lease,
         rendered,
     })
+}
+
+/// Writes a lease on `paths` under the plan's branch folder; returns its path.
+fn take_lease(store: &dyn crate::store::Store, plan: &Plan, paths: &[String]) -> Result<String> {
+    let path = format!(
+        "{}/{}/{}.json",
+        plan.branch_artifacts.trim_end_matches('/'),
+        crate::records::LEASES,
+        uuid::Uuid::new_v4().simple()
+    );
+    let lease = crate::records::Lease {
+        time: crate::time::rfc3339(crate::time::now_secs()),
+        expires_ms: crate::time::now_ms() + crate::records::LEASE_TTL_MS,
+        paths: paths.to_vec(),
+        tool: format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
+    };
+    store.write_small(
+        &path,
+        serde_json::to_string(&lease)
+            .expect("records serialize")
+            .as_bytes(),
+    )?;
+    Ok(path)
+}
+
+/// Ends a deploy's lease once a record protects its files. A lease that cannot be removed
+/// only delays `gc` until it expires, so that is a warning.
+pub fn end_lease(store: &dyn crate::store::Store, lease: &mut Option<String>, output: &Output) {
+    if let Some(path) = lease.take() {
+        if let Err(e) = store.delete(&path) {
+            output.warn(format!(
+                "cannot remove the deploy lease {path} ({e}); gc leaves its files alone until it expires"
+            ));
+        }
+    }
 }
 
 /// Writes the project tarball to `path` whole or not at all (a temporary file beside it,

@@ -72,6 +72,26 @@ pub struct RunRecord {
     pub paths: Vec<String>,
 }
 
+/// `<branch folder>/leases/<id>.json`: a deploy in flight, written before its first upload
+/// (or existence check) and removed once a record protects what it names (the deploy record
+/// for `deploy`, the run record for `run`). `gc` never deletes what a live lease names; a
+/// lease left by a deploy that died expires after [`LEASE_TTL_MS`] and is collected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// RFC 3339, UTC, seconds.
+    pub time: String,
+    /// Milliseconds since the epoch after which the lease no longer protects anything.
+    pub expires_ms: i64,
+    pub paths: Vec<String>,
+    pub tool: String,
+}
+
+/// The folder of a branch's leases.
+pub const LEASES: &str = "leases";
+
+/// How long a lease protects a deploy: far longer than any upload takes.
+pub const LEASE_TTL_MS: i64 = 6 * 3_600_000;
+
 /// What `run --json` prints, with the same keys for every target (a key that does not apply
 /// is `null`), and what CI systems get as outputs and in their summaries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

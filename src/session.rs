@@ -174,12 +174,21 @@ impl Session {
     /// `prepared` for another branch of the same target (its experiment and artifact folder),
     /// from what is resolved already: the manifest, project and wheels are not read again.
     pub fn for_branch(&self, prepared: &Prepared, branch: &str) -> Result<Prepared> {
+        self.replan(prepared, &prepared.plan.target, branch)
+    }
+
+    /// `prepared` for another target of the same branch (its host, store and compute).
+    pub fn for_target(&self, prepared: &Prepared, target: &str) -> Result<Prepared> {
+        self.replan(prepared, target, &prepared.plan.branch)
+    }
+
+    fn replan(&self, prepared: &Prepared, target: &str, branch: &str) -> Result<Prepared> {
         let branch = naming::detect(Some(branch), &|_| None, || naming::GitHead::Detached)?;
         let p = &prepared.plan;
         let plan = Plan::new(
             &prepared.manifest,
             Inputs {
-                target: Some(&p.target),
+                target: Some(target),
                 branch,
                 commit: p.commit.clone(),
                 dirty: Vec::new(),

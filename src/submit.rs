@@ -124,7 +124,7 @@ fn is_wheel_path(req: &str) -> bool {
 }
 
 /// The `mlflow` requirement, once: `mlflow==<version>` when the target pins one.
-fn mlflow_requirement(plan: &Plan) -> String {
+pub fn mlflow_requirement(plan: &Plan) -> String {
     match &plan.mlflow_version {
         Some(v) => format!("mlflow=={v}"),
         None => "mlflow".into(),
@@ -276,6 +276,37 @@ pub fn job_spec(
     let mut body = json!({
         "run_name": format!("{}:{}@{}", plan.project, entry, plan.branch),
     });
+    place_task(
+        plan,
+        &mut task,
+        &mut body,
+        cluster,
+        || libraries(plan, deployment, cluster, env_pip),
+        || serverless_dependencies(plan, deployment, cluster, env_pip),
+    );
+    if let Some(t) = timeout_seconds {
+        task["timeout_seconds"] = json!(t);
+    }
+    body["tasks"] = json!([task]);
+    // The MLflow run id (32 hex digits, within the 64 allowed): a retried submit after a lost
+    // answer returns the first run instead of starting a second.
+    body["idempotency_token"] = json!(idempotency_token);
+    if let Some(t) = timeout_seconds {
+        body["timeout_seconds"] = json!(t);
+    }
+    body
+}
+
+/// Puts a task on the plan's compute: serverless with an environment of `dependencies`, or
+/// the rendered cluster (new, or existing) with `libraries`.
+pub fn place_task(
+    plan: &Plan,
+    task: &mut Value,
+    body: &mut Value,
+    cluster: &Value,
+    libraries: impl FnOnce() -> Vec<Value>,
+    dependencies: impl FnOnce() -> Vec<String>,
+) {
     match &plan.compute {
         Compute::Serverless {
             environment_version,
@@ -287,13 +318,13 @@ pub fn job_spec(
                 "environment_key": ENVIRONMENT_KEY,
                 "spec": {
                     "environment_version": environment_version,
-                    "dependencies": serverless_dependencies(plan, deployment, cluster, env_pip),
+                    "dependencies": dependencies(),
                 },
             }]);
         }
         Compute::ExistingCluster { cluster_id } => {
             task["existing_cluster_id"] = json!(cluster_id);
-            task["libraries"] = json!(libraries(plan, deployment, cluster, env_pip));
+            task["libraries"] = json!(libraries());
         }
         Compute::JobCluster => {
             match cluster.get("existing_cluster_id") {
@@ -310,20 +341,9 @@ pub fn job_spec(
                     task["new_cluster"] = spec;
                 }
             }
-            task["libraries"] = json!(libraries(plan, deployment, cluster, env_pip));
+            task["libraries"] = json!(libraries());
         }
     }
-    if let Some(t) = timeout_seconds {
-        task["timeout_seconds"] = json!(t);
-    }
-    body["tasks"] = json!([task]);
-    // The MLflow run id (32 hex digits, within the 64 allowed): a retried submit after a lost
-    // answer returns the first run instead of starting a second.
-    body["idempotency_token"] = json!(idempotency_token);
-    if let Some(t) = timeout_seconds {
-        body["timeout_seconds"] = json!(t);
-    }
-    body
 }
 
 /// Where the job finds the launcher: the deployed file on DBFS for a cluster; otherwise a copy
@@ -339,14 +359,37 @@ pub fn launcher_path(
     if deployment.launcher.remote_path.starts_with("dbfs:/") && !plan.compute.is_serverless() {
         return Ok(deployment.launcher.remote_path.clone());
     }
+    let bytes = fs_err::read(deployment.rendered.dir.join(crate::render::LAUNCHER_FILE))?;
+    import_launcher(
+        client,
+        plan,
+        user,
+        &deployment.launcher.sha256,
+        &bytes,
+        output,
+    )
+}
+
+/// The launcher as a workspace file, content-addressed by its hash:
+/// `/Users/<user>/.cargo-mlops/<project>/<sha256:16>/mlops_launcher.py`.
+pub fn import_launcher(
+    client: &Client,
+    plan: &Plan,
+    user: &str,
+    sha256: &str,
+    bytes: &[u8],
+    output: &Output,
+) -> Result<String> {
     let ws = Workspace { client };
-    let address = &deployment.launcher.sha256[..16];
-    let dir = format!("/Users/{user}/.cargo-mlops/{}/{address}", plan.project);
+    let dir = format!(
+        "/Users/{user}/.cargo-mlops/{}/{}",
+        plan.project,
+        &sha256[..16]
+    );
     let path = format!("{dir}/{}", crate::render::LAUNCHER_FILE);
     if !ws.exists(&path)? {
         ws.mkdirs(&dir)?;
-        let bytes = fs_err::read(deployment.rendered.dir.join(crate::render::LAUNCHER_FILE))?;
-        ws.import_file(&path, &bytes)?;
+        ws.import_file(&path, bytes)?;
         output.verbose("Imported", format!("the launcher to workspace {path}"));
     }
     Ok(path)
@@ -396,6 +439,8 @@ pub fn submit(
         &tags,
         &request_id,
     )?;
+    // The job run, once `runs/submit` answered: whatever fails after that cancels it.
+    let submitted = std::cell::Cell::new(None);
     let result = (|| -> Result<Submission> {
         let params: Vec<(String, String)> = plan
             .parameters
@@ -434,34 +479,57 @@ pub fn submit(
         crate::interrupt::check()?;
         let jobs = Jobs { client };
         let databricks_run_id = jobs.submit(body)?;
-        let state = jobs.get(databricks_run_id)?;
-        let webapp = client.host.clone();
-        for (k, v) in [
-            ("mlflow.databricks.runURL", state.run_page_url.clone()),
-            (
-                "mlflow.databricks.shellJobRunID",
-                databricks_run_id.to_string(),
-            ),
-            ("mlflow.databricks.webappURL", webapp),
-        ] {
-            mlflow.set_tag(&run_id, k, &v)?;
-        }
+        submitted.set(Some(databricks_run_id));
+        // The job exists now. A Ctrl-C from here on must not stop the calls that describe
+        // it: the caller records it, prints its id and cancels it (see run::databricks).
+        let describe = || -> Result<String> {
+            let state = jobs.get(databricks_run_id)?;
+            for (k, v) in [
+                ("mlflow.databricks.runURL", state.run_page_url.clone()),
+                (
+                    "mlflow.databricks.shellJobRunID",
+                    databricks_run_id.to_string(),
+                ),
+                ("mlflow.databricks.webappURL", client.host.clone()),
+            ] {
+                mlflow.set_tag(&run_id, k, &v)?;
+            }
+            Ok(state.run_page_url)
+        };
+        let run_page_url = match describe() {
+            Err(e) if e.kind() == crate::error::Kind::Interrupted => {
+                client.clean_up_after_interrupt();
+                describe()?
+            }
+            other => other?,
+        };
+        submitted.set(None);
         Ok(Submission {
             experiment: experiment.clone(),
             experiment_id: experiment_id.clone(),
             mlflow_run_id: run_id.clone(),
             databricks_run_id,
-            run_page_url: state.run_page_url,
+            run_page_url,
             user: user.clone(),
         })
     })();
     if let Err(e) = &result {
+        let interrupted = e.kind() == crate::error::Kind::Interrupted;
+        if interrupted {
+            // Ctrl-C stops new work, not the clean-up of what exists already.
+            client.clean_up_after_interrupt();
+        }
+        if let Some(id) = submitted.get() {
+            output.status(
+                "Cancelling",
+                format!("run {id}: it was submitted, then {e}"),
+            );
+            if let Err(cancel) = (Jobs { client }).cancel(id) {
+                output.warn(format!("cannot cancel run {id}: {cancel}"));
+            }
+        }
         // The run never started: say so in MLflow rather than leave it RUNNING forever.
-        let status = if e.kind() == crate::error::Kind::Interrupted {
-            "KILLED"
-        } else {
-            "FAILED"
-        };
+        let status = if interrupted { "KILLED" } else { "FAILED" };
         let _ = mlflow.end_run(&run_id, status, crate::time::now_ms());
     }
     result

@@ -27,7 +27,7 @@ pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
         return Ok(());
     }
     let open = session.store(&prepared.plan)?;
-    let deployment = pipeline::deploy(session, &prepared, &open, args.no_cache, &output)?;
+    let deployment = pipeline::deploy(session, &prepared, &open, args.no_cache, false, &output)?;
     if output.json() {
         output.result_json(&deployment);
     } else {

@@ -186,7 +186,7 @@ fn act(
     match action {
         HookAction::Deploy => {
             let open = scoped.store(&prepared.plan)?;
-            pipeline::deploy(&scoped, &prepared, &open, false, &scoped.output)?;
+            pipeline::deploy(&scoped, &prepared, &open, false, false, &scoped.output)?;
         }
         _ => {
             let wheels = pipeline::build_wheels(&scoped, &prepared, false, &scoped.output)?;

@@ -7,6 +7,7 @@
 
 pub mod registry;
 mod uc;
+mod workspace_job;
 
 use registry::Registry;
 
@@ -113,18 +114,24 @@ pub fn open_registry(
 ) -> Result<Box<dyn Registry>> {
     let t = prepared.manifest.target(Some(target))?;
     if t.kind == TargetKind::Databricks {
-        let mut plan = prepared.plan.clone();
-        plan.target = t.name.clone();
-        plan.host = t.host.clone();
-        plan.profile = t.profile.clone();
+        let of_target = session.for_target(prepared, target)?;
+        let plan = of_target.plan;
         let model = model_of(prepared, target)?;
         crate::manifest::release::check_model_name(&model, true).map_err(|why| {
             Error::usage(why).with_help(format!(
                 "set `model` on [targets.{target}], or `[release] model`"
             ))
         })?;
+        let client = session.client(&plan)?;
+        let cluster = crate::render::compute_only(&plan, &prepared.manifest, &prepared.project)?;
         return Ok(Box::new(uc::UnityCatalog {
-            client: session.client(&plan)?,
+            client: client.clone(),
+            job: workspace_job::WorkspaceJob {
+                client,
+                plan,
+                cluster,
+                output: session.output.clone(),
+            },
         }));
     }
     let state_dir = prepared.manifest.state_dir();

@@ -28,8 +28,8 @@ pub struct Version {
 }
 
 #[derive(Deserialize)]
-struct Found {
-    found: Option<Version>,
+pub(super) struct Found {
+    pub found: Option<Version>,
 }
 
 /// What `release` and `promote` ask of a registry.
@@ -125,10 +125,7 @@ impl Registry for Local {
         tags: &BTreeMap<String, String>,
         alias: &str,
     ) -> Result<Version> {
-        let answer = self.call(json!({
-            "op": "register", "model": model, "run_id": run_id,
-            "artifact_path": artifact_path, "tags": tags, "alias": alias,
-        }))?;
+        let answer = self.call(register_op(model, run_id, artifact_path, tags, alias))?;
         understood(serde_json::from_value(answer))
     }
 
@@ -151,14 +148,41 @@ impl Registry for Local {
         tags: &BTreeMap<String, String>,
         alias: &str,
     ) -> Result<Option<Version>> {
-        self.found(json!({
-            "op": "copy", "from_model": from_model, "version": version, "model": model,
-            "tags": tags, "alias": alias,
-        }))
+        self.found(copy_op(from_model, version, model, tags, alias))
     }
 }
 
+/// The registry mode's `register`: the run's logged model as a new version (unless the run
+/// has one), with `tags`, and `alias` pointed at it.
+pub(super) fn register_op(
+    model: &str,
+    run_id: &str,
+    artifact_path: &str,
+    tags: &BTreeMap<String, String>,
+    alias: &str,
+) -> Value {
+    json!({
+        "op": "register", "model": model, "run_id": run_id,
+        "artifact_path": artifact_path, "tags": tags, "alias": alias,
+    })
+}
+
+/// The registry mode's `copy`: `version` of `from_model` copied into `model`, with `tags`,
+/// and `alias` pointed at the copy.
+pub(super) fn copy_op(
+    from_model: &str,
+    version: &str,
+    model: &str,
+    tags: &BTreeMap<String, String>,
+    alias: &str,
+) -> Value {
+    json!({
+        "op": "copy", "from_model": from_model, "version": version, "model": model,
+        "tags": tags, "alias": alias,
+    })
+}
+
 /// An answer of the registry mode, or why it could not be read.
-fn understood<T>(parsed: serde_json::Result<T>) -> Result<T> {
+pub(super) fn understood<T>(parsed: serde_json::Result<T>) -> Result<T> {
     parsed.map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))
 }

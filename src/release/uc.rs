@@ -1,12 +1,12 @@
-//! The Unity Catalog registry of a Databricks target, over REST: finding versions, reading
-//! and moving aliases. Creating or copying a version needs the model's files copied with
-//! cloud credentials inside the workspace (MLflow's `register_model` in a job); until that
-//! job is built, those two operations say so and change nothing.
+//! The Unity Catalog registry of a Databricks target: finding versions, reading and moving
+//! aliases over REST; creating or copying a version, which moves the model's files, as a job
+//! in the workspace (see [`super::workspace_job`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::registry::{Registry, Version};
+use super::registry::{self, Found, Registry, Version};
+use super::workspace_job::WorkspaceJob;
 use crate::databricks::Client;
 use crate::databricks::mlflow::Mlflow;
 use crate::databricks::models::{Models, VersionInfo};
@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 pub struct UnityCatalog {
     pub client: Arc<Client>,
+    pub job: WorkspaceJob,
 }
 
 impl UnityCatalog {
@@ -41,13 +42,6 @@ impl UnityCatalog {
         version
             .parse()
             .map_err(|_| Error::usage(format!("`{version}` is not a model version number")))
-    }
-
-    fn needs_the_workspace(what: &str) -> Error {
-        Error::usage(format!(
-            "{what} into Unity Catalog copies the model's files with the workspace's credentials, which cargo mlops does not do yet"
-        ))
-        .with_help("register it in the workspace with `mlflow.register_model(\"runs:/<run>/model\", \"catalog.schema.model\")`, then `cargo mlops release` again finds that version and sets the alias")
     }
 }
 
@@ -94,28 +88,37 @@ impl Registry for UnityCatalog {
         &self,
         model: &str,
         run_id: &str,
-        _artifact_path: &str,
-        _tags: &BTreeMap<String, String>,
+        artifact_path: &str,
+        tags: &BTreeMap<String, String>,
         alias: &str,
     ) -> Result<Version> {
         // A run that has a version already needs no files moved: only the alias.
-        match self.version_of_run(model, run_id)? {
-            Some(v) => {
-                self.set_alias(model, alias, &v.version)?;
-                Ok(v)
-            }
-            None => Err(Self::needs_the_workspace("registering a new version")),
+        if let Some(v) = self.version_of_run(model, run_id)? {
+            self.set_alias(model, alias, &v.version)?;
+            return Ok(v);
         }
+        let answer = self.job.call(&registry::register_op(
+            model,
+            run_id,
+            artifact_path,
+            tags,
+            alias,
+        ))?;
+        registry::understood(serde_json::from_value(answer))
     }
 
     fn copy(
         &self,
-        _from_model: &str,
-        _version: &str,
-        _model: &str,
-        _tags: &BTreeMap<String, String>,
-        _alias: &str,
+        from_model: &str,
+        version: &str,
+        model: &str,
+        tags: &BTreeMap<String, String>,
+        alias: &str,
     ) -> Result<Option<Version>> {
-        Err(Self::needs_the_workspace("copying a version"))
+        let answer = self
+            .job
+            .call(&registry::copy_op(from_model, version, model, tags, alias))?;
+        let found: Found = registry::understood(serde_json::from_value(answer))?;
+        Ok(found.found)
     }
 }

@@ -65,6 +65,28 @@ pub(super) fn render_cluster(
     Ok(json_text(&value))
 }
 
+/// The compute of cluster.json and no libraries, for a task that needs only what the
+/// platform installs for it (the registry job): `{new_cluster}` (the project's own spec, or
+/// the one `[cluster]` makes), or `{existing_cluster_id}` for a target's `cluster_id`.
+pub fn compute_only(
+    plan: &Plan,
+    manifest: &Manifest,
+    project: &MlflowProject,
+) -> Result<serde_json::Value> {
+    let mut value = match &project.cluster {
+        Some(own) => own.value.clone(),
+        None => generated_cluster(&manifest.cluster, Vec::new())?,
+    };
+    wrap_bare_spec(&mut value);
+    let obj = value.as_object_mut().expect("wrapped specs are objects");
+    obj.shift_remove("libraries");
+    if let Some(id) = plan.compute.cluster_id() {
+        obj.shift_remove("new_cluster");
+        obj.insert("existing_cluster_id".into(), id.into());
+    }
+    Ok(value)
+}
+
 /// MLflow reads a bare cluster spec or `{"new_cluster": ..., "libraries": [...]}`; libraries
 /// need the second form.
 fn wrap_bare_spec(value: &mut serde_json::Value) {

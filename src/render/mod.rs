@@ -23,6 +23,7 @@ use crate::plan::Plan;
 use crate::project::{self, MlflowProject};
 use crate::templates;
 
+pub use cluster::compute_only;
 pub use rendered::Rendered;
 pub use validate::{parse_runtime, validate};
 pub use wheels::{WheelRef, env_form, wheel_refs};

@@ -30,19 +30,27 @@ pub fn run(
     let timeout = request.timeout;
     let plan = &prepared.plan;
     let open = session.store(plan)?;
-    let deployment = pipeline::deploy(session, prepared, &open, request.no_cache, output)?;
+    // The deploy's lease keeps `gc` away from its files until the run record does.
+    let mut deployment =
+        pipeline::deploy(session, prepared, &open, request.no_cache, true, output)?;
     let (store, client) = &open;
     let client = client
         .clone()
         .expect("a Databricks target's store comes with its client");
-    let submission = submit::submit(
+    let submission = match submit::submit(
         &client,
         plan,
         request.entry,
         &deployment,
         timeout.map(|t| t.as_secs()),
         output,
-    )?;
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            pipeline::end_lease(store.as_ref(), &mut deployment.lease, output);
+            return Err(e);
+        }
+    };
     // What the job reads, so that `gc` never deletes it while the job may still run.
     let run_record = RunRecord {
         databricks_run_id: submission.databricks_run_id,
@@ -51,12 +59,11 @@ pub fn run(
         time: crate::time::rfc3339(crate::time::now_secs()),
         paths: deployment.paths(),
     };
-    store.write_small(
-        &run_record_path(plan, submission.databricks_run_id),
-        serde_json::to_string(&run_record)
-            .expect("records serialize")
-            .as_bytes(),
-    )?;
+    // The job exists: after a Ctrl-C its record is still written, its id still printed,
+    // and following it cancels it and ends the MLflow run KILLED.
+    if crate::interrupt::requested() {
+        client.clean_up_after_interrupt();
+    }
     output.status(
         "Submitted",
         format!(
@@ -64,6 +71,45 @@ pub fn run(
             submission.databricks_run_id, submission.mlflow_run_id, submission.run_page_url
         ),
     );
+    let write_record = || {
+        store.write_small(
+            &run_record_path(plan, submission.databricks_run_id),
+            serde_json::to_string(&run_record)
+                .expect("records serialize")
+                .as_bytes(),
+        )
+    };
+    let written = match write_record() {
+        Err(e) if e.kind() == crate::error::Kind::Interrupted => {
+            client.clean_up_after_interrupt();
+            write_record()
+        }
+        other => other,
+    };
+    if crate::interrupt::requested() {
+        client.clean_up_after_interrupt();
+    }
+    pipeline::end_lease(store.as_ref(), &mut deployment.lease, output);
+    if let Err(e) = written {
+        // Unrecorded, the job's files are not safe from `gc`: stop it rather than let it
+        // read files that may go.
+        let jobs = Jobs { client: &client };
+        output.status(
+            "Cancelling",
+            format!("run {}", submission.databricks_run_id),
+        );
+        let _ = follow::cancel_and_wait(&jobs, submission.databricks_run_id, output);
+        let _ = Mlflow { client: &client }.end_run(
+            &submission.mlflow_run_id,
+            "FAILED",
+            crate::time::now_ms(),
+        );
+        return Err(Error::failed(format!(
+            "cannot write the record of run {}, so it was cancelled: {e}",
+            submission.databricks_run_id
+        ))
+        .with_help("run again when the store is reachable"));
+    }
     let mut report = super::request::report(plan, &submission.mlflow_run_id, "databricks");
     report.experiment = submission.experiment.clone();
     report.experiment_id = Some(submission.experiment_id.clone());
@@ -76,7 +122,7 @@ pub fn run(
     ));
     report.databricks_run_id = Some(submission.databricks_run_id);
     report.run_page_url = Some(submission.run_page_url.clone());
-    if request.no_wait {
+    if request.no_wait && !crate::interrupt::requested() {
         return Ok(Finished {
             report,
             failure: None,
@@ -161,7 +207,7 @@ pub fn run_record_path(plan: &Plan, id: u64) -> String {
 
 /// Prints the task's error, trace and the end of its log.
 /// Shows a failed run's error, trace and log tail; returns the log tail (or the trace).
-fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) -> Option<String> {
+pub fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) -> Option<String> {
     let task = state.task_run_id?;
     match jobs.output(task) {
         Ok(out) => {

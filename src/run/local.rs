@@ -35,7 +35,7 @@ pub fn run(
     let plan = &prepared.plan;
     let state_dir = prepared.manifest.make_state_dir()?;
     let open = session.store(plan)?;
-    let deployment = pipeline::deploy(session, prepared, &open, request.no_cache, output)?;
+    let deployment = pipeline::deploy(session, prepared, &open, request.no_cache, false, output)?;
     let python = session.python()?;
     let env_text =
         fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;

@@ -619,7 +619,11 @@ fn ctrl_c_during_a_retry_back_off_acts_at_once() {
 
 /// `deploy --target dbfs` against `ws` as its own process group, with piped output, for
 /// tests that signal it.
-fn spawn_deploy(p: &Project, ws: &FakeWorkspace, env: &[(&str, &str)]) -> crate::support::Group {
+pub fn spawn_deploy(
+    p: &Project,
+    ws: &FakeWorkspace,
+    env: &[(&str, &str)],
+) -> crate::support::Group {
     let python = test_python();
     let mut cmd = crate::support::clean_command(&crate::support::bin());
     cmd.args([

@@ -350,3 +350,148 @@ fn gc_works_on_volumes() {
     assert!(!left.iter().any(|f| f.contains("/gone/")), "{left:?}");
     assert!(left.iter().any(|f| f.contains("/gcdemo/main/")), "{left:?}");
 }
+
+#[test]
+fn gc_never_deletes_what_a_deploy_in_flight_publishes() {
+    let p = scaffold(
+        "\n[cluster]\nspark_version = \"14.3.x-scala2.12\"\n\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/gc/{project}\"\nexperiment = \"/Shared/{project}/{branch}\"\n",
+    );
+    let _remote = with_remote(&p);
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let gc = |extra: &[&str]| {
+        let mut args = vec!["gc", "--target", "dbfs", "--keep-days", "0", "--json"];
+        args.extend_from_slice(extra);
+        p.mlops_ws(&ws, &args, &[]).success().json()
+    };
+    p.mlops_ws(&ws, &["deploy", "--target", "dbfs", "--python", py], &[])
+        .success();
+    let before: BTreeSet<String> = ws.dbfs_paths().into_iter().collect();
+    assert!(
+        !before.iter().any(|f| f.contains("/leases/")),
+        "a finished deploy leaves no lease: {before:?}"
+    );
+    // A new commit, deployed slowly: every small file takes a second to land.
+    p.file(
+        "mlproject/train.py",
+        &(p.read("mlproject/train.py") + "\n# v2\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "v2"]);
+    ws.set_faults(crate::support::fake::Faults {
+        latency: Duration::from_millis(1000),
+        only: "/dbfs/put".into(),
+        ..Default::default()
+    });
+    let mut deploy = crate::deploy::spawn_deploy(&p, &ws, &[]);
+    let started = std::time::Instant::now();
+    let fresh = || -> Vec<String> {
+        ws.dbfs_paths()
+            .into_iter()
+            .filter(|f| !before.contains(f) && !f.contains("/leases/"))
+            .collect()
+    };
+    while fresh().is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the deploy published nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        ws.dbfs_paths()
+            .iter()
+            .any(|f| f.contains("/gc/gcdemo/main/leases/")),
+        "the deploy in flight has a lease: {:?}",
+        ws.dbfs_paths()
+    );
+    let report = gc(&["--execute"]);
+    let doomed = planned(&report);
+    for f in fresh() {
+        let folder = f.rsplit_once('/').unwrap().0;
+        assert!(
+            !doomed.iter().any(|d| d == folder || d == &f),
+            "gc planned {folder}, which the deploy in flight just published: {doomed:?}"
+        );
+    }
+    let out = crate::support::Run::from(deploy.wait_output(), p.path());
+    out.success();
+    // Every file the new deploy record names is there, and its lease is gone.
+    let left = ws.dbfs_paths();
+    let record = left
+        .iter()
+        .filter(|f| f.starts_with("/gc/gcdemo/main/deploys/"))
+        .map(|f| ws.dbfs_file(f).unwrap())
+        .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+        .max_by_key(|r| r["time"].as_str().unwrap().to_string())
+        .unwrap();
+    for file in record["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&record["tarball"], &record["launcher"]])
+    {
+        let path = file["path"].as_str().unwrap().trim_start_matches("dbfs:");
+        assert!(left.iter().any(|f| f == path), "{path} is gone: {left:?}");
+    }
+    assert!(!left.iter().any(|f| f.contains("/leases/")), "{left:?}");
+
+    // A lease a deploy that died left behind protects nothing once expired, and goes.
+    ws.set_faults(crate::support::fake::Faults::default());
+    let stale = "/gc/gcdemo/main/leases/0123456789abcdef0123456789abcdef.json";
+    let tarball = record["tarball"]["path"].as_str().unwrap().to_string();
+    let lease = serde_json::json!({
+        "time": "2026-01-01T00:00:00Z", "expires_ms": 1_000, "paths": [tarball], "tool": "cargo-mlops 0.0.0",
+    });
+    ws.with_state(|s| {
+        s.dbfs_files.insert(
+            stale.into(),
+            crate::support::fake::state::File {
+                data: lease.to_string().into_bytes(),
+                modified_ms: 1_000,
+            },
+        )
+    });
+    let doomed = planned(&gc(&[]));
+    assert!(doomed.contains(&format!("dbfs:{stale}")), "{doomed:?}");
+
+    // An upload's leftover is collected after an hour, whatever --keep-days says, and not
+    // before (it may be an upload in flight).
+    let folder = tarball
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .trim_start_matches("dbfs:")
+        .to_string();
+    let leftover = format!("{folder}/.tmp-project.tar.gz-1-2");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let put = |age_ms: i64| {
+        ws.with_state(|s| {
+            s.dbfs_files.insert(
+                leftover.clone(),
+                crate::support::fake::state::File {
+                    data: b"half".to_vec(),
+                    modified_ms: now - age_ms,
+                },
+            )
+        })
+    };
+    put(60_000);
+    assert!(!planned(&gc(&[])).contains(&format!("dbfs:{leftover}")));
+    put(2 * 3_600_000);
+    let kept_long = p
+        .mlops_ws(
+            &ws,
+            &["gc", "--target", "dbfs", "--keep-days", "30", "--json"],
+            &[],
+        )
+        .success()
+        .json();
+    assert!(
+        planned(&kept_long).contains(&format!("dbfs:{leftover}")),
+        "{kept_long:#}"
+    );
+}

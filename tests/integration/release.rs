@@ -285,12 +285,22 @@ fn only_release_branches_release_and_bad_settings_are_manifest_errors() {
 }
 
 #[test]
-fn on_databricks_versions_and_aliases_go_over_rest() {
+fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
+    // The demo's own [release], with Unity Catalog models for a job-cluster target and a
+    // serverless one (the fake runs both jobs for real, see `executor.rs`).
     let p = crate::compute::demo();
-    let manifest = p.read("mlops.toml")
-        + "\n[release]\nmodel = \"main.ml.demo\"\nentry = \"train\"\ngates = { accuracy = \">= 0.5\" }\nmust_beat = { alias = \"champion\", metric = \"accuracy\" }\n";
+    let manifest = p
+        .read("mlops.toml")
+        .replace(
+            "[targets.jobcluster]\n",
+            "[targets.jobcluster]\nmodel = \"main.ml.demo\"\n",
+        )
+        .replace(
+            "[targets.serverless]\n",
+            "[targets.serverless]\nmodel = \"prod.ml.demo\"\nrelease_branches = [\"main\"]\n",
+        );
     p.file("mlops.toml", &manifest);
-    p.git_cmd(&["commit", "-qam", "release"]);
+    p.git_cmd(&["commit", "-qam", "models"]);
     let ws = crate::support::fake::FakeWorkspace::start();
     ws.execute_jobs(&test_python());
     let python = test_python();
@@ -304,6 +314,13 @@ fn on_databricks_versions_and_aliases_go_over_rest() {
         ]);
         p.mlops_ws(&ws, &all, &[])
     };
+    let submits = || {
+        ws.log()
+            .into_iter()
+            .filter(|l| l.path.ends_with("/jobs/runs/submit") && l.status == Some(200))
+            .filter_map(|l| l.json)
+            .collect::<Vec<Value>>()
+    };
     let run = on(&["run", "--entry", "train", "-P", "epochs=30", "--json"]);
     run.success();
     let run_id = run.json()["mlflow_run_id"].as_str().unwrap().to_string();
@@ -313,36 +330,133 @@ fn on_databricks_versions_and_aliases_go_over_rest() {
     assert_eq!(dry.json()["passed"], true, "{}", dry.stdout);
     assert_eq!(dry.json()["run_id"], run_id.as_str());
     assert_eq!(dry.json()["version"], Value::Null);
-    // A new version needs the model's files moved in the workspace: said, nothing changed.
-    let refused = on(&["release"]);
-    refused.code(2);
-    assert_has(
-        &refused.stderr,
-        &["copies the model's files", "mlflow.register_model"],
-    );
     assert!(ws.with_state(|s| s.models.is_empty()));
+    assert_eq!(submits().len(), 1, "a dry run submits nothing");
 
-    // Once the workspace registered it, release finds that version and sets the alias.
-    ws.with_state(|s| s.add_model_version("main.ml.demo", &run_id));
+    // A new version: a job on the target's compute runs the launcher's registry mode, whose
+    // MLflow copies the logged model's files into the version's storage.
     let released = on(&["release", "--json"]);
     released.success();
-    assert_eq!(released.json()["version"], "1");
-    assert_eq!(released.json()["registered"], false);
-    assert_eq!(
-        ws.with_state(|s| s.models["main.ml.demo"].aliases.get("challenger").copied()),
-        Some(1)
+    assert_eq!(released.json()["version"], "1", "{}", released.stderr);
+    assert_eq!(released.json()["registered"], true);
+    assert_has(
+        &released.stderr,
+        &["Submitted", "register of main.ml.demo as job run"],
     );
+    let job = submits().pop().unwrap();
+    let task = &job["tasks"][0];
+    let params: Vec<&str> = task["spark_python_task"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(params[0], "--registry");
+    assert_eq!(
+        &params[2..],
+        [
+            "--tracking-uri",
+            "databricks",
+            "--registry-uri",
+            "databricks-uc"
+        ]
+    );
+    assert!(task["new_cluster"]["spark_version"].is_string(), "{job:#}");
+    assert_eq!(
+        task["libraries"],
+        serde_json::json!([{ "pypi": { "package": "mlflow" } }])
+    );
+    let (version, alias) = ws.with_state(|s| {
+        let m = &s.models["main.ml.demo"];
+        (m.versions[0].clone(), m.aliases.get("challenger").copied())
+    });
+    assert_eq!(version["run_id"], run_id.as_str());
+    assert_eq!(version["status"], "READY");
+    assert_eq!(alias, Some(1));
+    let tags: Vec<(String, String)> = version["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().into(),
+                t["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for key in [
+        "mlops.branch",
+        "mlops.commit",
+        "mlops.run_id",
+        "mlops.deploy_record",
+    ] {
+        assert!(
+            tags.iter().any(|(k, _)| k == key),
+            "{key} missing from {tags:?}"
+        );
+    }
+    assert!(
+        tags.iter().any(|(k, _)| k.starts_with("mlops.wheel.")),
+        "{tags:?}"
+    );
+    let mlmodel = ws
+        .volume_file("/Models/main/ml/demo/1/MLmodel")
+        .expect("the version's files are in its storage");
+    assert!(String::from_utf8_lossy(&mlmodel).contains("signature:"));
+
+    // Released again: that version, nothing registered, no job.
+    let again = on(&["release", "--json"]);
+    again.success();
+    assert_eq!(again.json()["version"], "1");
+    assert_eq!(again.json()["registered"], false);
+    assert_eq!(submits().len(), 2);
+
     on(&["promote", "--alias", "champion", "--from", "challenger"]).success();
     assert_eq!(
         ws.with_state(|s| s.models["main.ml.demo"].aliases.get("champion").copied()),
         Some(1)
     );
+    assert_eq!(submits().len(), 2, "moving an alias is one REST call");
     // The champion's metrics come from its run: the same run beats itself trivially.
-    let again = on(&["release", "--json"]);
-    again.success();
-    assert_eq!(again.json()["must_beat"]["version"], "1");
-    assert_eq!(again.json()["must_beat"]["passed"], true);
+    let beat = on(&["release", "--json"]);
+    beat.success();
+    assert_eq!(beat.json()["must_beat"]["version"], "1");
+    assert_eq!(beat.json()["must_beat"]["passed"], true);
     let missing = on(&["promote", "--alias", "champion", "--version", "7"]);
     missing.code(2);
     assert_has(&missing.stderr, &["has no version 7"]);
+
+    // Into the other target's catalog: a copy job on that target's serverless compute.
+    let copied = on(&[
+        "promote",
+        "--alias",
+        "champion",
+        "--from",
+        "champion",
+        "--to-target",
+        "serverless",
+        "--json",
+    ]);
+    copied.success();
+    assert_eq!(copied.json()["model"], "prod.ml.demo", "{}", copied.stderr);
+    assert_eq!(copied.json()["version"], "1");
+    let job = submits().pop().unwrap();
+    assert_eq!(job["tasks"][0]["environment_key"], "default", "{job:#}");
+    assert_eq!(
+        job["environments"][0]["spec"]["dependencies"],
+        serde_json::json!(["mlflow"])
+    );
+    let (copy, champion) = ws.with_state(|s| {
+        let m = &s.models["prod.ml.demo"];
+        (m.versions[0].clone(), m.aliases.get("champion").copied())
+    });
+    assert_eq!(champion, Some(1));
+    assert_eq!(copy["run_id"], run_id.as_str());
+    let copy_tags = copy["tags"].to_string();
+    assert!(copy_tags.contains("main.ml.demo/1"), "{copy_tags}");
+    assert!(
+        copy_tags.contains("mlops.deploy_record"),
+        "lineage kept: {copy_tags}"
+    );
+    assert!(ws.volume_file("/Models/prod/ml/demo/1/MLmodel").is_some());
 }

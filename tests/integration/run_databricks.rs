@@ -280,11 +280,8 @@ fn a_failing_task_exits_1_and_shows_why() {
     assert_ne!(ask.query["run_id"], report["databricks_run_id"].to_string());
 }
 
-#[test]
-fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
-    let p = demo();
-    let ws = FakeWorkspace::start();
-    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+/// `run --entry train --target dbfs` in the background, to be interrupted.
+fn spawn_run(p: &Project, ws: &FakeWorkspace) -> crate::support::Group {
     let python = test_python();
     let mut cmd = crate::support::clean_command(&crate::support::bin());
     cmd.args([
@@ -304,19 +301,30 @@ fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
     .env("MLOPS_POLL_FIRST_MS", "100")
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let mut child = crate::support::Group::spawn(&mut cmd);
+    crate::support::Group::spawn(&mut cmd)
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
     let started = std::time::Instant::now();
-    while !ws.with_state(|s| {
-        s.jobs
-            .values()
-            .any(|j| j.submitted.elapsed() > std::time::Duration::from_millis(800))
-    }) {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the job was not submitted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    while !done() {
+        assert!(started.elapsed().as_secs() < 90, "never happened: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+    let mut child = spawn_run(&p, &ws);
+    wait_for("the job was submitted 800 ms ago", || {
+        ws.with_state(|s| {
+            s.jobs
+                .values()
+                .any(|j| j.submitted.elapsed() > std::time::Duration::from_millis(800))
+        })
+    });
     child.signal("INT");
     let out = Run::from(child.wait_output(), p.path());
     out.code(130);
@@ -324,6 +332,73 @@ fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
     assert!(ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
     let status = ws.with_state(|s| s.runs.values().next().unwrap()["info"]["status"].clone());
     assert_eq!(status, "KILLED");
+}
+
+#[test]
+fn ctrl_c_at_each_step_of_submitting_leaves_no_orphan() {
+    let p = demo();
+    // (the step after which Ctrl-C comes, the request made slow so that it lands there,
+    // how the step is seen from the workspace)
+    let recorded = |ws: &FakeWorkspace| ws.dbfs_paths().iter().any(|f| f.contains("/runs/"));
+    type Step = (&'static str, &'static str, fn(&FakeWorkspace) -> bool);
+    let steps: [Step; 3] = [
+        ("MLflow run created", "/mlflow/runs/log-batch", |ws| {
+            ws.log()
+                .iter()
+                .any(|l| l.path.ends_with("/mlflow/runs/create") && l.status == Some(200))
+        }),
+        ("job submitted", "/jobs/runs/get", |ws| {
+            ws.log()
+                .iter()
+                .any(|l| l.path.ends_with("/jobs/runs/submit") && l.status == Some(200))
+        }),
+        ("run recorded", "/jobs/runs/get", |ws| {
+            ws.dbfs_paths().iter().any(|f| f.contains("/runs/"))
+        }),
+    ];
+    for (step, slow, reached) in steps {
+        let ws = FakeWorkspace::start();
+        ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
+        ws.set_faults(Faults {
+            latency: std::time::Duration::from_millis(1000),
+            only: slow.into(),
+            ..Default::default()
+        });
+        let mut child = spawn_run(&p, &ws);
+        wait_for(step, || reached(&ws));
+        child.signal("INT");
+        let out = Run::from(child.wait_output(), p.path());
+        out.code(130);
+        let status = ws.with_state(|s| s.runs.values().next().unwrap()["info"]["status"].clone());
+        assert_eq!(status, "KILLED", "after `{step}`: {}", out.stderr);
+        let jobs: Vec<(u64, bool)> = ws.with_state(|s| {
+            s.jobs
+                .values()
+                .map(|j| (j.run_id, j.cancelled_at.is_some()))
+                .collect()
+        });
+        if step == "MLflow run created" {
+            assert!(jobs.is_empty(), "after `{step}` a job was submitted");
+            assert!(!recorded(&ws));
+            continue;
+        }
+        let [(id, cancelled)] = jobs[..] else {
+            panic!("after `{step}`: {jobs:?}")
+        };
+        assert!(
+            cancelled,
+            "after `{step}` job {id} was left running: {}",
+            out.stderr
+        );
+        assert_has(&out.stderr, &[&format!("run {id}"), "Cancelling"]);
+        assert!(
+            ws.dbfs_paths()
+                .iter()
+                .any(|f| f.ends_with(&format!("/runs/{id}.json"))),
+            "after `{step}` run {id} has no record: {:?}",
+            ws.dbfs_paths()
+        );
+    }
 }
 
 #[test]

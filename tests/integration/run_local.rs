@@ -55,6 +55,25 @@ fn the_demo_runs_end_to_end_and_a_warm_run_rebuilds_nothing() {
     assert!(Path::new(env).starts_with(p.path().join(".mlops/envs")));
     assert!(Path::new(env).join(".mlops-env-ready").is_file());
 
+    // The README's next step: the demo's [release] registers the model train logged, and
+    // MLflow loads it by its alias and scores with it.
+    let released = p.mlops(&["release", "--json"]);
+    released.success();
+    assert_eq!(released.json()["version"], "1", "{}", released.stderr);
+    assert_eq!(released.json()["model"], "churn");
+    let scored = crate::support::python_json(
+        "import json, sys, mlflow, pandas as pd\nmlflow.set_tracking_uri(sys.argv[1])\nm = mlflow.pyfunc.load_model('models:/churn@challenger')\nnames = m.metadata.get_input_schema().input_names()\nprint(json.dumps(list(m.predict(pd.DataFrame([[0.0] * len(names), [1.0] * len(names)], columns=names)))))",
+        &[&uri],
+    );
+    let scores = scored.as_array().unwrap();
+    assert_eq!(scores.len(), 2);
+    assert!(
+        scores
+            .iter()
+            .all(|s| (0.0..=1.0).contains(&s.as_f64().unwrap())),
+        "{scored}"
+    );
+
     let second = run_local(&p, &["--entry", "train", "-P", "epochs=20", "--json"], &[]);
     second.success();
     assert_has(

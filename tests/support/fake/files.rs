@@ -1,16 +1,24 @@
-//! The fake's Files API for Unity Catalog volumes (`/api/2.0/fs/files`, `/directories`).
+//! The fake's Files API (`/api/2.0/fs/files`, `/directories`): Unity Catalog volumes, and
+//! the workspace-managed roots MLflow's Databricks SDK artifact repositories write through the
+//! same API (`/WorkspaceInternal/Mlflow/Artifacts/...` for run and logged-model artifacts,
+//! `/Models/<catalog>/<schema>/<model>/<version>` for Unity Catalog model versions).
 
 use serde_json::{Value, json};
 
 use super::http::{Request, Response};
 use super::state::*;
 
+/// Storage the workspace manages itself, which exists without a volume.
+const MANAGED_ROOTS: [&str; 2] = ["/WorkspaceInternal", "/Models"];
+
 impl State {
     pub(super) fn volume_of(&self, path: &str) -> Option<String> {
         self.volumes
             .iter()
-            .find(|v| path == v.as_str() || path.starts_with(&format!("{v}/")))
-            .cloned()
+            .map(String::as_str)
+            .chain(MANAGED_ROOTS)
+            .find(|v| path == *v || path.starts_with(&format!("{v}/")))
+            .map(str::to_string)
     }
 
     pub(super) fn files(&mut self, m: &str, path: &str, req: &Request) -> Response {

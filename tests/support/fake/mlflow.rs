@@ -122,7 +122,10 @@ impl State {
             "runs/get" => {
                 let id = req.query.get("run_id").cloned().unwrap_or_default();
                 match self.runs.get(&id) {
-                    Some(r) => Response::ok(json!({ "run": r })),
+                    // The workspace's id rides on every answer; MLflow's Unity Catalog store
+                    // reads it from the source run's to link a model version to its run.
+                    Some(r) => Response::ok(json!({ "run": r }))
+                        .header("x-databricks-org-id", super::WORKSPACE_ID),
                     None => no_run(&id),
                 }
             }
@@ -255,6 +258,27 @@ impl State {
                     None => no_run(&id),
                 }
             }
+            "metrics/get-history" => {
+                // MLflow 3's log_model reads the run's metrics to link them to the model.
+                let id = req.query.get("run_id").cloned().unwrap_or_default();
+                let key = req.query.get("metric_key").cloned().unwrap_or_default();
+                match self.runs.get(&id) {
+                    Some(r) => {
+                        let history: Vec<Value> = r["data"]["metrics"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|m| m["key"] == key.as_str())
+                            .cloned()
+                            .collect();
+                        Response::ok(json!({ "metrics": history }))
+                    }
+                    None => no_run(&id),
+                }
+            }
+            op if op.starts_with("logged-models") => self.logged_models(op, req),
+            "runs/outputs" => self.log_outputs(req),
+            op if op.starts_with("unity-catalog/") => self.uc_registry(op, req),
             _ => Response::error(404, "ENDPOINT_NOT_FOUND", op),
         }
     }

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod files;
 pub mod http;
 pub mod jobs;
+pub mod logged_models;
 pub mod mlflow;
 pub mod models;
 pub mod state;
@@ -20,6 +21,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The workspace id the fake answers with (`x-databricks-org-id`).
+pub const WORKSPACE_ID: &str = "6051921418418893";
 
 #[allow(unused_imports)]
 pub use state::{JobBehaviour, State};

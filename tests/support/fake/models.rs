@@ -133,3 +133,204 @@ impl State {
         }
     }
 }
+
+/// A stored version in the form of MLflow's Unity Catalog registry protos
+/// (`databricks_uc_registry_messages.proto`: `ModelVersion`), with its aliases.
+fn uc_version(name: &str, model: &Model, info: &Value) -> Value {
+    let n = info["version"].as_u64().unwrap_or(0);
+    let aliases: Vec<Value> = model
+        .aliases
+        .iter()
+        .filter(|(_, v)| **v == n)
+        .map(|(a, v)| json!({ "alias": a, "version": v.to_string() }))
+        .collect();
+    json!({
+        "name": name, "version": n.to_string(), "source": info["source"], "run_id": info["run_id"],
+        "status": info["status"], "storage_location": info["storage_location"],
+        "creation_timestamp": info["created_at"], "last_updated_timestamp": info["updated_at"],
+        "tags": info.get("tags").cloned().unwrap_or(json!([])), "aliases": aliases,
+        "model_id": info["model_id"],
+    })
+}
+
+impl State {
+    /// MLflow's Unity Catalog registry (`/api/2.0/mlflow/unity-catalog/...`), which
+    /// `mlflow.register_model` and `MlflowClient` call with `registry_uri="databricks-uc"`:
+    /// models and versions (kept with those of the `/api/2.1` API above), aliases, tags,
+    /// and the Databricks SDK models artifact repository switch, which is on here so the
+    /// version's files go through the Files API to `/Models/<catalog>/<schema>/<model>/<n>`.
+    pub(super) fn uc_registry(&mut self, op: &str, req: &Request) -> Response {
+        let m = req.method.as_str();
+        // GET and DELETE carry their fields in the query, the others in a JSON body.
+        let mut args = req.json();
+        if !args.is_object() {
+            args = json!({});
+        }
+        for (k, v) in &req.query {
+            args[k] = json!(v);
+        }
+        let name = args["name"].as_str().unwrap_or("").to_string();
+        let version: Option<u64> = args["version"].as_str().and_then(|v| v.parse().ok());
+        let not_found = |what: String| Response::error(404, "RESOURCE_DOES_NOT_EXIST", &what);
+        match (m, op.trim_start_matches("unity-catalog/")) {
+            ("GET", "registered-models:is-databricks-sdk-models-artifact-repository-enabled") => {
+                Response::ok(
+                    json!({ "is_databricks_sdk_models_artifact_repository_enabled": true }),
+                )
+            }
+            // Lineage is best effort in MLflow; this workspace records none.
+            ("POST", "model-versions/emit-lineage") => Response::ok(json!({})),
+            ("POST", "registered-models/create") => {
+                if name.split('.').count() != 3 {
+                    return Response::error(
+                        400,
+                        "INVALID_PARAMETER_VALUE",
+                        &format!("Model name '{name}' is not a three-level name."),
+                    );
+                }
+                if self.models.contains_key(&name) {
+                    return Response::error(
+                        400,
+                        "RESOURCE_ALREADY_EXISTS",
+                        &format!("Registered model '{name}' already exists."),
+                    );
+                }
+                self.models.insert(name.clone(), Model::default());
+                Response::ok(
+                    json!({ "registered_model": { "name": name, "aliases": [], "tags": [] } }),
+                )
+            }
+            ("GET", "registered-models/get") => match self.models.get(&name) {
+                Some(model) => {
+                    let aliases: Vec<Value> = model
+                        .aliases
+                        .iter()
+                        .map(|(a, v)| json!({ "alias": a, "version": v.to_string() }))
+                        .collect();
+                    Response::ok(
+                        json!({ "registered_model": { "name": name, "aliases": aliases, "tags": [] } }),
+                    )
+                }
+                None => no_model(&name),
+            },
+            ("POST", "model-versions/create") => {
+                let Some(model) = self.models.get_mut(&name) else {
+                    return no_model(&name);
+                };
+                let n = model.versions.len() as u64 + 1;
+                let parts: Vec<&str> = name.split('.').collect();
+                let now = super::state::now_ms();
+                model.versions.push(json!({
+                    "model_name": parts[2], "catalog_name": parts[0], "schema_name": parts[1],
+                    "version": n, "run_id": args["run_id"], "source": args["source"],
+                    "model_id": args["model_id"], "status": "PENDING_REGISTRATION",
+                    "storage_location": format!("s3://fake-metastore/models/{}/{n}", name.replace('.', "/")),
+                    "tags": args.get("tags").cloned().unwrap_or(json!([])),
+                    "created_at": now, "updated_at": now,
+                }));
+                let model = &self.models[&name];
+                Response::ok(
+                    json!({ "model_version": uc_version(&name, model, model.versions.last().expect("pushed")) }),
+                )
+            }
+            (_, op)
+                if op.starts_with("model-versions/")
+                    && version.is_none()
+                    && op != "model-versions/search" =>
+            {
+                Response::error(400, "INVALID_PARAMETER_VALUE", "version is required")
+            }
+            ("POST", "model-versions/finalize")
+            | ("GET", "model-versions/get")
+            | ("POST", "model-versions/set-tag") => {
+                let n = version.expect("checked above");
+                let Some(model) = self.models.get_mut(&name) else {
+                    return no_model(&name);
+                };
+                let Some(info) = model
+                    .versions
+                    .iter_mut()
+                    .find(|v| v["version"].as_u64() == Some(n))
+                else {
+                    return not_found(format!("Model version {name}/{n} does not exist."));
+                };
+                if op.ends_with("finalize") {
+                    info["status"] = json!("READY");
+                    info["updated_at"] = json!(super::state::now_ms());
+                }
+                if op.ends_with("set-tag") {
+                    let mut tags = info.get("tags").cloned().unwrap_or(json!([]));
+                    let list = tags.as_array_mut().expect("tags are a list");
+                    list.retain(|t| t["key"] != args["key"]);
+                    list.push(json!({ "key": args["key"], "value": args["value"] }));
+                    info["tags"] = tags;
+                    return Response::ok(json!({}));
+                }
+                let info = info.clone();
+                Response::ok(
+                    json!({ "model_version": uc_version(&name, &self.models[&name], &info) }),
+                )
+            }
+            ("GET", "model-versions/search") => {
+                // MLflow sends `name='catalog.schema.model'`.
+                let filter = args["filter"].as_str().unwrap_or("");
+                let wanted = filter
+                    .split_once('=')
+                    .map(|(_, v)| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+                    .unwrap_or_default();
+                let versions: Vec<Value> = match self.models.get(&wanted) {
+                    Some(model) => model
+                        .versions
+                        .iter()
+                        .map(|v| uc_version(&wanted, model, v))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                Response::ok(json!({ "model_versions": versions }))
+            }
+            ("POST", "registered-models/alias") | ("GET", "registered-models/alias") => {
+                let alias = args["alias"].as_str().unwrap_or("").to_string();
+                let Some(model) = self.models.get_mut(&name) else {
+                    return no_model(&name);
+                };
+                let n = if m == "POST" {
+                    let Some(n) = version else {
+                        return Response::error(
+                            400,
+                            "INVALID_PARAMETER_VALUE",
+                            "version is required",
+                        );
+                    };
+                    if !model
+                        .versions
+                        .iter()
+                        .any(|v| v["version"].as_u64() == Some(n))
+                    {
+                        return not_found(format!("Model version {name}/{n} does not exist."));
+                    }
+                    model.aliases.insert(alias.clone(), n);
+                    return Response::ok(json!({}));
+                } else {
+                    match model.aliases.get(&alias) {
+                        Some(n) => *n,
+                        None => {
+                            return not_found(format!("Alias {alias} does not exist on {name}."));
+                        }
+                    }
+                };
+                let model = &self.models[&name];
+                let info = model
+                    .versions
+                    .iter()
+                    .find(|v| v["version"].as_u64() == Some(n))
+                    .expect("aliases name versions");
+                Response::ok(json!({ "model_version": uc_version(&name, model, info) }))
+            }
+            (m, op) => Response::error(
+                404,
+                "ENDPOINT_NOT_FOUND",
+                &format!("No API found for '{m} /api/2.0/mlflow/unity-catalog/{op}'"),
+            ),
+        }
+    }
+}

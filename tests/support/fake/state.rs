@@ -94,6 +94,8 @@ pub struct State {
     pub lose_next_experiment_race: bool,
     /// Unity Catalog models by full name (see `models.rs`).
     pub models: BTreeMap<String, super::models::Model>,
+    /// MLflow 3 logged models by id (see `logged_models.rs`).
+    pub logged: BTreeMap<String, Value>,
 }
 
 pub(super) fn norm_dbfs(path: &str) -> String {
