@@ -33,6 +33,10 @@ pub fn check(
     online: bool,
 ) -> Result<Checked> {
     let plan = session.prepare(entry, params)?.plan;
+    // What the build reads first: each package's pyproject.toml must parse.
+    for wheel in &plan.wheels {
+        crate::build::backend::read(&wheel.path)?;
+    }
     let mut checked = Checked {
         plan,
         credentials: None,

@@ -90,17 +90,62 @@ impl Diagnostic {
         s
     }
 
-    /// The marked source line, as rustc shows it, or nothing for whole-file problems.
+    /// The marked source line, as rustc shows it, or nothing for whole-file problems. A long
+    /// line is cut to [`SNIPPET_CHARS`] around the mark, and control characters are escaped.
     pub fn snippet(&self) -> Option<String> {
         let (text, width) = self.snippet.as_ref()?;
         let number = self.line.to_string();
         let pad = " ".repeat(number.len());
-        let text = text.replace('\t', " ");
+        let chars: Vec<char> = text
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let mark = (self.column - 1).min(chars.len());
+        let start = if chars.len() > SNIPPET_CHARS {
+            mark.saturating_sub(SNIPPET_CHARS / 3)
+        } else {
+            0
+        };
+        let end = (start + SNIPPET_CHARS).min(chars.len());
+        let shown = |cs: &[char]| cs.iter().map(|c| escape_char(*c)).collect::<String>();
+        let lead = if start > 0 { "…" } else { "" };
+        let trail = if end < chars.len() { "…" } else { "" };
+        let before = lead.chars().count() + shown(&chars[start..mark.max(start)]).chars().count();
+        let marked = shown(&chars[mark.min(end)..(mark + width).min(end)])
+            .chars()
+            .count()
+            .max(1);
         Some(format!(
-            "{pad} |\n{number} | {text}\n{pad} | {}{}",
-            " ".repeat(self.column - 1),
-            "^".repeat(*width)
+            "{pad} |\n{number} | {lead}{}{trail}\n{pad} | {}{}",
+            shown(&chars[start..end]),
+            " ".repeat(before),
+            "^".repeat(marked)
         ))
+    }
+}
+
+/// How much of a source line a snippet shows.
+pub const SNIPPET_CHARS: usize = 120;
+
+/// A character as it may reach a terminal: control characters (other than newline and tab)
+/// as `\u{..}` escapes, so input cannot move the cursor, recolour or retitle the terminal.
+fn escape_char(c: char) -> String {
+    if c.is_control() && c != '\n' && c != '\t' {
+        c.escape_unicode().to_string()
+    } else {
+        c.to_string()
+    }
+}
+
+/// `text` with its control characters escaped (see [`escape_char`]).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        std::borrow::Cow::Owned(text.chars().map(escape_char).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 

@@ -113,6 +113,25 @@ impl Error {
         self.kind
     }
 
+    /// The same error with every mention of the path `from` written as `to` (a temporary
+    /// folder that is gone by the time the error is read), in its message, help and causes.
+    pub fn renaming_path(mut self, from: &std::path::Path, to: &str) -> Self {
+        let from = from.display().to_string();
+        let swap = |s: &str| s.replace(&format!("{from}/"), to).replace(&from, to);
+        self.message = swap(&self.message);
+        self.help = self.help.as_deref().map(swap);
+        let causes = self.causes();
+        if !causes.is_empty() {
+            let text = causes
+                .iter()
+                .map(|c| swap(c))
+                .collect::<Vec<_>>()
+                .join(": ");
+            self.source = Some(text.into());
+        }
+        self
+    }
+
     pub fn exit_code(&self) -> i32 {
         self.kind.exit_code()
     }

@@ -405,7 +405,19 @@ pub fn deploy(
         format!("to {} under {}", store.describe(), plan.branch_artifacts),
     );
     let group = output.group(&format!("Publish to {}", plan.branch_artifacts));
-    let published = publish::publish_all(store.as_ref(), &artifacts, output)?;
+    let published = match publish::publish_all(store.as_ref(), &artifacts, output) {
+        Ok(p) => p,
+        Err(e) => {
+            // Nothing will record these files: the lease goes with the deploy (after
+            // Ctrl-C too, which stops new work, not this clean-up).
+            if let (true, Some(c)) = (crate::interrupt::requested(), client) {
+                c.clean_up_after_interrupt();
+            }
+            let mut lease = lease;
+            end_lease(store.as_ref(), &mut lease, output);
+            return Err(e);
+        }
+    };
     drop(group);
     let record = deploy_record(plan, &published);
     crate::interrupt::check()?;

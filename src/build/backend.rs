@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -55,8 +56,13 @@ pub fn read(package: &Path) -> Result<BuildSystem> {
     }
     let text = fs_err::read_to_string(&path)?;
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        Error::usage(format!("{}: {}", path.display(), e.message().trim()))
-            .with_help("fix the TOML syntax of the package's pyproject.toml")
+        let shown = crate::manifest::display_path(&path);
+        let message = e.message().trim().to_string();
+        let at = match e.span() {
+            Some(span) => Diagnostic::at(&shown, &text, span, message),
+            None => Diagnostic::whole_file(&shown, message),
+        };
+        Error::diagnostic(at.help("fix the TOML syntax of the package's pyproject.toml"))
     })?;
     let system = doc.get("build-system").and_then(|v| v.as_table());
     let name = system

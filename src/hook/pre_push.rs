@@ -149,7 +149,8 @@ pub fn pre_push(session: &Session, input: impl std::io::BufRead) -> Result<()> {
                 target.as_deref(),
             );
             git::remove_worktree(&repo, &at);
-            r
+            // The worktree is gone: errors name the files as the commit holds them.
+            r.map_err(|e| e.renaming_path(&at, &format!("{short}:")))
         };
         result.map_err(blocked)?;
         let mut text = memo;

@@ -24,11 +24,41 @@ pub fn find(start: &Path) -> Result<PathBuf> {
     .with_help("run `cargo mlops init` to create one, or pass `--manifest-path PATH/mlops.toml`"))
 }
 
+/// The largest manifest read (a settings file is a few KiB).
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
 /// Reads, parses and validates the manifest at `path`, including the paths it names.
 pub fn load(path: &Path) -> Result<Manifest> {
-    let source = fs_err::read_to_string(path).map_err(|e| {
+    let shown = crate::paths::display_path(&crate::paths::absolute(path));
+    let cannot_read = |e: std::io::Error| {
         Error::usage(format!("cannot read manifest: {e}"))
             .with_help("pass `--manifest-path` with the path of an existing mlops.toml")
+    };
+    // Checked before reading: a huge file is a mistake, and would be echoed in errors.
+    let size = fs_err::metadata(path).map_err(cannot_read)?.len();
+    if size > MAX_MANIFEST_BYTES {
+        return Err(Error::usage(format!(
+            "{}: the manifest is {} (at most {} is read)",
+            shown.display(),
+            crate::output::human_bytes(size),
+            crate::output::human_bytes(MAX_MANIFEST_BYTES)
+        ))
+        .with_help("mlops.toml holds settings only; is this the right file?"));
+    }
+    let bytes = fs_err::read(path).map_err(cannot_read)?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let source = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        // The position in the lossy text: the same up to the first bad byte.
+        Error::diagnostic(
+            crate::diagnostic::Diagnostic::at(
+                &shown,
+                &source,
+                at..at + 1,
+                format!("the manifest is not UTF-8 text (an invalid byte at offset {at})"),
+            )
+            .help("save mlops.toml as UTF-8"),
+        )
     })?;
     let manifest = parse(path, &source)?;
     manifest.check_paths()?;

@@ -107,8 +107,9 @@ impl Output {
     pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
             self.err_line(&format!(
-                "{} {message}",
-                self.paint(GREEN, &format!("{verb:>12}"))
+                "{} {}",
+                self.paint(GREEN, &format!("{verb:>12}")),
+                clean(&message)
             ));
         }
     }
@@ -117,8 +118,9 @@ impl Output {
     pub fn trace(&self, verb: &str, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Trace {
             self.err_line(&format!(
-                "{} {message}",
-                self.paint(CYAN, &format!("{verb:>12}"))
+                "{} {}",
+                self.paint(CYAN, &format!("{verb:>12}")),
+                clean(&message)
             ));
         }
     }
@@ -127,8 +129,9 @@ impl Output {
     pub fn verbose(&self, verb: &str, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Verbose {
             self.err_line(&format!(
-                "{} {message}",
-                self.paint(CYAN, &format!("{verb:>12}"))
+                "{} {}",
+                self.paint(CYAN, &format!("{verb:>12}")),
+                clean(&message)
             ));
         }
     }
@@ -139,21 +142,29 @@ impl Output {
         let mut out = self.paint(BOLD, heading);
         for line in text.lines() {
             out.push_str("\n  | ");
-            out.push_str(line);
+            out.push_str(&clean(&line));
         }
         self.err_line(&out);
     }
 
     pub fn warn(&self, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
-            self.err_line(&format!("{}: {message}", self.paint(YELLOW, "warning")));
+            self.err_line(&format!(
+                "{}: {}",
+                self.paint(YELLOW, "warning"),
+                clean(&message)
+            ));
         }
     }
 
     /// A suggestion worth knowing, not a problem (cargo's `note:`).
     pub fn note(&self, message: impl std::fmt::Display) {
         if self.verbosity >= Verbosity::Normal {
-            self.err_line(&format!("{}: {message}", self.paint(CYAN, "note")));
+            self.err_line(&format!(
+                "{}: {}",
+                self.paint(CYAN, "note"),
+                clean(&message)
+            ));
         }
     }
 
@@ -162,17 +173,17 @@ impl Output {
         let mut text = format!(
             "{}: {}",
             self.paint(RED, "error"),
-            self.paint(BOLD, err.message())
+            self.paint(BOLD, &clean(&err.message()))
         );
         if let Some(snippet) = err.diagnostic_ref().and_then(|d| d.snippet()) {
             text.push('\n');
             text.push_str(&snippet);
         }
         for cause in err.causes() {
-            text.push_str(&format!("\n  caused by: {cause}"));
+            text.push_str(&format!("\n  caused by: {}", clean(&cause)));
         }
         if let Some(help) = err.help() {
-            text.push_str(&format!("\n{}: {help}", self.paint(CYAN, "help")));
+            text.push_str(&format!("\n{}: {}", self.paint(CYAN, "help"), clean(&help)));
         }
         self.err_line(&text);
         // On a CI system, also an annotation on the run's page.
@@ -202,7 +213,7 @@ impl Output {
     /// A line of the command's result on stdout (text mode).
     pub fn result(&self, line: impl std::fmt::Display) {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        let _ = writeln!(stdout, "{}", clean(&line));
     }
 
     /// The command's result as one pretty-printed JSON document on stdout.
@@ -210,6 +221,12 @@ impl Output {
         let text = serde_json::to_string_pretty(value).expect("result types serialize");
         self.result(text);
     }
+}
+
+/// Text from outside (a manifest, a branch name, an API answer) as it may reach a terminal:
+/// control characters escaped (see [`crate::diagnostic::escape_controls`]).
+fn clean(text: &impl std::fmt::Display) -> String {
+    crate::diagnostic::escape_controls(&text.to_string()).into_owned()
 }
 
 /// Sizes as people read them (`812 B`, `1.90 KiB`, `30.00 MiB`): indicatif's `HumanBytes`.

@@ -463,4 +463,17 @@ fn runtime_versions_parse() {
     assert_eq!(parse_runtime("15.4.x-scala2.12"), Some((15, 4)));
     assert_eq!(parse_runtime("14.3.x-cpu-ml-scala2.12"), Some((14, 3)));
     assert_eq!(parse_runtime("latest"), None);
+    assert_eq!(
+        parse_runtime("16.x-snapshot-scala2.12"),
+        Some((16, u32::MAX))
+    );
+    assert_eq!(
+        parse_runtime("15.x-snapshot-scala2.12"),
+        Some((15, u32::MAX))
+    );
+    assert_eq!(
+        parse_runtime("custom:16.1.x-photon-scala2.12"),
+        Some((16, 1))
+    );
+    assert_eq!(parse_runtime("15"), None);
 }

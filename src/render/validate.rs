@@ -2,6 +2,7 @@
 //! writing anything: `docker_env`, DBFS on new runtimes, what serverless compute cannot carry,
 //! conda-only packages and shell entry points on Databricks.
 
+use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 use crate::manifest::{Cluster, Compute, Manifest, TargetKind};
 use crate::plan::Plan;
@@ -20,14 +21,17 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
     if plan.target_kind != TargetKind::Databricks {
         return Ok(Vec::new());
     }
+    let mut warnings = Vec::new();
     match &plan.compute {
-        Compute::JobCluster if plan.artifacts.starts_with("dbfs:/") => {
-            dbfs_runtime_check(plan, manifest, project)?
+        Compute::JobCluster => {
+            new_cluster_check(project)?;
+            let dbfs = plan.artifacts.starts_with("dbfs:/");
+            warnings.extend(runtime_check(plan, manifest, project, dbfs)?);
         }
         Compute::Serverless { .. } => serverless_check(plan, manifest, project)?,
-        _ => {}
+        Compute::ExistingCluster { .. } => {}
     }
-    let mut warnings = conda_only_warnings(manifest, project);
+    warnings.extend(conda_only_warnings(manifest, project));
     if let Some(crate::launch::Entry::Shell { command }) = &plan.launch {
         warnings.push(format!(
             "entry point `{}` runs `{command}` as a subprocess of a shell: on Databricks it has no Spark session (only a `python FILE` or `python -m MODULE` entry point runs in the task's own Python process)",
@@ -37,20 +41,122 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
     Ok(warnings)
 }
 
-/// DBFS libraries are disabled from Databricks Runtime 15.1.
-fn dbfs_runtime_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<()> {
+/// DBFS libraries are disabled from Databricks Runtime 15.1 (refused when `dbfs`). A runtime
+/// that cannot be read is a warning: the checks that depend on it could not be made.
+fn runtime_check(
+    plan: &Plan,
+    manifest: &Manifest,
+    project: &MlflowProject,
+    dbfs: bool,
+) -> Result<Option<String>> {
     let version = spark_version(project, &manifest.cluster);
-    if let Some((major, minor)) = parse_runtime(&version) {
-        if (major, minor) >= (15, 1) {
-            return Err(Error::usage(format!(
-                "target `{}` stores wheels on DBFS (`{}`), but the cluster runs Databricks Runtime {major}.{minor} (`{version}`): libraries on DBFS are disabled from 15.1",
-                plan.target, plan.artifacts
-            ))
-            .with_help(format!(
-                "store them in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{}\"` under [targets.{}], or use a runtime below 15.1",
-                plan.project, plan.target
-            )));
+    let Some((major, minor)) = parse_runtime(&version) else {
+        return Ok(Some(format!(
+            "cannot tell which Databricks Runtime `spark_version = \"{version}\"` is (expected a form like `15.4.x-scala2.12`); checks that depend on it were skipped{}",
+            if dbfs {
+                ", among them that DBFS libraries are disabled from 15.1"
+            } else {
+                ""
+            }
+        )));
+    };
+    if dbfs && (major, minor) >= (15, 1) {
+        let shown = if minor == u32::MAX {
+            format!("{major}.x")
+        } else {
+            format!("{major}.{minor}")
+        };
+        return Err(Error::usage(format!(
+            "target `{}` stores wheels on DBFS (`{}`), but the cluster runs Databricks Runtime {shown} (`{version}`): libraries on DBFS are disabled from 15.1",
+            plan.target, plan.artifacts
+        ))
+        .with_help(format!(
+            "store them in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{}\"` under [targets.{}], or use a runtime below 15.1",
+            plan.project, plan.target
+        )));
+    }
+    Ok(None)
+}
+
+/// The project's own cluster.json, as the Jobs API takes a `new_cluster`: an object with a
+/// `spark_version` string, a node type (or an instance pool) and a size, unless a cluster
+/// policy supplies them (https://docs.databricks.com/api/workspace/jobs/submit).
+fn new_cluster_check(project: &MlflowProject) -> Result<()> {
+    let Some(own) = &project.cluster else {
+        return Ok(());
+    };
+    if own.value.get("existing_cluster_id").is_some() {
+        return Ok(());
+    }
+    let wrapped = own.value.get("new_cluster").is_some();
+    let spec = own.value.get("new_cluster").unwrap_or(&own.value);
+    let key = |k: &str| {
+        if wrapped {
+            format!("new_cluster.{k}")
+        } else {
+            k.to_string()
         }
+    };
+    let refuse = |at: &str, message: String, help: &str| {
+        let shown = crate::manifest::display_path(&own.path);
+        let text = fs_err::read_to_string(&own.path).unwrap_or_default();
+        // Point at the key when the file names it, else at the file.
+        let found = text.find(&format!("\"{at}\""));
+        let d = match found {
+            Some(i) => Diagnostic::at(&shown, &text, i..i + at.len() + 2, message),
+            None => Diagnostic::whole_file(&shown, message),
+        };
+        Err(Error::diagnostic(d.key(key(at)).help(help)))
+    };
+    let Some(obj) = spec.as_object() else {
+        return refuse(
+            "new_cluster",
+            format!("`new_cluster` must be an object of cluster settings, not {spec}"),
+            "write `\"new_cluster\": {\"spark_version\": \"15.4.x-scala2.12\", \"node_type_id\": ..., \"num_workers\": 1}`",
+        );
+    };
+    match obj.get("spark_version") {
+        Some(serde_json::Value::String(_)) => {}
+        Some(other) => {
+            return refuse(
+                "spark_version",
+                format!(
+                    "`spark_version` must be a string such as \"15.4.x-scala2.12\", not {other}"
+                ),
+                "quote it: a runtime version is a name (`15.4.x-scala2.12`), not a number",
+            );
+        }
+        None if obj.contains_key("policy_id") => {}
+        None => {
+            return refuse(
+                "new_cluster",
+                "the cluster has no `spark_version`, which the Jobs API requires".into(),
+                "add `\"spark_version\": \"15.4.x-scala2.12\"` (or the runtime you use)",
+            );
+        }
+    }
+    if obj.contains_key("policy_id") {
+        return Ok(());
+    }
+    if !["node_type_id", "instance_pool_id"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return refuse(
+            "new_cluster",
+            "the cluster has neither `node_type_id` nor `instance_pool_id`, one of which the Jobs API requires".into(),
+            "add `\"node_type_id\"` (e.g. \"Standard_DS3_v2\" on Azure, \"i3.xlarge\" on AWS), or a `policy_id` that sets it",
+        );
+    }
+    if !["num_workers", "autoscale"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
+        return refuse(
+            "new_cluster",
+            "the cluster has neither `num_workers` nor `autoscale`, one of which the Jobs API requires".into(),
+            "add `\"num_workers\": 1` (0 for a single-node cluster), or `\"autoscale\": {\"min_workers\": 1, \"max_workers\": 4}`",
+        );
     }
     Ok(())
 }
@@ -184,9 +290,17 @@ pub(super) fn spark_version(project: &MlflowProject, cluster: &Cluster) -> Strin
 }
 
 /// `15.4.x-scala2.12` → (15, 4).
+/// `custom:16.1.x-...` → (16, 1); `16.x-snapshot-scala2.12` → (16, `u32::MAX`): the newest
+/// minor release of 16. Anything else (`latest`, a number) is `None`.
 pub fn parse_runtime(spark_version: &str) -> Option<(u32, u32)> {
-    let mut parts = spark_version.split(['.', '-']);
+    let version = spark_version
+        .strip_prefix("custom:")
+        .unwrap_or(spark_version);
+    let mut parts = version.split(['.', '-']);
     let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
+    let minor = match parts.next()? {
+        "x" => u32::MAX,
+        n => n.parse().ok()?,
+    };
     Some((major, minor))
 }

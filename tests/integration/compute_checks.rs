@@ -73,11 +73,11 @@ fn serverless_with_cluster_only_settings_is_refused() {
 
     for (cluster, says) in [
         (
-            r#"{"new_cluster": {"spark_version": "15.4.x-scala2.12", "spark_conf": {"a": "b"}}}"#,
+            r#"{"new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1, "spark_conf": {"a": "b"}}}"#,
             "sets `spark_conf`, which only a cluster has",
         ),
         (
-            r#"{"spark_version": "15.4.x-scala2.12", "init_scripts": []}"#,
+            r#"{"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1, "init_scripts": []}"#,
             "sets `init_scripts`, which only a cluster has",
         ),
         (
@@ -85,7 +85,7 @@ fn serverless_with_cluster_only_settings_is_refused() {
             "sets `existing_cluster_id`",
         ),
         (
-            r#"{"new_cluster": {}, "libraries": [{"maven": {"coordinates": "a:b:1"}}]}"#,
+            r#"{"new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}, "libraries": [{"maven": {"coordinates": "a:b:1"}}]}"#,
             "which is not a pip requirement",
         ),
     ] {
@@ -222,4 +222,101 @@ fn a_shell_entry_point_is_warned_about_on_databricks() {
     let out = check(&p, &["--entry", "script"]);
     out.success();
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+const JOB_CLUSTER: &str = "[targets.jc]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\n";
+
+#[test]
+fn check_refuses_cluster_specs_the_jobs_api_refuses() {
+    for (cluster, says, at) in [
+        (
+            r#"{"new_cluster": "big", "libraries": []}"#,
+            "`new_cluster` must be an object",
+            "cluster.json:1:2",
+        ),
+        (
+            "{\n  \"new_cluster\": {\"node_type_id\": \"i3.xlarge\", \"num_workers\": 1}\n}",
+            "no `spark_version`",
+            "cluster.json:2:3",
+        ),
+        (
+            "{\"new_cluster\": {\n  \"spark_version\": 15.4, \"node_type_id\": \"i3.xlarge\", \"num_workers\": 1}}",
+            "must be a string",
+            "cluster.json:2:3",
+        ),
+        (
+            r#"{"spark_version": "14.3.x-scala2.12", "num_workers": 1}"#,
+            "neither `node_type_id` nor `instance_pool_id`",
+            "cluster.json:1:1",
+        ),
+        (
+            r#"{"new_cluster": {"spark_version": "14.3.x-scala2.12", "node_type_id": "i3.xlarge"}}"#,
+            "neither `num_workers` nor `autoscale`",
+            "cluster.json:1:2",
+        ),
+    ] {
+        let p = project(JOB_CLUSTER);
+        p.file("mlproject/cluster.json", cluster);
+        let out = check(&p, &["--target", "jc"]);
+        out.code(2);
+        assert_has(&out.stderr, &[says, at, "help:"]);
+    }
+    // A policy may supply what the spec leaves out.
+    let p = project(JOB_CLUSTER);
+    p.file(
+        "mlproject/cluster.json",
+        r#"{"new_cluster": {"policy_id": "ABC123", "spark_version": "14.3.x-scala2.12"}}"#,
+    );
+    check(&p, &["--target", "jc"]).success();
+}
+
+#[test]
+fn runtimes_in_every_written_form_are_checked_or_warned_about() {
+    for version in ["16.x-snapshot-scala2.12", "custom:16.1.x-photon-scala2.12"] {
+        let p = project(&format!(
+            "[cluster]\nspark_version = \"{version}\"\nnode_type_id = \"i3.xlarge\"\nnum_workers = 1\n\n{JOB_CLUSTER}"
+        ));
+        let out = check(&p, &["--target", "jc"]);
+        out.code(2);
+        assert_has(
+            &out.stderr,
+            &["libraries on DBFS are disabled from 15.1", version],
+        );
+    }
+    let p = project(&format!(
+        "[cluster]\nspark_version = \"latest\"\nnode_type_id = \"i3.xlarge\"\nnum_workers = 1\n\n{JOB_CLUSTER}"
+    ));
+    let out = check(&p, &["--target", "jc"]);
+    out.success();
+    assert_has(
+        &out.stderr,
+        &[
+            "cannot tell which Databricks Runtime",
+            "\"latest\"",
+            "DBFS libraries",
+        ],
+    );
+    // Written as a number in the manifest: a manifest error at the value.
+    let p = project(&format!(
+        "[cluster]\nspark_version = 15.4\nnode_type_id = \"i3.xlarge\"\nnum_workers = 1\n\n{JOB_CLUSTER}"
+    ));
+    let out = check(&p, &["--target", "jc"]);
+    out.code(2);
+    assert_has(&out.stderr, &["mlops.toml:11:17", "spark_version"]);
+}
+
+#[test]
+fn check_refuses_a_broken_pyproject_in_a_wheel_folder() {
+    let p = project("");
+    let manifest = p.read("mlops.toml") + "\n[[wheel]]\npath = \"pkg\"\n";
+    p.file("mlops.toml", &manifest).file(
+        "pkg/pyproject.toml",
+        "[project]\nname = \"pkg\"\nversion = 0.1\"\n",
+    );
+    let out = check(&p, &[]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &["pkg/pyproject.toml:3:", "fix the TOML syntax"],
+    );
 }

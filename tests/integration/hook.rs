@@ -100,6 +100,20 @@ fn a_broken_manifest_blocks_the_push_and_says_how_to_skip() {
             "git push --no-verify",
         ],
     );
+    // Checked in a temporary worktree that is gone now: files are named as the commit holds
+    // them (`<commit>:python/gone`), never by the vanished path.
+    p.git_cmd(&["switch", "-q", "broken"]);
+    let manifest = p.read("mlops.toml").replace("nam = \"typo\"\n", "")
+        + "\n[[wheel]]\npath = \"python/gone\"\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "a wheel that is not there"]);
+    let sha = p.git_cmd(&["rev-parse", "broken"]);
+    p.git_cmd(&["switch", "-q", "main"]);
+    let out = push(&p, &["origin", "broken"]);
+    assert_ne!(out.code, 0, "the push went through:\n{}", out.snapshot());
+    let short = &sha.trim()[..12];
+    assert_has(&out.stderr, &[&format!("{short}:python/gone")]);
+    assert!(!out.stderr.contains("worktree"), "{}", out.stderr);
     assert!(!remote_has(&remote, "refs/heads/broken"));
     let out = push(&p, &["--no-verify", "origin", "broken"]);
     out.success();

@@ -91,3 +91,59 @@ manifest_error!(
 );
 
 manifest_error!(syntax_error, "[project]\nname = \"churn\n", "mlops.toml:2:");
+
+/// `check` on a manifest of raw bytes.
+fn check_bytes(bytes: &[u8]) -> crate::support::Run {
+    let p = Project::git();
+    p.dir("mlproject");
+    std::fs::write(p.path().join("mlops.toml"), bytes).unwrap();
+    let run = p.mlops(&["check"]);
+    run.code(2);
+    run
+}
+
+#[test]
+fn a_huge_manifest_is_refused_before_it_is_read() {
+    let run = check_bytes(&vec![0u8; 3 * 1024 * 1024]);
+    assert!(
+        run.stderr
+            .contains("the manifest is 3.00 MiB (at most 1.00 MiB is read)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+}
+
+#[test]
+fn a_manifest_that_is_not_utf8_gets_its_position() {
+    let run = check_bytes(b"[project]\nname = \"ch\xffurn\"\n");
+    assert!(run.stderr.contains("mlops.toml:2:11"), "{}", run.stderr);
+    assert!(run.stderr.contains("not UTF-8"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid byte at offset 20"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("--manifest-path"), "{}", run.stderr);
+}
+
+#[test]
+fn snippets_are_cut_and_control_characters_escaped() {
+    // A raw escape sequence where TOML allows none, on a very long line.
+    let long = format!(
+        "[project]\nname = \"churn\"\ndescription = \"{}\x1b]0;owned\x07\"\n",
+        "x".repeat(5000)
+    );
+    let run = check_bytes(long.as_bytes());
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains('\x07'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("\\u{1b}"), "{}", run.stderr);
+    assert!(run.stderr.contains("mlops.toml:3:"), "{}", run.stderr);
+    let widest = run.stderr.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 200, "a {widest}-character line:\n{}", run.stderr);
+    assert!(run.stderr.contains('…'), "{}", run.stderr);
+}
