@@ -38,6 +38,15 @@ impl RunState {
             .clone()
             .unwrap_or_else(|| self.life_cycle.clone())
     }
+
+    /// The outcome and the service's message about it: `FAILED: Task mlops failed ...`.
+    pub fn outcome_and_message(&self) -> String {
+        if self.message.is_empty() {
+            self.outcome()
+        } else {
+            format!("{}: {}", self.outcome(), self.message)
+        }
+    }
 }
 
 /// What `runs/get-output` says about a failed task.

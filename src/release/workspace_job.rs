@@ -99,13 +99,8 @@ impl WorkspaceJob {
             Ended::Done(state) => {
                 crate::run::databricks::show_failure(&jobs, &state, &self.output);
                 return Err(Error::failed(format!(
-                    "the {what} job run {run_id} for {model} ended {}{}",
-                    state.outcome(),
-                    if state.message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", state.message)
-                    }
+                    "the {what} job run {run_id} for {model} ended {}",
+                    state.outcome_and_message()
                 ))
                 .with_help(format!(
                     "see {} ; nothing was changed unless the job says it registered a version",

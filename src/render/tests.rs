@@ -284,7 +284,7 @@ fn own_files_win_and_the_manifest_fills_gaps() {
             ),
             (
                 "mlproject/cluster.json",
-                "{\"spark_version\": \"13.3.x-scala2.12\", \"num_workers\": 1}",
+                "{\"spark_version\": \"13.3.x-scala2.12\", \"node_type_id\": \"i3.xlarge\", \"num_workers\": 1}",
             ),
         ],
     );
@@ -323,13 +323,13 @@ fn a_bare_spec_with_nothing_to_add_stays_bare() {
         DATABRICKS,
         &[(
             "mlproject/cluster.json",
-            "{\"spark_version\": \"13.3.x-scala2.12\", \"num_workers\": 1}",
+            "{\"spark_version\": \"13.3.x-scala2.12\", \"node_type_id\": \"i3.xlarge\", \"num_workers\": 1}",
         )],
     );
     let files = f.render(Some("dbfs"), "main", &[wheel("feat", Install::Driver)]);
     assert_eq!(
         json_of(&files["cluster.json"]),
-        json!({"spark_version": "13.3.x-scala2.12", "num_workers": 1})
+        json!({"spark_version": "13.3.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1})
     );
 }
 

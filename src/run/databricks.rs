@@ -150,14 +150,9 @@ pub fn run(
             report.result = state.outcome();
             Some(
                 Error::failed(format!(
-                    "run {} ended {}{}",
+                    "run {} ended {}",
                     submission.databricks_run_id,
-                    state.outcome(),
-                    if state.message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", state.message)
-                    }
+                    state.outcome_and_message()
                 ))
                 .with_help(format!(
                     "see {} ; `{}` shows the output again",

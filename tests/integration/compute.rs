@@ -77,12 +77,7 @@ fn check_body(compute: &str, body: &Value, report: &Value, entry_args: &[&str]) 
             && python_file.ends_with("/mlops_launcher.py"),
         "the launcher is a workspace file every compute reads: {python_file}"
     );
-    let params: Vec<&str> = task["spark_python_task"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let params: Vec<&str> = crate::support::task_params(task);
     assert_eq!(params[0], "--tarball");
     assert!(
         params[1].starts_with("/Volumes/main/mlops/artifacts/main/")

@@ -345,12 +345,7 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     );
     let job = submits().pop().unwrap();
     let task = &job["tasks"][0];
-    let params: Vec<&str> = task["spark_python_task"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let params: Vec<&str> = crate::support::task_params(task);
     assert_eq!(params[0], "--registry");
     assert_eq!(
         &params[2..],

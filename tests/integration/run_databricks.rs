@@ -151,12 +151,7 @@ fn a_successful_run_end_to_end() {
         python_file.starts_with("dbfs:/mlops/demo/main/")
             && python_file.ends_with("/mlops_launcher.py")
     );
-    let params: Vec<&str> = task["spark_python_task"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let params: Vec<&str> = crate::support::task_params(task);
     let tarball = params[1];
     assert_eq!(params[0], "--tarball");
     assert!(tarball.starts_with("dbfs:/mlops/demo/main/") && tarball.ends_with("/project.tar.gz"));

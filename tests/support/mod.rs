@@ -509,3 +509,13 @@ impl Drop for Group {
         self.end();
     }
 }
+
+/// The `spark_python_task` parameters of a submitted task.
+pub fn task_params(task: &serde_json::Value) -> Vec<&str> {
+    task["spark_python_task"]["parameters"]
+        .as_array()
+        .expect("a spark_python_task with parameters")
+        .iter()
+        .map(|v| v.as_str().expect("parameters are strings"))
+        .collect()
+}
