@@ -164,6 +164,10 @@ pub enum RunRef {
 #[derive(Clone, Debug, Serialize)]
 pub struct NewRun {
     pub experiment: String,
+    /// Where a new experiment keeps its artifacts (the local store's folder); `None` lets
+    /// the tracking server choose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_location: Option<String>,
     pub run_name: String,
     pub tags: BTreeMap<String, String>,
     pub params: BTreeMap<String, String>,

@@ -88,7 +88,9 @@ def create_run(spec):
     experiment = client.get_experiment_by_name(spec["experiment"])
     if experiment is None:
         try:
-            experiment_id = client.create_experiment(spec["experiment"])
+            experiment_id = client.create_experiment(
+                spec["experiment"], artifact_location=spec.get("artifact_location")
+            )
         except MlflowException:
             # A concurrent run created it first.
             experiment_id = client.get_experiment_by_name(spec["experiment"]).experiment_id

@@ -63,6 +63,19 @@ pub fn tracking_uri(state_dir: &Path) -> String {
         .unwrap_or_else(|| format!("sqlite:///{}", state_dir.join("mlflow.db").display()))
 }
 
+/// Where a new experiment of the local store keeps its artifacts (logged models, files):
+/// `<state dir>/mlartifacts/<branch>`. Without it MLflow's SQLite store puts them in
+/// `./mlruns` of whatever folder the command ran in. `None` when `MLFLOW_TRACKING_URI`
+/// names another store, whose server decides.
+fn own_store_artifacts(state_dir: &Path, plan: &Plan) -> Option<String> {
+    let ours = std::env::var("MLFLOW_TRACKING_URI").map_or(true, |v| v.is_empty());
+    ours.then(|| {
+        crate::paths::absolute(&state_dir.join("mlartifacts").join(&plan.branch_slug))
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
 /// What the launcher writes to its `--result-file`.
 #[derive(Debug, Deserialize)]
 struct LaunchResult {
@@ -102,6 +115,7 @@ fn launch(
         tarball: deployment.tarball.remote_path.clone(),
         run: RunRef::New(NewRun {
             experiment: plan.experiment.clone(),
+            artifact_location: own_store_artifacts(state_dir, plan),
             run_name: format!("{entry}@{}", plan.branch),
             tags: tags.into_iter().collect(),
             params: plan.parameters.clone(),

@@ -55,6 +55,12 @@ fn the_demo_runs_end_to_end_and_a_warm_run_rebuilds_nothing() {
     assert!(Path::new(env).starts_with(p.path().join(".mlops/envs")));
     assert!(Path::new(env).join(".mlops-env-ready").is_file());
 
+    // The logged model is kept with the local store, not in `./mlruns` of wherever the
+    // command ran.
+    assert!(!p.path().join("mlruns").exists());
+    let kept = walk_names(&p.path().join(".mlops/mlartifacts/main"));
+    assert!(kept.iter().any(|n| n == "MLmodel"), "{kept:?}");
+
     // The README's next step: the demo's [release] registers the model train logged, and
     // MLflow loads it by its alias and scores with it.
     let released = p.mlops(&["release", "--json"]);
@@ -222,4 +228,18 @@ fn local_runs_refuse_databricks_only_flags() {
     let out = p.mlops(&["run", "--entry", "train", "--no-wait"]);
     out.code(2);
     assert_has(&out.stderr, &["apply to Databricks targets"]);
+}
+
+/// The file names below `dir`.
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_names(&path));
+        } else {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
 }
