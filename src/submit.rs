@@ -496,13 +496,7 @@ pub fn submit(
             }
             Ok(state.run_page_url)
         };
-        let run_page_url = match describe() {
-            Err(e) if e.kind() == crate::error::Kind::Interrupted => {
-                client.clean_up_after_interrupt();
-                describe()?
-            }
-            other => other?,
-        };
+        let run_page_url = client.even_after_interrupt(describe)?;
         submitted.set(None);
         Ok(Submission {
             experiment: experiment.clone(),

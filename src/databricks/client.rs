@@ -109,6 +109,22 @@ impl Client {
         self.cleaning_up.store(true, Ordering::SeqCst);
     }
 
+    /// Runs `f`; when Ctrl-C refused one of its requests, lets requests through and runs it
+    /// again. For what must still reach the workspace once a job exists (describing it,
+    /// recording it).
+    pub fn even_after_interrupt<T>(
+        &self,
+        f: impl Fn() -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        match f() {
+            Err(e) if e.kind() == crate::error::Kind::Interrupted => {
+                self.clean_up_after_interrupt();
+                f()
+            }
+            other => other,
+        }
+    }
+
     pub(super) fn stopped(&self) -> bool {
         crate::interrupt::requested() && !self.cleaning_up.load(Ordering::SeqCst)
     }

@@ -79,13 +79,7 @@ pub fn run(
                 .as_bytes(),
         )
     };
-    let written = match write_record() {
-        Err(e) if e.kind() == crate::error::Kind::Interrupted => {
-            client.clean_up_after_interrupt();
-            write_record()
-        }
-        other => other,
-    };
+    let written = client.even_after_interrupt(write_record);
     if crate::interrupt::requested() {
         client.clean_up_after_interrupt();
     }

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::http::{Request, Response};
+use super::mlflow::{no_experiment, no_run};
 use super::state::{State, now_ms};
 
 fn no_model(id: &str) -> Response {
@@ -43,11 +44,7 @@ impl State {
             ("POST", []) => {
                 let exp = body["experiment_id"].as_str().unwrap_or("").to_string();
                 if !self.experiments.contains_key(&exp) {
-                    return Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Experiment '{exp}' does not exist."),
-                    );
+                    return no_experiment(&exp);
                 }
                 let id = format!("m-{:032x}", self.id() as u128 * 104_729);
                 let now = now_ms();
@@ -122,11 +119,7 @@ impl State {
         let body = req.json();
         let id = body["run_id"].as_str().unwrap_or("").to_string();
         let Some(run) = self.runs.get_mut(&id) else {
-            return Response::error(
-                404,
-                "RESOURCE_DOES_NOT_EXIST",
-                &format!("Run '{id}' not found."),
-            );
+            return no_run(&id);
         };
         let outputs = &mut run["outputs"]["model_outputs"];
         if !outputs.is_array() {

@@ -6,11 +6,20 @@ use super::http::{Request, Response};
 use super::state::*;
 
 /// MLflow's answer for an unknown run id.
-fn no_run(id: &str) -> Response {
+pub(super) fn no_run(id: &str) -> Response {
     Response::error(
         404,
         "RESOURCE_DOES_NOT_EXIST",
         &format!("Run '{id}' not found."),
+    )
+}
+
+/// MLflow's answer for an unknown experiment id.
+pub(super) fn no_experiment(id: &str) -> Response {
+    Response::error(
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Experiment '{id}' does not exist."),
     )
 }
 
@@ -41,11 +50,7 @@ impl State {
                 let id = req.query.get("experiment_id").cloned().unwrap_or_default();
                 match self.experiments.get(&id) {
                     Some(e) => Response::ok(json!({ "experiment": e })),
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Experiment '{id}' does not exist."),
-                    ),
+                    None => no_experiment(&id),
                 }
             }
             "experiments/create" => {
@@ -99,11 +104,7 @@ impl State {
             "runs/create" => {
                 let exp = body["experiment_id"].as_str().unwrap_or("").to_string();
                 if !self.experiments.contains_key(&exp) {
-                    return Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Experiment '{exp}' does not exist."),
-                    );
+                    return no_experiment(&exp);
                 }
                 let id = format!("{:032x}", self.id() as u128 * 7_919);
                 let tags = body["tags"].clone();

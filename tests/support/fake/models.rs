@@ -23,6 +23,14 @@ fn no_model(name: &str) -> Response {
     )
 }
 
+fn no_version(name: &str, n: impl std::fmt::Display) -> Response {
+    Response::error(
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        &format!("Model version {name}/{n} does not exist."),
+    )
+}
+
 impl State {
     /// Adds version N+1 of `full_name` from `run_id` (the model is made when missing).
     pub fn add_model_version(&mut self, full_name: &str, run_id: &str) -> u64 {
@@ -77,11 +85,7 @@ impl State {
                 .find(|v| n.parse::<u64>().ok() == v["version"].as_u64())
             {
                 Some(v) => Response::ok(Self::with_aliases(&model, v)),
-                None => Response::error(
-                    404,
-                    "RESOURCE_DOES_NOT_EXIST",
-                    &format!("Model version {name}/{n} does not exist."),
-                ),
+                None => no_version(name, n),
             },
             ("GET", ["aliases", alias]) => {
                 match model.aliases.get(*alias).and_then(|n| {
@@ -112,11 +116,7 @@ impl State {
                     .iter()
                     .any(|v| v["version"].as_u64() == Some(n))
                 {
-                    return Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Model version {name}/{n} does not exist."),
-                    );
+                    return no_version(name, n);
                 }
                 self.models
                     .get_mut(name)
@@ -252,7 +252,7 @@ impl State {
                     .iter_mut()
                     .find(|v| v["version"].as_u64() == Some(n))
                 else {
-                    return not_found(format!("Model version {name}/{n} does not exist."));
+                    return no_version(&name, n);
                 };
                 if op.ends_with("finalize") {
                     info["status"] = json!("READY");
@@ -306,7 +306,7 @@ impl State {
                         .iter()
                         .any(|v| v["version"].as_u64() == Some(n))
                     {
-                        return not_found(format!("Model version {name}/{n} does not exist."));
+                        return no_version(&name, n);
                     }
                     model.aliases.insert(alias.clone(), n);
                     return Response::ok(json!({}));
