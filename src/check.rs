@@ -1,6 +1,6 @@
 //! What `check` verifies beyond the plan: for a Databricks target, that credentials resolve
 //! (no network), and with `--online` that the workspace says who they belong to and that the
-//! artifact folder's parent exists.
+//! first deploy can make the artifact folder (the volume exists; on DBFS no file is in the way).
 
 use serde::Serialize;
 
@@ -20,7 +20,8 @@ pub struct Checked {
     /// `--online`: the user the credentials belong to (SCIM `Me`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace_user: Option<String>,
-    /// `--online`: the folder the artifact root goes into, which exists.
+    /// `--online`: the volume the artifacts go into, or on DBFS the nearest folder of the
+    /// artifact root that exists (the first deploy makes the rest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts_parent: Option<String>,
 }
@@ -59,33 +60,54 @@ pub fn check(
         return Ok(checked);
     }
     let user = crate::databricks::workspace::Workspace { client: &client }.me()?;
-    // What must exist before the first deploy: a volume is made by an admin (the folders in
-    // it are made by uploads); on DBFS, uploads make every folder, so the root's own parent.
-    let root = checked.plan.artifacts.trim_end_matches('/');
-    let parent = match root.strip_prefix("/Volumes/") {
-        Some(rest) => format!(
-            "/Volumes/{}",
-            rest.split('/').take(3).collect::<Vec<_>>().join("/")
-        ),
-        None => crate::store::parent(root).to_string(),
-    };
-    let parent = if parent == "dbfs:" {
-        "dbfs:/".to_string()
-    } else {
-        parent
-    };
-    if !store.folder_exists(&parent)? {
-        return Err(Error::usage(format!(
-            "the artifact folder's parent `{parent}` does not exist in {}",
-            client.host
-        ))
-        .with_help(if parent.starts_with("/Volumes/") {
-            "a Unity Catalog volume is created by an admin (`CREATE VOLUME`), or point `artifacts` at an existing one"
-        } else {
-            "create it, or point `artifacts` at an existing folder"
-        }));
-    }
+    checked.artifacts_parent = Some(ready_for_deploy(
+        store.as_ref(),
+        &checked.plan,
+        &client.host,
+    )?);
     checked.workspace_user = Some(user);
-    checked.artifacts_parent = Some(parent);
     Ok(checked)
+}
+
+/// What the first deploy needs of the store, asked without writing: a volume must exist
+/// (only an admin makes one; the folders in it are made by uploads); on DBFS, uploads make
+/// every folder, so nothing on the way to the root may be a file. Returns the nearest folder
+/// that exists.
+fn ready_for_deploy(store: &dyn crate::store::Store, plan: &Plan, host: &str) -> Result<String> {
+    let root = plan.artifacts.trim_end_matches('/');
+    let key = format!("targets.{}.artifacts", plan.target);
+    if let Some(rest) = root.strip_prefix("/Volumes/") {
+        let parts: Vec<&str> = rest.split('/').take(3).collect();
+        let volume = format!("/Volumes/{}", parts.join("/"));
+        if parts.len() < 3 || !store.folder_exists(&volume)? {
+            return Err(Error::usage(format!(
+                "the volume `{volume}` that `{key}` names does not exist in {host}"
+            ))
+            .with_help(format!(
+                "a Unity Catalog volume is made once by someone with CREATE VOLUME on the schema: `CREATE VOLUME {}` in SQL, or `databricks volumes create {} MANAGED`; or point `{key}` at an existing volume",
+                parts.join("."),
+                parts.join(" ")
+            )));
+        }
+        return Ok(volume);
+    }
+    let mut path = root;
+    loop {
+        if path == "dbfs:" || path.is_empty() || store.folder_exists(path)? {
+            return Ok(if path == "dbfs:" || path.is_empty() {
+                "dbfs:/".into()
+            } else {
+                path.to_string()
+            });
+        }
+        if store.size(path)?.is_some() {
+            return Err(Error::usage(format!(
+                "`{path}` is a file in {host}, so the artifact folder `{root}` cannot be made under it"
+            ))
+            .with_help(format!(
+                "move or delete that file (`databricks fs rm {path}`), or point `{key}` elsewhere"
+            )));
+        }
+        path = crate::store::parent(path);
+    }
 }

@@ -122,6 +122,11 @@ pub struct RunsArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
 
+    /// List the runs of every target that shares this target's experiment (default: only
+    /// this target's)
+    #[arg(long)]
+    pub all_targets: bool,
+
     /// Print the runs as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -203,6 +208,11 @@ pub struct GcArgs {
     /// The remote whose branches are alive
     #[arg(long, value_name = "NAME", default_value = "origin")]
     pub remote: String,
+
+    /// Act on an artifact root marked by another project name (after renaming the project);
+    /// with --execute the root is marked as this project's
+    #[arg(long)]
+    pub claim_root: bool,
 
     /// Print the plan (and what was deleted) as one JSON object on stdout
     #[arg(long)]

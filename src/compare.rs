@@ -12,11 +12,13 @@ use crate::session::Session;
 const SEARCHED: usize = 200;
 
 /// The base branch: `--base`, the pull request's target branch in CI (GitHub Actions, Azure
-/// Pipelines, GitLab), `[compare] base`, else `main`; with where it came from.
+/// Pipelines, GitLab), `[compare] base`, else `fallback` (see [`default_base`]); with where
+/// it came from.
 pub fn base_branch(
     flag: Option<&str>,
     manifest_base: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn() -> (String, &'static str),
 ) -> (String, &'static str) {
     if let Some(b) = flag {
         return (b.to_string(), "--base");
@@ -42,8 +44,22 @@ pub fn base_branch(
     }
     match manifest_base {
         Some(b) => (b.to_string(), "[compare] base"),
-        None => ("main".into(), "default"),
+        None => fallback(),
     }
+}
+
+/// The base when nothing names it: the remote's default branch (`origin/HEAD`), else `main`,
+/// else `master`, whichever exists here or on a remote (`main` when neither does).
+pub fn default_base(root: &std::path::Path) -> (String, &'static str) {
+    if let Some(b) = crate::git::remote_default_branch(root) {
+        return (b, "origin/HEAD");
+    }
+    for name in ["main", "master"] {
+        if crate::git::branch_exists(root, name) == Some(true) {
+            return (name.into(), "default");
+        }
+    }
+    ("main".into(), "default")
 }
 
 /// Whether this is a pull request build (its target branch is known).
@@ -64,6 +80,8 @@ pub struct Comparison {
     pub branch: String,
     pub base_branch: String,
     pub base_source: String,
+    /// False when no branch of that name exists here or on a remote.
+    pub base_exists: bool,
     pub run: RunRow,
     /// `None` when the base branch has no finished run of the entry point.
     pub base_run: Option<RunRow>,
@@ -80,12 +98,16 @@ pub struct Request<'a> {
 
 pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
     let prepared = session.prepare(None, &[])?;
+    let root = prepared.manifest.root.clone();
     let (base_branch, base_source) = base_branch(
         request.base,
         prepared.manifest.compare_base.as_deref(),
         &|k| std::env::var(k).ok(),
+        &|| default_base(&root),
     );
-    let listed = history::list(session, &prepared, SEARCHED)?;
+    // A base that is no branch at all is said as such, not as "no runs".
+    let base_exists = crate::git::branch_exists(&root, &base_branch) != Some(false);
+    let listed = history::list(session, &prepared, SEARCHED, history::Targets::This)?;
     let run = match (request.run, request.entry) {
         (Some(id), _) => listed.runs.iter().find(|r| r.run_id == id).ok_or_else(|| {
             Error::usage(format!(
@@ -126,7 +148,7 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
     let entry = run.entry.clone().unwrap_or_else(|| "main".into());
     // The base branch's experiment, on the same target.
     let base_prepared = session.for_branch(&prepared, &base_branch)?;
-    let base_listed = history::list(session, &base_prepared, SEARCHED)?;
+    let base_listed = history::list(session, &base_prepared, SEARCHED, history::Targets::This)?;
     let base_run = history::latest_finished(&base_listed.runs, &entry).cloned();
     let (metrics, params) = match &base_run {
         Some(b) => (
@@ -143,11 +165,27 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
         branch: prepared.plan.branch.clone(),
         base_branch,
         base_source: base_source.to_string(),
+        base_exists,
         run,
         base_run,
         metrics,
         params,
     })
+}
+
+/// Why there is nothing to compare with, in one sentence.
+pub fn no_base_run(c: &Comparison) -> String {
+    if c.base_exists {
+        format!(
+            "the base branch `{}` (from {}) has no finished run of entry point `{}` to compare with",
+            c.base_branch, c.base_source, c.entry
+        )
+    } else {
+        format!(
+            "there is no branch `{}` here or on a remote to compare with (base from {}); name the base with `--base BRANCH` or `[compare] base`",
+            c.base_branch, c.base_source
+        )
+    }
 }
 
 /// The comparison as a Markdown section, for CI summaries.
@@ -157,10 +195,7 @@ pub fn markdown(c: &Comparison) -> String {
         c.entry, c.branch, c.base_branch
     );
     let Some(base) = &c.base_run else {
-        out.push_str(&format!(
-            "`{}` has no finished run of `{}` to compare with.\n\n",
-            c.base_branch, c.entry
-        ));
+        out.push_str(&format!("{}.\n\n", no_base_run(c)));
         return out;
     };
     out.push_str(&format!(
@@ -198,6 +233,10 @@ mod tests {
     #[test]
     fn the_base_comes_from_the_flag_the_pull_request_the_manifest_then_main() {
         let none = |_: &str| None;
+        let main = || ("main".to_string(), "default");
+        let base_branch = |f: Option<&str>, m: Option<&str>, e: &dyn Fn(&str) -> Option<String>| {
+            base_branch(f, m, e, &main)
+        };
         assert_eq!(base_branch(Some("dev"), Some("trunk"), &none).0, "dev");
         let gh = |k: &str| (k == "GITHUB_BASE_REF").then(|| "release/1".to_string());
         assert_eq!(

@@ -12,7 +12,7 @@ use crate::naming;
 use crate::output::Output;
 use crate::records::{DeployRecord, Lease, RunRecord};
 use crate::session::Session;
-use crate::store::{Listing, Store, is_temp_name};
+use crate::store::{Listing, Store, is_temp_name, owner};
 
 /// Why something is to be deleted.
 #[derive(Clone, Debug, Serialize)]
@@ -26,6 +26,7 @@ pub struct Doomed {
 #[derive(Clone, Debug)]
 pub struct JobFiles {
     pub record_path: String,
+    pub project: Option<String>,
     pub branch_folder: String,
     pub databricks_run_id: u64,
     pub paths: Vec<String>,
@@ -80,16 +81,20 @@ fn records<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-/// The paths named by the newest deploy record of a branch folder.
-fn newest_deploy_paths(store: &dyn Store, branch_folder: &str) -> Result<BTreeSet<String>> {
+/// The deploy records of a branch folder, and the paths the newest one names.
+fn deploy_records(
+    store: &dyn Store,
+    branch_folder: &str,
+) -> Result<(Vec<DeployRecord>, BTreeSet<String>)> {
+    let all = records::<DeployRecord>(store, &format!("{branch_folder}/deploys"))?;
     // Newest by the record's own time, then by when the file was written (two deploys in
     // the same second).
-    let newest = records::<DeployRecord>(store, &format!("{branch_folder}/deploys"))?
-        .into_iter()
-        .max_by_key(|(entry, record)| (record.time.clone(), entry.modified_ms));
-    Ok(newest
+    let newest = all
+        .iter()
+        .max_by_key(|(entry, record)| (record.time.clone(), entry.modified_ms))
         .map(|(_, record)| record.paths().map(str::to_string).collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok((all.into_iter().map(|(_, r)| r).collect(), newest))
 }
 
 /// The run records of a branch folder (`<branch>/runs/<id>.json`).
@@ -100,6 +105,7 @@ pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFile
             .map(|(entry, record)| JobFiles {
                 record_path: entry.path.clone(),
                 branch_folder: branch_folder.to_string(),
+                project: record.project,
                 databricks_run_id: record.databricks_run_id,
                 paths: record.paths,
                 modified_ms: entry.modified_ms,
@@ -110,22 +116,33 @@ pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFile
 
 /// The leases of a branch folder (`<branch>/leases/<id>.json`): the content folders the live
 /// ones name, and the expired ones.
-fn leases(
-    store: &dyn Store,
-    branch_folder: &str,
-    now_ms: i64,
-) -> Result<(BTreeSet<String>, Vec<Listing>)> {
+fn leases(store: &dyn Store, branch_folder: &str, now_ms: i64) -> Result<Leases> {
     let mut leased = BTreeSet::new();
     let mut expired = Vec::new();
+    let mut projects = Vec::new();
     let folder = format!("{branch_folder}/{}", crate::records::LEASES);
     for (entry, lease) in records::<Lease>(store, &folder)? {
+        projects.push(lease.project.clone());
         if lease.expires_ms > now_ms {
             leased.extend(lease.paths.iter().map(|p| content_folder_of(p).to_string()));
         } else {
             expired.push(entry);
         }
     }
-    Ok((leased, expired))
+    Ok(Leases {
+        leased,
+        expired,
+        projects,
+    })
+}
+
+/// What a branch folder's leases say.
+struct Leases {
+    /// The content folders live leases name.
+    leased: BTreeSet<String>,
+    expired: Vec<Listing>,
+    /// The project each lease names.
+    projects: Vec<Option<String>>,
 }
 
 /// Leftovers of interrupted uploads are collected once they are this old, whatever the
@@ -137,17 +154,42 @@ fn content_folder_of(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(dir, _)| dir)
 }
 
+/// A branch folder gc leaves alone because its project did not make it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What to delete, and what was passed over as another project's.
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
+    pub doomed: Vec<Doomed>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Whose artifacts gc is collecting: the project, and whether the root's marker names it
+/// (records written before records named their project then count as its own).
+#[derive(Clone, Copy, Debug)]
+pub struct Owner<'a> {
+    pub project: &'a str,
+    pub root_is_ours: bool,
+}
+
 /// Works out what to delete. `live_slugs` are the slugs of the remote's branches; `running`
-/// says whether a Databricks run is still going (unknown runs count as running).
+/// says whether a Databricks run is still going (unknown runs count as running). Only branch
+/// folders whose records all name `owner`'s project are considered.
 pub fn plan(
     store: &dyn Store,
     root: &str,
+    owner: Owner<'_>,
     live_slugs: &BTreeSet<String>,
     keep_ms: i64,
     now_ms: i64,
     running: &dyn Fn(u64) -> bool,
-) -> Result<Vec<Doomed>> {
-    let mut doomed = Vec::new();
+) -> Result<Planned> {
+    let mut out = Planned::default();
+    let doomed = &mut out.doomed;
     let old = |modified: i64| now_ms - modified > keep_ms;
     for branch in store.list(root)? {
         if !branch.is_dir {
@@ -155,21 +197,50 @@ pub fn plan(
         }
         let slug = name_of(&branch.path).to_string();
         let runs = run_records(store, &branch.path)?;
-        let active: Vec<&JobFiles> = runs
-            .iter()
-            .filter(|r| running(r.databricks_run_id))
-            .collect();
         // The folders are listed before the leases are read: a deploy writes its lease
         // before its first file, so any folder seen here that a deploy in flight uses is
         // named by a lease read after it.
         let entries = store.list(&branch.path)?;
-        let (leased, expired) = leases(store, &branch.path, now_ms)?;
+        let leases = leases(store, &branch.path, now_ms)?;
+        let (deploys, newest) = deploy_records(store, &branch.path)?;
+        // A folder holding a root marker is another project's whole artifact root (its
+        // `artifacts` nested under ours), never a branch of ours.
+        let nested_root = if entries.iter().any(|e| name_of(&e.path) == owner::MARKER) {
+            Some(
+                owner::read(store, &branch.path)
+                    .unwrap_or(None)
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        };
+        let maker = owner::maker(
+            owner.project,
+            owner.root_is_ours,
+            deploys
+                .iter()
+                .map(|d| Some(d.project.as_str()))
+                .chain(runs.iter().map(|r| r.project.as_deref()))
+                .chain(leases.projects.iter().map(Option::as_deref))
+                .chain(nested_root.as_deref().map(Some)),
+        );
+        if let Some(reason) = maker.why_kept() {
+            out.skipped.push(Skipped {
+                path: branch.path.clone(),
+                reason,
+            });
+            continue;
+        }
+        let active: Vec<&JobFiles> = runs
+            .iter()
+            .filter(|r| running(r.databricks_run_id))
+            .collect();
         let protected: BTreeSet<&str> = active
             .iter()
             .flat_map(|r| r.paths.iter().map(|p| content_folder_of(p)))
-            .chain(leased.iter().map(String::as_str))
+            .chain(leases.leased.iter().map(String::as_str))
             .collect();
-        if !live_slugs.contains(&slug) && active.is_empty() && leased.is_empty() {
+        if !live_slugs.contains(&slug) && active.is_empty() && leases.leased.is_empty() {
             let (bytes, _) = tree(store, &branch)?;
             doomed.push(Doomed {
                 path: branch.path.clone(),
@@ -178,11 +249,11 @@ pub fn plan(
             });
             continue;
         }
-        let keep: BTreeSet<String> = newest_deploy_paths(store, &branch.path)?
+        let keep: BTreeSet<String> = newest
             .iter()
             .map(|p| content_folder_of(p).to_string())
             .collect();
-        for lease in expired {
+        for lease in leases.expired {
             doomed.push(Doomed {
                 path: lease.path.clone(),
                 bytes: 0,
@@ -226,7 +297,7 @@ pub fn plan(
             }
         }
     }
-    Ok(doomed)
+    Ok(out)
 }
 
 /// What `gc` looked at, planned and (with `execute`) deleted.
@@ -237,6 +308,8 @@ pub struct Report {
     pub live_branches: Vec<String>,
     pub live_tags: Vec<String>,
     pub plan: Vec<Doomed>,
+    /// Branch folders left alone: another project made them, or nothing says who did.
+    pub skipped: Vec<Skipped>,
     /// The local target's environments that no recent run used.
     pub environments: Vec<crate::environment::Stale>,
     pub bytes: u64,
@@ -249,6 +322,8 @@ pub struct Report {
 pub struct Options<'a> {
     pub keep_days: u32,
     pub execute: bool,
+    /// Act on a root another project marked (and, with `execute`, mark it as this one's).
+    pub claim_root: bool,
     pub remote: &'a str,
 }
 
@@ -264,6 +339,25 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     };
     let prepared = scoped.prepare(None, &[])?;
     let target = &prepared.plan;
+    let remotes = crate::git::remotes(&prepared.manifest.root);
+    // A remote that is not configured is a usage problem (exit 2), not the network's; a URL
+    // or path given as --remote is for git to try.
+    let is_name = !args.remote.contains([':', '/', '\\']);
+    if is_name && !remotes.iter().any(|r| r == args.remote) {
+        let help = if remotes.is_empty() {
+            "gc needs the remote's branches to know which are gone: add it (`git remote add origin <url>`), or name a URL with `--remote <url>`".to_string()
+        } else {
+            format!(
+                "name one of this repository's remotes with `--remote`: {}",
+                remotes.join(", ")
+            )
+        };
+        return Err(Error::usage(format!(
+            "this repository has no git remote `{}`",
+            args.remote
+        ))
+        .with_help(help));
+    }
     let refs = crate::git::remote_refs(&prepared.manifest.root, args.remote).map_err(|e| {
         Error::remote(format!(
             "cannot list the branches of remote `{}`: {e}",
@@ -288,9 +382,32 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         }
     };
     let keep_ms = i64::from(args.keep_days) * 86_400_000;
-    let doomed = plan(
+    let project = target.project.as_str();
+    let root_is_ours = match owner::read(store.as_ref(), &target.artifacts)? {
+        Some(theirs) if theirs == project => true,
+        Some(_) if args.claim_root => true,
+        Some(theirs) => {
+            return Err(owner::foreign(
+                &target.artifacts,
+                &theirs,
+                project,
+                &format!("targets.{}.artifacts", target.target),
+            )
+            .with_help(format!(
+                "gc acts only on its own project's root; if this project was renamed from `{theirs}`, pass `--claim-root` to take the root over"
+            )));
+        }
+        None => false,
+    };
+    let Planned {
+        doomed, skipped, ..
+    } = plan(
         store.as_ref(),
         &target.artifacts,
+        Owner {
+            project,
+            root_is_ours,
+        },
         &live_slugs,
         keep_ms,
         crate::time::now_ms(),
@@ -309,6 +426,9 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
         + environments.iter().map(|e| e.bytes).sum::<u64>();
     let mut deleted = Vec::new();
+    if args.execute && args.claim_root {
+        owner::write(store.as_ref(), &target.artifacts, project)?;
+    }
     if args.execute {
         // A deploy that started after the plan may lease a folder the plan dooms (the same
         // content as an old deploy): the leases are read again right before deleting.
@@ -318,8 +438,8 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
             crate::interrupt::check()?;
             let branch_folder = branch_folder_of(&target.artifacts, &d.path);
             if !leased_now.contains_key(&branch_folder) {
-                let (leased, _) = leases(store.as_ref(), &branch_folder, crate::time::now_ms())?;
-                leased_now.insert(branch_folder.clone(), leased);
+                let leases = leases(store.as_ref(), &branch_folder, crate::time::now_ms())?;
+                leased_now.insert(branch_folder.clone(), leases.leased);
             }
             let leased = &leased_now[&branch_folder];
             if d.path == branch_folder && !leased.is_empty()
@@ -356,6 +476,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         live_branches: refs.branches,
         live_tags: refs.tags,
         plan: doomed,
+        skipped,
         environments,
         bytes: total,
         executed: args.execute,

@@ -204,6 +204,43 @@ pub fn remote_refs(dir: &Path, remote: &str) -> Result<RemoteRefs, String> {
     Ok(refs)
 }
 
+/// The remote's default branch as the clone recorded it (`refs/remotes/origin/HEAD`, set by
+/// `git clone` or `git remote set-head origin --auto`), without the remote's name.
+pub fn remote_default_branch(dir: &Path) -> Option<String> {
+    let out = git(dir)
+        .args(["symbolic-ref", "--short", "-q", "refs/remotes/origin/HEAD"])
+        .read()
+        .ok()?;
+    let name = out.trim().strip_prefix("origin/")?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Whether a branch of that name exists here or on a remote (as a remote-tracking branch);
+/// `None` outside git.
+pub fn branch_exists(dir: &Path, name: &str) -> Option<bool> {
+    let out = git(dir)
+        .args(["for-each-ref", "--format=%(refname)"])
+        .arg(format!("refs/heads/{name}"))
+        .arg(format!("refs/remotes/*/{name}"))
+        .read()
+        .ok()?;
+    Some(out.lines().any(|l| {
+        l == format!("refs/heads/{name}")
+            || l.strip_prefix("refs/remotes/")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(_, b)| b == name)
+    }))
+}
+
+/// The names of the repository's remotes (`git remote`); empty outside git.
+pub fn remotes(dir: &Path) -> Vec<String> {
+    git(dir)
+        .arg("remote")
+        .read()
+        .map(|out| out.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// The URL of the `origin` remote, with any credentials in it removed (they must never reach
 /// a tag or a log).
 pub fn remote_url(dir: &Path) -> Option<String> {

@@ -147,6 +147,19 @@ pub fn dry_run(session: &Session, prepared: &Prepared) -> Result<DeployPlan> {
 pub fn build_project(session: &Session, no_cache: bool, output: &Output) -> Result<build::Report> {
     let manifest = session.manifest()?;
     let wheels = session.wheels(&manifest)?;
+    if wheels.is_empty() && manifest.project.discover != Some(false) {
+        // Only where building was asked for: a project without wheels of its own (a plain
+        // MLflow project) is normal, and deploy and run say nothing about it.
+        let workspace = if manifest.root.join("Cargo.toml").is_file() {
+            " and its cargo workspace has no PyO3 (maturin) crate"
+        } else {
+            ""
+        };
+        output.note(format!(
+            "nothing to build: {} has no `[[wheel]]`{workspace} (`discover = false` under [project] silences this)",
+            manifest.display_path.display()
+        ));
+    }
     build_report(session, &manifest, &wheels, no_cache, output)
 }
 
@@ -159,10 +172,13 @@ pub fn build_report(
     output: &Output,
 ) -> Result<build::Report> {
     if wheels.is_empty() {
-        output.warn(format!(
-            "no wheels: {} has no `[[wheel]]` and the cargo workspace has no PyO3 (maturin) crate",
-            manifest.display_path.display()
-        ));
+        output.verbose(
+            "Skipping",
+            format!(
+                "the build: {} names no wheels",
+                manifest.display_path.display()
+            ),
+        );
         return Ok(build::Report {
             wheels: Vec::new(),
             failures: Vec::new(),
@@ -384,6 +400,13 @@ pub fn deploy(
     )?);
 
     let (store, client) = open;
+    // Before the first file: the root must be this project's (see `store::owner`).
+    crate::store::owner::claim(
+        store.as_ref(),
+        &plan.artifacts,
+        &plan.project,
+        &format!("targets.{}.artifacts", plan.target),
+    )?;
     let record_path = planned.record.clone();
     let old_record = store
         .read_small(&record_path)?
@@ -474,6 +497,7 @@ fn take_lease(store: &dyn crate::store::Store, plan: &Plan, paths: &[String]) ->
         uuid::Uuid::new_v4().simple()
     );
     let lease = crate::records::Lease {
+        project: Some(plan.project.clone()),
         time: crate::time::rfc3339(crate::time::now_secs()),
         expires_ms: crate::time::now_ms() + crate::records::LEASE_TTL_MS,
         paths: paths.to_vec(),

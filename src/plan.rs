@@ -39,6 +39,9 @@ pub struct Plan {
     /// The experiment name; `{user}` stays unexpanded on Databricks until the workspace says
     /// who the user is.
     pub experiment: String,
+    /// The other targets whose runs go to the same experiment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub experiment_shared_with: Vec<String>,
     /// The artifact root: an absolute local folder, `dbfs:/...` or `/Volumes/...`.
     pub artifacts: String,
     /// The store that root is in.
@@ -108,6 +111,21 @@ impl Plan {
             }
         };
         let experiment = target.experiment.expand(vars);
+        // Other targets whose runs land in the same experiment (the same workspace and name):
+        // `runs` and `compare` then tell them apart by the `mlops.target` tag.
+        let experiment_shared_with = manifest
+            .targets
+            .values()
+            .filter(|t| t.name != target.name && t.kind == target.kind)
+            .filter(|t| t.host == target.host && t.profile == target.profile)
+            .filter(|t| {
+                t.experiment.expand(|name| match name {
+                    "target" => Some(t.name.clone()),
+                    other => vars(other),
+                }) == experiment
+            })
+            .map(|t| t.name.clone())
+            .collect();
         let artifacts = artifact_root(manifest, target, target.artifacts.expand(vars));
         let branch_artifacts =
             format!("{}/{}", artifacts.trim_end_matches('/'), inputs.branch.slug);
@@ -127,6 +145,7 @@ impl Plan {
             commit: inputs.commit,
             dirty: inputs.dirty,
             experiment,
+            experiment_shared_with,
             store_kind: crate::store::StoreKind::of(
                 target.kind == TargetKind::Databricks,
                 &artifacts,
@@ -145,11 +164,15 @@ impl Plan {
     }
 }
 
-/// The local user name (for `{user}` on the local target and the `mlflow.user` tag).
+/// The local user name (for `{user}` on the local target and the `mlflow.user` tag), found
+/// as MLflow finds it: `mlflow/utils/credentials.py` `get_user` → Python's `getpass.getuser`,
+/// which reads LOGNAME, USER, LNAME and USERNAME in that order, then the password database
+/// (so a CI container with no `$USER` still gets its login name).
 pub fn local_user() -> Option<String> {
-    ["USER", "USERNAME", "LOGNAME"]
+    ["LOGNAME", "USER", "LNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(|| whoami::username().ok().filter(|v| !v.is_empty()))
 }
 
 /// Local roots become absolute folders (relative to the manifest); `/dbfs/x` becomes the

@@ -63,6 +63,9 @@ impl DeployRecord {
 /// never deletes it while the job may still run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The project that submitted the job (absent in records written by earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     pub databricks_run_id: u64,
     pub mlflow_run_id: String,
     /// The path of the deploy record the job's files come from.
@@ -78,6 +81,9 @@ pub struct RunRecord {
 /// lease left by a deploy that died expires after [`LEASE_TTL_MS`] and is collected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
+    /// The project deploying (absent in leases written by earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// RFC 3339, UTC, seconds.
     pub time: String,
     /// Milliseconds since the epoch after which the lease no longer protects anything.

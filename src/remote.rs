@@ -23,23 +23,86 @@ fn client(session: &Session) -> Result<Arc<Client>> {
     session.client(&prepared.plan)
 }
 
-/// The run's state.
-pub fn status(session: &Session, run_id: u64) -> Result<RunState> {
-    let client = client(session)?;
-    Ok(Jobs { client: &client }.get(run_id)?)
+/// The MLflow status that matches a job that has ended: what `run` sets when it follows the
+/// job to its end.
+pub fn mlflow_status_of(state: &RunState) -> &'static str {
+    match state.result.as_deref() {
+        Some("SUCCESS") => "FINISHED",
+        Some("CANCELED") => "KILLED",
+        _ => "FAILED",
+    }
 }
 
-/// The output of the run's task, and that task's run id.
-pub fn logs(session: &Session, run_id: u64) -> Result<(u64, RunOutput)> {
+/// Ends the MLflow run of a job that has ended without ending it (its task failed before the
+/// launcher started: a library that did not install, a cluster that never came up), with
+/// the job's result. Whoever looks at the job next does it: `status`, `logs`, `runs`.
+/// Returns the status it set, if it set one.
+pub fn reconcile(
+    client: &Client,
+    state: &RunState,
+    output: &Output,
+) -> Result<Option<&'static str>> {
+    let (true, Some(id)) = (state.is_terminal(), &state.mlflow_run_id) else {
+        return Ok(None);
+    };
+    let mlflow = Mlflow { client };
+    if !matches!(mlflow.status(id)?.as_str(), "RUNNING" | "SCHEDULED") {
+        return Ok(None);
+    }
+    let status = mlflow_status_of(state);
+    mlflow.end_run(id, status, crate::time::now_ms())?;
+    output.status(
+        "Ended",
+        format!(
+            "MLflow run {id} {status}: its job ended {} without ending it",
+            state.outcome()
+        ),
+    );
+    Ok(Some(status))
+}
+
+/// A run that ended any other way than SUCCESS, as the error `status` and `logs` exit with.
+fn failed(run_id: u64, state: &RunState) -> Option<Error> {
+    (state.is_terminal() && !state.succeeded()).then(|| {
+        Error::failed(format!(
+            "run {run_id} ended {}",
+            state.outcome_and_message()
+        ))
+    })
+}
+
+/// The run's state (its MLflow run ended when the job ended without doing it), and the
+/// error to exit with when it ended other than SUCCESS.
+pub fn status(
+    session: &Session,
+    run_id: u64,
+    output: &Output,
+) -> Result<(RunState, Option<Error>)> {
+    let client = client(session)?;
+    let state = Jobs { client: &client }.get(run_id)?;
+    reconcile(&client, &state, output)?;
+    let failure = failed(run_id, &state);
+    Ok((state, failure))
+}
+
+/// The output of the run's task, that task's run id, and the error to exit with when the
+/// run ended other than SUCCESS.
+pub fn logs(
+    session: &Session,
+    run_id: u64,
+    output: &Output,
+) -> Result<(u64, RunOutput, Option<Error>)> {
     let client = client(session)?;
     let jobs = Jobs { client: &client };
     let state = jobs.get(run_id)?;
+    reconcile(&client, &state, output)?;
+    let failure = failed(run_id, &state);
     let task = state.task_run_id.ok_or_else(|| {
         Error::remote(format!(
             "run {run_id} has no task run to read the output of"
         ))
     })?;
-    Ok((task, jobs.output(task)?))
+    Ok((task, jobs.output(task)?, failure))
 }
 
 /// Cancels the run, waits until it has ended, and ends the MLflow run it logged into

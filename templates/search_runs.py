@@ -1,7 +1,7 @@
 """Lists an experiment's runs as JSON for `cargo mlops runs` and `compare` on the local target.
 
 Run by the interpreter of a local run environment (which has MLflow), with the tracking URI,
-the experiment name and the most runs to list; prints a JSON list, newest first.
+the experiment name, the most runs to list and an MLflow search filter (empty: none); prints a JSON list, newest first.
 """
 import json
 import sys
@@ -14,6 +14,7 @@ found = []
 if experiment is not None:
     for run in client.search_runs(
         [experiment.experiment_id],
+        filter_string=sys.argv[4] if len(sys.argv) > 4 else "",
         order_by=["attributes.start_time DESC"],
         max_results=int(sys.argv[3]),
     ):

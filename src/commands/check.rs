@@ -19,19 +19,21 @@ pub fn run(session: &Session, args: &CheckArgs) -> Result<()> {
         for (key, value) in [
             ("workspace", &checked.credentials),
             ("user", &checked.workspace_user),
-            ("exists", &checked.artifacts_parent),
+            ("ready", &checked.artifacts_parent),
         ] {
             if let Some(v) = value {
                 output.result(format!("{key:>10}  {v}"));
             }
         }
     }
+    let verdict = match output.warnings() {
+        0 => "no problems found".to_string(),
+        1 => "1 warning (above)".to_string(),
+        n => format!("{n} warnings (above)"),
+    };
     output.status(
         "Checked",
-        format!(
-            "{} for target `{}`: no problems found",
-            plan.project, plan.target
-        ),
+        format!("{} for target `{}`: {verdict}", plan.project, plan.target),
     );
     Ok(())
 }

@@ -24,8 +24,9 @@ pub fn run(session: &Session, args: &CompareArgs) -> Result<()> {
         output.status(
             "Compared",
             format!(
-                "`{}` has no finished run of `{}` to compare run {} with (base from {})",
-                c.base_branch, c.entry, c.run.run_id, c.base_source
+                "nothing for run {}: {}",
+                c.run.run_id,
+                compare::no_base_run(&c)
             ),
         );
         return Ok(());

@@ -14,6 +14,7 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
         &gc::Options {
             keep_days: args.keep_days,
             execute: args.execute,
+            claim_root: args.claim_root,
             remote: &args.remote,
         },
         &output,
@@ -39,6 +40,9 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
                 e.reason
             ));
         }
+    }
+    for k in &report.skipped {
+        output.note(format!("left alone: {} ({})", k.path, k.reason));
     }
     let items = doomed.len() + report.environments.len();
     let next = if args.execute || items == 0 {

@@ -8,6 +8,13 @@ use crate::session::Session;
 
 pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
+    let show = |r: &release::Released| {
+        if !output.json() {
+            for line in checks_table(r) {
+                output.result(line);
+            }
+        }
+    };
     let r = release::release(
         session,
         &Request {
@@ -15,54 +22,45 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
             entry: args.entry.as_deref(),
             dry_run: args.dry_run,
         },
+        &show,
     )?;
     if output.json() {
         output.result_json(&r);
-    } else {
-        let mut rows = vec![vec![
-            "check".to_string(),
-            "value".into(),
-            "needs".into(),
-            "".into(),
-        ]];
-        for g in &r.gates {
-            rows.push(vec![
-                g.metric.clone(),
-                table::number(g.value),
-                format!("{} {}", g.op, table::number(Some(g.threshold))),
-                if g.passed { "pass" } else { "FAIL" }.into(),
-            ]);
-        }
-        if let Some(m) = &r.must_beat {
-            let needs = match (&m.version, m.theirs) {
-                (None, _) => format!("beat `{}` (none yet)", m.alias),
-                (Some(v), t) => format!(
-                    "{} than {} (`{}` = version {v})",
-                    match m.better {
-                        crate::manifest::release::Better::Higher => "higher",
-                        crate::manifest::release::Better::Lower => "lower",
-                    },
-                    table::number(t),
-                    m.alias
-                ),
-            };
-            rows.push(vec![
-                m.metric.clone(),
-                table::number(m.ours),
-                needs,
-                if m.passed { "pass" } else { "FAIL" }.into(),
-            ]);
-        }
-        if rows.len() > 1 {
-            for line in table::align(&rows) {
-                output.result(line);
+    } else if let Some(v) = &r.version {
+        output.result(format!("model    {}", r.model));
+        output.result(format!("version  {v}"));
+        output.result(format!("alias    {}", r.alias));
+    }
+    if let Some(m) = r.missing.first() {
+        let near = match m.closest.as_slice() {
+            [] => "it has none with a similar name".to_string(),
+            names => format!(
+                "did you mean {}?",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        };
+        return Err(Error::usage(format!(
+            "run {} has no metric `{}` (named by [release] {}){}: nothing was registered",
+            r.run_id,
+            m.metric,
+            m.used_by,
+            if r.missing.len() > 1 {
+                format!(" and {} more are missing", r.missing.len() - 1)
+            } else {
+                String::new()
             }
-        }
-        if let Some(v) = &r.version {
-            output.result(format!("model    {}", r.model));
-            output.result(format!("version  {v}"));
-            output.result(format!("alias    {}", r.alias));
-        }
+        ))
+        .with_help(format!(
+            "{near} Fix the name in {}, or log the metric in the run (`cargo mlops runs` shows what it has)",
+            session
+                .manifest()
+                .map(|m| m.display_path.display().to_string())
+                .unwrap_or_else(|_| "mlops.toml".into())
+        )));
     }
     if !r.passed {
         return Err(Error::failed(format!(
@@ -100,6 +98,57 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
     };
     output.status(if r.dry_run { "Dry run" } else { "Released" }, what);
     Ok(())
+}
+
+/// The gates and `must_beat` beside the run's values, a row each.
+fn checks_table(r: &release::Released) -> Vec<String> {
+    let mut rows = vec![vec![
+        "check".to_string(),
+        "value".into(),
+        "needs".into(),
+        "".into(),
+    ]];
+    let missing = |metric: &str| r.missing.iter().any(|m| m.metric == metric);
+    for g in &r.gates {
+        rows.push(vec![
+            g.metric.clone(),
+            table::number(g.value),
+            format!("{} {}", g.op, table::number(Some(g.threshold))),
+            if missing(&g.metric) {
+                "no such metric"
+            } else if g.passed {
+                "pass"
+            } else {
+                "FAIL"
+            }
+            .into(),
+        ]);
+    }
+    if let Some(m) = &r.must_beat {
+        let needs = match (&m.version, m.theirs) {
+            (None, _) => format!("beat `{}` (none yet)", m.alias),
+            (Some(v), t) => format!(
+                "{} than {} (`{}` = version {v})",
+                match m.better {
+                    crate::manifest::release::Better::Higher => "higher",
+                    crate::manifest::release::Better::Lower => "lower",
+                },
+                table::number(t),
+                m.alias
+            ),
+        };
+        rows.push(vec![
+            m.metric.clone(),
+            table::number(m.ours),
+            needs,
+            if m.passed { "pass" } else { "FAIL" }.into(),
+        ]);
+    }
+    if rows.len() > 1 {
+        table::align(&rows)
+    } else {
+        Vec::new()
+    }
 }
 
 pub fn promote(session: &Session, args: &PromoteArgs) -> Result<()> {

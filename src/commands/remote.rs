@@ -9,7 +9,7 @@ use crate::session::Session;
 
 pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let state = remote::status(session, args.run_id)?;
+    let (state, failure) = remote::status(session, args.run_id, &output)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -29,12 +29,13 @@ pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
         }
         output.result(format!("run page  {}", state.run_page_url));
     }
-    Ok(())
+    // Exit 1 for a run that ended other than SUCCESS, as `run` does.
+    failure.map_or(Ok(()), Err)
 }
 
 pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let (task, out) = remote::logs(session, args.run_id)?;
+    let (task, out, failure) = remote::logs(session, args.run_id, &output)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -54,7 +55,7 @@ pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
             output.block("Trace:", trace);
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 pub fn cancel(session: &Session, args: &RemoteRunArgs) -> Result<()> {

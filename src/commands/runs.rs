@@ -17,7 +17,14 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
     } else {
         args.limit
     };
-    let mut listed = history::list(session, &prepared, searched)?;
+    let targets = if args.all_targets {
+        history::Targets::All
+    } else {
+        history::Targets::This
+    };
+    let mut listed = history::list(session, &prepared, searched, targets)?;
+    // When targets share the experiment, each run says whose it is.
+    let shared = !prepared.plan.experiment_shared_with.is_empty();
     if let Some(entry) = &args.entry {
         listed
             .runs
@@ -47,6 +54,7 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
         ["run", "start", "status", "entry", "commit"]
             .iter()
             .map(|s| s.to_string())
+            .chain(shared.then(|| "target".to_string()))
             .chain(params.iter().cloned())
             .chain(metrics.iter().cloned())
             .collect::<Vec<_>>(),
@@ -54,13 +62,17 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
     for r in &listed.runs {
         let mut row = vec![
             r.run_id.chars().take(12).collect(),
-            crate::time::rfc3339(r.start_ms / 1000),
+            r.start_ms
+                .map_or("-".into(), |ms| crate::time::rfc3339(ms / 1000)),
             r.status.clone(),
             r.entry.clone().unwrap_or_else(|| "-".into()),
             r.commit
                 .as_deref()
                 .map_or("-".into(), |c| c.chars().take(8).collect()),
         ];
+        if shared {
+            row.push(r.target.clone().unwrap_or_else(|| "-".into()));
+        }
         row.extend(
             params
                 .iter()
@@ -88,10 +100,25 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
             output.result(format!("{m:>16}  {}", table::sparkline(&values)));
         }
     }
+    let whose = if shared && !args.all_targets {
+        format!(
+            " made by target `{}` (it shares the experiment with {}; `--all-targets` lists theirs too)",
+            prepared.plan.target,
+            prepared
+                .plan
+                .experiment_shared_with
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        String::new()
+    };
     output.status(
         "Listed",
         format!(
-            "{} run(s) of experiment `{}`",
+            "{} run(s) of experiment `{}`{whose}",
             listed.runs.len(),
             listed.experiment
         ),

@@ -22,14 +22,14 @@ struct Answer {
 #[derive(Deserialize)]
 struct Found {
     run_id: String,
-    start_time: i64,
+    start_time: Option<i64>,
     status: String,
     tags: BTreeMap<String, String>,
     params: BTreeMap<String, String>,
     metrics: BTreeMap<String, f64>,
 }
 
-pub fn list(prepared: &Prepared, limit: usize) -> Result<Listed> {
+pub fn list(prepared: &Prepared, limit: usize, filter: Option<&str>) -> Result<Listed> {
     let state_dir = prepared.manifest.state_dir();
     let experiment = prepared.plan.experiment.clone();
     let Some(python) = crate::environment::newest_python(&state_dir) else {
@@ -42,7 +42,14 @@ pub fn list(prepared: &Prepared, limit: usize) -> Result<Listed> {
     };
     let uri = crate::run::local::tracking_uri(&state_dir);
     let out = Cmd::new(&python)
-        .args(["-c", SEARCH, &uri, &experiment, &limit.to_string()])
+        .args([
+            "-c",
+            SEARCH,
+            &uri,
+            &experiment,
+            &limit.to_string(),
+            filter.unwrap_or_default(),
+        ])
         .env("MLFLOW_TRACKING_URI", &uri)
         .output()
         .map_err(|e| Error::failed(format!("cannot read the runs in {uri}: {e}")))?;

@@ -20,11 +20,13 @@ use crate::session::{Prepared, Session};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRow {
     pub run_id: String,
-    /// Start time, milliseconds since the epoch.
-    pub start_ms: i64,
+    /// Start time, milliseconds since the epoch (`None`: MLflow has none for it).
+    pub start_ms: Option<i64>,
     pub status: String,
     pub entry: Option<String>,
     pub commit: Option<String>,
+    /// The target that made it (the `mlops.target` tag).
+    pub target: Option<String>,
     pub params: BTreeMap<String, String>,
     pub metrics: BTreeMap<String, f64>,
     /// Every tag (provenance for a release); not shown.
@@ -36,7 +38,7 @@ impl RunRow {
     /// A run from its tags, parameters and metrics.
     pub fn new(
         run_id: String,
-        start_ms: i64,
+        start_ms: Option<i64>,
         status: String,
         tags: &BTreeMap<String, String>,
         params: BTreeMap<String, String>,
@@ -48,6 +50,7 @@ impl RunRow {
             status,
             entry: tags.get("mlflow.project.entryPoint").cloned(),
             commit: tags.get("mlflow.source.git.commit").cloned(),
+            target: tags.get("mlops.target").cloned(),
             params,
             metrics,
             tags: tags.clone(),
@@ -63,12 +66,38 @@ pub struct Listed {
     pub runs: Vec<RunRow>,
 }
 
+/// Which of an experiment's runs to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// Only the plan's target's, when other targets share its experiment.
+    This,
+    /// Every run in the experiment.
+    All,
+}
+
+/// The MLflow search filter that keeps the plan's target's runs, when its experiment is
+/// shared with other targets (runs are tagged `mlops.target` when they are created).
+pub fn target_filter(plan: &Plan, targets: Targets) -> Option<String> {
+    (targets == Targets::This && !plan.experiment_shared_with.is_empty()).then(|| {
+        format!(
+            "tags.`mlops.target` = '{}'",
+            plan.target.replace('\\', "\\\\").replace('\'', "\\'")
+        )
+    })
+}
+
 /// The newest `limit` runs of `plan`'s experiment on its target.
-pub fn list(session: &Session, prepared: &Prepared, limit: usize) -> Result<Listed> {
+pub fn list(
+    session: &Session,
+    prepared: &Prepared,
+    limit: usize,
+    targets: Targets,
+) -> Result<Listed> {
     let plan: &Plan = &prepared.plan;
+    let filter = target_filter(plan, targets);
     let mut listed = match plan.target_kind {
-        TargetKind::Databricks => databricks::list(session, plan, limit)?,
-        TargetKind::Local => local::list(prepared, limit)?,
+        TargetKind::Databricks => databricks::list(session, plan, limit, filter.as_deref())?,
+        TargetKind::Local => local::list(prepared, limit, filter.as_deref())?,
     };
     listed.runs.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
     listed.runs.truncate(limit);

@@ -199,7 +199,8 @@ mod tests {
     fn only_varying_parameters_are_columns() {
         let run = |alpha: &str| RunRow {
             run_id: "r".into(),
-            start_ms: 0,
+            start_ms: Some(0),
+            target: None,
             status: "FINISHED".into(),
             entry: None,
             commit: None,

@@ -42,6 +42,9 @@ pub struct Output {
     /// The CI system whose logging commands we write.
     pub(super) ci: Option<ci::System>,
     pub(super) in_group: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How many warnings were given, shared by every clone: a command that says "no
+    /// problems" must not say it right after a warning.
+    warnings: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub(super) const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -63,6 +66,7 @@ impl Output {
             bars: interactive.then(indicatif::MultiProgress::new),
             ci: ci::System::detect(&|k| std::env::var(k).ok()),
             in_group: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            warnings: Default::default(),
         }
     }
 
@@ -147,7 +151,14 @@ impl Output {
         self.err_line(&out);
     }
 
+    /// How many warnings this invocation has given so far.
+    pub fn warnings(&self) -> usize {
+        self.warnings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn warn(&self, message: impl std::fmt::Display) {
+        self.warnings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.verbosity >= Verbosity::Normal {
             self.err_line(&format!(
                 "{}: {}",

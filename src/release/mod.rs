@@ -35,6 +35,17 @@ pub struct GateResult {
     pub passed: bool,
 }
 
+/// A metric a gate or `must_beat` names that the run never logged: a mistake in the
+/// manifest (or the training code), not a bad model.
+#[derive(Clone, Debug, Serialize)]
+pub struct MissingMetric {
+    pub metric: String,
+    /// `gates` or `must_beat`.
+    pub used_by: &'static str,
+    /// The run's metrics nearest in spelling.
+    pub closest: Vec<String>,
+}
+
 /// `must_beat`, checked.
 #[derive(Clone, Debug, Serialize)]
 pub struct BeatResult {
@@ -59,6 +70,9 @@ pub struct Released {
     pub alias: String,
     pub gates: Vec<GateResult>,
     pub must_beat: Option<BeatResult>,
+    /// Metrics the checks name that the run does not have (then nothing is registered).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingMetric>,
     /// Every gate and `must_beat` passed.
     pub passed: bool,
     pub dry_run: bool,
@@ -149,7 +163,13 @@ pub fn open_registry(
     }))
 }
 
-pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
+/// Decides, then (when the run passes and it is no dry run) registers. `decided` is called
+/// between the two, so the checks are shown before any registry step, even one that fails.
+pub fn release(
+    session: &Session,
+    request: &Request<'_>,
+    decided: &dyn Fn(&Released),
+) -> Result<Released> {
     let prepared = session.prepare(None, &[])?;
     let plan = &prepared.plan;
     let target = prepared.manifest.target(Some(&plan.target))?;
@@ -158,7 +178,7 @@ pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
     let settings = prepared.manifest.release.clone();
     let entry = request.entry.unwrap_or(&settings.entry).to_string();
     let registry = open_registry(session, &prepared, &plan.target)?;
-    let listed = history::list(session, &prepared, SEARCHED)?;
+    let listed = history::list(session, &prepared, SEARCHED, history::Targets::This)?;
     let run: RunRow = match request.run {
         Some(id) => listed
             .runs
@@ -208,7 +228,27 @@ pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
             }
         })
         .collect();
-    let gates_passed = gates.iter().all(|g| g.passed);
+    let missing: Vec<MissingMetric> = settings
+        .gates
+        .iter()
+        .map(|g| (g.metric.as_str(), "gates"))
+        .chain(
+            settings
+                .must_beat
+                .iter()
+                .map(|m| (m.metric.as_str(), "must_beat")),
+        )
+        .filter(|(metric, _)| !run.metrics.contains_key(*metric))
+        .map(|(metric, used_by)| MissingMetric {
+            metric: metric.to_string(),
+            used_by,
+            closest: crate::diagnostic::closest(metric, run.metrics.keys().map(String::as_str))
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        })
+        .collect();
+    let gates_passed = gates.iter().all(|g| g.passed) && missing.is_empty();
     // The version to beat is looked up only for a run that passed its gates.
     let must_beat = match &settings.must_beat {
         Some(_) if !gates_passed => None,
@@ -250,20 +290,24 @@ pub fn release(session: &Session, request: &Request<'_>) -> Result<Released> {
         alias: settings.alias.clone(),
         gates,
         must_beat,
+        missing,
         passed,
         dry_run: request.dry_run,
         version: None,
         registered: false,
     };
     if !passed {
+        decided(&released);
         return Ok(released);
     }
     if request.dry_run {
         released.version = registry
             .version_of_run(&model, &run.run_id)?
             .map(|v| v.version);
+        decided(&released);
         return Ok(released);
     }
+    decided(&released);
     let version = registry.register(
         &model,
         &run.run_id,

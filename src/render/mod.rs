@@ -54,9 +54,12 @@ pub fn render(
     ];
     generated.sort();
     let own = inputs::walk(&project.dir, &["mlruns"])?;
+    // With `mlproject = "."` the manifest sits in the project folder: it is our input, not
+    // the project's, and the job never reads it.
     let copied: Vec<PathBuf> = own
         .into_iter()
         .filter(|rel| !generated.iter().any(|(name, _)| Path::new(name) == rel))
+        .filter(|rel| project.dir.join(rel) != manifest.path)
         .collect();
 
     let staging = out_dir::prepare_out(out)?;

@@ -22,6 +22,16 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
         return Ok(Vec::new());
     }
     let mut warnings = Vec::new();
+    let target = manifest.target(Some(&plan.target))?;
+    if !target.artifacts.uses("project") {
+        warnings.push(format!(
+            "{}: `targets.{}.artifacts = \"{}\"` has no `{{project}}`: another project deploying there would share its branch folders (cargo mlops refuses a root marked by another project); use `\"{}/{{project}}\"`",
+            manifest.display_path.display(),
+            plan.target,
+            target.artifacts.raw(),
+            target.artifacts.raw().trim_end_matches('/')
+        ));
+    }
     match &plan.compute {
         Compute::JobCluster => {
             new_cluster_check(project)?;

@@ -53,6 +53,7 @@ pub fn run(
     };
     // What the job reads, so that `gc` never deletes it while the job may still run.
     let run_record = RunRecord {
+        project: Some(prepared.plan.project.clone()),
         databricks_run_id: submission.databricks_run_id,
         mlflow_run_id: submission.mlflow_run_id.clone(),
         deploy_record: deployment.record.clone(),

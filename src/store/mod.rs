@@ -8,6 +8,7 @@
 mod api;
 mod dbfs;
 mod local;
+pub mod owner;
 mod volume;
 
 use std::path::Path;

@@ -273,14 +273,26 @@ fn gc_never_deletes_what_a_running_job_reads() {
 #[test]
 fn gc_refuses_to_guess_without_the_remote() {
     let p = scaffold("");
+    // No such remote is a usage mistake (exit 2), not a network failure (3).
+    let out = p.mlops(&["gc"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "this repository has no git remote `origin`",
+            "git remote add origin",
+            "--remote",
+        ],
+    );
+    // A remote that exists but cannot be reached is the network's (exit 3), with git's reason.
+    p.git_cmd(&["remote", "add", "origin", "/nonexistent/repo.git"]);
     let out = p.mlops(&["gc"]);
     out.code(3);
     assert_has(
         &out.stderr,
         &[
             "cannot list the branches of remote `origin`",
-            // git's own reason, not only its exit status.
-            "'origin' does not appear to be a git repository",
+            "'/nonexistent/repo.git' does not appear to be a git repository",
         ],
     );
 }
@@ -494,4 +506,189 @@ fn gc_never_deletes_what_a_deploy_in_flight_publishes() {
         planned(&kept_long).contains(&format!("dbfs:{leftover}")),
         "{kept_long:#}"
     );
+}
+
+/// A project scaffolded with `init` whose `uc` target deploys to `artifacts`.
+fn project_on_volume(name: &str, artifacts: &str) -> (Project, tempfile::TempDir) {
+    let p = Project::git();
+    p.mlops(&["init", "--name", name]).success();
+    let manifest = p.read("mlops.toml")
+        + &format!("\n[targets.uc]\nkind = \"databricks\"\nartifacts = \"{artifacts}\"\n");
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "scaffold"]);
+    let remote = with_remote(&p);
+    (p, remote)
+}
+
+#[test]
+fn gc_never_deletes_another_projects_artifacts() {
+    // Issue 23, item 1: two repositories deploying to one root without `{project}`.
+    let shared = "/Volumes/main/mlops/artifacts";
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let (alpha, _alpha_remote) = project_on_volume("alpha", shared);
+    let (beta, _beta_remote) = project_on_volume("beta", shared);
+    // alpha deploys its main and a feature branch that its remote has.
+    alpha.git_cmd(&["push", "-q", "origin", "main:feature-a"]);
+    for branch in ["main", "feature-a"] {
+        alpha
+            .mlops_ws(
+                &ws,
+                &[
+                    "deploy", "--target", "uc", "--python", py, "--branch", branch,
+                ],
+                &[],
+            )
+            .success();
+    }
+    let alpha_files = ws.volume_paths();
+    assert!(
+        alpha_files.contains(&format!("{shared}/.cargo-mlops-project.json")),
+        "the first deploy marks the root: {alpha_files:?}"
+    );
+    // `check` warns about the shared root.
+    let check = beta.mlops_ws(&ws, &["check", "--target", "uc"], &[]);
+    assert_has(
+        &check.success().stderr,
+        &["targets.uc.artifacts", "has no `{project}`", "1 warning"],
+    );
+    assert!(
+        !check.stderr.contains("no problems found"),
+        "{}",
+        check.stderr
+    );
+    // beta cannot deploy into alpha's root, and says how to fix it.
+    let refused = beta.mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[]);
+    refused.code(2);
+    assert_has(
+        &refused.stderr,
+        &[
+            "belongs to project `alpha`",
+            "targets.uc.artifacts",
+            "{project}",
+        ],
+    );
+    // Before the marker, beta's gc took alpha's branches for branches gone from beta's
+    // remote: now it refuses the root outright.
+    let gc = beta.mlops_ws(
+        &ws,
+        &["gc", "--target", "uc", "--keep-days", "0", "--execute"],
+        &[],
+    );
+    gc.code(2);
+    assert_has(&gc.stderr, &["belongs to project `alpha`", "--claim-root"]);
+    assert_eq!(ws.volume_paths(), alpha_files, "nothing was deleted");
+
+    // Folders another project left in alpha's root before roots were marked (and beta's own
+    // root nested in it) are never alpha's to delete, whatever alpha's remote says.
+    let legacy = format!("{shared}/beta-branch/deploys/0123.json");
+    let record = serde_json::json!({
+        "project": "beta", "target": "uc", "branch": "beta-branch", "branch_slug": "beta-branch",
+        "commit": null, "time": "2026-01-01T00:00:00Z", "experiment": "/Shared/beta",
+        "wheels": [], "tarball": null, "launcher": null, "tool": "cargo-mlops 0.1.0",
+    });
+    ws.with_state(|s| {
+        s.volume_dirs.insert(format!("{shared}/beta-branch"));
+        s.volume_dirs
+            .insert(format!("{shared}/beta-branch/deploys"));
+        s.volume_files.insert(
+            legacy.clone(),
+            crate::support::fake::state::File {
+                data: record.to_string().into_bytes(),
+                modified_ms: 1_000,
+            },
+        )
+    });
+    beta.file(
+        "mlops.toml",
+        &beta.read("mlops.toml").replace(
+            &format!("artifacts = \"{shared}\""),
+            &format!("artifacts = \"{shared}/{{project}}\""),
+        ),
+    );
+    beta.git_cmd(&["commit", "-qam", "own root"]);
+    beta.mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[])
+        .success();
+    let report = alpha
+        .mlops_ws(
+            &ws,
+            &[
+                "gc",
+                "--target",
+                "uc",
+                "--keep-days",
+                "0",
+                "--execute",
+                "--json",
+            ],
+            &[],
+        )
+        .success()
+        .json();
+    let skipped: Vec<(String, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["path"].as_str().unwrap().to_string(),
+                k["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| p == &format!("{shared}/beta-branch") && r.contains("`beta`")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| p == &format!("{shared}/beta") && r.contains("`beta`")),
+        "{skipped:?}"
+    );
+    let left = ws.volume_paths();
+    assert!(left.contains(&legacy), "{left:?}");
+    assert!(
+        left.iter()
+            .any(|f| f.starts_with(&format!("{shared}/beta/main/"))),
+        "beta's own root survives alpha's gc: {left:?}"
+    );
+    for branch in ["main", "feature-a"] {
+        assert!(
+            left.iter()
+                .any(|f| f.starts_with(&format!("{shared}/{branch}/deploys/"))),
+            "alpha's live branch {branch} survives: {left:?}"
+        );
+    }
+    // beta's gc on its own root leaves alpha's alone.
+    beta.mlops_ws(
+        &ws,
+        &["gc", "--target", "uc", "--keep-days", "0", "--execute"],
+        &[],
+    )
+    .success();
+    let after = ws.volume_paths();
+    for f in alpha_files.iter().filter(|f| !f.contains("/leases/")) {
+        assert!(after.contains(f), "{f} is gone: {after:?}");
+    }
+    // A renamed project takes its root over only when told to.
+    let renamed = alpha
+        .read("mlops.toml")
+        .replace("name = \"alpha\"", "name = \"alpha2\"");
+    alpha.file("mlops.toml", &renamed);
+    alpha.mlops_ws(&ws, &["gc", "--target", "uc"], &[]).code(2);
+    alpha
+        .mlops_ws(
+            &ws,
+            &["gc", "--target", "uc", "--claim-root", "--execute"],
+            &[],
+        )
+        .success();
+    alpha
+        .mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[])
+        .success();
 }
