@@ -33,11 +33,13 @@ pub fn check(
     params: &[String],
     online: bool,
 ) -> Result<Checked> {
-    let plan = session.prepare(entry, params)?.plan;
+    let prepared = session.prepare(entry, params)?;
+    let plan = prepared.plan.clone();
     // What the build reads first: each package's pyproject.toml must parse.
     for wheel in &plan.wheels {
         crate::build::backend::read(&wheel.path)?;
     }
+    report_wheel_paths(&prepared, &session.output)?;
     let mut checked = Checked {
         plan,
         credentials: None,
@@ -109,5 +111,80 @@ fn ready_for_deploy(store: &dyn crate::store::Store, plan: &Plan, host: &str) ->
             )));
         }
         path = crate::store::parent(path);
+    }
+}
+
+/// Wheel files the project's own environment file and cluster.json name: one of ours (any
+/// version) is replaced by the built wheel, as the `WHEELPATH` placeholder is, and said so;
+/// any other is installed from where it names, which must exist there: a warning with
+/// file:line.
+fn report_wheel_paths(
+    prepared: &crate::session::Prepared,
+    output: &crate::output::Output,
+) -> Result<()> {
+    let ours: Vec<(String, String)> = prepared
+        .plan
+        .wheels
+        .iter()
+        .map(|w| {
+            (
+                crate::build::backend::distribution_name(&w.path),
+                w.declared.clone(),
+            )
+        })
+        .collect();
+    let project = &prepared.project;
+    let mut files: Vec<(&std::path::Path, Vec<String>)> = Vec::new();
+    match &project.env {
+        crate::project::Env::Conda(f) | crate::project::Env::Python(f) => {
+            files.push((&f.path, yaml_strings(&f.value)));
+        }
+        _ => {}
+    }
+    if let Some(c) = &project.cluster {
+        files.push((&c.path, json_strings(&c.value)));
+    }
+    for (path, strings) in files {
+        let text = fs_err::read_to_string(path)?;
+        let shown = crate::manifest::display_path(path);
+        for s in strings {
+            let Some(dist) = crate::build::backend::wheel_distribution(&s) else {
+                continue;
+            };
+            let line = text
+                .lines()
+                .position(|l| l.contains(s.as_str()))
+                .map_or(1, |i| i + 1);
+            match ours.iter().find(|(d, _)| *d == dist) {
+                Some((_, declared)) => output.note(format!(
+                    "{}:{line}: `{s}` is a wheel of `{dist}`, which cargo mlops builds from `{declared}`: it is replaced by the built wheel's path, as the WHEELPATH placeholder is",
+                    shown.display()
+                )),
+                None => output.warn(format!(
+                    "{}:{line}: `{s}` names a wheel that no [[wheel]] builds (`{dist}`): it is installed from that path as written, so it must exist there; add its package as a [[wheel]] to have it built and shipped",
+                    shown.display()
+                )),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn yaml_strings(v: &serde_yaml::Value) -> Vec<String> {
+    match v {
+        serde_yaml::Value::String(s) => vec![s.clone()],
+        serde_yaml::Value::Sequence(seq) => seq.iter().flat_map(yaml_strings).collect(),
+        serde_yaml::Value::Mapping(m) => m.values().flat_map(yaml_strings).collect(),
+        serde_yaml::Value::Tagged(t) => yaml_strings(&t.value),
+        _ => Vec::new(),
+    }
+}
+
+fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().flat_map(json_strings).collect(),
+        serde_json::Value::Object(o) => o.values().flat_map(json_strings).collect(),
+        _ => Vec::new(),
     }
 }

@@ -118,9 +118,19 @@ fn compute_name(compute: &Compute) -> &'static str {
     }
 }
 
-/// Whether a requirement line is a wheel file (ours are added by their store path).
+/// Whether a requirement line is a wheel file.
 fn is_wheel_path(req: &str) -> bool {
     req.trim_end().ends_with(".whl")
+}
+
+/// Whether a requirement line is one of the deployed wheels (added by their store path).
+fn is_our_wheel(req: &str, deployment: &Deployment) -> bool {
+    let req = req.trim();
+    is_wheel_path(req)
+        && deployment
+            .wheels
+            .iter()
+            .any(|w| req == w.remote_path || req == crate::render::env_form(&w.remote_path))
 }
 
 /// The `mlflow` requirement, once: `mlflow==<version>` when the target pins one.
@@ -169,7 +179,17 @@ pub fn libraries(
         }
     }
     for p in env_pip {
-        if is_wheel_path(p) || p.starts_with('-') {
+        if p.starts_with('-') || is_our_wheel(p, deployment) {
+            continue;
+        }
+        if is_wheel_path(p) {
+            // A wheel we do not build stays where the environment file says, as it does in
+            // the rendered project: a `whl` library takes the `dbfs:/` form of a FUSE path.
+            let lib = match p.trim().strip_prefix("/dbfs/") {
+                Some(rest) => format!("dbfs:/{rest}"),
+                None => p.trim().to_string(),
+            };
+            push(json!({ "whl": lib }), &mut libs);
             continue;
         }
         push(json!({ "pypi": { "package": p } }), &mut libs);
@@ -206,7 +226,7 @@ pub fn serverless_dependencies(
         push(w.remote_path.clone(), &mut deps);
     }
     for p in env_pip {
-        if !is_wheel_path(p) {
+        if !is_our_wheel(p, deployment) {
             push(p.clone(), &mut deps);
         }
     }

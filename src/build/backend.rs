@@ -137,3 +137,109 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
     }
 }
+
+/// A distribution name as wheel file names spell it (PEP 427, with PEP 503's normalisation):
+/// lowercase, each run of `-`, `_` and `.` one `_`.
+pub fn normalize_distribution(name: &str) -> String {
+    let mut out = String::new();
+    let mut sep = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('_');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// The distribution a wheel file is of: the first `-`-separated field of its name
+/// (`mylib-1.0-py3-none-any.whl` → `mylib`), normalised; `None` for anything not a wheel.
+pub fn wheel_distribution(path: &str) -> Option<String> {
+    let file = path.trim().rsplit(['/', '\\']).next()?;
+    let stem = file.strip_suffix(".whl")?;
+    let (name, rest) = stem.split_once('-')?;
+    (!name.is_empty() && !rest.is_empty()).then(|| normalize_distribution(name))
+}
+
+/// The distribution a package folder builds, read without building it: pyproject.toml's
+/// `[project] name`, else (maturin) Cargo.toml's `[package] name`, else setup.cfg's
+/// `[metadata] name`, else a literal `name=` in setup.py, else the folder's name.
+pub fn distribution_name(package: &Path) -> String {
+    let toml_name = |file: &str, table: &str| -> Option<String> {
+        let text = fs_err::read_to_string(package.join(file)).ok()?;
+        let doc: toml::Table = text.parse().ok()?;
+        Some(doc.get(table)?.get("name")?.as_str()?.to_string())
+    };
+    let setup_cfg = || -> Option<String> {
+        let text = fs_err::read_to_string(package.join("setup.cfg")).ok()?;
+        let mut in_metadata = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_metadata = line == "[metadata]";
+            } else if let Some((k, v)) = line.split_once('=') {
+                if in_metadata && k.trim() == "name" {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+        None
+    };
+    let setup_py = || -> Option<String> {
+        let text = fs_err::read_to_string(package.join("setup.py")).ok()?;
+        let at = text.find("name")?;
+        let rest = text[at + 4..].trim_start().strip_prefix('=')?.trim_start();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let value = &rest[1..];
+        Some(value[..value.find(quote)?].to_string())
+    };
+    let name = toml_name("pyproject.toml", "project")
+        .or_else(|| toml_name("Cargo.toml", "package"))
+        .or_else(setup_cfg)
+        .or_else(setup_py)
+        .unwrap_or_else(|| {
+            package
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    normalize_distribution(&name)
+}
+
+#[cfg(test)]
+mod distribution_tests {
+    use super::*;
+
+    #[test]
+    fn distributions_are_read_and_normalised_as_wheel_names_spell_them() {
+        assert_eq!(normalize_distribution("My.Lib--x"), "my_lib_x");
+        assert_eq!(
+            wheel_distribution("/dbfs/libs/mylib-1.0-py3-none-any.whl").as_deref(),
+            Some("mylib")
+        );
+        assert_eq!(
+            wheel_distribution("dbfs:/a/Demo_Features-0.1.0-cp311-abi3-manylinux_2_17_x86_64.whl")
+                .as_deref(),
+            Some("demo_features")
+        );
+        assert_eq!(wheel_distribution("scikit-learn==1.5"), None);
+        assert_eq!(wheel_distribution("/dbfs/x/WHEELPATH"), None);
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(
+            dir.path().join("setup.py"),
+            "from setuptools import setup\nsetup(\n    name = 'my-lib',\n    version='1.0')\n",
+        )
+        .unwrap();
+        assert_eq!(distribution_name(dir.path()), "my_lib");
+        fs_err::write(
+            dir.path().join("pyproject.toml"),
+            "[project]\nname = \"Other.Name\"\n",
+        )
+        .unwrap();
+        assert_eq!(distribution_name(dir.path()), "other_name");
+    }
+}

@@ -290,6 +290,8 @@ pub struct Target {
     pub builtin: bool,
     /// Its model and the branches allowed to release to it.
     pub release: super::release::TargetRelease,
+    /// `[targets.NAME.cluster]` laid over `[cluster]` (`None`: the project's `[cluster]`).
+    pub cluster: Option<Cluster>,
 }
 
 impl Manifest {
@@ -315,6 +317,15 @@ impl Manifest {
     }
 
     /// The named target, or the default (`local`) when `name` is `None`.
+    /// The `[cluster]` settings of a target: its own `[targets.NAME.cluster]` over the
+    /// project's.
+    pub fn cluster_for(&self, target: &str) -> &Cluster {
+        self.targets
+            .get(target)
+            .and_then(|t| t.cluster.as_ref())
+            .unwrap_or(&self.cluster)
+    }
+
     pub fn target(&self, name: Option<&str>) -> Result<&Target> {
         let name = name.unwrap_or(defaults::TARGET);
         self.targets.get(name).ok_or_else(|| {

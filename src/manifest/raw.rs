@@ -77,7 +77,7 @@ pub struct RawEnvironment {
     pub pip: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     #[schemars(with = "Option<String>")]
@@ -96,7 +96,7 @@ pub struct RawCluster {
     pub pypi: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAutoscale {
     pub min_workers: u32,
@@ -150,4 +150,50 @@ pub struct RawTarget {
     pub model: Option<Spanned<String>>,
     /// Glob patterns of the branches allowed to release to this target (default: any).
     pub release_branches: Option<Vec<String>>,
+    /// `[targets.NAME.cluster]`: `[cluster]` settings for this target only (each key set here
+    /// replaces the project's; the maps are merged).
+    pub cluster: Option<RawCluster>,
+}
+
+impl RawCluster {
+    /// The project's `[cluster]` with a target's keys laid over it.
+    pub fn overlaid(base: Option<&RawCluster>, over: &RawCluster) -> RawCluster {
+        let base = base.cloned().unwrap_or_default();
+        let merge = |b: Option<BTreeMap<String, String>>, o: &Option<BTreeMap<String, String>>| {
+            match (b, o) {
+                (None, None) => None,
+                (b, o) => {
+                    let mut m = b.unwrap_or_default();
+                    m.extend(o.clone().unwrap_or_default());
+                    Some(m)
+                }
+            }
+        };
+        // A size set on the target replaces the project's, in either form.
+        let sized = over.num_workers.is_some() || over.autoscale.is_some();
+        RawCluster {
+            spark_version: over.spark_version.clone().or(base.spark_version),
+            node_type_id: over.node_type_id.clone().or(base.node_type_id),
+            driver_node_type_id: over
+                .driver_node_type_id
+                .clone()
+                .or(base.driver_node_type_id),
+            num_workers: if sized {
+                over.num_workers.clone()
+            } else {
+                base.num_workers
+            },
+            autoscale: if sized {
+                over.autoscale.clone()
+            } else {
+                base.autoscale
+            },
+            spark_conf: merge(base.spark_conf, &over.spark_conf),
+            spark_env_vars: merge(base.spark_env_vars, &over.spark_env_vars),
+            custom_tags: merge(base.custom_tags, &over.custom_tags),
+            policy_id: over.policy_id.clone().or(base.policy_id),
+            data_security_mode: over.data_security_mode.clone().or(base.data_security_mode),
+            pypi: over.pypi.clone().or(base.pypi),
+        }
+    }
 }

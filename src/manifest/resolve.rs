@@ -10,6 +10,7 @@ use super::ctx::Ctx;
 use super::defaults;
 use super::entry_points::resolve_entry_point;
 use super::model::*;
+use super::raw::RawCluster;
 use super::raw::{self, RawManifest};
 use super::targets::{builtin_local_target, resolve_target};
 use crate::diagnostic::{Diagnostic, suggestion};
@@ -110,6 +111,7 @@ pub(super) fn resolve(
         },
     };
 
+    let project_cluster = raw.cluster.clone();
     let cluster = resolve_cluster(raw.cluster, &ctx)?;
 
     let mut entry_points = BTreeMap::new();
@@ -138,7 +140,19 @@ pub(super) fn resolve(
                 .key(format!("targets.{target_name}"))));
         }
         let span = target.span();
-        let target = resolve_target(&target_name, target.into_inner(), span, &ctx)?;
+        let mut target = target.into_inner();
+        let own_cluster = target
+            .cluster
+            .take()
+            .map(|over| {
+                resolve_cluster(
+                    Some(RawCluster::overlaid(project_cluster.as_ref(), &over)),
+                    &ctx,
+                )
+            })
+            .transpose()?;
+        let mut target = resolve_target(&target_name, target, span, &ctx)?;
+        target.cluster = own_cluster;
         targets.insert(target_name, target);
     }
     targets

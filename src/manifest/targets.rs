@@ -104,6 +104,7 @@ pub(super) fn resolve_target(
                 mlflow_version: None,
                 builtin: false,
                 release,
+                cluster: None,
             })
         }
         TargetKind::Databricks => {
@@ -111,7 +112,7 @@ pub(super) fn resolve_target(
                 return Err(Error::diagnostic(
                     ctx.at(span, format!("databricks target `{name}` has no `artifacts`"))
                         .key(format!("{key}.artifacts"))
-                        .help("say where wheels go: a Unity Catalog volume such as `artifacts = \"/Volumes/main/mlops/artifacts\"`, or `artifacts = \"dbfs:/mlops\"` for runtimes below 15.1"),
+                        .help("say where wheels go: a Unity Catalog volume such as `artifacts = \"/Volumes/main/mlops/artifacts/{project}\"`, or `artifacts = \"dbfs:/mlops/{project}\"` for runtimes below 15.0"),
                 ));
             };
             let artifacts = template(artifacts_raw, "artifacts")?;
@@ -181,6 +182,7 @@ pub(super) fn resolve_target(
                 mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
                 builtin: false,
                 release,
+                cluster: None,
             })
         }
     }
@@ -286,6 +288,7 @@ pub(super) fn builtin_local_target() -> Target {
         mlflow_version: None,
         builtin: true,
         release: Default::default(),
+        cluster: None,
     }
 }
 

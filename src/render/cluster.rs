@@ -37,6 +37,7 @@ pub(super) fn render_cluster(
     let mut value = match &project.cluster {
         Some(own) => {
             let mut value = own.value.clone();
+            placeholder::mark_known_wheels(&mut value, &super::wheels::distributions(wheels));
             if placeholder::contains(&value) {
                 placeholder::substitute(&mut value, wheels.len(), &library_path).map_err(|e| {
                     Error::usage(format!(
@@ -54,7 +55,7 @@ pub(super) fn render_cluster(
             }
             value
         }
-        None => generated_cluster(&manifest.cluster, cluster_wheels)?,
+        None => generated_cluster(manifest.cluster_for(&plan.target), cluster_wheels)?,
     };
     if let Some(id) = plan.compute.cluster_id() {
         wrap_bare_spec(&mut value);
@@ -75,7 +76,7 @@ pub fn compute_only(
 ) -> Result<serde_json::Value> {
     let mut value = match &project.cluster {
         Some(own) => own.value.clone(),
-        None => generated_cluster(&manifest.cluster, Vec::new())?,
+        None => generated_cluster(manifest.cluster_for(&plan.target), Vec::new())?,
     };
     wrap_bare_spec(&mut value);
     let obj = value.as_object_mut().expect("wrapped specs are objects");

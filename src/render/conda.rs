@@ -34,9 +34,11 @@ pub(super) fn render_env(
         ))
         .with_help("put the WHEELPATH placeholder in a list, such as the conda `pip:` list")
     };
+    let ours = super::wheels::distributions(wheels);
     match &project.env {
         Env::Conda(file) => {
             let mut value = file.value.clone();
+            placeholder::mark_known_wheels(&mut value, &ours);
             if placeholder::contains(&value) {
                 placeholder::substitute(&mut value, wheels.len(), &env_path)
                     .map_err(|e| placeholder_error(file, e))?;
@@ -47,6 +49,7 @@ pub(super) fn render_env(
         }
         Env::Python(file) => {
             let mut value = file.value.clone();
+            placeholder::mark_known_wheels(&mut value, &ours);
             if placeholder::contains(&value) {
                 placeholder::substitute(&mut value, wheels.len(), &env_path)
                     .map_err(|e| placeholder_error(file, e))?;

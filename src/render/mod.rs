@@ -25,7 +25,9 @@ use crate::templates;
 
 pub use cluster::compute_only;
 pub use rendered::Rendered;
-pub use validate::{parse_runtime, validate};
+pub use validate::{
+    DBFS_LIBRARIES_OFF_FROM, DBFS_LIBRARY_OPT_IN, VOLUMES_FROM, parse_runtime, runtime_of, validate,
+};
 pub use wheels::{WheelRef, env_form, wheel_refs};
 
 /// The file the launcher is rendered to (a name a project's own code is unlikely to use).

@@ -23,6 +23,29 @@ fn is_placeholder(s: &str) -> bool {
     s.ends_with(MARKER)
 }
 
+/// Turns every string below `node` that names a wheel of one of `ours` (a concrete path such
+/// as the template's `/dbfs/libs/mylib-1.0-py3-none-any.whl`, any version) into the
+/// placeholder, so it is replaced like one instead of left stale beside the real wheel.
+/// Returns the strings it replaced.
+pub fn mark_known_wheels<N: Node>(node: &mut N, ours: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    mark(node, ours, &mut found);
+    found
+}
+
+fn mark<N: Node>(node: &mut N, ours: &[String], found: &mut Vec<String>) {
+    if let Some(s) = node.as_string() {
+        if crate::build::backend::wheel_distribution(s).is_some_and(|d| ours.contains(&d)) {
+            found.push(s.to_string());
+            node.set_string(MARKER.to_string());
+        }
+        return;
+    }
+    for child in node.children_mut() {
+        mark(child, ours, found);
+    }
+}
+
 /// Whether `node` holds a placeholder anywhere.
 pub fn contains<N: Node>(node: &N) -> bool {
     match node.as_string() {

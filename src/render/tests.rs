@@ -416,32 +416,82 @@ fn render_refuses_a_folder_it_did_not_write() {
 }
 
 #[test]
-fn dbfs_on_runtime_15_1_or_newer_is_refused() {
-    let manifest = DATABRICKS.replace("14.3.x-scala2.12", "15.4.x-scala2.12");
+fn runtime_checks_go_both_ways_and_name_the_key_that_sets_the_runtime() {
+    // DBFS from 15.0 is refused, naming the key; 14.3 is fine.
+    let manifest = DATABRICKS.replace("14.3.x-scala2.12", "15.0.x-scala2.12");
     let f = Fixture::new(&manifest, &[]);
     let (manifest, project, plan) = f.prepare(Some("dbfs"), "main");
     let err = validate(&plan, &manifest, &project).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(
         err.message()
-            .contains("libraries on DBFS are disabled from 15.1"),
+            .contains("libraries in the DBFS root are disabled from 15.0")
+            && err.message().contains("[cluster] spark_version"),
         "{}",
         err.message()
     );
-    assert!(err.help().unwrap().contains("/Volumes/"));
-    // Volumes are fine on the same runtime.
-    let (manifest, project, plan) = f.prepare(Some("uc"), "main");
+    let help = err.help().unwrap();
+    assert!(
+        help.contains("/Volumes/")
+            && help.contains("[targets.dbfs.cluster] spark_version")
+            && help.contains(DBFS_LIBRARY_OPT_IN),
+        "{help}"
+    );
+    // The Spark conf opts back in.
+    let opted = DATABRICKS.replace("14.3.x-scala2.12", "15.4.x-scala2.12").replace(
+        "pypi = [\"convertdate\"]",
+        "pypi = [\"convertdate\"]\nspark_conf = { \"spark.databricks.driver.dbfsLibraryInstallationAllowed\" = \"true\" }",
+    );
+    let f = Fixture::new(&opted, &[]);
+    let (manifest, project, plan) = f.prepare(Some("dbfs"), "main");
     validate(&plan, &manifest, &project).unwrap();
-    // The project's own cluster.json decides when it has one.
+    // A target pins its own runtime; the others keep the project's.
+    let pinned = DATABRICKS
+        .replace("14.3.x-scala2.12", "15.4.x-scala2.12")
+        .replace(
+            "artifacts = \"dbfs:/wheels\"",
+            "artifacts = \"dbfs:/wheels\"\ncluster = { spark_version = \"14.3.x-scala2.12\" }",
+        );
+    let f = Fixture::new(&pinned, &[]);
+    let (manifest, project, plan) = f.prepare(Some("dbfs"), "main");
+    validate(&plan, &manifest, &project).unwrap();
+    assert_eq!(
+        manifest.cluster_for("dbfs").spark_version,
+        "14.3.x-scala2.12"
+    );
+    assert_eq!(manifest.cluster_for("uc").spark_version, "15.4.x-scala2.12");
+    assert_eq!(
+        manifest.cluster_for("dbfs").workers,
+        manifest.cluster.workers
+    );
+    // Volumes below 13.3 are refused: the template's 7.0 runtime has no volumes.
+    let old = DATABRICKS
+        .replace("14.3.x-scala2.12", "7.0.x-scala2.12")
+        .replace("cluster_id = \"0101-abc\"\n", "");
+    let f = Fixture::new(&old, &[]);
+    let (manifest, project, plan) = f.prepare(Some("uc"), "main");
+    let err = validate(&plan, &manifest, &project).unwrap_err();
+    assert!(
+        err.message().contains("volumes need 13.3 LTS or above")
+            && err.message().contains("[cluster] spark_version"),
+        "{}",
+        err.message()
+    );
+    // The project's own cluster.json decides when it has one, and is named with its line.
     let f = Fixture::new(
         DATABRICKS,
         &[(
             "mlproject/cluster.json",
-            "{\"new_cluster\": {\"spark_version\": \"16.1.x-scala2.12\"}}",
+            "{\"new_cluster\": {\n  \"spark_version\": \"16.1.x-scala2.12\", \"node_type_id\": \"n\", \"num_workers\": 1}}",
         )],
     );
     let (manifest, project, plan) = f.prepare(Some("dbfs"), "main");
-    assert!(validate(&plan, &manifest, &project).is_err());
+    let err = validate(&plan, &manifest, &project).unwrap_err();
+    assert!(
+        err.message().contains("cluster.json:2"),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
-use crate::manifest::{Cluster, Compute, Manifest, TargetKind};
+use crate::manifest::{Compute, Manifest, TargetKind};
 use crate::plan::Plan;
 use crate::project::{Env, MlflowProject};
 
@@ -51,38 +51,126 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
     Ok(warnings)
 }
 
-/// DBFS libraries are disabled from Databricks Runtime 15.1 (refused when `dbfs`). A runtime
-/// that cannot be read is a warning: the checks that depend on it could not be made.
+/// DBFS-root libraries are disabled by default from Databricks Runtime 15.0: "storing library
+/// files in the DBFS root is deprecated and disabled by default starting with Databricks
+/// Runtime 15.0 ... set the following Spark configuration parameter:
+/// spark.databricks.driver.dbfsLibraryInstallationAllowed true" (Databricks Runtime 15.0
+/// release notes, Breaking changes, https://docs.databricks.com/release-notes/runtime/15.0.html).
+pub const DBFS_LIBRARIES_OFF_FROM: (u32, u32) = (15, 0);
+
+/// Unity Catalog volumes (and libraries installed from them) need Databricks Runtime 13.3 LTS
+/// or above (https://docs.databricks.com/en/volumes/index.html, "Requirements").
+pub const VOLUMES_FROM: (u32, u32) = (13, 3);
+
+/// The Spark conf that lets a cluster install libraries from the DBFS root again.
+pub const DBFS_LIBRARY_OPT_IN: &str = "spark.databricks.driver.dbfsLibraryInstallationAllowed";
+
+/// The runtime a job cluster of the target runs, and where it is set (for messages).
+pub fn runtime_of(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> (String, String) {
+    let own = project.cluster.as_ref().and_then(|c| {
+        let version = c
+            .value
+            .get("new_cluster")
+            .unwrap_or(&c.value)
+            .get("spark_version")?
+            .as_str()?
+            .to_string();
+        let text = fs_err::read_to_string(&c.path).unwrap_or_default();
+        let line = text
+            .lines()
+            .position(|l| l.contains("\"spark_version\""))
+            .map_or(1, |i| i + 1);
+        Some((
+            version,
+            format!(
+                "`spark_version` in {}:{line}",
+                crate::manifest::display_path(&c.path).display()
+            ),
+        ))
+    });
+    own.unwrap_or_else(|| {
+        let cluster = manifest.cluster_for(&plan.target);
+        let key = if cluster.spark_version != manifest.cluster.spark_version {
+            format!("[targets.{}.cluster] spark_version", plan.target)
+        } else {
+            "[cluster] spark_version".to_string()
+        };
+        (
+            cluster.spark_version.clone(),
+            format!("{key} in {}", manifest.display_path.display()),
+        )
+    })
+}
+
+/// Whether the target's job cluster sets the DBFS-library opt-in.
+fn dbfs_opt_in(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> bool {
+    let own = project.cluster.as_ref().and_then(|c| {
+        c.value
+            .get("new_cluster")
+            .unwrap_or(&c.value)
+            .get("spark_conf")?
+            .get(DBFS_LIBRARY_OPT_IN)
+            .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+    });
+    own.or_else(|| {
+        manifest
+            .cluster_for(&plan.target)
+            .spark_conf
+            .get(DBFS_LIBRARY_OPT_IN)
+            .cloned()
+    })
+    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// `(major, minor)` as people write it: `15.x` for the newest minor release.
+fn shown(major: u32, minor: u32) -> String {
+    if minor == u32::MAX {
+        format!("{major}.x")
+    } else {
+        format!("{major}.{minor}")
+    }
+}
+
+/// The runtime checks of a job cluster, both ways: DBFS libraries from 15.0 (unless the
+/// cluster opts back in), volumes below 13.3. A runtime that cannot be read is a warning:
+/// the checks that depend on it could not be made.
 fn runtime_check(
     plan: &Plan,
     manifest: &Manifest,
     project: &MlflowProject,
     dbfs: bool,
 ) -> Result<Option<String>> {
-    let version = spark_version(project, &manifest.cluster);
+    let (version, source) = runtime_of(plan, manifest, project);
     let Some((major, minor)) = parse_runtime(&version) else {
         return Ok(Some(format!(
-            "cannot tell which Databricks Runtime `spark_version = \"{version}\"` is (expected a form like `15.4.x-scala2.12`); checks that depend on it were skipped{}",
+            "cannot tell which Databricks Runtime `{version}` ({source}) is (expected a form like `15.4.x-scala2.12`); checks that depend on it were skipped{}",
             if dbfs {
-                ", among them that DBFS libraries are disabled from 15.1"
+                ", among them that DBFS libraries are disabled from 15.0"
             } else {
-                ""
+                ", among them that volumes need 13.3 or above"
             }
         )));
     };
-    if dbfs && (major, minor) >= (15, 1) {
-        let shown = if minor == u32::MAX {
-            format!("{major}.x")
-        } else {
-            format!("{major}.{minor}")
-        };
+    let (off_major, off_minor) = DBFS_LIBRARIES_OFF_FROM;
+    if dbfs && (major, minor) >= DBFS_LIBRARIES_OFF_FROM && !dbfs_opt_in(plan, manifest, project) {
         return Err(Error::usage(format!(
-            "target `{}` stores wheels on DBFS (`{}`), but the cluster runs Databricks Runtime {shown} (`{version}`): libraries on DBFS are disabled from 15.1",
-            plan.target, plan.artifacts
+            "target `{}` stores wheels on DBFS (`{}`), but its cluster runs Databricks Runtime {} (`{version}`, set by {source}): libraries in the DBFS root are disabled from {off_major}.{off_minor}",
+            plan.target, plan.artifacts, shown(major, minor)
         ))
         .with_help(format!(
-            "store them in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{}\"` under [targets.{}], or use a runtime below 15.1",
-            plan.project, plan.target
+            "store them in a Unity Catalog volume (`artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{{project}}\"` under [targets.{}]), pin a runtime below {off_major}.{off_minor} for this target only (`[targets.{}.cluster] spark_version = \"14.3.x-scala2.12\"`), or opt back in with the Spark conf `{DBFS_LIBRARY_OPT_IN} = \"true\"`",
+            plan.target, plan.target
+        )));
+    }
+    let (vol_major, vol_minor) = VOLUMES_FROM;
+    if plan.artifacts.starts_with("/Volumes/") && (major, minor) < VOLUMES_FROM {
+        return Err(Error::usage(format!(
+            "target `{}` stores wheels in a Unity Catalog volume (`{}`), but its cluster runs Databricks Runtime {} (`{version}`, set by {source}): volumes need {vol_major}.{vol_minor} LTS or above",
+            plan.target, plan.artifacts, shown(major, minor)
+        ))
+        .with_help(format!(
+            "use a newer runtime (set {source}, e.g. `15.4.x-scala2.12`), or for an old runtime store the wheels on DBFS (`artifacts = \"dbfs:/mlops/{{project}}\"` under [targets.{}])",
+            plan.target
         )));
     }
     Ok(None)
@@ -223,8 +311,11 @@ fn serverless_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -
         }
     }
     for (key, map) in [
-        ("spark_conf", &manifest.cluster.spark_conf),
-        ("spark_env_vars", &manifest.cluster.spark_env_vars),
+        ("spark_conf", &manifest.cluster_for(&plan.target).spark_conf),
+        (
+            "spark_env_vars",
+            &manifest.cluster_for(&plan.target).spark_env_vars,
+        ),
     ] {
         if !map.is_empty() && project.cluster.is_none() {
             return refuse(
@@ -281,22 +372,6 @@ fn conda_only_warnings(manifest: &Manifest, project: &MlflowProject) -> Vec<Stri
             .collect(),
         Env::Python(_) | Env::Docker => Vec::new(),
     }
-}
-
-/// The runtime the job cluster will run: the project's cluster.json, else `[cluster]`.
-pub(super) fn spark_version(project: &MlflowProject, cluster: &Cluster) -> String {
-    project
-        .cluster
-        .as_ref()
-        .and_then(|c| {
-            c.value
-                .get("new_cluster")
-                .unwrap_or(&c.value)
-                .get("spark_version")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| cluster.spark_version.clone())
 }
 
 /// `15.4.x-scala2.12` → (15, 4).

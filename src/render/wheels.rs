@@ -20,6 +20,14 @@ pub struct WheelRef {
     pub library_path: String,
 }
 
+/// The distributions of `wheels`, as their file names spell them.
+pub fn distributions(wheels: &[WheelRef]) -> Vec<String> {
+    wheels
+        .iter()
+        .filter_map(|w| crate::build::backend::wheel_distribution(&w.file))
+        .collect()
+}
+
 /// The content-addressed location of each wheel under the plan's branch folder.
 pub fn wheel_refs(plan: &Plan, wheels: &[BuiltWheel]) -> Vec<WheelRef> {
     wheels
