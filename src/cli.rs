@@ -357,6 +357,11 @@ pub struct InitArgs {
     /// Project name (default: the folder's name)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// Adopt the MLflow project already here: write only mlops.toml, naming its MLproject
+    /// folder and its Python packages (pyproject.toml or setup.py)
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// Parses the process arguments, accepting both `cargo mlops ...` and `cargo-mlops ...`.

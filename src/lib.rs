@@ -4,6 +4,7 @@
 //! The library never prints directly: everything shown goes through [`output`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod adopt;
 pub mod atomic;
 pub mod build;
 pub mod check;

@@ -56,7 +56,7 @@ pub fn write(dir: &Path, name: Option<&str>, force: bool, output: &Output) -> Re
 }
 
 /// A project name derived from the folder name, made valid.
-fn name_from_folder(dir: &Path) -> String {
+pub fn name_from_folder(dir: &Path) -> String {
     let raw = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -5,6 +5,18 @@ use crate::error::Result;
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
+    if args.adopt {
+        let name = args
+            .name
+            .clone()
+            .unwrap_or_else(|| crate::scaffold::name_from_folder(&session.cwd));
+        crate::adopt::adopt(&session.cwd, name.clone(), args.force, &session.output)?;
+        session.output.status(
+            "Finished",
+            format!("adopted project `{name}`; next: `cargo mlops check` (it lists the entry points)"),
+        );
+        return Ok(());
+    }
     let name = crate::scaffold::write(
         &session.cwd,
         args.name.as_deref(),

@@ -17,6 +17,37 @@ pub fn name_of(req: &str) -> String {
         .replace(['_', '.'], "-")
 }
 
+/// The Python version an environment file asks for: conda's `python=3.8` (or `python==`,
+/// `python>=`...: the version as written), or python_env's `python: "3.8"`.
+pub fn requested_python(env_file: &str, env_text: &str) -> Option<String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(env_text).ok()?;
+    if env_file.contains("python_env") {
+        return value["python"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| value["python"].as_f64().map(|v| v.to_string()));
+    }
+    value["dependencies"].as_sequence()?.iter().find_map(|d| {
+        let s = d.as_str()?.trim();
+        let rest = s.strip_prefix("python")?;
+        let version = rest.trim_start_matches(['=', '>', '<', '~', ' ']);
+        (rest.len() != version.len() && !version.is_empty()).then(|| version.to_string())
+    })
+}
+
+/// Whether interpreter version `have` (`3.11`) is what `wanted` (`3.8`, `3.8.10`, `3.11.*`)
+/// names, to the precision it is written in.
+pub fn python_matches(wanted: &str, have: &str) -> bool {
+    let parts = |v: &str| -> Vec<String> {
+        v.split('.')
+            .map(|p| p.trim_end_matches('*').to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    let (w, h) = (parts(wanted), parts(have));
+    w.iter().zip(&h).take(2).all(|(a, b)| a == b)
+}
+
 /// The third-party pip requirements of an environment file (conda.yaml or python_env.yaml):
 /// its pip list and the conda dependencies pip can install, and mlflow (the launcher needs
 /// it). Wheel files are left out: ours come from the store.
@@ -98,6 +129,17 @@ mod tests {
 
     #[test]
     fn conda_specs_become_pip_lines_and_mlflow_is_added() {
+        assert_eq!(
+            requested_python("conda.yaml", "dependencies:\n  - python=3.8\n  - pip\n").as_deref(),
+            Some("3.8")
+        );
+        assert_eq!(
+            requested_python("python_env.yaml", "python: \"3.10\"\n").as_deref(),
+            Some("3.10")
+        );
+        assert_eq!(requested_python("conda.yaml", "dependencies:\n  - pip\n"), None);
+        assert!(python_matches("3.11", "3.11") && python_matches("3.11.4", "3.11"));
+        assert!(!python_matches("3.8", "3.11"));
         let text = "dependencies:\n  - python=3.11\n  - numpy=1.26\n  - pip\n  - pip:\n    - pandas>=2\n    - /dbfs/x/a-1-py3-none-any.whl\n";
         assert_eq!(
             from_env_file("conda.yaml", text),

@@ -38,7 +38,12 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
             let dbfs = plan.artifacts.starts_with("dbfs:/");
             warnings.extend(runtime_check(plan, manifest, project, dbfs)?);
         }
-        Compute::Serverless { .. } => serverless_check(plan, manifest, project)?,
+        Compute::Serverless {
+            environment_version,
+        } => {
+            serverless_check(plan, manifest, project)?;
+            warnings.extend(serverless_python_warning(project, environment_version));
+        }
         Compute::ExistingCluster { .. } => {}
     }
     warnings.extend(conda_only_warnings(manifest, project));
@@ -274,6 +279,28 @@ const CLUSTER_ONLY: &[&str] = &[
 ];
 
 /// What a serverless target cannot carry over from the cluster settings.
+/// The Python of each serverless environment version
+/// (https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
+const SERVERLESS_PYTHON: &[(&str, &str)] = &[("1", "3.10"), ("2", "3.11"), ("3", "3.12"), ("4", "3.12")];
+
+/// A Python version the environment file asks for is not what serverless runs: the
+/// environment version decides.
+fn serverless_python_warning(project: &MlflowProject, version: &str) -> Option<String> {
+    let (crate::project::Env::Conda(file) | crate::project::Env::Python(file)) = &project.env
+    else {
+        return None;
+    };
+    let text = serde_yaml::to_string(&file.value).ok()?;
+    let wanted = crate::environment::requirements::requested_python(&file.name, &text)?;
+    let (_, have) = SERVERLESS_PYTHON.iter().find(|(v, _)| *v == version)?;
+    (!crate::environment::requirements::python_matches(&wanted, have)).then(|| {
+        format!(
+            "{} asks for Python {wanted}, but serverless environment version {version} runs Python {have}: the environment version decides (`environment_version` on the target)",
+            crate::manifest::display_path(&file.path).display()
+        )
+    })
+}
+
 fn serverless_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Result<()> {
     let refuse = |what: String, help: &str| {
         Err(Error::usage(format!(

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod adopt;
 mod auth;
 mod build;
 mod ci;
