@@ -65,7 +65,9 @@ pub fn find(dir: &Path) -> Result<Found> {
             _ => {}
         }
     }
-    found.mlprojects.sort_by_key(|p| (p.components().count(), p.clone()));
+    found
+        .mlprojects
+        .sort_by_key(|p| (p.components().count(), p.clone()));
     found.packages.sort();
     found.packages.dedup();
     // A package inside another package (its tests, a vendored copy) is the outer one's.
@@ -161,7 +163,10 @@ mod tests {
         for (f, text) in [
             ("projects/Train/MLproject", "name: t\n"),
             ("projects/Train/train.py", ""),
-            ("libs/mylib/setup.py", "from setuptools import setup\nsetup(name='mylib')\n"),
+            (
+                "libs/mylib/setup.py",
+                "from setuptools import setup\nsetup(name='mylib')\n",
+            ),
             ("libs/mylib/tests/setup.py", ""),
             ("libs/other/pyproject.toml", "[project]\nname = \"other\"\n"),
             ("MLproject", "name: top\n"),

@@ -258,4 +258,52 @@ mod tests {
         assert!(in_pull_request(&gh));
         assert!(!in_pull_request(&none));
     }
+
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=master",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    #[test]
+    fn with_nothing_named_the_base_is_the_remotes_default_then_main_then_master() {
+        let origin = tempfile::tempdir().unwrap();
+        git(origin.path(), &["init", "-q"]);
+        git(
+            origin.path(),
+            &["commit", "-q", "--allow-empty", "-m", "one"],
+        );
+        git(origin.path(), &["branch", "develop"]);
+        git(
+            origin.path(),
+            &["symbolic-ref", "HEAD", "refs/heads/develop"],
+        );
+        let work = tempfile::tempdir().unwrap();
+        git(
+            work.path(),
+            &["clone", "-q", origin.path().to_str().unwrap(), "."],
+        );
+        // A clone records the remote's default branch: `develop` here.
+        assert_eq!(
+            default_base(work.path()),
+            ("develop".to_string(), "origin/HEAD")
+        );
+        // Without it, a `master` (the template's) wins over a `main` that does not exist.
+        git(work.path(), &["remote", "set-head", "origin", "--delete"]);
+        assert_eq!(default_base(work.path()), ("master".to_string(), "default"));
+        assert_eq!(crate::git::branch_exists(work.path(), "main"), Some(false));
+        git(work.path(), &["branch", "main"]);
+        assert_eq!(default_base(work.path()), ("main".to_string(), "default"));
+    }
 }

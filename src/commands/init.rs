@@ -13,7 +13,9 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
         crate::adopt::adopt(&session.cwd, name.clone(), args.force, &session.output)?;
         session.output.status(
             "Finished",
-            format!("adopted project `{name}`; next: `cargo mlops check` (it lists the entry points)"),
+            format!(
+                "adopted project `{name}`; next: `cargo mlops check` (it lists the entry points)"
+            ),
         );
         return Ok(());
     }

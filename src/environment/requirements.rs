@@ -137,7 +137,10 @@ mod tests {
             requested_python("python_env.yaml", "python: \"3.10\"\n").as_deref(),
             Some("3.10")
         );
-        assert_eq!(requested_python("conda.yaml", "dependencies:\n  - pip\n"), None);
+        assert_eq!(
+            requested_python("conda.yaml", "dependencies:\n  - pip\n"),
+            None
+        );
         assert!(python_matches("3.11", "3.11") && python_matches("3.11.4", "3.11"));
         assert!(!python_matches("3.8", "3.11"));
         let text = "dependencies:\n  - python=3.11\n  - numpy=1.26\n  - pip\n  - pip:\n    - pandas>=2\n    - /dbfs/x/a-1-py3-none-any.whl\n";

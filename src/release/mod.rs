@@ -71,7 +71,6 @@ pub struct Released {
     pub gates: Vec<GateResult>,
     pub must_beat: Option<BeatResult>,
     /// Metrics the checks name that the run does not have (then nothing is registered).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<MissingMetric>,
     /// Every gate and `must_beat` passed.
     pub passed: bool,

@@ -281,7 +281,8 @@ const CLUSTER_ONLY: &[&str] = &[
 /// What a serverless target cannot carry over from the cluster settings.
 /// The Python of each serverless environment version
 /// (https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
-const SERVERLESS_PYTHON: &[(&str, &str)] = &[("1", "3.10"), ("2", "3.11"), ("3", "3.12"), ("4", "3.12")];
+const SERVERLESS_PYTHON: &[(&str, &str)] =
+    &[("1", "3.10"), ("2", "3.11"), ("3", "3.12"), ("4", "3.12")];
 
 /// A Python version the environment file asks for is not what serverless runs: the
 /// environment version decides.

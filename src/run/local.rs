@@ -57,7 +57,12 @@ pub fn run(
 
 /// Local environments are virtualenvs of the build interpreter: a Python version the
 /// environment file asks for (conda's `python=3.8`) is not installed, so say which one runs.
-fn warn_other_python(env_file: &str, env_text: &str, python: &crate::tools::Python, output: &Output) {
+fn warn_other_python(
+    env_file: &str,
+    env_text: &str,
+    python: &crate::tools::Python,
+    output: &Output,
+) {
     let Some(wanted) = environment::requirements::requested_python(env_file, env_text) else {
         return;
     };

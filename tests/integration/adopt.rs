@@ -33,7 +33,10 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
             "Python package libs/mylib",
         ],
     );
-    assert_eq!(p.git_cmd(&["status", "--porcelain"]).trim(), "?? mlops.toml");
+    assert_eq!(
+        p.git_cmd(&["status", "--porcelain"]).trim(),
+        "?? mlops.toml"
+    );
     let manifest = p.read("mlops.toml");
     assert_has(
         &manifest,
@@ -81,10 +84,9 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
         py,
     ])
     .success();
-    let env: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(out.join("training_env.yaml")).unwrap(),
-    )
-    .unwrap();
+    let env: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(out.join("training_env.yaml")).unwrap())
+            .unwrap();
     let pip: Vec<&str> = env["dependencies"][2]["pip"]
         .as_sequence()
         .unwrap()
@@ -93,7 +95,10 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
         .collect();
     let wheels = mylib_entries(pip.iter().copied());
     assert_eq!(wheels.len(), 1, "{pip:?}");
-    assert!(wheels[0].starts_with("/dbfs/mlops/example/main/"), "{pip:?}");
+    assert!(
+        wheels[0].starts_with("/dbfs/mlops/example/main/"),
+        "{pip:?}"
+    );
     let cluster: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("cluster.json")).unwrap()).unwrap();
     let libs: Vec<&str> = cluster["libraries"]
@@ -115,7 +120,15 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
         .mlops_ws(
             &ws,
             &[
-                "run", "--entry", "main", "--target", "dev", "--no-wait", "--json", "--python", py,
+                "run",
+                "--entry",
+                "main",
+                "--target",
+                "dev",
+                "--no-wait",
+                "--json",
+                "--python",
+                py,
             ],
             &[],
         )
@@ -152,7 +165,16 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
 
     // And it runs locally, end to end, with the library built from setup.py.
     let run = p.mlops_shared_target(
-        &["run", "--entry", "main", "-P", "alpha=0.5", "--json", "--python", py],
+        &[
+            "run",
+            "--entry",
+            "main",
+            "-P",
+            "alpha=0.5",
+            "--json",
+            "--python",
+            py,
+        ],
         &[],
     );
     run.success();

@@ -384,8 +384,8 @@ fn check_resolves_credentials_without_the_network_and_online_asks_the_workspace(
     assert_has(
         &out.stderr,
         &[
-            "`/Volumes/main/mlops/nosuch` does not exist",
-            "CREATE VOLUME",
+            "the volume `/Volumes/main/mlops/nosuch` that `targets.dev.artifacts` names does not exist",
+            "CREATE VOLUME main.mlops.nosuch",
         ],
     );
 }

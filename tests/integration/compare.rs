@@ -90,12 +90,23 @@ fn a_branch_is_compared_with_its_base_on_databricks() {
         ],
     );
 
-    // A base without runs is said, not failed.
+    // A base that is no branch is said as such, not failed.
     let lonely = on_fake(&p, &ws, &["compare", "--base", "nowhere"], &[]);
     lonely.success();
     assert_has(
         &lonely.stderr,
-        &["`nowhere` has no finished run of `train`"],
+        &[
+            "there is no branch `nowhere` here or on a remote",
+            "--base BRANCH",
+        ],
+    );
+    // A branch without finished runs of the entry point is said too.
+    p.git_cmd(&["branch", "quiet"]);
+    let quiet = on_fake(&p, &ws, &["compare", "--base", "quiet"], &[]);
+    quiet.success();
+    assert_has(
+        &quiet.stderr,
+        &["the base branch `quiet` (from --base) has no finished run of entry point `train`"],
     );
 
     // A pull request build: the comparison lands in the step summary.

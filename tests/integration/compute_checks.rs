@@ -19,7 +19,7 @@ fn check(p: &Project, args: &[&str]) -> Run {
     p.mlops_offline_creds(&all)
 }
 
-const SERVERLESS: &str = "[targets.sl]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\ncompute = \"serverless\"\n";
+const SERVERLESS: &str = "[targets.sl]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\ncompute = \"serverless\"\n";
 
 #[test]
 fn serverless_targets_show_their_environment_version() {
@@ -100,7 +100,7 @@ fn serverless_with_cluster_only_settings_is_refused() {
         // The same project is fine on a job cluster.
         if !cluster.contains("existing") {
             let p2 = project(
-                "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\n",
+                "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\n",
             );
             p2.file("mlproject/cluster.json", cluster);
             check(&p2, &["--target", "dev"]).success();
@@ -132,7 +132,7 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
     assert_has(
         &out.stderr,
         &[
-            "libraries on DBFS are disabled from 15.1",
+            "libraries in the DBFS root are disabled from 15.0",
             "Unity Catalog volume",
         ],
     );
@@ -142,7 +142,7 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
 #[test]
 fn env_managers_that_run_mlflow_on_the_cluster_are_refused() {
     let p = project(
-        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenv_manager = \"conda\"\n",
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\nenv_manager = \"conda\"\n",
     );
     let out = check(&p, &["--target", "dev"]);
     out.code(2);
@@ -156,11 +156,11 @@ fn env_managers_that_run_mlflow_on_the_cluster_are_refused() {
         ],
     );
     let p = project(
-        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenv_manager = \"local\"\n",
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\nenv_manager = \"local\"\n",
     );
     check(&p, &["--target", "dev"]).success();
     let p = project(
-        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts\"\nenvironment_version = \"4\"\n",
+        "[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\nenvironment_version = \"4\"\n",
     );
     let out = check(&p, &["--target", "dev"]);
     out.code(2);
@@ -280,7 +280,7 @@ fn runtimes_in_every_written_form_are_checked_or_warned_about() {
         out.code(2);
         assert_has(
             &out.stderr,
-            &["libraries on DBFS are disabled from 15.1", version],
+            &["libraries in the DBFS root are disabled from 15.0", version],
         );
     }
     let p = project(&format!(

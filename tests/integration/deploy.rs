@@ -179,7 +179,7 @@ fn volume_deploy_uses_the_files_api() {
         wheels(&report)[0]["remote_path"]
             .as_str()
             .unwrap()
-            .starts_with("/Volumes/main/mlops/artifacts/main/")
+            .starts_with("/Volumes/main/mlops/artifacts/demo/main/")
     );
     let log = ws.log();
     assert!(log.iter().any(|l| l.method == "PUT"

@@ -14,6 +14,7 @@ mod client;
 mod compare;
 mod compute;
 mod compute_checks;
+mod corners;
 mod deploy;
 mod dirty;
 mod environments;

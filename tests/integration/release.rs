@@ -209,6 +209,30 @@ fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
         prod["versions"][&version]["tags"]["mlops.run_id"],
         strong.as_str()
     );
+
+    // A gate on a metric the run never logged is a mistake in the manifest, not a bad model:
+    // its own error, naming the closest metric the run has, after the checks table.
+    let manifest = p.read("mlops.toml").replace(
+        "gates = { accuracy = \">= 0.5\" }",
+        "gates = { acuracy = \">= 0.5\" }",
+    );
+    p.file("mlops.toml", &manifest);
+    let typo = p.mlops(&["release"]);
+    typo.code(2);
+    assert_has(&typo.stdout, &["acuracy", "no such metric"]);
+    assert_has(
+        &typo.stderr,
+        &[
+            "has no metric `acuracy` (named by [release] gates)",
+            "did you mean `accuracy`?",
+            "nothing was registered",
+        ],
+    );
+    assert!(!typo.stderr.contains("improve the run"), "{}", typo.stderr);
+    let json = p.mlops(&["release", "--json"]);
+    json.code(2);
+    assert_eq!(json.json()["missing"][0]["metric"], "acuracy");
+    assert_eq!(json.json()["missing"][0]["closest"][0], "accuracy");
 }
 
 #[test]

@@ -211,7 +211,7 @@ fn mlflow_itself_loads_the_rendered_projects() {
         );
         if target == "dev" {
             assert!(
-                features.starts_with("/Volumes/main/mlops/artifacts/main/"),
+                features.starts_with("/Volumes/main/mlops/artifacts/demo/main/"),
                 "{features}"
             );
         } else {
@@ -331,7 +331,7 @@ fn check_refuses_dbfs_on_new_runtimes_and_docker() {
     assert_has(
         &run.stderr,
         &[
-            "libraries on DBFS are disabled from 15.1",
+            "libraries in the DBFS root are disabled from 15.0",
             "Unity Catalog volume",
         ],
     );

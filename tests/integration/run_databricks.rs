@@ -633,8 +633,9 @@ fn status_logs_and_cancel_commands() {
     assert_eq!(cancel.json()["mlflow_run_id"], mlflow_id.as_str());
     assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "KILLED");
     assert_has(&cancel.stderr, &["MLflow run", "KILLED"]);
+    // A cancelled run is no success: `status` exits 1, its JSON still printed.
     let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs", "--json"], &[]);
-    assert_eq!(status.success().json()["result_state"], "CANCELED");
+    assert_eq!(status.code(1).json()["result_state"], "CANCELED");
     let missing = p.mlops_ws(&ws, &["status", "999999", "--target", "dbfs"], &[]);
     missing.code(3);
     assert_has(&missing.stderr, &["does not exist"]);
@@ -782,4 +783,140 @@ fn every_lost_answer_of_a_dbfs_run_is_survived() {
 #[test]
 fn every_lost_answer_of_a_volume_run_is_survived() {
     every_lost_answer_is_survived("volume");
+}
+
+#[test]
+fn a_job_that_ends_without_its_launcher_has_its_mlflow_run_ended_by_whoever_looks() {
+    // The task fails before the launcher starts (a library that does not install): nothing
+    // in the job ends its MLflow run.
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| {
+        s.job_behaviour.result = "FAILED".into();
+        s.job_behaviour.error = "Library installation failed for library due to user error".into();
+    });
+    let submit = |p: &Project| {
+        run(
+            p,
+            &ws,
+            &[
+                "--entry",
+                "train",
+                "--target",
+                "dbfs",
+                "--no-wait",
+                "--json",
+            ],
+            &[],
+        )
+        .success()
+        .json()
+    };
+    let first = submit(&p);
+    let id = first["databricks_run_id"].as_u64().unwrap().to_string();
+    let mlflow_id = first["mlflow_run_id"].as_str().unwrap().to_string();
+    // Let the job end (the fake's job takes about a second).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "RUNNING");
+    // `status` ends it FAILED, says so, and exits 1 for the failed run.
+    let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs"], &[]);
+    status.code(1);
+    assert_has(
+        &status.stderr,
+        &[&format!("MLflow run {mlflow_id} FAILED"), "ended FAILED"],
+    );
+    assert_has(&status.stdout, &["result    FAILED"]);
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "FAILED");
+    // `logs` of a failed run exits 1 too.
+    p.mlops_ws(&ws, &["logs", &id, "--target", "dbfs"], &[])
+        .code(1);
+
+    // `runs` does the same for a run nobody looked at.
+    let second = submit(&p);
+    let other = second["mlflow_run_id"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let runs = p
+        .mlops_ws(&ws, &["runs", "--target", "dbfs", "--json"], &[])
+        .success()
+        .json();
+    let listed = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == other.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["status"], "FAILED");
+    assert_eq!(mlflow_run(&ws, &other)["info"]["status"], "FAILED");
+
+    // A successful run's status exits 0.
+    ws.with_state(|s| s.job_behaviour = Default::default());
+    let ok = submit(&p);
+    let ok_id = ok["databricks_run_id"].as_u64().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    p.mlops_ws(&ws, &["status", &ok_id, "--target", "dbfs"], &[])
+        .success();
+    assert_eq!(
+        mlflow_run(&ws, ok["mlflow_run_id"].as_str().unwrap())["info"]["status"],
+        "FINISHED"
+    );
+}
+
+#[test]
+fn runs_of_targets_that_share_an_experiment_are_told_apart() {
+    let p = demo();
+    // A second target with the same experiment (and workspace) as `dbfs`.
+    let manifest = p.read("mlops.toml")
+        + "\n[targets.dbfs2]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops/{project}\"\nexperiment = \"/Users/{user}/{project}/{branch}\"\nmlflow_version = \"2.21.3\"\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "second target"]);
+    let ws = FakeWorkspace::start();
+    let mut ids = Vec::new();
+    for target in ["dbfs", "dbfs2"] {
+        let out = run(
+            &p,
+            &ws,
+            &[
+                "--entry",
+                "train",
+                "--target",
+                target,
+                "--no-wait",
+                "--json",
+            ],
+            &[],
+        );
+        ids.push(
+            out.success().json()["mlflow_run_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["runs", "--target", "dbfs", "--json"];
+        all.extend_from_slice(args);
+        p.mlops_ws(&ws, &all, &[]).success().json()["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed(&[]), vec![ids[0].clone()]);
+    let mut both = listed(&["--all-targets"]);
+    both.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(both, want);
+    let text = p.mlops_ws(&ws, &["runs", "--target", "dbfs", "--all-targets"], &[]);
+    text.success();
+    let header = text.stdout.lines().next().unwrap();
+    assert!(header.contains("target"), "{}", text.stdout);
+    assert_has(&text.stdout, &["dbfs2"]);
+    let mine = p.mlops_ws(&ws, &["runs", "--target", "dbfs"], &[]);
+    assert_has(
+        &mine.success().stderr,
+        &["made by target `dbfs` (it shares the experiment with `dbfs2`"],
+    );
 }

@@ -179,6 +179,10 @@ pub fn clean_command(program: &Path) -> Command {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");
+    // The user name is read as Python's getpass does: LOGNAME first.
+    for var in ["LOGNAME", "LNAME", "USERNAME"] {
+        cmd.env_remove(var);
+    }
     cmd.env("USER", "tester");
     cmd
 }
