@@ -85,24 +85,20 @@ pub fn status(
     Ok((state, failure))
 }
 
-/// The output of the run's task, that task's run id, and the error to exit with when the
-/// run ended other than SUCCESS.
-pub fn logs(
-    session: &Session,
-    run_id: u64,
-    output: &Output,
-) -> Result<(u64, RunOutput, Option<Error>)> {
+/// The output of the run's task and that task's run id (the MLflow run ended when the job
+/// ended without doing it). Showing a failed run's logs succeeds: `status` is the command
+/// whose exit code says how the run ended.
+pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<(u64, RunOutput)> {
     let client = client(session)?;
     let jobs = Jobs { client: &client };
     let state = jobs.get(run_id)?;
     reconcile(&client, &state, output)?;
-    let failure = failed(run_id, &state);
     let task = state.task_run_id.ok_or_else(|| {
         Error::remote(format!(
             "run {run_id} has no task run to read the output of"
         ))
     })?;
-    Ok((task, jobs.output(task)?, failure))
+    Ok((task, jobs.output(task)?))
 }
 
 /// Cancels the run, waits until it has ended, and ends the MLflow run it logged into

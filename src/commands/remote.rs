@@ -35,7 +35,7 @@ pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
 
 pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let (task, out, failure) = remote::logs(session, args.run_id, &output)?;
+    let (task, out) = remote::logs(session, args.run_id, &output)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -55,7 +55,7 @@ pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
             output.block("Trace:", trace);
         }
     }
-    failure.map_or(Ok(()), Err)
+    Ok(())
 }
 
 pub fn cancel(session: &Session, args: &RemoteRunArgs) -> Result<()> {

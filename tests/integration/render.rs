@@ -63,12 +63,18 @@ fn the_seed_files_change_only_in_their_wheel_paths() {
     let out = p.path().join("out");
 
     let mut conda = yaml_file(&p.path().join("mlproject/conda.yaml"));
-    fill_yaml(&mut conda, &format!("/dbfs/wheels/main/{address}/{file}"));
+    fill_yaml(
+        &mut conda,
+        &format!("/dbfs/wheels/training/main/{address}/{file}"),
+    );
     assert_eq!(yaml_file(&out.join("conda.yaml")), conda);
 
     // A `pypi` library is handed to pip, which reads the FUSE path, not a `dbfs:/` URI.
     let mut cluster = json_file(&p.path().join("mlproject/cluster.json"));
-    fill_json(&mut cluster, &format!("/dbfs/wheels/main/{address}/{file}"));
+    fill_json(
+        &mut cluster,
+        &format!("/dbfs/wheels/training/main/{address}/{file}"),
+    );
     assert_eq!(json_file(&out.join("cluster.json")), cluster);
 
     // The MLproject is the project's own (it already names its environment).
@@ -78,7 +84,7 @@ fn the_seed_files_change_only_in_their_wheel_paths() {
     );
     assert_eq!(
         wheel["store_path"],
-        format!("dbfs:/wheels/main/{address}/{file}")
+        format!("dbfs:/wheels/training/main/{address}/{file}")
     );
 }
 
@@ -106,7 +112,7 @@ fn the_seed_files_with_two_wheels_keep_one_pip_list_and_each_path_form() {
         .iter()
         .map(|w| {
             let at = format!(
-                "wheels/main/{}/{}",
+                "wheels/training/main/{}/{}",
                 &w["sha256"].as_str().unwrap()[..16],
                 w["file"].as_str().unwrap()
             );

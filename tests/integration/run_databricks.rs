@@ -827,9 +827,9 @@ fn a_job_that_ends_without_its_launcher_has_its_mlflow_run_ended_by_whoever_look
     );
     assert_has(&status.stdout, &["result    FAILED"]);
     assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "FAILED");
-    // `logs` of a failed run exits 1 too.
+    // `logs` shows a failed run's output and succeeds: `status` is what says how it ended.
     p.mlops_ws(&ws, &["logs", &id, "--target", "dbfs"], &[])
-        .code(1);
+        .success();
 
     // `runs` does the same for a run nobody looked at.
     let second = submit(&p);
