@@ -81,8 +81,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Deploy, then run an entry point (as a Databricks job, or locally) and follow it to the end
     Run(RunArgs),
-    /// Show the state of a submitted Databricks run
-    Status(RemoteRunArgs),
+    /// Show the state of a submitted Databricks run (or, with --wait, follow it to its end)
+    Status(StatusArgs),
     /// Show the output (error, trace, logs) of a submitted Databricks run
     Logs(RemoteRunArgs),
     /// Cancel a submitted Databricks run and wait until it has ended
@@ -261,6 +261,22 @@ pub struct RunArgs {
     /// Build even when an identical build is cached
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The Databricks run id (as `run` prints it)
+    #[arg(value_name = "RUN")]
+    pub run_id: u64,
+
+    /// Follow the run to its end, as `run` does (Ctrl-C cancels it), and exit as `run` would:
+    /// 0 on SUCCESS, 1 on any other result, 3 if the workspace stops answering
+    #[arg(long)]
+    pub wait: bool,
 
     /// Print the result as one JSON object on stdout
     #[arg(long)]

@@ -17,6 +17,32 @@ pub enum Ended {
     TimedOut(RunState),
     /// Ctrl-C; the run was cancelled.
     Interrupted(RunState),
+    /// The workspace did not answer for longer than [`outage_limit`]: the run was left as it
+    /// was (probably still running); `error` is the last failure.
+    Lost { error: String, waited: Duration },
+}
+
+/// How long following outlasts a workspace that does not answer (each poll already retries
+/// for the client's budget): 30 minutes, or `MLOPS_FOLLOW_OUTAGE_SECS`.
+pub fn outage_limit() -> Duration {
+    Duration::from_secs(
+        std::env::var("MLOPS_FOLLOW_OUTAGE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1800),
+    )
+}
+
+/// Whether a failed poll may be a passing outage (the network, a gateway, a busy service)
+/// rather than an answer that will not change (a run that does not exist, refused
+/// credentials).
+fn passing(e: &crate::databricks::ApiError) -> bool {
+    use crate::databricks::error::Kind;
+    match e.kind {
+        Kind::Transport { .. } | Kind::Protocol => true,
+        Kind::Http => e.status.is_none_or(|s| s >= 500 || s == 429),
+        _ => false,
+    }
 }
 
 fn poll_interval(poll: u32) -> Duration {
@@ -40,34 +66,66 @@ pub fn follow(
     let spinner = output.spinner("Run", &format!("{run_id} submitted"));
     let mut last: Option<(String, Option<String>)> = None;
     let mut poll = 0;
+    let mut failing_since: Option<Instant> = None;
     let result = loop {
         poll += 1;
         let state = match jobs.get(run_id) {
-            Ok(state) => state,
+            Ok(state) => {
+                if failing_since.take().is_some() {
+                    output.status(
+                        "Reached",
+                        format!("the workspace again; following run {run_id}"),
+                    );
+                }
+                Some(state)
+            }
             // Ctrl-C refused the poll: the run is cancelled all the same.
             Err(e) if e.kind == crate::databricks::error::Kind::Cancelled => {
                 output.status("Cancelling", format!("run {run_id}"));
                 break Ended::Interrupted(cancel_and_wait(jobs, run_id, output)?);
             }
+            // A two-hour job outlasts a passing outage: keep polling, and say so.
+            Err(e) if passing(&e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                let limit = outage_limit();
+                if since.elapsed() >= limit {
+                    break Ended::Lost {
+                        error: e.to_string(),
+                        waited: since.elapsed(),
+                    };
+                }
+                output.status(
+                    "Waiting",
+                    format!(
+                        "for the workspace ({e}); run {run_id} goes on, and is followed for up to {} more",
+                        humantime::format_duration(Duration::from_secs(
+                            (limit - since.elapsed()).as_secs()
+                        ))
+                    ),
+                );
+                None
+            }
             Err(e) => return Err(e.into()),
         };
-        let now = (state.life_cycle.clone(), state.result.clone());
-        if last.as_ref() != Some(&now) {
-            let text = match &state.result {
-                Some(r) => format!("{} {r}", state.life_cycle),
-                None => state.life_cycle.clone(),
-            };
-            let message = if state.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", state.message)
-            };
-            output.status("Run", format!("{run_id} {text}{message}"));
-            spinner.message(&format!("{run_id} {text}"));
-            last = Some(now);
-        }
-        if state.is_terminal() {
-            break Ended::Done(state);
+        if let Some(state) = state {
+            let now = (state.life_cycle.clone(), state.result.clone());
+            if last.as_ref() != Some(&now) {
+                let text = match &state.result {
+                    Some(r) => format!("{} {r}", state.life_cycle),
+                    None => state.life_cycle.clone(),
+                };
+                let message = if state.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", state.message)
+                };
+                output.status("Run", format!("{run_id} {text}{message}"));
+                spinner.message(&format!("{run_id} {text}"));
+                last = Some(now);
+            }
+            if state.is_terminal() {
+                break Ended::Done(state);
+            }
         }
         // Sleep in small steps so Ctrl-C and the deadline are noticed promptly.
         let until = Instant::now() + poll_interval(poll);

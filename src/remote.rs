@@ -85,6 +85,41 @@ pub fn status(
     Ok((state, failure))
 }
 
+/// Follows the run to its end as `run` does (state changes, Ctrl-C cancels it, a passing
+/// outage is waited out), ends its MLflow run with the result when nothing did, and shows a
+/// failed run's error and log tail; returns the final state and the error to exit with.
+pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState, Option<Error>)> {
+    crate::interrupt::install();
+    let prepared = session.prepare(None, &[])?;
+    let client = client(session)?;
+    let jobs = Jobs { client: &client };
+    let ended = crate::follow::follow(&jobs, run_id, None, output)?;
+    client.clean_up_after_interrupt();
+    use crate::follow::Ended;
+    let state = match ended {
+        Ended::Done(state) | Ended::TimedOut(state) => state,
+        Ended::Interrupted(state) => {
+            reconcile(&client, &state, output)?;
+            return Ok((state, Some(Error::interrupted())));
+        }
+        Ended::Lost { error, waited } => {
+            return Err(crate::run::databricks::lost(
+                session,
+                &prepared.plan,
+                run_id,
+                &error,
+                waited,
+            ));
+        }
+    };
+    reconcile(&client, &state, output)?;
+    if state.is_terminal() && !state.succeeded() {
+        crate::run::databricks::show_failure(&jobs, &state, output);
+    }
+    let failure = failed(run_id, &state);
+    Ok((state, failure))
+}
+
 /// The output of the run's task and that task's run id (the MLflow run ended when the job
 /// ended without doing it). Showing a failed run's logs succeeds: `status` is the command
 /// whose exit code says how the run ended.

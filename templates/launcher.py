@@ -204,11 +204,32 @@ def registry_op(spec):
             "tags": dict(version.tags or {}),
         }
 
+    def create_model(model):
+        # A model that exists already is fine, under either code: the workspace registry and
+        # MLflow's own stores answer RESOURCE_ALREADY_EXISTS, Unity Catalog ALREADY_EXISTS
+        # (HTTP 409). As mlflow/tracking/_model_registry/fluent.py `_register_model` accepts.
+        try:
+            client.create_registered_model(model)
+        except MlflowException as e:
+            if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+
     def of_run(run_id):
-        for version in client.search_model_versions("name='%s'" % name.replace("'", "\\'")):
-            if version.run_id == run_id:
-                return version
-        return None
+        # Only a READY version counts: one left PENDING_REGISTRATION or FAILED_REGISTRATION
+        # by a registration that died holds no usable model (ModelVersionStatus in
+        # mlflow/entities/model_registry/model_version_status.py). search_model_versions
+        # pages through every version (MLflow's PagedList, followed by its token).
+        token = None
+        while True:
+            page = client.search_model_versions(
+                "name='%s'" % name.replace("'", "\\'"), max_results=1000, page_token=token
+            )
+            for version in page:
+                if version.run_id == run_id and (version.status or "READY") == "READY":
+                    return version
+            token = page.token
+            if not token:
+                return None
 
     if op == "find":
         version = of_run(spec["run_id"])
@@ -222,11 +243,7 @@ def registry_op(spec):
         version = of_run(spec["run_id"])
         registered = version is None
         if registered:
-            try:
-                client.create_registered_model(name)
-            except MlflowException as e:
-                if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
-                    raise
+            create_model(name)
             import mlflow
 
             # register_model copies the files where the registry needs them (Unity Catalog
@@ -248,11 +265,7 @@ def registry_op(spec):
         client.set_registered_model_alias(name, spec["alias"], spec["version"])
         return {"found": described(client.get_model_version(name, spec["version"]))}
     if op == "copy":
-        try:
-            client.create_registered_model(name)
-        except MlflowException as e:
-            if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
-                raise
+        create_model(name)
         version = client.copy_model_version("models:/%s/%s" % (spec["from_model"], spec["version"]), name)
         for key, value in (spec.get("tags") or {}).items():
             client.set_model_version_tag(name, version.version, key, value)

@@ -2,14 +2,18 @@
 
 use serde_json::json;
 
-use crate::cli::RemoteRunArgs;
+use crate::cli::{RemoteRunArgs, StatusArgs};
 use crate::error::Result;
 use crate::remote;
 use crate::session::Session;
 
-pub fn status(session: &Session, args: &RemoteRunArgs) -> Result<()> {
+pub fn status(session: &Session, args: &StatusArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let (state, failure) = remote::status(session, args.run_id, &output)?;
+    let (state, failure) = if args.wait {
+        remote::wait(session, args.run_id, &output)?
+    } else {
+        remote::status(session, args.run_id, &output)?
+    };
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,

@@ -1,7 +1,8 @@
 //! The one HTTP client for the workspace: rustls, timeouts, the error envelope parsed into
-//! [`ApiError`]s that callers branch on by `error_code`, and retries of 429/503 and connection
-//! failures with exponential backoff, jitter, `Retry-After` and a total time budget. A request
-//! that is not idempotent is retried only when the failure proves it was never sent.
+//! [`ApiError`]s that callers branch on by `error_code`, and retries of 429/503, the platform's
+//! transient errors, gateway 500/502/504 on requests safe to repeat, and connection failures,
+//! with exponential backoff, jitter, `Retry-After` and a total time budget. A request that is
+//! not idempotent is retried after a lost answer only when the failure proves it was never sent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +23,30 @@ use super::token::{self, TokenCache};
 pub struct Stats {
     pub requests: AtomicU64,
     pub payload_bytes: AtomicU64,
+}
+
+/// The messages of errors the platform gives for passing conditions, retried whatever the
+/// status and the method, as databricks-sdk-py does (`databricks/sdk/_base_client.py`
+/// `_BaseClient._is_retryable`, `transient_error_string_matches`; the Go SDK's
+/// `apierr/errors.go` has the same list).
+const TRANSIENT_MESSAGES: &[&str] = &[
+    "com.databricks.backend.manager.util.UnknownWorkerEnvironmentException",
+    "does not have any associated worker environments",
+    "There is no worker environment with id",
+    "Unknown worker environment",
+    "ClusterNotReadyException",
+    "Unexpected error",
+    "Please try again later or try a faster operation.",
+    "RPC token bucket limit has been exceeded",
+];
+
+/// Whether an error answer names a passing condition (see [`TRANSIENT_MESSAGES`]).
+fn transient(resp: &Response) -> bool {
+    if (200..300).contains(&resp.status) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&resp.body);
+    TRANSIENT_MESSAGES.iter().any(|m| text.contains(m))
 }
 
 pub struct Client {
@@ -162,7 +187,9 @@ impl Client {
             .execute(&req)
             .and_then(|resp| self.decode(req.path, &resp))
             .map_err(|e| match e.kind {
-                super::error::Kind::Http | super::error::Kind::Auth { .. } => {
+                super::error::Kind::Http
+                | super::error::Kind::Auth { .. }
+                | super::error::Kind::Denied { .. } => {
                     e.as_auth(format!("the client id/secret from {}", self.source))
                 }
                 _ => e,
@@ -206,6 +233,13 @@ impl Client {
                 Ok(resp) if resp.status == 429 || resp.status == 503 => {
                     let asked = retry_after(&resp.headers).unwrap_or_default();
                     Some(asked.max(self.retry.backoff(attempt)))
+                }
+                Ok(resp) if transient(resp) => Some(self.retry.backoff(attempt)),
+                // A gateway in front of the workspace answers a bare 500/502/504 now and
+                // then; a request that is safe to repeat (a read, `runs/get` while following)
+                // outlasts it.
+                Ok(resp) if req.idempotent && matches!(resp.status, 500 | 502 | 504) => {
+                    Some(self.retry.backoff(attempt))
                 }
                 Ok(_) => None,
                 Err(e) if e.retryable(req.idempotent) => Some(self.retry.backoff(attempt)),
@@ -324,7 +358,8 @@ impl Client {
         )
     }
 
-    /// A 401 or 403 answer means the credentials were refused: say which, and by whom.
+    /// A 401 or 403 answer: the credentials were refused, or lack a privilege (see
+    /// [`ApiError::as_refused`]); say which, and by whom.
     pub(super) fn refused(&self, req: &Request<'_>, resp: Response) -> Result<Response, ApiError> {
         if resp.status != 401 && resp.status != 403 {
             return Ok(resp);
@@ -340,7 +375,7 @@ impl Client {
             &resp.body,
             resp.content_type(),
         )
-        .as_auth(format!("{which} from {}", self.source)))
+        .as_refused(format!("{which} from {}", self.source)))
     }
 
     /// An answer as `T`; a missing or mistyped field is an error that names the endpoint and

@@ -10,8 +10,12 @@ use crate::error::Error;
 pub enum Kind {
     /// The service answered with an error.
     Http,
-    /// The credentials were refused (401/403); `by` says where they came from.
+    /// The credentials were refused (401, or a 403 about the token); `by` says where they
+    /// came from.
     Auth { by: String },
+    /// The credentials are good but lack a privilege on the resource (403
+    /// `PERMISSION_DENIED`); `by` says where they came from.
+    Denied { by: String },
     /// No token could be had from a login tool (the Databricks CLI, the Azure CLI): it is
     /// missing or its login expired; `help` says how to log in.
     Login { help: String },
@@ -134,6 +138,44 @@ impl ApiError {
         self
     }
 
+    /// A refused request (401 or 403), told apart as databricks-sdk-py does: by the status
+    /// and `error_code` (`databricks/sdk/errors/mapper.py` `_error_mapper`: 401 is
+    /// `Unauthenticated`, 403 `PermissionDenied`), and for the older APIs that answer a bad
+    /// token with a bare 403, by its message ("Invalid access token."). Only an invalid or
+    /// expired credential is a credentials problem; anything else is a missing privilege.
+    pub fn as_refused(self, by: String) -> Self {
+        let message = self.message.to_lowercase();
+        let about_the_credential = self.status == Some(401)
+            || matches!(self.code.as_str(), "UNAUTHENTICATED" | "INVALID_TOKEN")
+            || (message.contains("token")
+                && ["invalid", "expired", "revoked", "malformed"]
+                    .iter()
+                    .any(|w| message.contains(w)))
+            || message.contains("not authenticated")
+            || message.contains("credential");
+        if about_the_credential {
+            self.as_auth(by)
+        } else {
+            let mut e = self;
+            e.kind = Kind::Denied { by };
+            e
+        }
+    }
+
+    /// The resource a refused request was about, for messages: a volume, a model, a
+    /// workspace path, or the endpoint itself.
+    pub fn resource(&self) -> String {
+        let ep = self.endpoint.split('?').next().unwrap_or(&self.endpoint);
+        if let Some((_, rest)) = ep.split_once("/Volumes/") {
+            let parts: Vec<&str> = rest.split('/').take(3).collect();
+            return format!("volume {}", parts.join("."));
+        }
+        if let Some((_, rest)) = ep.split_once("/unity-catalog/models/") {
+            return format!("model {}", rest.split('/').next().unwrap_or(rest));
+        }
+        format!("`{ep}`")
+    }
+
     pub fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts;
         self
@@ -243,6 +285,18 @@ impl From<ApiError> for Error {
                 e.message
             ))
             .with_help("check the token (or service principal) for this workspace: create a new personal access token in User Settings > Developer, or fix DATABRICKS_TOKEN / the profile's `token`"),
+            Kind::Denied { by } => Error::remote(format!(
+                "{} denied access to {} ({} {}: {})",
+                e.host,
+                e.resource(),
+                e.status.map(|s| s.to_string()).unwrap_or_default(),
+                e.code,
+                e.message
+            ))
+            .with_help(format!(
+                "{by} are valid, but their identity lacks a privilege on {}: check its grants (a volume needs READ VOLUME and WRITE VOLUME, and USE CATALOG and USE SCHEMA on its catalog and schema; a model needs CREATE MODEL on its schema, or to own the model); ask the owner to grant it, or switch to an identity that has it",
+                e.resource()
+            )),
             Kind::Login { help } => Error::usage(format!(
                 "no token for {} from `{}`: {}",
                 e.host, e.endpoint, e.message
@@ -260,6 +314,59 @@ impl From<ApiError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_403_is_a_credentials_problem_only_when_it_says_so() {
+        let refused = |status: u16, body: &[u8], endpoint: &str| {
+            Error::from(
+                ApiError::from_response("https://h", endpoint, status, body, "application/json")
+                    .as_refused("the credentials from DATABRICKS_TOKEN".into()),
+            )
+        };
+        // The older APIs' bare 403 for a bad token.
+        let e = refused(
+            403,
+            br#"{"error_code":"403","message":"Invalid access token."}"#,
+            "/x",
+        );
+        assert!(e.message().contains("were rejected"), "{}", e.message());
+        assert!(e.help().unwrap().contains("personal access token"));
+        let e = refused(
+            401,
+            br#"{"error_code":"UNAUTHENTICATED","message":"no"}"#,
+            "/x",
+        );
+        assert!(e.message().contains("were rejected"));
+        // A missing privilege names the resource and the grants, not the token.
+        let e = refused(
+            403,
+            br#"{"error_code":"PERMISSION_DENIED","message":"User does not have WRITE VOLUME on Volume 'main.mlops.artifacts'."}"#,
+            "/api/2.0/fs/files/Volumes/main/mlops/artifacts/demo/main/x.whl",
+        );
+        assert!(
+            e.message()
+                .contains("denied access to volume main.mlops.artifacts")
+                && e.message().contains("WRITE VOLUME"),
+            "{}",
+            e.message()
+        );
+        let help = e.help().unwrap();
+        assert!(
+            help.contains("grants") && !help.contains("personal access token"),
+            "{help}"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let e = refused(
+            403,
+            br#"{"error_code":"PERMISSION_DENIED","message":"no CREATE MODEL"}"#,
+            "/api/2.1/unity-catalog/models/main.ml.demo/versions",
+        );
+        assert!(
+            e.message().contains("model main.ml.demo"),
+            "{}",
+            e.message()
+        );
+    }
 
     #[test]
     fn envelopes_of_every_shape() {

@@ -16,6 +16,18 @@ pub struct VersionInfo {
     pub version: u64,
     #[serde(default)]
     pub run_id: Option<String>,
+    /// `PENDING_REGISTRATION`, `FAILED_REGISTRATION` or `READY` (databricks-sdk-py
+    /// `service/catalog.py` `ModelVersionInfoStatus`); absent counts as `READY`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+impl VersionInfo {
+    /// Whether the version's files are all there: a registration that died leaves it
+    /// `PENDING_REGISTRATION` (or `FAILED_REGISTRATION`), holding no usable model.
+    pub fn is_ready(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s == "READY")
+    }
 }
 
 #[derive(Deserialize)]

@@ -52,7 +52,7 @@ impl Registry for UnityCatalog {
         }
         .versions(model)?
         .into_iter()
-        .find(|v| v.run_id.as_deref() == Some(run_id));
+        .find(|v| v.run_id.as_deref() == Some(run_id) && v.is_ready());
         found.map(|v| self.version(model, v)).transpose()
     }
 

@@ -115,6 +115,16 @@ impl WorkspaceJob {
                 )));
             }
             Ended::Interrupted(_) => return Err(Error::interrupted()),
+            Ended::Lost { error, waited } => {
+                return Err(Error::remote(format!(
+                    "lost track of the {what} job run {run_id} for {model}: the workspace did not answer for {} ({error}); the job was not cancelled",
+                    humantime::format_duration(Duration::from_secs(waited.as_secs()))
+                ))
+                .with_help(format!(
+                    "see {} ; once the workspace answers, release again: a run that has a version only has its alias moved",
+                    state.run_page_url
+                )));
+            }
         };
         let task_run = state.task_run_id.unwrap_or(run_id);
         let logs = jobs.output(task_run)?.logs.unwrap_or_default();

@@ -25,7 +25,7 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
     let target = manifest.target(Some(&plan.target))?;
     if !target.artifacts.uses("project") {
         warnings.push(format!(
-            "{}: `targets.{}.artifacts = \"{}\"` has no `{{project}}`: another project deploying there would share its branch folders (cargo mlops refuses a root marked by another project); use `\"{}/{{project}}\"`",
+            "{}: `targets.{}.artifacts = \"{}\"` has no `{{project}}`: another project deploying there would share its branch folders (cargo mlops refuses a root marked by another project); write `\"{}/{{project}}\"`",
             manifest.display_path.display(),
             plan.target,
             target.artifacts.raw(),
@@ -174,7 +174,7 @@ fn runtime_check(
             plan.target, plan.artifacts, shown(major, minor)
         ))
         .with_help(format!(
-            "use a newer runtime (set {source}, e.g. `15.4.x-scala2.12`), or for an old runtime store the wheels on DBFS (`artifacts = \"dbfs:/mlops/{{project}}\"` under [targets.{}])",
+            "pick a newer runtime (set {source}, e.g. `15.4.x-scala2.12`), or for an old runtime store the wheels on DBFS (`artifacts = \"dbfs:/mlops/{{project}}\"` under [targets.{}])",
             plan.target
         )));
     }

@@ -173,6 +173,19 @@ pub fn run(
             report.result = state.outcome();
             Some(Error::interrupted())
         }
+        // The job goes on: its MLflow run is ended by the launcher, or by whoever looks at
+        // the job next (`status --wait` re-attaches).
+        Ended::Lost { error, waited } => {
+            report.status = "RUNNING".into();
+            report.result = "UNKNOWN".into();
+            Some(lost(
+                session,
+                plan,
+                submission.databricks_run_id,
+                &error,
+                waited,
+            ))
+        }
     };
     // The metrics the entry point logged; a report without them is still a report.
     match mlflow.metrics(&submission.mlflow_run_id) {
@@ -185,6 +198,26 @@ pub fn run(
         failure,
         log_tail,
     })
+}
+
+/// Following gave up on a workspace that stopped answering: exit 3, the job left running,
+/// and the command that follows it again.
+pub fn lost(
+    session: &Session,
+    plan: &Plan,
+    run_id: u64,
+    error: &str,
+    waited: std::time::Duration,
+) -> Error {
+    Error::remote(format!(
+        "lost track of run {run_id}: the workspace did not answer for {} ({error}); the job was not cancelled and is probably still running",
+        humantime::format_duration(std::time::Duration::from_secs(waited.as_secs()))
+    ))
+    .with_help(format!(
+        "follow it again with `{}` (same output and exit code as `run`), or see it with `{}`",
+        session.suggest(plan, &format!("status {run_id} --wait")),
+        session.suggest(plan, &format!("status {run_id}"))
+    ))
 }
 
 /// Where the run record of Databricks run `id` lives: `<branch folder>/runs/<id>.json`.

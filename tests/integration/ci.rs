@@ -178,7 +178,7 @@ fn github_actions_gets_provenance_params_metrics_errors_and_groups() {
     assert_has(
         &gh.read("output"),
         &[
-            "deploy_record=/Volumes/main/mlops/artifacts/demo/main/deploys/",
+            "deploy_record=/Volumes/main/mlops/artifacts/main/deploys/",
             "wheels=[\"/Volumes/",
             "tarball=/Volumes/",
         ],

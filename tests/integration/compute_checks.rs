@@ -224,7 +224,8 @@ fn a_shell_entry_point_is_warned_about_on_databricks() {
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
 }
 
-const JOB_CLUSTER: &str = "[targets.jc]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\n";
+const JOB_CLUSTER: &str =
+    "[targets.jc]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops/{project}\"\n";
 
 #[test]
 fn check_refuses_cluster_specs_the_jobs_api_refuses() {
@@ -291,8 +292,8 @@ fn runtimes_in_every_written_form_are_checked_or_warned_about() {
     assert_has(
         &out.stderr,
         &[
-            "cannot tell which Databricks Runtime",
-            "\"latest\"",
+            "cannot tell which Databricks Runtime `latest`",
+            "[cluster] spark_version",
             "DBFS libraries",
         ],
     );

@@ -643,3 +643,43 @@ pub fn spawn_deploy(
     .stderr(std::process::Stdio::piped());
     crate::support::Group::spawn(&mut cmd)
 }
+
+#[test]
+fn a_missing_privilege_is_not_called_a_bad_token() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| {
+        s.read_only_volumes
+            .insert("/Volumes/main/mlops/artifacts".into())
+    });
+    let run = deploy(&p, &ws, "dev", &[]);
+    run.code(3);
+    assert_has(
+        &run.stderr,
+        &[
+            "denied access to volume main.mlops.artifacts",
+            "WRITE VOLUME",
+            "are valid, but their identity lacks a privilege",
+            "grants",
+        ],
+    );
+    assert!(
+        !run.stderr.contains("personal access token"),
+        "{}",
+        run.stderr
+    );
+    // A wrong token is still a credentials problem.
+    let wrong = p.mlops_ws(
+        &ws,
+        &["deploy", "--target", "dev", "--dry-run"],
+        &[("DATABRICKS_TOKEN", "dapi-wrong")],
+    );
+    wrong.success();
+    let wrong = p.mlops_ws(
+        &ws,
+        &["check", "--target", "dev", "--online"],
+        &[("DATABRICKS_TOKEN", "dapi-wrong")],
+    );
+    wrong.code(3);
+    assert_has(&wrong.stderr, &["were rejected", "personal access token"]);
+}

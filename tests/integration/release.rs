@@ -357,6 +357,29 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     assert!(ws.with_state(|s| s.models.is_empty()));
     assert_eq!(submits().len(), 1, "a dry run submits nothing");
 
+    // A registry job that fails still shows the checks it passed first: the launcher the job
+    // would import (content-addressed by its bytes) is one that fails.
+    let launcher_file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/launcher.py");
+    let launcher = std::fs::read(&launcher_file).unwrap();
+    let sha = crate::support::sha256_file(&launcher_file);
+    let at = format!(
+        "/Users/ada@example.com/.cargo-mlops/demo/{}/mlops_launcher.py",
+        &sha[..16]
+    );
+    let put = |bytes: &[u8]| {
+        ws.with_state(|s| {
+            s.workspace
+                .insert(at.clone(), ("FILE".to_string(), bytes.to_vec()))
+        })
+    };
+    put(b"import sys\nprint('registry boom')\nsys.exit(3)\n");
+    let failed = on(&["release"]);
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert_has(&failed.stdout, &["check", "accuracy", ">= 0.7", "pass"]);
+    assert!(ws.with_state(|s| s.models.is_empty()));
+    put(&launcher);
+
     // A new version: a job on the target's compute runs the launcher's registry mode, whose
     // MLflow copies the logged model's files into the version's storage.
     let released = on(&["release", "--json"]);
@@ -428,14 +451,14 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     again.success();
     assert_eq!(again.json()["version"], "1");
     assert_eq!(again.json()["registered"], false);
-    assert_eq!(submits().len(), 2);
+    assert_eq!(submits().len(), 3); // the run, the failed registry job, this one
 
     on(&["promote", "--alias", "champion", "--from", "challenger"]).success();
     assert_eq!(
         ws.with_state(|s| s.models["main.ml.demo"].aliases.get("champion").copied()),
         Some(1)
     );
-    assert_eq!(submits().len(), 2, "moving an alias is one REST call");
+    assert_eq!(submits().len(), 3, "moving an alias is one REST call");
     // The champion's metrics come from its run: the same run beats itself trivially.
     let beat = on(&["release", "--json"]);
     beat.success();
@@ -478,4 +501,24 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
         "lineage kept: {copy_tags}"
     );
     assert!(ws.volume_file("/Models/prod/ml/demo/1/MLmodel").is_some());
+
+    // Into a model that exists already: Unity Catalog answers the create with ALREADY_EXISTS
+    // (409), which is no failure.
+    let again = on(&[
+        "promote",
+        "--alias",
+        "champion",
+        "--version",
+        "1",
+        "--to-target",
+        "serverless",
+        "--json",
+    ]);
+    again.success();
+    assert_eq!(again.json()["version"], "2", "{}", again.stderr);
+    assert!(
+        ws.log()
+            .iter()
+            .any(|l| l.path.ends_with("/registered-models/create") && l.status == Some(409))
+    );
 }

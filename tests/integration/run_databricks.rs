@@ -920,3 +920,86 @@ fn runs_of_targets_that_share_an_experiment_are_told_apart() {
         &["made by target `dbfs` (it shares the experiment with `dbfs2`"],
     );
 }
+
+#[test]
+fn following_outlasts_gateway_errors_and_gives_up_on_a_long_outage_without_cancelling() {
+    let p = demo();
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(3));
+    // Half the polls answer a bare 502/504 from a gateway: the run is followed to its end.
+    ws.set_faults(crate::support::fake::Faults {
+        seed: 7,
+        gateway: 0.5,
+        only: "/jobs/runs/get".into(),
+        ..Default::default()
+    });
+    let out = run(
+        &p,
+        &ws,
+        &["--entry", "train", "--target", "dbfs", "--json"],
+        &[],
+    );
+    out.success();
+    assert_eq!(out.json()["result"], "SUCCESS");
+    assert!(
+        ws.log().iter().any(|l| l.fault == "gateway"),
+        "no gateway error was answered"
+    );
+
+    // A long outage: following gives up with exit 3, leaves the job running, and says how to
+    // follow it again.
+    ws.set_faults(Default::default());
+    ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(8));
+    let submitted = run(
+        &p,
+        &ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+    );
+    let id = submitted.success().json()["databricks_run_id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let mlflow_id = submitted.json()["mlflow_run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.set_faults(crate::support::fake::Faults {
+        unavailable: 1.0,
+        only: "/jobs/runs/get".into(),
+        ..Default::default()
+    });
+    let outage = [
+        ("MLOPS_RETRY_BUDGET_SECS", "1"),
+        ("MLOPS_FOLLOW_OUTAGE_SECS", "2"),
+    ];
+    let lost = p.mlops_ws(&ws, &["status", &id, "--wait", "--target", "dbfs"], &outage);
+    lost.code(3);
+    assert_has(
+        &lost.stderr,
+        &[
+            "Waiting",
+            &format!("lost track of run {id}"),
+            "the job was not cancelled",
+            &format!("status {id} --wait --target dbfs"),
+        ],
+    );
+    assert!(
+        !ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")),
+        "the job was cancelled"
+    );
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "RUNNING");
+    // Once the workspace answers, re-attaching follows the run to its end, as `run` would.
+    ws.set_faults(Default::default());
+    let back = p.mlops_ws(&ws, &["status", &id, "--wait", "--target", "dbfs"], &[]);
+    back.success();
+    assert_has(&back.stderr, &["TERMINATED SUCCESS"]);
+    assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "FINISHED");
+}

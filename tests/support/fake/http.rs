@@ -78,6 +78,12 @@ impl Response {
         }
     }
 
+    pub fn with_content_type(mut self, value: &str) -> Response {
+        self.headers.retain(|(k, _)| k != "Content-Type");
+        self.headers.push(("Content-Type".into(), value.into()));
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.into(), value.into()));
         self
@@ -96,7 +102,9 @@ fn reason(status: u16) -> &'static str {
         409 => "Conflict",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Unknown",
     }
 }

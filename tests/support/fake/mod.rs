@@ -35,6 +35,9 @@ pub struct Faults {
     pub seed: u64,
     pub unavailable: f64,
     pub too_many: f64,
+    /// A bare gateway error: 502 or 504 with an HTML page and no error envelope, as the
+    /// load balancers in front of a workspace answer now and then.
+    pub gateway: f64,
     pub retry_after_secs: u64,
     pub reset_before: f64,
     pub reset_after: f64,
@@ -54,7 +57,7 @@ pub struct Logged {
     pub query: std::collections::BTreeMap<String, String>,
     /// The status sent, or `None` when the connection was reset instead.
     pub status: Option<u16>,
-    /// `unavailable`, `too_many`, `reset_before`, `reset_after`, or empty.
+    /// `unavailable`, `too_many`, `gateway`, `reset_before`, `reset_after`, or empty.
     pub fault: &'static str,
     pub body_len: usize,
     /// The JSON body, for small JSON requests.
@@ -273,6 +276,13 @@ fn serve(stream: TcpStream, shared: &Shared) {
                     "too_many"
                 } else if r < c.reset_before + c.unavailable + c.too_many + c.reset_after {
                     "reset_after"
+                } else if r < c.reset_before
+                    + c.unavailable
+                    + c.too_many
+                    + c.reset_after
+                    + c.gateway
+                {
+                    "gateway"
                 } else {
                     ""
                 }
@@ -292,6 +302,17 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 "TEMPORARILY_UNAVAILABLE",
                 "The service is temporarily unavailable.",
             )),
+            "gateway" => Some(
+                http::Response::bytes(
+                    if shared.counted.load(Ordering::SeqCst) % 2 == 0 {
+                        502
+                    } else {
+                        504
+                    },
+                    b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec(),
+                )
+                .with_content_type("text/html"),
+            ),
             "too_many" => Some(
                 http::Response::error(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests.")
                     .header("Retry-After", &retry_after.to_string()),

@@ -188,10 +188,13 @@ impl State {
                         &format!("Model name '{name}' is not a three-level name."),
                     );
                 }
+                // Unity Catalog answers a duplicate with ALREADY_EXISTS and HTTP 409, not the
+                // workspace registry's RESOURCE_ALREADY_EXISTS: MLflow's `_register_model`
+                // (mlflow/tracking/_model_registry/fluent.py) accepts both for that reason.
                 if self.models.contains_key(&name) {
                     return Response::error(
-                        400,
-                        "RESOURCE_ALREADY_EXISTS",
+                        409,
+                        "ALREADY_EXISTS",
                         &format!("Registered model '{name}' already exists."),
                     );
                 }

@@ -76,6 +76,9 @@ pub struct State {
     pub dbfs_files: BTreeMap<String, File>,
     pub handles: HashMap<u64, (String, Vec<u8>)>,
     pub volumes: BTreeSet<String>,
+    /// Volumes the token's identity may not write to: a Files API write there answers 403
+    /// `PERMISSION_DENIED`, as Unity Catalog does without WRITE VOLUME.
+    pub read_only_volumes: BTreeSet<String>,
     pub volume_dirs: BTreeSet<String>,
     pub volume_files: BTreeMap<String, File>,
     pub workspace: BTreeMap<String, (String, Vec<u8>)>,
@@ -182,6 +185,22 @@ impl State {
             return self.dbfs(m, rest, req);
         }
         if let Some(rest) = p.strip_prefix("/api/2.0/fs/files") {
+            if m == "PUT" {
+                if let Some(v) = self
+                    .read_only_volumes
+                    .iter()
+                    .find(|v| rest.starts_with(v.as_str()))
+                {
+                    return Response::error(
+                        403,
+                        "PERMISSION_DENIED",
+                        &format!(
+                            "User does not have WRITE VOLUME on Volume '{}'.",
+                            v.trim_start_matches("/Volumes/").replace('/', ".")
+                        ),
+                    );
+                }
+            }
             return self.files(m, rest, req);
         }
         if let Some(rest) = p.strip_prefix("/api/2.0/fs/directories") {
