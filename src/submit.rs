@@ -105,9 +105,27 @@ pub fn run_tags(
         tags.push(("mlops.dirty".into(), "true".into()));
     }
     for w in &deployment.wheels {
-        tags.push((format!("mlops.wheel.{}", w.file), w.sha256.clone()));
+        tags.push((wheel_tag(&w.file), w.sha256.clone()));
     }
     tags
+}
+
+/// The tag that records a wheel's hash: `mlops.wheel.<file>`, with every character MLflow
+/// refuses in a tag key (a local version's `+`, say) made `_`. MLflow allows alphanumerics,
+/// `_`, `-`, `.`, spaces and `/` (and `:` off Windows): `mlflow/utils/validation.py`
+/// `validate_param_and_metric_name`, which `_validate_tag_name` reuses.
+pub fn wheel_tag(file: &str) -> String {
+    let safe: String = file
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("mlops.wheel.{safe}")
 }
 
 fn compute_name(compute: &Compute) -> &'static str {
@@ -556,4 +574,19 @@ pub fn describe_params(params: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wheel_tags_are_keys_mlflow_accepts() {
+        assert_eq!(
+            super::wheel_tag("demo-0.1.0+local.1-py3-none-any.whl"),
+            "mlops.wheel.demo-0.1.0_local.1-py3-none-any.whl"
+        );
+        assert_eq!(
+            super::wheel_tag("a-1.0-py3-none-any.whl"),
+            "mlops.wheel.a-1.0-py3-none-any.whl"
+        );
+    }
 }

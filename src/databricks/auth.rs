@@ -132,7 +132,86 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         && (from_env.values.contains_key("token")
             || (from_env.values.contains_key("client_id")
                 && from_env.values.contains_key("client_secret")));
+    // databricks-sdk-py `databricks/sdk/config.py` `Config._known_file_config_loader`: with no
+    // profile named, the config file is not read at all once a host or any credential is
+    // configured (here by the target or the environment), so a DEFAULT profile made by
+    // `databricks auth login` never mixes with DATABRICKS_HOST/DATABRICKS_TOKEN in CI.
+    let host_configured = settings.host.is_some() || from_env.values.contains_key("host");
+    let auth_configured = ["token", "client_id", "client_secret"]
+        .iter()
+        .any(|k| from_env.values.contains_key(k));
+    let skip_file = named_profile.is_none() && (host_configured || auth_configured);
     let profile = match &config_path {
+        Some(path) if path.is_file() && skip_file => {
+            // The Databricks CLI adds one step before that (`libs/databrickscfg/loader.go`
+            // `profileFromHostLoader.Configure`): a host with no credential and no auth type
+            // takes the one profile whose host is that host; several are an error.
+            let host = settings
+                .host
+                .map(str::to_string)
+                .or_else(|| from_env.values.get("host").cloned());
+            match host.filter(|_| !auth_configured && !from_env.values.contains_key("auth_type")) {
+                Some(host) => {
+                    let text = fs_err::read_to_string(path)?;
+                    let ini = super::config_file::parse_ini(&text);
+                    let want = super::host::normalize_host(&host).ok();
+                    let matching: Vec<&String> = ini
+                        .iter()
+                        .filter(|(name, _)| *name != "__settings__")
+                        .filter(|(_, section)| {
+                            section
+                                .get("host")
+                                .and_then(|h| super::host::normalize_host(h).ok())
+                                .is_some_and(|h| Some(h) == want)
+                        })
+                        .map(|(name, _)| name)
+                        .collect();
+                    match matching.as_slice() {
+                        [] => {
+                            tried
+                                .push(format!("a profile for {host} in {} (none)", path.display()));
+                            None
+                        }
+                        [name] => {
+                            tried.push(format!(
+                                "profile `{name}` in {} (its host is {host})",
+                                path.display()
+                            ));
+                            let mut layer = Layer {
+                                name: format!(
+                                    "profile `{name}` in {} (matched by its host)",
+                                    path.display()
+                                ),
+                                ..Layer::default()
+                            };
+                            for (key, _) in KEYS {
+                                if let Some(v) =
+                                    ini[*name].get(*key).filter(|v| !v.trim().is_empty())
+                                {
+                                    layer.values.insert(key, v.clone());
+                                }
+                            }
+                            Some(layer)
+                        }
+                        several => {
+                            return Err(Error::usage(format!(
+                                "{host}: several profiles in {} are for this host: {}",
+                                path.display(),
+                                several.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            ))
+                            .with_help("name one with `profile = \"...\"` on the target, or DATABRICKS_CONFIG_PROFILE"));
+                        }
+                    }
+                }
+                None => {
+                    tried.push(format!(
+                        "{} (not read: the environment configures credentials and no profile is named, as the SDKs do)",
+                        path.display()
+                    ));
+                    None
+                }
+            }
+        }
         Some(path) if path.is_file() => {
             let text = fs_err::read_to_string(path)?;
             let ini = super::config_file::parse_ini(&text);

@@ -160,9 +160,14 @@ impl Dbfs<'_> {
     }
 
     /// The whole file (small files: deploy records), read in 1 MB pieces.
+    /// The whole file, read as databricks-sdk-py does (`databricks/sdk/mixins/files.py`
+    /// `_DbfsIO`): its size from `get-status`, then `read` in 1 MiB pieces up to that size.
     pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let Some(status) = self.get_status(path)? else {
+            return Ok(None);
+        };
         let mut out = Vec::new();
-        loop {
+        while (out.len() as u64) < status.size {
             let offset = out.len().to_string();
             let v: Read = match self.client.get_as(
                 "/api/2.0/dbfs/read",
@@ -176,6 +181,7 @@ impl Dbfs<'_> {
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             };
+            // A file that shrank while it was read: what was read is all there is.
             if v.bytes_read == 0 {
                 return Ok(Some(out));
             }
@@ -186,6 +192,7 @@ impl Dbfs<'_> {
                 })?;
             out.extend_from_slice(&data);
         }
+        Ok(Some(out))
     }
 }
 

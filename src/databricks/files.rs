@@ -38,14 +38,39 @@ fn endpoint(kind: &str, path: &str) -> String {
 /// One entry of a directory listing (`file_size` and `last_modified` are absent for
 /// directories).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawEntry")]
 pub struct Entry {
     pub path: String,
-    #[serde(rename = "is_directory")]
     pub is_dir: bool,
-    #[serde(default, rename = "file_size")]
     pub size: u64,
-    #[serde(default, rename = "last_modified")]
     pub modified_ms: i64,
+}
+
+/// A listing entry as the Files API sends it: every field is optional in the SDKs'
+/// `DirectoryEntry` (databricks-sdk-py `service/files.py`), so an entry without
+/// `is_directory` is a directory when it has no size or its path ends with `/`.
+#[derive(Deserialize)]
+struct RawEntry {
+    path: String,
+    #[serde(default)]
+    is_directory: Option<bool>,
+    #[serde(default)]
+    file_size: Option<u64>,
+    #[serde(default)]
+    last_modified: Option<i64>,
+}
+
+impl From<RawEntry> for Entry {
+    fn from(raw: RawEntry) -> Entry {
+        Entry {
+            is_dir: raw
+                .is_directory
+                .unwrap_or(raw.file_size.is_none() || raw.path.ends_with('/')),
+            path: raw.path.trim_end_matches('/').to_string(),
+            size: raw.file_size.unwrap_or(0),
+            modified_ms: raw.last_modified.unwrap_or(0),
+        }
+    }
 }
 
 /// A page of a directory listing (`contents` is absent for an empty directory).

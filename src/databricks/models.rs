@@ -42,6 +42,9 @@ pub struct Models<'a> {
     pub client: &'a Client,
 }
 
+// "Not found" is a 404 or the RESOURCE_DOES_NOT_EXIST / NOT_FOUND code, whichever the
+// service sends (`ApiError::is_not_found`), as the SDKs map errors by status first
+// (databricks-sdk-py `databricks/sdk/errors/mapper.py`: 404 is `NotFound`).
 fn path(full_name: &str, rest: &str) -> String {
     format!("/api/2.1/unity-catalog/models/{full_name}/{rest}")
 }
@@ -60,7 +63,7 @@ impl Models<'_> {
             let q: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let page: Versions = match self.client.get_as(&url, &q) {
                 Ok(p) => p,
-                Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => return Ok(out),
+                Err(e) if e.is_not_found() => return Ok(out),
                 Err(e) => return Err(e),
             };
             out.extend(page.model_versions);
@@ -78,7 +81,7 @@ impl Models<'_> {
             .get_as(&path(full_name, &format!("aliases/{alias}")), &[])
         {
             Ok(v) => Ok(Some(v)),
-            Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -90,7 +93,7 @@ impl Models<'_> {
             .get_as(&path(full_name, &format!("versions/{version}")), &[])
         {
             Ok(v) => Ok(Some(v)),
-            Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -7,6 +7,7 @@ mod support;
 
 mod adopt;
 mod auth;
+mod auth_matrix;
 mod build;
 mod ci;
 mod cli;
