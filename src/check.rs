@@ -62,6 +62,7 @@ pub fn check(
         return Ok(checked);
     }
     let user = crate::databricks::workspace::Workspace { client: &client }.me()?;
+    existing_cluster_runtime(&client, &checked.plan)?;
     checked.artifacts_parent = Some(ready_for_deploy(
         store.as_ref(),
         &checked.plan,
@@ -186,5 +187,38 @@ fn json_strings(v: &serde_json::Value) -> Vec<String> {
         serde_json::Value::Array(a) => a.iter().flat_map(json_strings).collect(),
         serde_json::Value::Object(o) => o.values().flat_map(json_strings).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// An existing cluster installs libraries from the DBFS root only below Databricks Runtime
+/// 15.0, or when its Spark conf opts back in (see `render::DBFS_LIBRARIES_OFF_FROM`): asked of
+/// the cluster itself, since its runtime is not in any file of ours. Used by `check --online`
+/// and before `run` uploads anything.
+pub fn existing_cluster_runtime(client: &crate::databricks::Client, plan: &Plan) -> Result<()> {
+    let crate::manifest::Compute::ExistingCluster { cluster_id } = &plan.compute else {
+        return Ok(());
+    };
+    if !plan.artifacts.starts_with("dbfs:/") {
+        return Ok(());
+    }
+    let details = crate::databricks::clusters::Clusters { client }.get(cluster_id)?;
+    let Some(version) = details.spark_version else {
+        return Ok(());
+    };
+    let opted_in = details
+        .spark_conf
+        .get(crate::render::DBFS_LIBRARY_OPT_IN)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let (major, minor) = crate::render::DBFS_LIBRARIES_OFF_FROM;
+    match crate::render::parse_runtime(&version) {
+        Some(runtime) if runtime >= (major, minor) && !opted_in => Err(Error::usage(format!(
+            "target `{}` stores wheels on DBFS (`{}`), but its cluster {cluster_id} (`targets.{}.cluster_id`) runs Databricks Runtime `{version}`: libraries in the DBFS root are disabled from {major}.{minor}",
+            plan.target, plan.artifacts, plan.target
+        ))
+        .with_help(format!(
+            "store them in a Unity Catalog volume (`artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{{project}}\"`), or set the Spark conf `{} true` on cluster {cluster_id}",
+            crate::render::DBFS_LIBRARY_OPT_IN
+        ))),
+        _ => Ok(()),
     }
 }

@@ -266,7 +266,21 @@ def registry_op(spec):
         return {"found": described(client.get_model_version(name, spec["version"]))}
     if op == "copy":
         create_model(name)
-        version = client.copy_model_version("models:/%s/%s" % (spec["from_model"], spec["version"]), name)
+        # What MLflow's copy_model_version does (mlflow/store/model_registry/abstract_store.py
+        # `AbstractStore.copy_model_version`), without its create_registered_model, which
+        # accepts only RESOURCE_ALREADY_EXISTS and so fails on a Unity Catalog model that
+        # exists (ALREADY_EXISTS): a new version whose source is the old one, with its run,
+        # tags, link, description and logged model.
+        source = client.get_model_version(spec["from_model"], spec["version"])
+        version = client.create_model_version(
+            name=name,
+            source="models:/%s/%s" % (spec["from_model"], spec["version"]),
+            run_id=source.run_id,
+            tags=dict(source.tags or {}),
+            run_link=source.run_link,
+            description=source.description,
+            model_id=getattr(source, "model_id", None),
+        )
         for key, value in (spec.get("tags") or {}).items():
             client.set_model_version_tag(name, version.version, key, value)
         if spec.get("alias"):

@@ -30,6 +30,13 @@ struct Listed {
 }
 
 /// `read`'s answer.
+/// The largest file sent in one multipart `put`; larger ones use the streaming API (the
+/// Databricks CLI's `MaxDbfsUploadLimitForPutApi`, 2 MiB).
+pub const PUT_LIMIT: u64 = 2 * 1024 * 1024;
+
+/// The bytes of one `add-block` (its documented limit: 1 MB).
+const BLOCK: usize = 1024 * 1024;
+
 #[derive(Deserialize)]
 struct Read {
     bytes_read: u64,
@@ -112,6 +119,81 @@ impl Dbfs<'_> {
             auth: Default::default(),
         };
         self.client.execute(&req).map(drop)
+    }
+
+    /// Uploads a local file with the streaming API (`create`, `add-block` in 1 MiB pieces,
+    /// `close`), as the clients do for files above [`PUT_LIMIT`]: the Databricks CLI's
+    /// `libs/filer/dbfs_client.go` `DbfsClient.Write` (`uploadUsingDbfsStreamingApi`), with
+    /// blocks the size databricks-sdk-py's `_DbfsIO.MAX_CHUNK_SIZE` sends. A block whose
+    /// answer was lost may have been appended, so the whole file is sent again from `create`
+    /// (with `overwrite`), up to three times.
+    pub fn put_streaming(
+        &self,
+        path: &str,
+        local: &Path,
+        progress: Option<Progress>,
+    ) -> Result<(), ApiError> {
+        use std::io::Read as _;
+        #[derive(Deserialize)]
+        struct Created {
+            handle: u64,
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = || -> Result<(), ApiError> {
+                let created: Created = self.client.post_as(
+                    "/api/2.0/dbfs/create",
+                    json!({ "path": api_path(path), "overwrite": true }),
+                    true,
+                )?;
+                let mut file = std::fs::File::open(local).map_err(|e| {
+                    ApiError::local(&self.client.host, "/api/2.0/dbfs/add-block", &e.to_string())
+                })?;
+                let mut sent = 0u64;
+                let mut block = vec![0u8; BLOCK];
+                loop {
+                    let mut filled = 0;
+                    while filled < BLOCK {
+                        match file.read(&mut block[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) => {
+                                return Err(ApiError::local(
+                                    &self.client.host,
+                                    "/api/2.0/dbfs/add-block",
+                                    &e.to_string(),
+                                ));
+                            }
+                        }
+                    }
+                    if filled == 0 {
+                        break;
+                    }
+                    let data = base64::engine::general_purpose::STANDARD.encode(&block[..filled]);
+                    self.client.post_json(
+                        "/api/2.0/dbfs/add-block",
+                        json!({ "handle": created.handle, "data": data }),
+                        false,
+                    )?;
+                    sent += filled as u64;
+                    if let Some(p) = &progress {
+                        p(sent);
+                    }
+                }
+                self.client
+                    .post_json(
+                        "/api/2.0/dbfs/close",
+                        json!({ "handle": created.handle }),
+                        false,
+                    )
+                    .map(drop)
+            };
+            match attempt() {
+                Err(e) if e.may_have_been_applied() && tries < 3 => continue,
+                other => return other,
+            }
+        }
     }
 
     /// A small file (under 1 MB) in one JSON `put`.

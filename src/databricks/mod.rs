@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod clusters;
 pub mod config_file;
 pub mod dbfs;
 pub mod error;

@@ -30,6 +30,11 @@ pub fn run(
     let timeout = request.timeout;
     let plan = &prepared.plan;
     let open = session.store(plan)?;
+    // An existing cluster's runtime decides whether it can install DBFS libraries: asked
+    // before anything is uploaded.
+    if let Some(client) = &open.1 {
+        crate::check::existing_cluster_runtime(client, plan)?;
+    }
     // The deploy's lease keeps `gc` away from its files until the run record does.
     let mut deployment =
         pipeline::deploy(session, prepared, &open, request.no_cache, true, output)?;

@@ -43,7 +43,11 @@ impl Store for DbfsStore {
         let dbfs = self.api();
         let tmp = temp_name(dest);
         let result = (|| -> Result<Placed> {
-            dbfs.put_file(&tmp, local, size, true, Some(progress.clone()))?;
+            if size > crate::databricks::dbfs::PUT_LIMIT {
+                dbfs.put_streaming(&tmp, local, Some(progress.clone()))?;
+            } else {
+                dbfs.put_file(&tmp, local, size, true, Some(progress.clone()))?;
+            }
             crate::interrupt::check()?;
             match dbfs.get_status(&tmp)? {
                 Some(info) if info.size == size => {}

@@ -137,6 +137,38 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
         ],
     );
     check(&p, &["--target", "old"]).success();
+
+    // Online, and before `run` uploads anything, the existing cluster is asked its runtime.
+    let ws = crate::support::fake::FakeWorkspace::start();
+    let online = |p: &Project| p.mlops_ws(&ws, &["check", "--target", "old", "--online"], &[]);
+    online(&p).success();
+    ws.with_state(|s| {
+        s.clusters.get_mut("0101-abc").unwrap()["spark_version"] =
+            serde_json::json!("15.4.x-scala2.12")
+    });
+    let out = online(&p);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "its cluster 0101-abc (`targets.old.cluster_id`) runs Databricks Runtime `15.4.x-scala2.12`",
+            "disabled from 15.0",
+            "spark.databricks.driver.dbfsLibraryInstallationAllowed true",
+        ],
+    );
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "p"]);
+    let run = p.mlops_ws(&ws, &["run", "--entry", "train", "--target", "old"], &[]);
+    run.code(2);
+    assert_has(&run.stderr, &["its cluster 0101-abc"]);
+    assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
+    // The cluster's own opt-in is honoured.
+    ws.with_state(|s| {
+        s.clusters.get_mut("0101-abc").unwrap()["spark_conf"] = serde_json::json!({
+            "spark.databricks.driver.dbfsLibraryInstallationAllowed": "true"
+        })
+    });
+    online(&p).success();
 }
 
 #[test]

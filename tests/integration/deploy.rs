@@ -683,3 +683,48 @@ fn a_missing_privilege_is_not_called_a_bad_token() {
     wrong.code(3);
     assert_has(&wrong.stderr, &["were rejected", "personal access token"]);
 }
+
+#[test]
+fn large_files_go_to_dbfs_with_the_streaming_api_and_survive_a_lost_block_answer() {
+    let p = demo();
+    // 3 MiB that do not compress: the project tarball is over the 2 MiB `put` limit.
+    let mut noise = Vec::with_capacity(3 << 20);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while noise.len() < 3 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(p.path().join("mlproject/weights.bin"), &noise).unwrap();
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "weights"]);
+    let ws = FakeWorkspace::start();
+    // The answer of the second block is lost: the file is sent again from `create`.
+    ws.set_faults(Faults {
+        only: "/dbfs/add-block".into(),
+        lose_answer_of: Some(1),
+        ..Default::default()
+    });
+    let run = deploy(&p, &ws, "dbfs", &[]);
+    run.success();
+    let report = run.json();
+    let tarball = report["tarball"]["remote_path"].as_str().unwrap();
+    let stored = ws.dbfs_file(tarball.trim_start_matches("dbfs:")).unwrap();
+    assert_eq!(
+        stored.len() as u64,
+        report["tarball"]["size"].as_u64().unwrap()
+    );
+    let log = ws.log();
+    let count = |end: &str| log.iter().filter(|l| l.path.ends_with(end)).count();
+    assert!(
+        count("/dbfs/create") >= 2,
+        "the upload was not started again"
+    );
+    assert!(
+        count("/dbfs/add-block") >= 4,
+        "{}",
+        count("/dbfs/add-block")
+    );
+    assert!(count("/dbfs/close") >= 1);
+}

@@ -79,6 +79,8 @@ pub struct State {
     /// Volumes the token's identity may not write to: a Files API write there answers 403
     /// `PERMISSION_DENIED`, as Unity Catalog does without WRITE VOLUME.
     pub read_only_volumes: BTreeSet<String>,
+    /// Existing clusters, by id: what `clusters/get` answers (`spark_version`, `spark_conf`).
+    pub clusters: BTreeMap<String, Value>,
     pub volume_dirs: BTreeSet<String>,
     pub volume_files: BTreeMap<String, File>,
     pub workspace: BTreeMap<String, (String, Vec<u8>)>,
@@ -149,6 +151,12 @@ impl State {
                 .insert(dir.into(), ("DIRECTORY".into(), Vec::new()));
         }
         s.volumes.insert("/Volumes/main/mlops/artifacts".into());
+        for id in ["0101-123456-abcd", "0101-abc"] {
+            s.clusters.insert(
+                id.into(),
+                json!({ "cluster_id": id, "spark_version": "14.3.x-scala2.12", "state": "RUNNING", "spark_conf": {} }),
+            );
+        }
         s
     }
 
@@ -219,6 +227,18 @@ impl State {
         }
         if let Some(rest) = p.strip_prefix("/api/2.1/unity-catalog/models/") {
             return self.models_api(rest, req);
+        }
+        if p == "/api/2.1/clusters/get" || p == "/api/2.0/clusters/get" {
+            let id = req.query.get("cluster_id").cloned().unwrap_or_default();
+            // As the Clusters API answers an unknown id.
+            return match self.clusters.get(&id) {
+                Some(c) => Response::ok(c.clone()),
+                None => Response::error(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    &format!("Cluster {id} does not exist"),
+                ),
+            };
         }
         if p == "/api/2.0/preview/scim/v2/Me" {
             return Response::ok(json!({
