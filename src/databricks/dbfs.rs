@@ -147,7 +147,7 @@ impl Dbfs<'_> {
                     json!({ "path": api_path(path), "overwrite": true }),
                     true,
                 )?;
-                let mut file = std::fs::File::open(local).map_err(|e| {
+                let mut file = fs_err::File::open(local).map_err(|e| {
                     ApiError::local(&self.client.host, "/api/2.0/dbfs/add-block", &e.to_string())
                 })?;
                 let mut sent = 0u64;
