@@ -18,6 +18,9 @@ enum Envs {
     Token,
 }
 
+/// One cell: environment, config file, named profile, target host, and what resolving gives.
+type Cell<'a> = (Envs, bool, Option<&'a str>, Option<&'a str>, &'a str);
+
 /// What resolving gives: host and method name and where it came from, or the error text.
 fn outcome(envs: Envs, file: bool, profile: Option<&str>, host: Option<&str>) -> String {
     let home = tempfile::tempdir().unwrap();
@@ -63,7 +66,7 @@ fn credentials_resolve_as_the_sdks_do_in_every_combination() {
     let b = "https://b.cloud.databricks.com";
     let ci = "https://ci.cloud.databricks.com";
     // (environment, config file, named profile, target host) → result.
-    let cells: &[(Envs, bool, Option<&str>, Option<&str>, &str)] = &[
+    let cells: &[Cell<'_>] = &[
         // Nothing configured but the file: its DEFAULT profile.
         (Envs::None, true, None, None, &format!("{a} databricks-cli")),
         (Envs::None, false, None, None, "error: no Databricks host"),
