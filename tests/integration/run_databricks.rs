@@ -29,6 +29,23 @@ fn run(p: &Project, ws: &FakeWorkspace, args: &[&str], env: &[(&str, &str)]) -> 
     p.mlops_ws(ws, &all, env)
 }
 
+/// `run --entry train --target dbfs --no-wait --json`: submitted, not followed.
+fn submit_no_wait(p: &Project, ws: &FakeWorkspace) -> Run {
+    run(
+        p,
+        ws,
+        &[
+            "--entry",
+            "train",
+            "--target",
+            "dbfs",
+            "--no-wait",
+            "--json",
+        ],
+        &[],
+    )
+}
+
 fn mlflow_run(ws: &FakeWorkspace, id: &str) -> Value {
     ws.with_state(|s| s.runs.get(id).cloned())
         .expect("the MLflow run exists")
@@ -505,19 +522,7 @@ fn no_wait_and_timeout() {
     let p = demo();
     let ws = FakeWorkspace::start();
     ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
-    let out = run(
-        &p,
-        &ws,
-        &[
-            "--entry",
-            "train",
-            "--target",
-            "dbfs",
-            "--no-wait",
-            "--json",
-        ],
-        &[],
-    );
+    let out = submit_no_wait(&p, &ws);
     out.success();
     assert_eq!(out.json()["result"], "SUBMITTED");
     assert!(!ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
@@ -603,19 +608,7 @@ fn status_logs_and_cancel_commands() {
     let p = demo();
     let ws = FakeWorkspace::start();
     ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
-    let out = run(
-        &p,
-        &ws,
-        &[
-            "--entry",
-            "train",
-            "--target",
-            "dbfs",
-            "--no-wait",
-            "--json",
-        ],
-        &[],
-    );
+    let out = submit_no_wait(&p, &ws);
     let id = out.success().json()["databricks_run_id"]
         .as_u64()
         .unwrap()
@@ -689,19 +682,7 @@ fn a_concurrent_creator_winning_the_experiment_race_is_fine() {
     let p = demo();
     let ws = FakeWorkspace::start();
     ws.with_state(|s| s.lose_next_experiment_race = true);
-    let out = run(
-        &p,
-        &ws,
-        &[
-            "--entry",
-            "train",
-            "--target",
-            "dbfs",
-            "--no-wait",
-            "--json",
-        ],
-        &[],
-    );
+    let out = submit_no_wait(&p, &ws);
     out.success();
     let report = out.json();
     let experiments = ws.with_state(|s| s.experiments.clone());
@@ -950,19 +931,7 @@ fn following_outlasts_gateway_errors_and_gives_up_on_a_long_outage_without_cance
     // follow it again.
     ws.set_faults(Default::default());
     ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(8));
-    let submitted = run(
-        &p,
-        &ws,
-        &[
-            "--entry",
-            "train",
-            "--target",
-            "dbfs",
-            "--no-wait",
-            "--json",
-        ],
-        &[],
-    );
+    let submitted = submit_no_wait(&p, &ws);
     let id = submitted.success().json()["databricks_run_id"]
         .as_u64()
         .unwrap()

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+mod bodies;
 pub mod dbfs;
 pub mod executor;
 pub mod files;
@@ -195,6 +196,15 @@ impl Drop for FakeWorkspace {
         self.shared.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(self.addr);
+        // The bodies the test sent, as the SDK would have sent them (not while a failing
+        // test unwinds: its own failure says more).
+        if !std::thread::panicking() {
+            let problems = bodies::problems(&self.shared.log.lock().unwrap());
+            assert!(
+                problems.is_empty(),
+                "request bodies the Databricks SDK would not send:\n{problems}"
+            );
+        }
     }
 }
 
