@@ -28,9 +28,9 @@ pub fn problems(log: &[Logged]) -> String {
         // What the fake refused is a test's deliberate mistake, and the test's to judge.
         .filter(|l| l.status.is_some_and(|s| (200..300).contains(&s)))
         .filter_map(|l| {
-            l.json.as_ref().map(|body| {
-                serde_json::json!({ "method": l.method, "path": l.path, "body": body })
-            })
+            l.json
+                .as_ref()
+                .map(|body| serde_json::json!({ "method": l.method, "path": l.path, "body": body }))
         })
         .collect();
     if bodies.is_empty() {
