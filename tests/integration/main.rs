@@ -26,6 +26,7 @@ mod house;
 mod json_shapes;
 mod launcher;
 mod manifest_errors;
+mod mlflow_server;
 mod props;
 mod release;
 mod render;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod mlflow_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

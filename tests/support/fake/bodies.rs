@@ -37,7 +37,7 @@ pub fn problems(log: &[Logged]) -> String {
         return String::new();
     }
     let file = tempfile::NamedTempFile::new().expect("a temporary file");
-    std::fs::write(file.path(), serde_json::to_vec(&bodies).unwrap()).unwrap();
+    fs_err::write(file.path(), serde_json::to_vec(&bodies).unwrap()).unwrap();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fidelity/request_bodies.py"
