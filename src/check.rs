@@ -138,12 +138,12 @@ fn report_wheel_paths(
     let mut files: Vec<(&std::path::Path, Vec<String>)> = Vec::new();
     match &project.env {
         crate::project::Env::Conda(f) | crate::project::Env::Python(f) => {
-            files.push((&f.path, yaml_strings(&f.value)));
+            files.push((&f.path, crate::render::placeholder::strings(&f.value)));
         }
         _ => {}
     }
     if let Some(c) = &project.cluster {
-        files.push((&c.path, json_strings(&c.value)));
+        files.push((&c.path, crate::render::placeholder::strings(&c.value)));
     }
     for (path, strings) in files {
         let text = fs_err::read_to_string(path)?;
@@ -169,25 +169,6 @@ fn report_wheel_paths(
         }
     }
     Ok(())
-}
-
-fn yaml_strings(v: &serde_yaml::Value) -> Vec<String> {
-    match v {
-        serde_yaml::Value::String(s) => vec![s.clone()],
-        serde_yaml::Value::Sequence(seq) => seq.iter().flat_map(yaml_strings).collect(),
-        serde_yaml::Value::Mapping(m) => m.values().flat_map(yaml_strings).collect(),
-        serde_yaml::Value::Tagged(t) => yaml_strings(&t.value),
-        _ => Vec::new(),
-    }
-}
-
-fn json_strings(v: &serde_json::Value) -> Vec<String> {
-    match v {
-        serde_json::Value::String(s) => vec![s.clone()],
-        serde_json::Value::Array(a) => a.iter().flat_map(json_strings).collect(),
-        serde_json::Value::Object(o) => o.values().flat_map(json_strings).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// An existing cluster installs libraries from the DBFS root only below Databricks Runtime

@@ -46,6 +46,14 @@ fn mark<N: Node>(node: &mut N, ours: &[String], found: &mut Vec<String>) {
     }
 }
 
+/// Every string below `node` (list items and mapping values), in order.
+pub fn strings<N: Node>(node: &N) -> Vec<String> {
+    match node.as_string() {
+        Some(s) => vec![s.to_string()],
+        None => node.children().into_iter().flat_map(strings).collect(),
+    }
+}
+
 /// Whether `node` holds a placeholder anywhere.
 pub fn contains<N: Node>(node: &N) -> bool {
     match node.as_string() {
