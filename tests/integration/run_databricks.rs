@@ -776,23 +776,7 @@ fn a_job_that_ends_without_its_launcher_has_its_mlflow_run_ended_by_whoever_look
         s.job_behaviour.result = "FAILED".into();
         s.job_behaviour.error = "Library installation failed for library due to user error".into();
     });
-    let submit = |p: &Project| {
-        run(
-            p,
-            &ws,
-            &[
-                "--entry",
-                "train",
-                "--target",
-                "dbfs",
-                "--no-wait",
-                "--json",
-            ],
-            &[],
-        )
-        .success()
-        .json()
-    };
+    let submit = |p: &Project| submit_no_wait(p, &ws).success().json();
     let first = submit(&p);
     let id = first["databricks_run_id"].as_u64().unwrap().to_string();
     let mlflow_id = first["mlflow_run_id"].as_str().unwrap().to_string();
