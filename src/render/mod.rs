@@ -4,6 +4,7 @@
 
 mod cluster;
 mod conda;
+mod library_forms;
 mod mlproject;
 mod out_dir;
 pub mod placeholder;

@@ -34,6 +34,9 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
     }
     match &plan.compute {
         Compute::JobCluster => {
+            warnings.extend(super::library_forms::cluster_warnings(
+                plan, manifest, project,
+            ));
             new_cluster_check(project)?;
             let dbfs = plan.artifacts.starts_with("dbfs:/");
             warnings.extend(runtime_check(plan, manifest, project, dbfs)?);
@@ -42,9 +45,14 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
             environment_version,
         } => {
             serverless_check(plan, manifest, project)?;
+            super::library_forms::serverless_check(plan, manifest, project)?;
             warnings.extend(serverless_python_warning(project, environment_version));
         }
-        Compute::ExistingCluster { .. } => {}
+        Compute::ExistingCluster { .. } => {
+            warnings.extend(super::library_forms::cluster_warnings(
+                plan, manifest, project,
+            ));
+        }
     }
     warnings.extend(conda_only_warnings(manifest, project));
     if let Some(crate::launch::Entry::Shell { command }) = &plan.launch {

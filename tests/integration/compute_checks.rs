@@ -353,3 +353,36 @@ fn check_refuses_a_broken_pyproject_in_a_wheel_folder() {
         &["pkg/pyproject.toml:3:", "fix the TOML syntax"],
     );
 }
+
+#[test]
+fn packages_in_forms_the_jobs_api_does_not_promise_are_said() {
+    // A cluster's `pypi` library is a name with an optional exact version.
+    let p = project(
+        "[environment]\npip = [\"mlflow\", \"pandas>=2\", \"numpy==1.26.4\", \"-r extra.txt\"]\n\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\n",
+    );
+    let out = check(&p, &["--target", "dev"]);
+    out.success();
+    assert_has(
+        &out.stderr,
+        &[
+            "`pandas>=2` becomes a `pypi` job library",
+            "`-r extra.txt` is a pip option",
+            "2 warnings",
+        ],
+    );
+    assert!(!out.stderr.contains("`numpy==1.26.4`"), "{}", out.stderr);
+    // Serverless cannot read DBFS: a DBFS path among its dependencies is refused.
+    let p = project(&format!(
+        "[environment]\npip = [\"mlflow\", \"/dbfs/libs/other-1.0-py3-none-any.whl\"]\n\n{SERVERLESS}"
+    ));
+    let out = check(&p, &["--target", "sl"]);
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "`/dbfs/libs/other-1.0-py3-none-any.whl` is on DBFS",
+            "serverless target `sl` cannot read",
+            "/Volumes/",
+        ],
+    );
+}
