@@ -265,27 +265,7 @@ pub fn serverless_dependencies(
     deps
 }
 
-/// The pip requirements of the rendered environment file (conda `pip:` list, or python_env
-/// `dependencies`).
-pub fn env_pip(env_file: &str, text: &str) -> Vec<String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
-    let deps = value["dependencies"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    let strings = |seq: &[serde_yaml::Value]| -> Vec<String> {
-        seq.iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    if env_file.contains("python_env") {
-        return strings(&deps);
-    }
-    deps.iter()
-        .filter_map(|d| d.get("pip").and_then(|p| p.as_sequence()))
-        .flat_map(|p| strings(p))
-        .collect()
-}
+pub use crate::environment::requirements::pip_lines as env_pip;
 
 /// The key of the one serverless environment a run defines.
 pub const ENVIRONMENT_KEY: &str = "default";

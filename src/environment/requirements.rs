@@ -17,6 +17,28 @@ pub fn name_of(req: &str) -> String {
         .replace(['_', '.'], "-")
 }
 
+/// The pip requirements of the rendered environment file (conda `pip:` list, or python_env
+/// `dependencies`).
+pub fn pip_lines(env_file: &str, text: &str) -> Vec<String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
+    let deps = value["dependencies"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let strings = |seq: &[serde_yaml::Value]| -> Vec<String> {
+        seq.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    if env_file.contains("python_env") {
+        return strings(&deps);
+    }
+    deps.iter()
+        .filter_map(|d| d.get("pip").and_then(|p| p.as_sequence()))
+        .flat_map(|p| strings(p))
+        .collect()
+}
+
 /// The Python version an environment file asks for: conda's `python=3.8` (or `python==`,
 /// `python>=`...: the version as written), or python_env's `python: "3.8"`.
 pub fn requested_python(env_file: &str, env_text: &str) -> Option<String> {

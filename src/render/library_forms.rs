@@ -22,7 +22,7 @@ fn env_pip(manifest: &Manifest, project: &MlflowProject) -> (String, Vec<String>
                 crate::manifest::display_path(&file.path)
                     .display()
                     .to_string(),
-                crate::submit::env_pip(&file.name, &text),
+                crate::environment::requirements::pip_lines(&file.name, &text),
             )
         }
         _ => (
