@@ -123,17 +123,7 @@ fn report_wheel_paths(
     prepared: &crate::session::Prepared,
     output: &crate::output::Output,
 ) -> Result<()> {
-    let ours: Vec<(String, String)> = prepared
-        .plan
-        .wheels
-        .iter()
-        .map(|w| {
-            (
-                crate::build::backend::distribution_name(&w.path),
-                w.declared.clone(),
-            )
-        })
-        .collect();
+    let ours = crate::build::backend::distributions(&prepared.plan.wheels);
     let project = &prepared.project;
     let mut files: Vec<(&std::path::Path, Vec<String>)> = Vec::new();
     match &project.env {
@@ -157,9 +147,10 @@ fn report_wheel_paths(
                 .position(|l| l.contains(s.as_str()))
                 .map_or(1, |i| i + 1);
             match ours.iter().find(|(d, _)| *d == dist) {
-                Some((_, declared)) => output.note(format!(
-                    "{}:{line}: `{s}` is a wheel of `{dist}`, which cargo mlops builds from `{declared}`: it is replaced by the built wheel's path, as the WHEELPATH placeholder is",
-                    shown.display()
+                Some((_, wheel)) => output.note(format!(
+                    "{}:{line}: `{s}` is a wheel of `{dist}`, which cargo mlops builds from `{}`: it is replaced by the built wheel's path, as the WHEELPATH placeholder is",
+                    shown.display(),
+                    wheel.declared
                 )),
                 None => output.warn(format!(
                     "{}:{line}: `{s}` names a wheel that no [[wheel]] builds (`{dist}`): it is installed from that path as written, so it must exist there; add its package as a [[wheel]] to have it built and shipped",
@@ -186,10 +177,12 @@ pub fn existing_cluster_runtime(client: &crate::databricks::Client, plan: &Plan)
     let Some(version) = details.spark_version else {
         return Ok(());
     };
-    let opted_in = details
-        .spark_conf
-        .get(crate::render::DBFS_LIBRARY_OPT_IN)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let opted_in = crate::render::opts_in_to_dbfs_libraries(
+        details
+            .spark_conf
+            .get(crate::render::DBFS_LIBRARY_OPT_IN)
+            .map(String::as_str),
+    );
     let (major, minor) = crate::render::DBFS_LIBRARIES_OFF_FROM;
     match crate::render::parse_runtime(&version) {
         Some(runtime) if runtime >= (major, minor) && !opted_in => Err(Error::usage(format!(

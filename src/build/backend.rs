@@ -210,6 +210,17 @@ pub fn distribution_name(package: &Path) -> String {
     normalize_distribution(&name)
 }
 
+/// The distribution each planned wheel builds, read without building (for the checks that
+/// recognise our own wheels by file name).
+pub fn distributions(
+    wheels: &[crate::plan::PlannedWheel],
+) -> Vec<(String, &crate::plan::PlannedWheel)> {
+    wheels
+        .iter()
+        .map(|w| (distribution_name(&w.path), w))
+        .collect()
+}
+
 #[cfg(test)]
 mod distribution_tests {
     use super::*;

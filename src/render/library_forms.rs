@@ -111,13 +111,11 @@ pub(super) fn serverless_check(
 ) -> Result<()> {
     let (from, pip) = env_pip(manifest, project);
     // A path to one of our own wheels is replaced by the built wheel's volume path.
-    let ours: Vec<String> = plan
-        .wheels
-        .iter()
-        .map(|w| crate::build::backend::distribution_name(&w.path))
-        .collect();
-    let is_ours =
-        |p: &str| crate::build::backend::wheel_distribution(p).is_some_and(|d| ours.contains(&d));
+    let ours = crate::build::backend::distributions(&plan.wheels);
+    let is_ours = |p: &str| {
+        crate::build::backend::wheel_distribution(p)
+            .is_some_and(|d| ours.iter().any(|(o, _)| *o == d))
+    };
     match pip.iter().find(|p| {
         (p.trim().starts_with("/dbfs/") || p.trim().starts_with("dbfs:/")) && !is_ours(p)
     }) {

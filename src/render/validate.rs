@@ -78,13 +78,21 @@ pub const VOLUMES_FROM: (u32, u32) = (13, 3);
 /// The Spark conf that lets a cluster install libraries from the DBFS root again.
 pub const DBFS_LIBRARY_OPT_IN: &str = "spark.databricks.driver.dbfsLibraryInstallationAllowed";
 
+/// The cluster settings of a cluster.json in either form MLflow reads (`{"new_cluster": ...}`
+/// or a bare spec).
+fn spec_of(value: &serde_json::Value) -> &serde_json::Value {
+    value.get("new_cluster").unwrap_or(value)
+}
+
+/// Whether a value of [`DBFS_LIBRARY_OPT_IN`] turns the opt-in on.
+pub fn opts_in_to_dbfs_libraries(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// The runtime a job cluster of the target runs, and where it is set (for messages).
 pub fn runtime_of(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> (String, String) {
     let own = project.cluster.as_ref().and_then(|c| {
-        let version = c
-            .value
-            .get("new_cluster")
-            .unwrap_or(&c.value)
+        let version = spec_of(&c.value)
             .get("spark_version")?
             .as_str()?
             .to_string();
@@ -118,21 +126,19 @@ pub fn runtime_of(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> 
 /// Whether the target's job cluster sets the DBFS-library opt-in.
 fn dbfs_opt_in(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> bool {
     let own = project.cluster.as_ref().and_then(|c| {
-        c.value
-            .get("new_cluster")
-            .unwrap_or(&c.value)
+        spec_of(&c.value)
             .get("spark_conf")?
             .get(DBFS_LIBRARY_OPT_IN)
             .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
     });
-    own.or_else(|| {
+    let value = own.or_else(|| {
         manifest
             .cluster_for(&plan.target)
             .spark_conf
             .get(DBFS_LIBRARY_OPT_IN)
             .cloned()
-    })
-    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    });
+    opts_in_to_dbfs_libraries(value.as_deref())
 }
 
 /// `(major, minor)` as people write it: `15.x` for the newest minor release.
@@ -200,7 +206,7 @@ fn new_cluster_check(project: &MlflowProject) -> Result<()> {
         return Ok(());
     }
     let wrapped = own.value.get("new_cluster").is_some();
-    let spec = own.value.get("new_cluster").unwrap_or(&own.value);
+    let spec = spec_of(&own.value);
     let key = |k: &str| {
         if wrapped {
             format!("new_cluster.{k}")
@@ -327,7 +333,7 @@ fn serverless_check(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -
                 "remove it from cluster.json (a target's `cluster_id` picks an existing cluster), or run this target on a cluster",
             );
         }
-        let spec = own.value.get("new_cluster").unwrap_or(&own.value);
+        let spec = spec_of(&own.value);
         if let Some(key) = CLUSTER_ONLY.iter().find(|k| spec.get(**k).is_some()) {
             return refuse(
                 format!("{shown} sets `{key}`, which only a cluster has"),
