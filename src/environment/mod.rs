@@ -176,6 +176,16 @@ pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Outpu
     })
 }
 
+/// The Python version (`3.11.7`) of a virtual environment, from its `pyvenv.cfg`: `version`
+/// as `python -m venv` writes it, `version_info` as uv does.
+pub fn python_version(env: &Path) -> Option<String> {
+    let text = fs_err::read_to_string(env.join("pyvenv.cfg")).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        matches!(key.trim(), "version" | "version_info").then(|| value.trim().to_string())
+    })
+}
+
 /// The interpreter of the most recently used ready environment (it has MLflow), if any.
 pub fn newest_python(state_dir: &Path) -> Option<PathBuf> {
     let used = |dir: &Path| {

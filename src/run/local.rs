@@ -48,30 +48,36 @@ pub fn run(
             sha256: w.sha256.clone(),
         })
         .collect();
-    warn_other_python(&deployment.rendered.env_file, &env_text, &python, output);
     let spec = environment::Spec::new(&deployment.rendered.env_file, &env_text, wheels)?;
     let env = environment::ensure_env(&state_dir, &python, &spec, output)?;
+    warn_other_python(
+        &deployment.rendered.env_file,
+        &env_text,
+        &env,
+        &python,
+        output,
+    );
     crate::interrupt::check()?;
     launch(plan, &state_dir, &deployment, &env, request.entry, output)
 }
 
 /// Local environments are virtualenvs of the build interpreter: a Python version the
 /// environment file asks for (conda's `python=3.8`) is not installed, so say which one runs.
+/// The environment's own `pyvenv.cfg` says which (no process is started for it).
 fn warn_other_python(
     env_file: &str,
     env_text: &str,
+    env: &Env,
     python: &crate::tools::Python,
     output: &Output,
 ) {
     let Some(wanted) = environment::requirements::requested_python(env_file, env_text) else {
         return;
     };
-    let have = crate::process::Cmd::new(&python.path)
-        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-        .read()
-        .unwrap_or_default();
-    let have = have.trim();
-    if !have.is_empty() && !environment::requirements::python_matches(&wanted, have) {
+    let Some(have) = environment::python_version(&env.dir) else {
+        return;
+    };
+    if !environment::requirements::python_matches(&wanted, &have) {
         output.warn(format!(
             "{env_file} asks for Python {wanted}, but local environments are made with the build interpreter, Python {have} ({}); pick another with `--python PATH` or MLOPS_PYTHON",
             python.path.display()
