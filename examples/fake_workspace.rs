@@ -6,7 +6,9 @@
 //!
 //!     DATABRICKS_HOST=http://127.0.0.1:PORT DATABRICKS_TOKEN=... cargo mlops deploy --target dev
 //!
-//! It keeps everything in memory; the volume `/Volumes/main/mlops/artifacts` exists.
+//! It keeps everything in memory; the volume `/Volumes/main/mlops/artifacts` exists. Its
+//! MLflow requests go to a real `mlflow server`, started on the first of them with
+//! `MLOPS_PYTHON` (else `python3`), which must have `mlflow` installed.
 #![allow(clippy::print_stdout)]
 
 #[path = "../tests/support/fake/mod.rs"]

@@ -187,16 +187,12 @@ fn the_demo_trains_on_every_compute_kind() {
         );
         // The entry point ran and logged into the run `cargo mlops run` created.
         let mrun = ws
-            .with_state(|s| {
-                s.runs
-                    .get(report["mlflow_run_id"].as_str().unwrap())
-                    .cloned()
-            })
+            .mlflow_run(report["mlflow_run_id"].as_str().unwrap())
             .unwrap();
         assert_eq!(mrun["info"]["status"], "FINISHED", "{compute}");
         let accuracy = metric(&mrun, "accuracy").expect("the entry point logged its metrics");
         assert!(accuracy > 0.6, "{compute}: {accuracy}");
-        assert_eq!(ws.with_state(|s| s.runs.len()), 1, "one MLflow run only");
+        assert_eq!(ws.mlflow_runs().len(), 1, "one MLflow run only");
     }
 }
 
@@ -233,11 +229,7 @@ fn a_failing_entry_point_fails_the_run_with_its_error_on_every_compute_kind() {
         let report = out.json();
         assert_eq!(report["result"], "FAILED");
         let mrun = ws
-            .with_state(|s| {
-                s.runs
-                    .get(report["mlflow_run_id"].as_str().unwrap())
-                    .cloned()
-            })
+            .mlflow_run(report["mlflow_run_id"].as_str().unwrap())
             .unwrap();
         assert_eq!(mrun["info"]["status"], "FAILED", "{compute}");
     }
@@ -276,12 +268,8 @@ fn ctrl_c_cancels_the_remote_run_on_every_compute_kind() {
         let out = Run::from(child.wait_output(), p.path());
         out.code(130);
         assert_has(&out.stderr, &["Cancelling", "CANCELED"]);
-        let (status, cancelled) = ws.with_state(|s| {
-            (
-                s.runs.values().next().unwrap()["info"]["status"].clone(),
-                s.jobs.values().all(|j| j.cancelled_at.is_some()),
-            )
-        });
+        let status = ws.mlflow_runs()[0]["info"]["status"].clone();
+        let cancelled = ws.with_state(|s| s.jobs.values().all(|j| j.cancelled_at.is_some()));
         assert_eq!(status, "KILLED", "{compute}");
         assert!(cancelled, "{compute}: the remote run was not cancelled");
         let body = submitted(&ws);

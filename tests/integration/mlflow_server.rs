@@ -8,6 +8,7 @@ use cargo_mlops::databricks::mlflow::Mlflow;
 use cargo_mlops::databricks::secret::Secret;
 use serde_json::{Value, json};
 
+use crate::support::fake::FakeWorkspace;
 use crate::support::mlflow_server::mlflow_server;
 use crate::support::{Project, assert_has};
 
@@ -217,4 +218,109 @@ fn runs_and_compare_read_a_real_servers_runs_and_tell_targets_apart() {
         .clone();
     assert_eq!(accuracy["base"], 0.8);
     assert_eq!(accuracy["this"], 0.9);
+}
+
+/// Our client against a fake workspace, whose MLflow half is the real server.
+fn fake_client(ws: &FakeWorkspace) -> Client {
+    Client::new(Config {
+        host: ws.url(),
+        method: Method::Pat(Secret::new(ws.token())),
+        source: "the test".into(),
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_fake_workspace_answers_mlflow_calls_with_mlflow_itself() {
+    let (a, b) = (FakeWorkspace::start(), FakeWorkspace::start());
+    let (ca, cb) = (fake_client(&a), fake_client(&b));
+    let (ma, mb) = (Mlflow { client: &ca }, Mlflow { client: &cb });
+    // Each fake is its own MLflow workspace: the same name in two fakes is two experiments,
+    // and neither sees the other's.
+    let name = "/Shared/same-name";
+    let ia = ma.create_experiment(name).unwrap();
+    let ib = mb.create_experiment(name).unwrap();
+    assert_ne!(ia, ib);
+    assert_eq!(
+        ma.experiment_by_name(name).unwrap().unwrap().experiment_id,
+        ia
+    );
+    assert_eq!(
+        mb.experiment_by_name(name).unwrap().unwrap().experiment_id,
+        ib
+    );
+    assert_eq!(a.mlflow_experiments().len(), 1);
+    // Databricks's artifact location, and the preview prefix the SDKs still use.
+    let exp = ca
+        .get_json(
+            "/api/2.0/preview/mlflow/experiments/get",
+            &[("experiment_id", &ia)],
+        )
+        .unwrap();
+    assert_eq!(
+        exp["experiment"]["artifact_location"],
+        format!("dbfs:/databricks/mlflow-tracking/{ia}")
+    );
+    // What the workspace asks before MLflow sees the name.
+    let relative = ma.create_experiment("fidelity-relative").unwrap_err();
+    assert!(relative.is("INVALID_PARAMETER_VALUE"), "{relative}");
+    let no_folder = ma.create_experiment("/Shared/nowhere/x/y").unwrap_err();
+    assert!(no_folder.is_not_found(), "{no_folder}");
+
+    // MLflow's paging: an opaque token, pages that add up to every run.
+    let tags = vec![("mlops.target".to_string(), "dev".to_string())];
+    let mut made = Vec::new();
+    for i in 0..3 {
+        made.push(
+            ma.create_run(&ia, "r", now_ms() + i, &tags, &format!("req-{i}"))
+                .unwrap(),
+        );
+    }
+    let search = |token: Option<&str>| {
+        let mut body = json!({ "experiment_ids": [ia], "max_results": 2 });
+        if let Some(t) = token {
+            body["page_token"] = json!(t);
+        }
+        ca.post_json("/api/2.0/mlflow/runs/search", body, true)
+            .unwrap()
+    };
+    let first = search(None);
+    let token = first["next_page_token"].as_str().expect("a second page");
+    assert!(
+        token.parse::<u64>().is_err(),
+        "MLflow's token is opaque: {token}"
+    );
+    let second = search(Some(token));
+    let mut seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["runs"].as_array().unwrap().clone())
+        .map(|r| r["info"]["run_id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    made.sort();
+    assert_eq!(seen, made);
+    // The caller is the run's user, as on Databricks.
+    assert_eq!(
+        a.mlflow_run(&made[0]).unwrap()["info"]["user_id"],
+        "ada@example.com"
+    );
+    // MLflow's own refusals: its filter grammar, its rule that a param never changes.
+    let bad = ca
+        .post_json(
+            "/api/2.0/mlflow/runs/search",
+            json!({ "experiment_ids": [ia], "filter": "attributes.nonsense = 'x'" }),
+            true,
+        )
+        .unwrap_err();
+    assert!(bad.is("INVALID_PARAMETER_VALUE"), "{bad}");
+    assert_has(&bad.to_string(), &["nonsense"]);
+    let params = |v: &str| vec![("epochs".to_string(), v.to_string())];
+    ma.log_params(&made[0], &params("3")).unwrap();
+    let changed = ma.log_params(&made[0], &params("4")).unwrap_err();
+    assert!(changed.is("INVALID_PARAMETER_VALUE"), "{changed}");
+    // A path MLflow has no route for is the workspace's ENDPOINT_NOT_FOUND.
+    let missing = ca
+        .get_json("/api/2.0/mlflow/no-such-thing", &[])
+        .unwrap_err();
+    assert!(missing.is("ENDPOINT_NOT_FOUND"), "{missing}");
 }

@@ -47,8 +47,7 @@ fn submit_no_wait(p: &Project, ws: &FakeWorkspace) -> Run {
 }
 
 fn mlflow_run(ws: &FakeWorkspace, id: &str) -> Value {
-    ws.with_state(|s| s.runs.get(id).cloned())
-        .expect("the MLflow run exists")
+    ws.mlflow_run(id).expect("the MLflow run exists")
 }
 
 fn tag(run: &Value, key: &str) -> Option<String> {
@@ -342,7 +341,7 @@ fn ctrl_c_cancels_the_remote_run_and_marks_it_killed() {
     out.code(130);
     assert_has(&out.stderr, &["Cancelling", "CANCELED"]);
     assert!(ws.log().iter().any(|l| l.path.ends_with("/runs/cancel")));
-    let status = ws.with_state(|s| s.runs.values().next().unwrap()["info"]["status"].clone());
+    let status = ws.mlflow_runs()[0]["info"]["status"].clone();
     assert_eq!(status, "KILLED");
 }
 
@@ -381,7 +380,7 @@ fn ctrl_c_at_each_step_of_submitting_leaves_no_orphan() {
         child.signal("INT");
         let out = Run::from(child.wait_output(), p.path());
         out.code(130);
-        let status = ws.with_state(|s| s.runs.values().next().unwrap()["info"]["status"].clone());
+        let status = ws.mlflow_runs()[0]["info"]["status"].clone();
         assert_eq!(status, "KILLED", "after `{step}`: {}", out.stderr);
         let jobs: Vec<(u64, bool)> = ws.with_state(|s| {
             s.jobs
@@ -685,13 +684,13 @@ fn a_concurrent_creator_winning_the_experiment_race_is_fine() {
     let out = submit_no_wait(&p, &ws);
     out.success();
     let report = out.json();
-    let experiments = ws.with_state(|s| s.experiments.clone());
+    let experiments = ws.mlflow_experiments();
     assert_eq!(experiments.len(), 1, "{experiments:#?}");
-    let (id, exp) = experiments.iter().next().unwrap();
+    let exp = &experiments[0];
     assert_eq!(exp["name"], "/Users/ada@example.com/demo/main");
-    assert_eq!(report["experiment_id"], id.as_str());
+    assert_eq!(report["experiment_id"], exp["experiment_id"]);
     let run = mlflow_run(&ws, report["mlflow_run_id"].as_str().unwrap());
-    assert_eq!(run["info"]["experiment_id"], id.as_str());
+    assert_eq!(run["info"]["experiment_id"], exp["experiment_id"]);
     assert!(
         ws.log()
             .iter()
@@ -744,8 +743,11 @@ fn every_lost_answer_is_survived(target: &str) {
             .map(|l| format!("{} {}", l.method, l.path))
             .collect();
         assert_eq!(lost.len(), 1, "#{i}: {lost:?}");
-        let (experiments, runs, jobs) =
-            ws.with_state(|s| (s.experiments.len(), s.runs.len(), s.jobs.len()));
+        let (experiments, runs, jobs) = (
+            ws.mlflow_experiments().len(),
+            ws.mlflow_runs().len(),
+            ws.with_state(|s| s.jobs.len()),
+        );
         assert_eq!(
             (experiments, runs, jobs),
             (1, 1, 1),

@@ -127,7 +127,7 @@ fn a_spark_job_project_runs_on_serverless_with_its_libraries() {
         ["--python-file", "train.py", "--", "--rows", "120"]
     );
     let run_id = out.json()["mlflow_run_id"].as_str().unwrap().to_string();
-    let run = ws.with_state(|s| s.runs.get(&run_id).cloned()).unwrap();
+    let run = ws.mlflow_run(&run_id).unwrap();
     let rows = run["data"]["metrics"]
         .as_array()
         .unwrap()

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
-pub mod mlflow_server;
+pub use fake::mlflow_server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -317,9 +317,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// The Python interpreter with `build` and `maturin` that scripts/test sets up.
 pub fn test_python() -> PathBuf {
-    std::env::var_os("MLOPS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"))
+    mlflow_server::python()
 }
 
 /// Held while a test runs maturin in the shared cargo target folder: maturin stages the built

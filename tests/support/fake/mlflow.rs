@@ -1,394 +1,248 @@
-//! The fake's MLflow tracking API (`/api/2.0/mlflow/...`): experiments, runs, search.
+//! The fake's MLflow tracking API (`/api/2.0/mlflow/...`, and the same under
+//! `/api/2.0/preview/mlflow/...`), served by a real `mlflow server` of the version the tests
+//! install (`mlflow_server.rs`): its error codes, filter syntax, paging, limits on keys and
+//! values, run lifecycle and logged models are MLflow's own, not our reading of them. Only the
+//! Unity Catalog registry (`unity-catalog/...`, see `models.rs`) stays in the fake: it lives
+//! in the workspace, not in the tracking server.
+//!
+//! Each fake is its own MLflow workspace (`--enable-workspaces`, the `X-MLFLOW-WORKSPACE`
+//! header), made on its first MLflow request with `dbfs:/databricks/mlflow-tracking` as its
+//! artifact root, so experiments get the artifact locations Databricks gives them
+//! (`dbfs:/databricks/mlflow-tracking/<experiment>`) and tests sharing the server stay apart.
+//!
+//! What the fake adds on top, because Databricks does and MLflow's server does not (keep this
+//! list short, and in step with the code below):
+//! - `experiments/create`: the name must be an absolute workspace path whose folder exists,
+//!   and the experiment becomes a workspace object (`MLFLOW_EXPERIMENT`).
+//! - `runs/create`: the run's `user_id` is the caller (the token's user).
+//! - Logged models' `artifact_uri` reads `.../<experiment>/logged_models/<id>/artifacts`, the
+//!   form MLflow's client maps to `/WorkspaceInternal/.../LoggedModels/<id>`
+//!   (`mlflow/store/artifact/databricks_logged_model_artifact_repo.py`); MLflow's SQL store
+//!   says `models/`.
+//! - Every answer carries `x-databricks-org-id`: MLflow's Unity Catalog store reads it from
+//!   the source run's answer to link a model version to its run
+//!   (`UcModelRegistryStore._get_workspace_id` in `mlflow/store/_unity_catalog/registry/rest_store.py`).
+//! - A path MLflow has no route for answers `ENDPOINT_NOT_FOUND` in the error envelope, as the
+//!   workspace does, instead of the server's HTML page.
+//! - A test can make the next `experiments/create` lose a race (`lose_next_experiment_race`).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::http::{Request, Response};
 use super::state::*;
 
-/// MLflow's answer for an unknown run id.
-pub(super) fn no_run(id: &str) -> Response {
-    Response::error(
-        404,
-        "RESOURCE_DOES_NOT_EXIST",
-        &format!("Run '{id}' not found."),
-    )
+/// Where this fake's MLflow requests go.
+#[derive(Clone, Debug)]
+pub struct MlflowBackend {
+    pub url: String,
+    /// This fake's MLflow workspace.
+    pub workspace: String,
 }
 
-/// MLflow's answer for an unknown experiment id.
-pub(super) fn no_experiment(id: &str) -> Response {
-    Response::error(
-        404,
-        "RESOURCE_DOES_NOT_EXIST",
-        &format!("Experiment '{id}' does not exist."),
-    )
+fn http() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client")
+    })
+}
+
+impl MlflowBackend {
+    /// A new MLflow workspace on the shared server (started on first use).
+    fn create() -> Result<MlflowBackend, String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let url = super::mlflow_server::mlflow_server().url.clone();
+        let workspace = format!(
+            "fake-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let answer = http()
+            .post(format!("{url}/api/3.0/mlflow/workspaces"))
+            .header("content-type", "application/json")
+            .body(
+                json!({
+                    "name": workspace,
+                    "default_artifact_root": "dbfs:/databricks/mlflow-tracking",
+                })
+                .to_string(),
+            )
+            .send()
+            .map_err(|e| e.to_string())?;
+        if !answer.status().is_success() {
+            return Err(format!(
+                "creating MLflow workspace {workspace}: {}",
+                answer.text().unwrap_or_default()
+            ));
+        }
+        Ok(MlflowBackend { url, workspace })
+    }
+
+    /// Sends one request to MLflow as this workspace: `(status, content type, body)`.
+    pub fn call(
+        &self,
+        method: &str,
+        op: &str,
+        query: &std::collections::BTreeMap<String, String>,
+        body: &[u8],
+    ) -> Result<(u16, String, Vec<u8>), String> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut request = http()
+            .request(method, format!("{}/api/2.0/mlflow/{op}", self.url))
+            .header("X-MLFLOW-WORKSPACE", &self.workspace)
+            .query(query);
+        if !body.is_empty() {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_vec());
+        }
+        let answer = request.send().map_err(|e| e.to_string())?;
+        let status = answer.status().as_u16();
+        let kind = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = answer.bytes().map_err(|e| e.to_string())?.to_vec();
+        Ok((status, kind, bytes))
+    }
+
+    /// A JSON request whose answer must succeed (for tests looking at what MLflow holds).
+    pub fn json(&self, method: &str, op: &str, query: &[(&str, &str)], body: Value) -> Value {
+        let query = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).unwrap()
+        };
+        let (status, _, bytes) = self.call(method, op, &query, &body).unwrap();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert!(status < 300, "MLflow {op}: {status} {answer}");
+        databricks_forms(answer)
+    }
+}
+
+/// MLflow's SQL store puts a logged model's files under `<experiment>/models/<id>`; Databricks
+/// says `logged_models` (see the module's list).
+fn databricks_forms(mut answer: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if key == "artifact_uri" {
+                        if let Value::String(uri) = value {
+                            if uri.starts_with("dbfs:/databricks/mlflow-tracking/") {
+                                *uri = uri.replacen("/models/m-", "/logged_models/m-", 1);
+                            }
+                        }
+                    } else {
+                        walk(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut answer);
+    answer
 }
 
 impl State {
-    pub(super) fn experiment_by_name(&self, name: &str) -> Option<&Value> {
-        self.experiments.values().find(|e| e["name"] == name)
+    /// This fake's MLflow workspace, made on first use.
+    pub fn mlflow_backend(&mut self) -> Result<MlflowBackend, String> {
+        if self.mlflow_backend.is_none() {
+            self.mlflow_backend = Some(MlflowBackend::create()?);
+        }
+        Ok(self.mlflow_backend.clone().expect("set above"))
     }
 
     pub(super) fn mlflow(&mut self, op: &str, req: &Request) -> Response {
-        let body = req.json();
+        if op.starts_with("unity-catalog/") {
+            return self.uc_registry(op, req);
+        }
+        let backend = match self.mlflow_backend() {
+            Ok(b) => b,
+            Err(e) => return Response::error(500, "INTERNAL_ERROR", &e),
+        };
+        let mut body = req.body.clone();
         match op {
-            "experiments/get-by-name" => {
-                let name = req
-                    .query
-                    .get("experiment_name")
-                    .cloned()
-                    .unwrap_or_default();
-                match self.experiment_by_name(&name) {
-                    Some(e) => Response::ok(json!({ "experiment": e })),
-                    None => Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Node named '{name}' does not exist."),
-                    ),
-                }
-            }
-            "experiments/get" => {
-                let id = req.query.get("experiment_id").cloned().unwrap_or_default();
-                match self.experiments.get(&id) {
-                    Some(e) => Response::ok(json!({ "experiment": e })),
-                    None => no_experiment(&id),
-                }
-            }
             "experiments/create" => {
-                let name = body["name"].as_str().unwrap_or("").to_string();
-                if !name.starts_with('/') {
-                    return Response::error(
-                        400,
-                        "INVALID_PARAMETER_VALUE",
-                        &format!(
-                            "Got an invalid experiment name '{name}'. An experiment name must be an absolute path within the Databricks workspace, e.g. '/Users/<some-username>/my-experiment'."
-                        ),
-                    );
+                if let Some(refused) = self.databricks_experiment_rules(&req.json()) {
+                    return refused;
                 }
                 if std::mem::take(&mut self.lose_next_experiment_race) {
-                    let id = self.id().to_string();
-                    self.experiments.insert(
-                        id.clone(),
-                        json!({
-                            "experiment_id": id, "name": name, "lifecycle_stage": "active",
-                        }),
-                    );
+                    // Another client creates the same experiment first.
+                    let _ = backend.call("POST", op, &req.query, &body);
                 }
-                if self.experiment_by_name(&name).is_some() {
-                    return Response::error(
-                        400,
-                        "RESOURCE_ALREADY_EXISTS",
-                        &format!("Node named '{name}' already exists"),
-                    );
-                }
-                let dir = parent(&name).unwrap_or_default();
-                if self
-                    .workspace
-                    .get(&dir)
-                    .is_none_or(|(t, _)| t != "DIRECTORY")
-                {
-                    return Response::error(
-                        404,
-                        "RESOURCE_DOES_NOT_EXIST",
-                        &format!("Parent directory {dir} does not exist."),
-                    );
-                }
-                let id = self.id().to_string();
-                self.workspace
-                    .insert(name.clone(), ("MLFLOW_EXPERIMENT".into(), Vec::new()));
-                self.experiments.insert(id.clone(), json!({
-                    "experiment_id": id, "name": name, "artifact_location": format!("dbfs:/databricks/mlflow-tracking/{id}"),
-                    "lifecycle_stage": "active", "tags": body["tags"].clone(),
-                }));
-                Response::ok(json!({ "experiment_id": id }))
             }
             "runs/create" => {
-                let exp = body["experiment_id"].as_str().unwrap_or("").to_string();
-                if !self.experiments.contains_key(&exp) {
-                    return no_experiment(&exp);
+                let mut json = req.json();
+                if json["user_id"].as_str().is_none_or(str::is_empty) {
+                    json["user_id"] = json!(self.user);
                 }
-                let id = format!("{:032x}", self.id() as u128 * 7_919);
-                let tags = body["tags"].clone();
-                let run = json!({
-                    "info": {
-                        "run_id": id, "run_uuid": id, "experiment_id": exp, "run_name": body["run_name"].clone(),
-                        "status": "RUNNING", "start_time": body["start_time"].clone(), "lifecycle_stage": "active",
-                        "artifact_uri": format!("dbfs:/databricks/mlflow-tracking/{exp}/{id}/artifacts"),
-                        "user_id": self.user,
-                    },
-                    "data": { "tags": if tags.is_null() { json!([]) } else { tags }, "params": [], "metrics": [] },
-                });
-                self.runs.insert(id, run.clone());
-                Response::ok(json!({ "run": run }))
+                body = serde_json::to_vec(&json).unwrap();
             }
-            "runs/get" => {
-                let id = req.query.get("run_id").cloned().unwrap_or_default();
-                match self.runs.get(&id) {
-                    // The workspace's id rides on every answer; MLflow's Unity Catalog store
-                    // reads it from the source run's to link a model version to its run.
-                    Some(r) => Response::ok(json!({ "run": r }))
-                        .header("x-databricks-org-id", super::WORKSPACE_ID),
-                    None => no_run(&id),
-                }
-            }
-            "runs/search" => {
-                let experiments: Vec<String> = body["experiment_ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect();
-                let filter = match RunFilter::parse(body["filter"].as_str().unwrap_or("")) {
-                    Ok(f) => f,
-                    Err(e) => return Response::error(400, "INVALID_PARAMETER_VALUE", &e),
-                };
-                let mut found: Vec<&Value> = self
-                    .runs
-                    .values()
-                    .filter(|r| {
-                        r["info"]["experiment_id"]
-                            .as_str()
-                            .is_some_and(|e| experiments.iter().any(|x| x == e))
-                    })
-                    .filter(|r| filter.matches(r))
-                    .collect();
-                // Newest first, as MLflow orders by default (start_time DESC).
-                found.sort_by_key(|r| {
-                    std::cmp::Reverse(r["info"]["start_time"].as_i64().unwrap_or(0))
-                });
-                let max = body["max_results"].as_u64().unwrap_or(1000) as usize;
-                let start: usize = body["page_token"]
-                    .as_str()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0);
-                let page: Vec<Value> = found
-                    .iter()
-                    .skip(start)
-                    .take(max)
-                    .map(|r| (*r).clone())
-                    .collect();
-                let mut out = json!({ "runs": page });
-                if start + max < found.len() {
-                    out["next_page_token"] = json!((start + max).to_string());
-                }
-                if page_is_empty(&out) {
-                    // MLflow omits empty lists.
-                    out = json!({});
-                }
-                Response::ok(out)
-            }
-            "runs/update" => {
-                let id = body["run_id"].as_str().unwrap_or("").to_string();
-                match self.runs.get_mut(&id) {
-                    Some(r) => {
-                        if let Some(s) = body["status"].as_str() {
-                            r["info"]["status"] = json!(s);
-                        }
-                        if !body["end_time"].is_null() {
-                            r["info"]["end_time"] = body["end_time"].clone();
-                        }
-                        Response::ok(json!({ "run_info": r["info"].clone() }))
-                    }
-                    None => no_run(&id),
-                }
-            }
-            "runs/set-tag" => {
-                let id = body["run_id"].as_str().unwrap_or("").to_string();
-                match self.runs.get_mut(&id) {
-                    Some(r) => {
-                        let tags = r["data"]["tags"].as_array_mut().unwrap();
-                        tags.retain(|t| t["key"] != body["key"]);
-                        tags.push(json!({ "key": body["key"], "value": body["value"] }));
-                        Response::ok(json!({}))
-                    }
-                    None => no_run(&id),
-                }
-            }
-            "runs/log-metric" | "runs/log-parameter" => {
-                // The one-item forms of log-batch (`mlflow.log_metric`, `mlflow.log_param`).
-                let kind = if op == "runs/log-metric" {
-                    "metrics"
-                } else {
-                    "params"
-                };
-                let mut item = json!({ "key": body["key"], "value": body["value"] });
-                if kind == "metrics" {
-                    item["timestamp"] = body["timestamp"].clone();
-                    item["step"] = body["step"].clone();
-                }
-                let batch = json!({ "run_id": body["run_id"], kind: [item] });
-                let req = Request {
-                    body: serde_json::to_vec(&batch).unwrap(),
-                    ..req.clone()
-                };
-                self.mlflow("runs/log-batch", &req)
-            }
-            "runs/log-batch" => {
-                let id = body["run_id"].as_str().unwrap_or("").to_string();
-                match self.runs.get_mut(&id) {
-                    Some(r) => {
-                        for kind in ["params", "tags", "metrics"] {
-                            if let Some(items) = body[kind].as_array() {
-                                let list = r["data"][kind].as_array_mut().unwrap();
-                                for item in items {
-                                    if kind == "params" {
-                                        if let Some(old) =
-                                            list.iter().find(|p| p["key"] == item["key"])
-                                        {
-                                            if old["value"] != item["value"] {
-                                                return Response::error(
-                                                    400,
-                                                    "INVALID_PARAMETER_VALUE",
-                                                    &format!(
-                                                        "Changing param values is not allowed. Param with key='{}' was already logged",
-                                                        item["key"]
-                                                    ),
-                                                );
-                                            }
-                                            continue;
-                                        }
-                                    }
-                                    if kind == "tags" {
-                                        list.retain(|t| t["key"] != item["key"]);
-                                    }
-                                    list.push(item.clone());
-                                }
-                            }
-                        }
-                        Response::ok(json!({}))
-                    }
-                    None => no_run(&id),
-                }
-            }
-            "metrics/get-history" => {
-                // MLflow 3's log_model reads the run's metrics to link them to the model.
-                let id = req.query.get("run_id").cloned().unwrap_or_default();
-                let key = req.query.get("metric_key").cloned().unwrap_or_default();
-                match self.runs.get(&id) {
-                    Some(r) => {
-                        let history: Vec<Value> = r["data"]["metrics"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter(|m| m["key"] == key.as_str())
-                            .cloned()
-                            .collect();
-                        Response::ok(json!({ "metrics": history }))
-                    }
-                    None => no_run(&id),
-                }
-            }
-            op if op.starts_with("logged-models") => self.logged_models(op, req),
-            "runs/outputs" => self.log_outputs(req),
-            op if op.starts_with("unity-catalog/") => self.uc_registry(op, req),
-            _ => Response::error(404, "ENDPOINT_NOT_FOUND", op),
+            _ => {}
         }
-    }
-}
-
-fn page_is_empty(v: &Value) -> bool {
-    v["runs"].as_array().is_some_and(|r| r.is_empty()) && v.get("next_page_token").is_none()
-}
-
-/// The subset of MLflow's search filter grammar the tool sends: `tags.X`, `params.X`,
-/// `metrics.X` and `attributes.status`/`attributes.run_name` compared with `=`, `!=` (and
-/// `>`, `<`, `>=`, `<=` for metrics), joined by `AND`; keys may be in backticks, values are
-/// quoted strings or numbers.
-pub struct RunFilter(Vec<(String, String, String, String)>);
-
-impl RunFilter {
-    pub fn parse(text: &str) -> Result<RunFilter, String> {
-        let mut out = Vec::new();
-        if text.trim().is_empty() {
-            return Ok(RunFilter(out));
-        }
-        for clause in split_and(text) {
-            let clause = clause.trim();
-            let ops = ["!=", ">=", "<=", "=", ">", "<"];
-            let (at, op) = ops
-                .iter()
-                .filter_map(|op| clause.find(op).map(|i| (i, *op)))
-                .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
-                .ok_or_else(|| format!("Invalid clause '{clause}'"))?;
-            let (lhs, rhs) = (clause[..at].trim(), clause[at + op.len()..].trim());
-            let (kind, key) = lhs
-                .split_once('.')
-                .ok_or_else(|| format!("Invalid identifier '{lhs}'"))?;
-            let key = key.trim_matches('`').to_string();
-            let value = rhs
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .or_else(|| rhs.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-                .unwrap_or(rhs)
-                .replace("\\'", "'");
-            let kind = match kind {
-                "tags" | "tag" => "tags",
-                "params" | "param" => "params",
-                "metrics" | "metric" => "metrics",
-                "attributes" | "attribute" | "attr" | "run" => "attributes",
-                other => return Err(format!("Invalid entity type '{other}'")),
-            };
-            out.push((kind.to_string(), key, op.to_string(), value));
-        }
-        Ok(RunFilter(out))
+        let (status, kind, bytes) = match backend.call(&req.method, op, &req.query, &body) {
+            Ok(answer) => answer,
+            Err(e) => return Response::error(500, "INTERNAL_ERROR", &format!("MLflow: {e}")),
+        };
+        let response = if kind.contains("json") {
+            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if op == "experiments/create" && status == 200 {
+                let name = req.json()["name"].as_str().unwrap_or("").to_string();
+                self.workspace
+                    .insert(name, ("MLFLOW_EXPERIMENT".into(), Vec::new()));
+            }
+            Response::json(status, databricks_forms(answer))
+        } else if status == 404 {
+            Response::error(
+                404,
+                "ENDPOINT_NOT_FOUND",
+                &format!("No API found for '{} /api/2.0/mlflow/{op}'", req.method),
+            )
+        } else {
+            Response::bytes(status, bytes).with_content_type(&kind)
+        };
+        response.header("x-databricks-org-id", super::WORKSPACE_ID)
     }
 
-    pub fn matches(&self, run: &Value) -> bool {
-        self.0.iter().all(|(kind, key, op, value)| {
-            let got: Option<String> =
-                if kind == "attributes" {
-                    run["info"][key.as_str()].as_str().map(str::to_string)
-                } else {
-                    run["data"][kind.as_str()].as_array().and_then(|items| {
-                        items.iter().rev().find(|i| i["key"] == key.as_str()).map(
-                            |i| match &i["value"] {
-                                Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            },
-                        )
-                    })
-                };
-            let Some(got) = got else { return op == "!=" };
-            let num = |s: &str| s.parse::<f64>().ok();
-            match op.as_str() {
-                "=" => got == *value || num(&got).zip(num(value)).is_some_and(|(a, b)| a == b),
-                "!=" => got != *value,
-                _ => match (num(&got), num(value)) {
-                    (Some(a), Some(b)) => match op.as_str() {
-                        ">" => a > b,
-                        "<" => a < b,
-                        ">=" => a >= b,
-                        _ => a <= b,
-                    },
-                    _ => false,
-                },
-            }
-        })
-    }
-}
-
-/// Splits a filter on ` AND ` outside quotes.
-fn split_and(text: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quote = None;
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
-            None => {
-                let rest: String = chars[i..].iter().take(5).collect();
-                if rest.eq_ignore_ascii_case(" and ") {
-                    out.push(String::new());
-                    i += 5;
-                    continue;
-                }
-            }
+    /// What the workspace asks of a new experiment's name before MLflow sees it.
+    fn databricks_experiment_rules(&self, body: &Value) -> Option<Response> {
+        let name = body["name"].as_str().unwrap_or("");
+        if !name.starts_with('/') {
+            return Some(Response::error(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                &format!(
+                    "Got an invalid experiment name '{name}'. An experiment name must be an absolute path within the Databricks workspace, e.g. '/Users/<some-username>/my-experiment'."
+                ),
+            ));
         }
-        out.last_mut().unwrap().push(c);
-        i += 1;
+        let dir = parent(name).unwrap_or_default();
+        if self
+            .workspace
+            .get(&dir)
+            .is_none_or(|(t, _)| t != "DIRECTORY")
+        {
+            return Some(Response::error(
+                404,
+                "RESOURCE_DOES_NOT_EXIST",
+                &format!("Parent directory {dir} does not exist."),
+            ));
+        }
+        None
     }
-    out
 }

@@ -11,8 +11,8 @@ pub mod executor;
 pub mod files;
 pub mod http;
 pub mod jobs;
-pub mod logged_models;
 pub mod mlflow;
+pub mod mlflow_server;
 pub mod models;
 pub mod state;
 pub mod workspace;
@@ -183,6 +183,55 @@ impl FakeWorkspace {
             .unwrap()
             .iter()
             .any(|a| a.contains(part))
+    }
+
+    /// This workspace's MLflow, asked directly (not logged, never faulted): how tests look
+    /// at what the real server holds.
+    pub fn mlflow(&self) -> mlflow::MlflowBackend {
+        self.with_state(|s| s.mlflow_backend())
+            .expect("the MLflow server behind the fake")
+    }
+
+    /// The experiments this workspace's MLflow holds.
+    pub fn mlflow_experiments(&self) -> Vec<serde_json::Value> {
+        let answer = self.mlflow().json(
+            "POST",
+            "experiments/search",
+            &[],
+            serde_json::json!({ "max_results": 1000 }),
+        );
+        answer["experiments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// One MLflow run, as `runs/get` answers it.
+    pub fn mlflow_run(&self, run_id: &str) -> Option<serde_json::Value> {
+        let backend = self.mlflow();
+        let query = [("run_id".to_string(), run_id.to_string())].into();
+        let (status, _, body) = backend.call("GET", "runs/get", &query, &[]).unwrap();
+        (status == 200)
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap()["run"].clone())
+    }
+
+    /// Every MLflow run of every experiment here, newest first.
+    pub fn mlflow_runs(&self) -> Vec<serde_json::Value> {
+        let ids: Vec<serde_json::Value> = self
+            .mlflow_experiments()
+            .iter()
+            .map(|e| e["experiment_id"].clone())
+            .collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let answer = self.mlflow().json(
+            "POST",
+            "runs/search",
+            &[],
+            serde_json::json!({ "experiment_ids": ids, "max_results": 1000 }),
+        );
+        answer["runs"].as_array().cloned().unwrap_or_default()
     }
 
     /// Bytes of request bodies received (the payload sent to the workspace).

@@ -1,6 +1,7 @@
 //! The fake workspace's state, and the routing of each request to its service's handler
 //! (one file per service, mirroring `src/databricks/`: `dbfs.rs`, `files.rs`, `workspace.rs`,
-//! `mlflow.rs`, `jobs.rs`, `auth.rs`), following `shared/databricks-api.md`.
+//! `mlflow.rs`, `jobs.rs`, `auth.rs`), following `shared/databricks-api.md`; MLflow's own
+//! endpoints are answered by a real `mlflow server` behind the fake (`mlflow.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -84,8 +85,6 @@ pub struct State {
     pub volume_dirs: BTreeSet<String>,
     pub volume_files: BTreeMap<String, File>,
     pub workspace: BTreeMap<String, (String, Vec<u8>)>,
-    pub experiments: BTreeMap<String, Value>,
-    pub runs: BTreeMap<String, Value>,
     pub jobs: BTreeMap<u64, JobRun>,
     pub idempotency: HashMap<String, u64>,
     pub next_id: u64,
@@ -99,8 +98,8 @@ pub struct State {
     pub lose_next_experiment_race: bool,
     /// Unity Catalog models by full name (see `models.rs`).
     pub models: BTreeMap<String, super::models::Model>,
-    /// MLflow 3 logged models by id (see `logged_models.rs`).
-    pub logged: BTreeMap<String, Value>,
+    /// This fake's workspace on the real MLflow server (see `mlflow.rs`), made on first use.
+    pub mlflow_backend: Option<super::mlflow::MlflowBackend>,
 }
 
 pub(super) fn norm_dbfs(path: &str) -> String {
@@ -217,7 +216,10 @@ impl State {
         if let Some(rest) = p.strip_prefix("/api/2.0/workspace/") {
             return self.workspace_api(rest, req);
         }
-        if let Some(rest) = p.strip_prefix("/api/2.0/mlflow/") {
+        if let Some(rest) = p
+            .strip_prefix("/api/2.0/mlflow/")
+            .or_else(|| p.strip_prefix("/api/2.0/preview/mlflow/"))
+        {
             return self.mlflow(rest, req);
         }
         for prefix in ["/api/2.1/jobs/", "/api/2.2/jobs/", "/api/2.0/jobs/"] {

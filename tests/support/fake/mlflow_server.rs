@@ -3,6 +3,11 @@
 //! codes, its filter syntax, its limits on keys and values, its run lifecycle. Started on
 //! first use; a small Python wrapper holds it in its own process group and ends it when the
 //! test binary's end closes the wrapper's standard input, so no server outlives the tests.
+//!
+//! The server runs with `--enable-workspaces`: each fake workspace is its own MLflow workspace
+//! (see `mlflow.rs`), so tests that share the server never see each other's experiments,
+//! while clients that send no workspace header (the local target's tests) use MLflow's
+//! default workspace and its local artifact folder.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,7 +28,7 @@ port, db, artifacts, log = sys.argv[1:5]
 server = subprocess.Popen(
     [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port,
      "--backend-store-uri", "sqlite:///" + db, "--default-artifact-root", artifacts,
-     "--workers", "1"],
+     "--workers", "1", "--enable-workspaces"],
     start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT,
 )
 try:
@@ -34,7 +39,14 @@ finally:
 
 static SERVER: OnceLock<MlflowServer> = OnceLock::new();
 
-/// The shared server, started on first use (a few seconds on 2 cores).
+/// The interpreter that has MLflow: `MLOPS_PYTHON` (the test venv), else `python3`.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("MLOPS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// The shared server, started on first use (about ten seconds on 2 cores).
 pub fn mlflow_server() -> &'static MlflowServer {
     SERVER.get_or_init(start)
 }
@@ -47,7 +59,7 @@ fn start() -> MlflowServer {
         .unwrap()
         .port();
     let log = dir.path().join("server.log");
-    let mut child = Command::new(super::test_python())
+    let mut child = Command::new(python())
         .arg("-c")
         .arg(WRAPPER)
         .arg(port.to_string())
@@ -73,7 +85,7 @@ fn start() -> MlflowServer {
         assert!(
             started.elapsed() < Duration::from_secs(180),
             "mlflow server did not start:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            fs_err::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
