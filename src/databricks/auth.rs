@@ -27,6 +27,13 @@ pub enum Method {
     /// SDKs' `databricks-cli` auth type does (`external-browser` is the same login, asked
     /// for by its other name).
     DatabricksCli { external_browser: bool },
+    /// Workload identity federation: the CI system's OIDC ID token exchanged for a workspace
+    /// token (`oidc.rs`).
+    Oidc {
+        client_id: Option<String>,
+        supplier: super::oidc::Supplier,
+        audience: Option<String>,
+    },
 }
 
 impl Method {
@@ -42,6 +49,7 @@ impl Method {
             Method::DatabricksCli {
                 external_browser: true,
             } => "external-browser",
+            Method::Oidc { supplier, .. } => supplier.auth_type(),
         }
     }
 }
@@ -78,6 +86,8 @@ const KEYS: &[(&str, &str)] = &[
     ("client_id", "DATABRICKS_CLIENT_ID"),
     ("client_secret", "DATABRICKS_CLIENT_SECRET"),
     ("auth_type", "DATABRICKS_AUTH_TYPE"),
+    ("token_audience", "DATABRICKS_TOKEN_AUDIENCE"),
+    ("oidc_token_env", "DATABRICKS_OIDC_TOKEN_ENV"),
 ];
 
 /// The `auth_type` values we know (the SDKs' names).
@@ -87,6 +97,9 @@ pub const AUTH_TYPES: &[&str] = &[
     "azure-cli",
     "databricks-cli",
     "external-browser",
+    "github-oidc",
+    "azure-devops-oidc",
+    "env-oidc",
 ];
 
 pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
@@ -283,7 +296,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
             .find_map(|l| l.values.get(key).map(|v| (v.clone(), l.name.clone())))
     };
 
-    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = databricks-cli` after `databricks auth login`, or `auth_type = azure-cli` after `az login`";
+    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = databricks-cli` after `databricks auth login`, or `auth_type = azure-cli` after `az login`, or in CI without a secret `auth_type = github-oidc` (or `azure-devops-oidc`, `env-oidc`) with DATABRICKS_CLIENT_ID";
     let Some((raw_host, host_source)) = pick("host") else {
         return Err(Error::usage(format!(
             "no Databricks host for target `{}`; tried: target settings, {}",
@@ -325,6 +338,15 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                 auth_type.as_ref().map_or("", |(_, s)| s.as_str())
             ),
         )),
+        Some(kind) if super::oidc::AUTH_TYPES.contains(&kind) => {
+            let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
+            let method = super::oidc::method_for(kind, oidc_settings(&pick, &env)).map_err(
+                |(why, help)| {
+                    Error::usage(format!("{why} (auth_type from {from})")).with_help(help)
+                },
+            )?;
+            Some((method, oidc_source(kind, &pick)))
+        }
         Some(other) => {
             let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
             return Err(
@@ -348,7 +370,11 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                 },
                 source,
             )),
-            (None, None) => None,
+            // The SDKs' default chain goes on to the OIDC methods (`DefaultCredentials`).
+            (None, None) => super::oidc::detect(oidc_settings(&pick, &env)).map(|m| {
+                let source = oidc_source(m.name(), &pick);
+                (m, source)
+            }),
         },
     };
     let Some((method, source)) = method_and_source else {
@@ -369,6 +395,26 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
         method,
         source,
     })
+}
+
+/// What the OIDC methods read from the resolved settings.
+fn oidc_settings<'a>(
+    pick: &dyn Fn(&str) -> Option<(String, String)>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+) -> super::oidc::Settings<'a> {
+    super::oidc::Settings {
+        client_id: pick("client_id").map(|(v, _)| v),
+        audience: pick("token_audience").map(|(v, _)| v),
+        token_env: pick("oidc_token_env").map(|(v, _)| v),
+        env,
+    }
+}
+
+fn oidc_source(kind: &str, pick: &dyn Fn(&str) -> Option<(String, String)>) -> String {
+    match pick("client_id") {
+        Some((id, from)) => format!("service principal {id}, client id from {from}"),
+        None => format!("account-wide token federation ({kind})"),
+    }
 }
 
 #[cfg(test)]

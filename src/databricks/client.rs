@@ -166,7 +166,55 @@ impl Client {
             Method::DatabricksCli { external_browser } => {
                 token::databricks_cli_token(&self.host, *external_browser)
             }
+            Method::Oidc {
+                client_id,
+                supplier,
+                audience,
+            } => self.federated_token(client_id.as_deref(), supplier, audience.as_deref()),
         })
+    }
+
+    /// A workspace token for the CI system's ID token (`oidc.rs`). The audience is the
+    /// configured one, else the first `token_federation_default_oidc_audiences` of the host's
+    /// `/.well-known/databricks-config` (databricks-sdk-py `config.py`
+    /// `Config._resolve_host_metadata`, best effort), else the token endpoint
+    /// (`credentials_provider.py` `_oidc_credentials_provider`).
+    fn federated_token(
+        &self,
+        client_id: Option<&str>,
+        supplier: &super::oidc::Supplier,
+        audience: Option<&str>,
+    ) -> Result<token::Fetched, ApiError> {
+        let endpoint = format!("{}/oidc/v1/token", self.host);
+        let audience = match audience {
+            Some(a) => a.to_string(),
+            None => self.advertised_audience().unwrap_or(endpoint),
+        };
+        let audience = audience.as_str();
+        let id_token = super::oidc::id_token(&self.http, &self.host, supplier, audience)?;
+        let req = Request {
+            method: reqwest::Method::POST,
+            path: "/oidc/v1/token",
+            query: Vec::new(),
+            body: Body::Form(super::oidc::exchange_form(&id_token, client_id)),
+            idempotent: true,
+            auth: Auth::None,
+        };
+        let answer: token::OAuthToken = self
+            .execute(&req)
+            .and_then(|resp| self.decode(req.path, &resp))
+            .map_err(|e| match e.kind {
+                super::error::Kind::Http
+                | super::error::Kind::Auth { .. }
+                | super::error::Kind::Denied { .. } => ApiError::login(
+                    &self.host,
+                    &format!("{} token exchange", supplier.auth_type()),
+                    &format!("the workspace refused the exchange: {}", e.message),
+                    super::oidc::refused_help(supplier, client_id, audience),
+                ),
+                _ => e,
+            })?;
+        Ok(answer.into_fetched())
     }
 
     /// An OAuth M2M token from `/oidc/v1/token`, through the same retry loop as every other
@@ -195,6 +243,21 @@ impl Client {
                 _ => e,
             })?;
         Ok(answer.into_fetched())
+    }
+
+    /// The audience the host's metadata advertises for federated tokens, if it says one.
+    fn advertised_audience(&self) -> Option<String> {
+        let answer = self
+            .http
+            .get(format!("{}/.well-known/databricks-config", self.host))
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .ok()
+            .filter(|a| a.status().is_success())?;
+        let meta: Value = serde_json::from_slice(&answer.bytes().ok()?).ok()?;
+        meta["token_federation_default_oidc_audiences"][0]
+            .as_str()
+            .map(str::to_string)
     }
 
     /// Sends `req`, retrying what can safely be retried within the time budget.
@@ -278,6 +341,7 @@ impl Client {
                 builder = builder.basic_auth(id, Some(secret.expose()));
                 None
             }
+            Auth::None => None,
         };
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
@@ -367,6 +431,7 @@ impl Client {
         let which = match req.auth {
             Auth::Bearer => "the credentials",
             Auth::Basic { .. } => "the client id/secret",
+            Auth::None => "the OIDC token",
         };
         Err(ApiError::from_response(
             &self.host,

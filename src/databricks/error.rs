@@ -225,11 +225,17 @@ fn parse_envelope(status: u16, text: &str, content_type: &str) -> (String, Strin
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| fallback_code.clone());
+        // An OAuth endpoint's error is `{error, error_description}` (read as
+        // databricks-sdk-py `oauth.py` `retrieve_token` reads it).
+        let oauth = match (json["error"].as_str(), json["error_description"].as_str()) {
+            (Some(e), Some(d)) => Some(format!("{e}: {d}")),
+            (e, _) => e.map(str::to_string),
+        };
         let message = json["message"]
             .as_str()
-            .or_else(|| json["error"].as_str())
-            .unwrap_or("")
-            .to_string();
+            .map(str::to_string)
+            .or(oauth)
+            .unwrap_or_default();
         return (code, message);
     }
     let trimmed = text.trim();

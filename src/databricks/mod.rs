@@ -12,6 +12,7 @@ pub mod host;
 pub mod jobs;
 pub mod mlflow;
 pub mod models;
+pub mod oidc;
 pub mod request;
 pub mod retry;
 pub mod secret;

@@ -49,6 +49,8 @@ pub enum Auth {
     Bearer,
     /// HTTP Basic with a client id and secret (the OAuth token endpoint).
     Basic { id: String, secret: Secret },
+    /// Nothing: the credential is in the form (the OIDC token exchange).
+    None,
 }
 
 impl<'a> Request<'a> {

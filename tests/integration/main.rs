@@ -27,6 +27,7 @@ mod json_shapes;
 mod launcher;
 mod manifest_errors;
 mod mlflow_server;
+mod oidc;
 mod props;
 mod release;
 mod render;

@@ -176,6 +176,20 @@ pub fn clean_command(program: &Path) -> Command {
         "TF_BUILD",
         "AGENT_TEMPDIRECTORY",
         "MLOPS_PROGRESS_INTERVAL",
+        // Credentials, and the CI systems' OIDC token sources.
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_AUTH_TYPE",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_TOKEN_AUDIENCE",
+        "DATABRICKS_OIDC_TOKEN",
+        "DATABRICKS_OIDC_TOKEN_ENV",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "SYSTEM_ACCESSTOKEN",
+        "SYSTEM_OIDCREQUESTURI",
     ] {
         cmd.env_remove(var);
     }

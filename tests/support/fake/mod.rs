@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod bodies;
+pub mod ci_tokens;
 pub mod dbfs;
 pub mod executor;
 pub mod files;

@@ -93,6 +93,10 @@ pub struct State {
     /// following `job_behaviour`.
     pub executor: Option<Executor>,
     pub oauth_tokens_issued: u64,
+    /// Federation policies of service principals (`auth.rs`).
+    pub federation: Vec<super::auth::Federation>,
+    /// `token_federation_default_oidc_audiences` of the host metadata (none: no metadata).
+    pub advertised_audiences: Vec<String>,
     /// The next experiments/create loses a race: another client creates the experiment
     /// first, and this one gets RESOURCE_ALREADY_EXISTS.
     pub lose_next_experiment_race: bool,
@@ -169,6 +173,9 @@ impl State {
         let m = req.method.as_str();
         if p == "/oidc/v1/token" {
             return self.oauth(req);
+        }
+        if p == "/.well-known/databricks-config" {
+            return self.host_metadata();
         }
         if p.starts_with("/.well-known/") || p.starts_with("/oidc/.well-known/") {
             // Host metadata the SDKs probe for; this workspace publishes none.
