@@ -13,6 +13,28 @@ use crate::output::ci::System;
 use crate::pipeline::Deployment;
 use crate::records::RunReport;
 
+/// Every output a command sets (run, deploy, release and promote): what the GitHub Action
+/// (`action.yml`) passes on, checked by `tests/integration/recipes.rs`.
+pub const OUTPUTS: &[&str] = &[
+    "mlflow_run_id",
+    "experiment_id",
+    "result",
+    "status",
+    "mlflow_run_url",
+    "tracking_uri",
+    "databricks_run_id",
+    "run_page_url",
+    "deploy_record",
+    "branch_folder",
+    "tarball",
+    "launcher",
+    "wheels",
+    "model",
+    "model_version",
+    "alias",
+    "run_id",
+];
+
 /// A run's outputs; a value that does not apply is empty.
 fn run_pairs(r: &RunReport) -> Vec<(&'static str, String)> {
     let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -83,6 +105,11 @@ fn publish(pairs: &[(&str, String)], markdown: &str, output: &Output) -> Result<
 }
 
 fn publish_pairs(pairs: &[(&str, String)], output: &Output) -> Result<()> {
+    // A new output must be listed, so that the Action passes it on.
+    debug_assert!(
+        pairs.iter().all(|(k, _)| OUTPUTS.contains(k)),
+        "an output missing from ci::OUTPUTS: {pairs:?}"
+    );
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // An output value is one line.
     let one_line = |v: &str| v.replace(['\r', '\n'], " ");

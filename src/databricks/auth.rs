@@ -29,11 +29,7 @@ pub enum Method {
     DatabricksCli { external_browser: bool },
     /// Workload identity federation: the CI system's OIDC ID token exchanged for a workspace
     /// token (`oidc.rs`).
-    Oidc {
-        client_id: Option<String>,
-        supplier: super::oidc::Supplier,
-        audience: Option<String>,
-    },
+    Oidc(super::oidc::Federated),
 }
 
 impl Method {
@@ -49,7 +45,7 @@ impl Method {
             Method::DatabricksCli {
                 external_browser: true,
             } => "external-browser",
-            Method::Oidc { supplier, .. } => supplier.auth_type(),
+            Method::Oidc(f) => f.supplier.auth_type(),
         }
     }
 }
@@ -345,7 +341,7 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                     Error::usage(format!("{why} (auth_type from {from})")).with_help(help)
                 },
             )?;
-            Some((method, oidc_source(kind, &pick)))
+            Some((Method::Oidc(method), oidc_source(kind, &pick)))
         }
         Some(other) => {
             let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
@@ -371,9 +367,9 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
                 source,
             )),
             // The SDKs' default chain goes on to the OIDC methods (`DefaultCredentials`).
-            (None, None) => super::oidc::detect(oidc_settings(&pick, &env)).map(|m| {
-                let source = oidc_source(m.name(), &pick);
-                (m, source)
+            (None, None) => super::oidc::detect(oidc_settings(&pick, &env)).map(|f| {
+                let source = oidc_source(f.supplier.auth_type(), &pick);
+                (Method::Oidc(f), source)
             }),
         },
     };

@@ -166,11 +166,9 @@ impl Client {
             Method::DatabricksCli { external_browser } => {
                 token::databricks_cli_token(&self.host, *external_browser)
             }
-            Method::Oidc {
-                client_id,
-                supplier,
-                audience,
-            } => self.federated_token(client_id.as_deref(), supplier, audience.as_deref()),
+            Method::Oidc(f) => {
+                self.federated_token(f.client_id.as_deref(), &f.supplier, f.audience.as_deref())
+            }
         })
     }
 

@@ -7,7 +7,6 @@
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::auth::Method;
 use super::error::ApiError;
 use super::secret::Secret;
 
@@ -41,6 +40,16 @@ impl Supplier {
             Supplier::Env { var, .. } => format!("the OIDC token in {var}"),
         }
     }
+}
+
+/// A federated credential: whose ID token, for which service principal and audience.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Federated {
+    /// The service principal's application id (`None`: account-wide token federation).
+    pub client_id: Option<String>,
+    pub supplier: Supplier,
+    /// `token_audience`; `None`: the host's advertised one, else the token endpoint.
+    pub audience: Option<String>,
 }
 
 /// The `auth_type`s this module serves.
@@ -98,7 +107,7 @@ pub struct Settings<'a> {
 }
 
 /// The method an explicit `auth_type` asks for, or why it cannot be used here.
-pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Method, (String, String)> {
+pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Federated, (String, String)> {
     let supplier = match kind {
         "github-oidc" => github(s.env).ok_or_else(|| {
             (
@@ -126,7 +135,7 @@ pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Method, (String, String
             "set DATABRICKS_CLIENT_ID (or `client_id` in the profile) to the service principal whose federation policy trusts this CI".into(),
         ));
     }
-    Ok(Method::Oidc {
+    Ok(Federated {
         client_id: s.client_id,
         supplier,
         audience: s.audience,
@@ -136,12 +145,12 @@ pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Method, (String, String
 /// With no `auth_type`, the method the SDKs' default chain would find after a token and a
 /// client secret (`DefaultCredentials` in `credentials_provider.py`: `env_oidc`, then
 /// `github_oidc`, then `azure_devops_oidc`; the last two need a client id).
-pub fn detect(s: Settings<'_>) -> Option<Method> {
+pub fn detect(s: Settings<'_>) -> Option<Federated> {
     let supplier = from_env(s.token_env.clone(), s.env).or_else(|| {
         s.client_id.as_ref()?;
         github(s.env).or_else(|| azure_devops(s.env))
     })?;
-    Some(Method::Oidc {
+    Some(Federated {
         client_id: s.client_id,
         supplier,
         audience: s.audience,
@@ -270,11 +279,9 @@ mod tests {
             ("SYSTEM_JOBID", "job"),
             ("SYSTEM_OIDCREQUESTURI", "https://elsewhere/"),
         ]);
-        let Method::Oidc { supplier, .. } =
-            method_for("azure-devops-oidc", settings(Some("sp"), &env)).unwrap()
-        else {
-            panic!()
-        };
+        let supplier = method_for("azure-devops-oidc", settings(Some("sp"), &env))
+            .unwrap()
+            .supplier;
         assert_eq!(
             supplier,
             Supplier::AzureDevOps {
@@ -292,13 +299,16 @@ mod tests {
         ]);
         assert!(detect(settings(None, &gh)).is_none());
         let m = detect(settings(Some("sp"), &gh)).unwrap();
-        assert_eq!(m.name(), "github-oidc");
+        assert_eq!(m.supplier.auth_type(), "github-oidc");
         let both = env_of(&[
             ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://gh/token?x=1"),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "rt"),
             ("DATABRICKS_OIDC_TOKEN", "jwt"),
         ]);
-        assert_eq!(detect(settings(None, &both)).unwrap().name(), "env-oidc");
+        assert_eq!(
+            detect(settings(None, &both)).unwrap().supplier.auth_type(),
+            "env-oidc"
+        );
         let err = method_for("github-oidc", settings(Some("sp"), &env_of(&[]))).unwrap_err();
         assert!(err.1.contains("id-token: write"), "{err:?}");
         let err = method_for("github-oidc", settings(None, &gh)).unwrap_err();

@@ -29,6 +29,7 @@ mod manifest_errors;
 mod mlflow_server;
 mod oidc;
 mod props;
+mod recipes;
 mod release;
 mod render;
 mod run_databricks;
