@@ -1,5 +1,6 @@
-//! The local store's runs, read with MLflow's own client (the store is MLflow's: SQLite, or
-//! a server named by `MLFLOW_TRACKING_URI`), in the interpreter of the most recently used
+//! The local store's runs: our own SQLite file read directly (`sqlite_store.rs`, no Python),
+//! else with MLflow's own client (a server named by `MLFLOW_TRACKING_URI`, a schema we do not
+//! know, or `MLOPS_READ_STORE_WITH_MLFLOW=1`), in the interpreter of the most recently used
 //! local run environment, which has MLflow.
 
 use std::collections::BTreeMap;
@@ -29,9 +30,26 @@ struct Found {
     metrics: BTreeMap<String, f64>,
 }
 
-pub fn list(prepared: &Prepared, limit: usize, filter: Option<&str>) -> Result<Listed> {
+/// `target`: only the runs tagged with it (the same as `filter`, MLflow's form of it).
+pub fn list(
+    prepared: &Prepared,
+    limit: usize,
+    target: Option<&str>,
+    filter: Option<&str>,
+    output: &crate::output::Output,
+) -> Result<Listed> {
     let state_dir = prepared.manifest.state_dir();
     let experiment = prepared.plan.experiment.clone();
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    if !set("MLFLOW_TRACKING_URI") && !set("MLOPS_READ_STORE_WITH_MLFLOW") {
+        let db = state_dir.join("mlflow.db");
+        match super::sqlite_store::list(&db, &experiment, limit, target) {
+            Ok(listed) => return Ok(listed),
+            Err(super::sqlite_store::Unreadable(why)) => {
+                output.note(format!("reading {} with MLflow: {why}", db.display()))
+            }
+        }
+    }
     let Some(python) = crate::environment::newest_python(&state_dir) else {
         // No environment: no local run was ever made here.
         return Ok(Listed {

@@ -1,10 +1,11 @@
 //! The runs of a branch's experiment, read back from the tracking store: for `runs` (a list
 //! with the parameters that vary and the metrics) and `compare` (a branch's latest finished
-//! run beside its base's). Databricks is asked over the MLflow REST API; the local store
-//! through MLflow's own client, in the interpreter of a local run environment.
+//! run beside its base's). Databricks is asked over the MLflow REST API; the local store is
+//! read from its SQLite file (or through MLflow's own client when it cannot be).
 
 mod databricks;
 mod local;
+mod sqlite_store;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -97,7 +98,10 @@ pub fn list(
     let filter = target_filter(plan, targets);
     let mut listed = match plan.target_kind {
         TargetKind::Databricks => databricks::list(session, plan, limit, filter.as_deref())?,
-        TargetKind::Local => local::list(prepared, limit, filter.as_deref())?,
+        TargetKind::Local => {
+            let target = filter.as_ref().map(|_| plan.target.as_str());
+            local::list(prepared, limit, target, filter.as_deref(), &session.output)?
+        }
     };
     listed.runs.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
     listed.runs.truncate(limit);
