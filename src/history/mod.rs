@@ -5,7 +5,7 @@
 
 mod databricks;
 mod local;
-mod sqlite_store;
+pub(crate) mod sqlite_store;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -113,8 +113,14 @@ fn columns(db: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     names.collect()
 }
 
-/// Opens the store read-only, if its schema is one we know.
-fn open(path: &Path) -> Result<Connection, Unreadable> {
+/// Whether `table` has `column`.
+pub(crate) fn has_column(db: &Connection, table: &str, column: &str) -> bool {
+    columns(db, table).is_ok_and(|c| c.iter().any(|c| c == column))
+}
+
+/// Opens the store read-only, if its schema is one we know and it has the runs' columns and
+/// `more` (the registry's, for its readers).
+pub(crate) fn open(path: &Path, more: &[(&str, &[&str])]) -> Result<Connection, Unreadable> {
     let db = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -132,7 +138,7 @@ fn open(path: &Path) -> Result<Connection, Unreadable> {
             "its schema version {version} is not one this cargo-mlops knows (a newer MLflow?)"
         )));
     }
-    for (table, wanted) in COLUMNS {
+    for (table, wanted) in COLUMNS.iter().chain(more) {
         let have = columns(&db, table).map_err(|e| Unreadable(e.to_string()))?;
         if let Some(missing) = wanted.iter().find(|c| !have.iter().any(|h| h == *c)) {
             return Err(Unreadable(format!(
@@ -155,7 +161,7 @@ fn pairs(db: &Connection, table: &str, run: &str) -> rusqlite::Result<BTreeMap<S
         .collect()
 }
 
-fn metrics(db: &Connection, run: &str) -> rusqlite::Result<BTreeMap<String, f64>> {
+pub(crate) fn metrics(db: &Connection, run: &str) -> rusqlite::Result<BTreeMap<String, f64>> {
     let mut stmt =
         db.prepare_cached("SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?1")?;
     let rows = stmt.query_map([run], |r| {
@@ -185,13 +191,10 @@ pub fn list(
     if !path.is_file() {
         return Ok(empty(None));
     }
-    let db = open(path)?;
+    let db = open(path, &[])?;
     let failed = |e: rusqlite::Error| Unreadable(e.to_string());
     // MLflow with workspaces keeps other workspaces' experiments in the same table.
-    let workspaces = columns(&db, "experiments")
-        .map_err(failed)?
-        .iter()
-        .any(|c| c == "workspace");
+    let workspaces = has_column(&db, "experiments", "workspace");
     let by_name = if workspaces {
         "SELECT experiment_id FROM experiments WHERE name = ?1 AND workspace = 'default'"
     } else {

@@ -6,6 +6,7 @@
 //! anything is read.
 
 pub mod registry;
+mod sqlite_registry;
 mod uc;
 mod workspace_job;
 
@@ -148,17 +149,16 @@ pub fn open_registry(
         }));
     }
     let state_dir = prepared.manifest.state_dir();
-    let python = crate::environment::newest_python(&state_dir).ok_or_else(|| {
-        Error::usage("there is no local run environment yet, so no run to release").with_help(
-            format!(
-                "make a run first with `{}`",
-                session.suggest(&prepared.plan, "run --entry NAME")
-            ),
-        )
-    })?;
+    // Only a change needs MLflow's client (and so an environment's interpreter); lookups of
+    // our own store read it directly.
+    let python = crate::environment::newest_python(&state_dir);
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    let ours = !set("MLFLOW_TRACKING_URI") && !set("MLOPS_READ_STORE_WITH_MLFLOW");
     Ok(Box::new(registry::Local {
         python,
+        make_a_run: session.suggest(&prepared.plan, "run --entry NAME"),
         tracking_uri: crate::run::local::tracking_uri(&state_dir),
+        store: ours.then(|| state_dir.join("mlflow.db")),
     }))
 }
 
@@ -307,6 +307,14 @@ pub fn release(
         return Ok(released);
     }
     decided(&released);
+    // Released already, with the alias on it: nothing to write (and, locally, no Python).
+    if let Some(existing) = registry.version_of_run(&model, &run.run_id)? {
+        let aliased = registry.alias(&model, &settings.alias)?;
+        if aliased.is_some_and(|a| a.version == existing.version) {
+            released.version = Some(existing.version);
+            return Ok(released);
+        }
+    }
     let version = registry.register(
         &model,
         &run.run_id,

@@ -64,8 +64,14 @@ pub trait Registry {
 
 /// The local store's registry.
 pub struct Local {
-    pub python: std::path::PathBuf,
+    /// The newest local run environment's interpreter (`None`: no run was made here yet).
+    pub python: Option<std::path::PathBuf>,
+    /// The command that makes a first run, for the error when there is no environment.
+    pub make_a_run: String,
     pub tracking_uri: String,
+    /// The store's SQLite file when it is ours to read directly (lookups then start no
+    /// Python; see `sqlite_registry.rs`); `None`: every operation goes through MLflow.
+    pub store: Option<std::path::PathBuf>,
 }
 
 impl Local {
@@ -73,7 +79,11 @@ impl Local {
         let dir =
             tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
         let result = dir.path().join("answer.json");
-        let out = Cmd::new(&self.python)
+        let python = self.python.as_ref().ok_or_else(|| {
+            Error::usage("there is no local run environment yet, so no run to release")
+                .with_help(format!("make a run first with `{}`", self.make_a_run))
+        })?;
+        let out = Cmd::new(python)
             .args(["-c", crate::templates::LAUNCHER, "--registry"])
             .arg(op.to_string())
             .arg("--tracking-uri")
@@ -103,17 +113,40 @@ impl Local {
         let answer: Found = understood(serde_json::from_value(self.call(op)?))?;
         Ok(answer.found)
     }
+
+    /// A lookup read from the store file when it can be, else through MLflow (`op`).
+    fn look_up(
+        &self,
+        read: impl FnOnce(
+            &std::path::Path,
+        ) -> std::result::Result<
+            Option<Version>,
+            crate::history::sqlite_store::Unreadable,
+        >,
+        op: Value,
+    ) -> Result<Option<Version>> {
+        match self.store.as_deref().map(read) {
+            Some(Ok(found)) => Ok(found),
+            _ => self.found(op),
+        }
+    }
 }
 
 impl Registry for Local {
     /// The version registered from `run_id`, if any.
     fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>> {
-        self.found(json!({"op": "find", "model": model, "run_id": run_id}))
+        self.look_up(
+            |db| super::sqlite_registry::version_of_run(db, model, run_id),
+            json!({"op": "find", "model": model, "run_id": run_id}),
+        )
     }
 
     /// The version `alias` points at, if any.
     fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>> {
-        self.found(json!({"op": "alias", "model": model, "alias": alias}))
+        self.look_up(
+            |db| super::sqlite_registry::alias(db, model, alias),
+            json!({"op": "alias", "model": model, "alias": alias}),
+        )
     }
 
     /// Registers the run's logged model (unless a version of that run exists) and sets `alias`.
@@ -131,7 +164,10 @@ impl Registry for Local {
 
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
-        self.found(json!({"op": "get", "model": model, "version": version}))
+        self.look_up(
+            |db| super::sqlite_registry::get(db, model, version),
+            json!({"op": "get", "model": model, "version": version}),
+        )
     }
 
     /// Points `alias` at `version`.

@@ -149,9 +149,30 @@ fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
             .contains("/deploys/")
     );
 
-    // Again: the same version, nothing registered.
+    // Again: the same version, nothing registered, and no Python started for it: the store is
+    // read directly (the environment's interpreter is broken for the while).
+    let python = std::fs::read_dir(p.path().join(".mlops/envs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("bin/python"))
+        .find(|p| p.exists())
+        .unwrap();
+    let kept = python.with_file_name("python.kept");
+    std::fs::rename(&python, &kept).unwrap();
+    std::fs::write(
+        &python,
+        "#!/bin/sh\necho 'no Python should start' >&2\nexit 97\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let again = release(&p, &[]);
+    let dry_again = release(&p, &["--dry-run"]);
+    let listed = p.mlops(&["runs", "--json"]);
+    std::fs::remove_file(&python).unwrap();
+    std::fs::rename(&kept, &python).unwrap();
     again.success();
+    dry_again.success();
+    assert_eq!(dry_again.json()["version"], "1");
+    assert_eq!(listed.json()["runs"][0]["run_id"], good.as_str());
     let table = crate::json_shapes::documented();
     crate::json_shapes::assert_documented(&table, "release", &again);
     assert_eq!(again.json()["version"], "1");
