@@ -86,6 +86,43 @@ fn registry(p: &Project, model: &str) -> Value {
     )
 }
 
+/// The newest local environment's interpreter replaced by a shell script (`$0` is its path;
+/// the interpreter is at `$0.kept`) while this lives.
+struct Interposed {
+    python: std::path::PathBuf,
+}
+
+impl Interposed {
+    fn new(p: &Project, script: &str) -> Interposed {
+        use std::os::unix::fs::PermissionsExt;
+        let python = std::fs::read_dir(p.path().join(".mlops/envs"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("bin/python"))
+            .find(|p| p.exists())
+            .unwrap();
+        std::fs::rename(&python, python.with_file_name("python.kept")).unwrap();
+        std::fs::write(&python, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Interposed { python }
+    }
+
+    /// How many times the interpreter was started (for a script that logs its starts).
+    fn starts(&self) -> usize {
+        std::fs::read_to_string(self.python.with_file_name("python.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+}
+
+impl Drop for Interposed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.python);
+        let _ = std::fs::remove_file(self.python.with_file_name("python.log"));
+        let _ = std::fs::rename(self.python.with_file_name("python.kept"), &self.python);
+    }
+}
+
 #[test]
 fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
     let p = project();
@@ -150,25 +187,15 @@ fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
     );
 
     // Again: the same version, nothing registered, and no Python started for it: the store is
-    // read directly (the environment's interpreter is broken for the while).
-    let python = std::fs::read_dir(p.path().join(".mlops/envs"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("bin/python"))
-        .find(|p| p.exists())
-        .unwrap();
-    let kept = python.with_file_name("python.kept");
-    std::fs::rename(&python, &kept).unwrap();
-    std::fs::write(
-        &python,
-        "#!/bin/sh\necho 'no Python should start' >&2\nexit 97\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let again = release(&p, &[]);
-    let dry_again = release(&p, &["--dry-run"]);
-    let listed = p.mlops(&["runs", "--json"]);
-    std::fs::remove_file(&python).unwrap();
-    std::fs::rename(&kept, &python).unwrap();
+    // read directly (the environment's interpreter fails while these run).
+    let (again, dry_again, listed) = {
+        let _broken = Interposed::new(&p, "echo 'no Python should start' >&2\nexit 97");
+        (
+            release(&p, &[]),
+            release(&p, &["--dry-run"]),
+            p.mlops(&["runs", "--json"]),
+        )
+    };
     again.success();
     dry_again.success();
     assert_eq!(dry_again.json()["version"], "1");
@@ -196,7 +223,15 @@ fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
     assert_eq!(beaten.json()["must_beat"]["passed"], false);
     assert_eq!(beaten.json()["gates"][0]["passed"], true);
     let strong = run(&p, "0.9");
+    // A release that registers starts one Python process, whatever its steps (the lookups
+    // read the store); so does a promote.
+    let counted = Interposed::new(&p, "echo started >> \"$0.log\"\nexec \"$0.kept\" \"$@\"");
     let better = release(&p, &[]);
+    assert_eq!(
+        counted.starts(),
+        1,
+        "Python processes for a release that registers"
+    );
     better.success();
     assert_eq!(better.json()["must_beat"]["passed"], true);
     assert_eq!(better.json()["version"], "2");
@@ -204,6 +239,10 @@ fn releases_pass_gates_beat_the_champion_and_are_idempotent() {
     assert_eq!(reg["versions"]["2"]["run_id"], strong.as_str());
     assert_eq!(reg["aliases"]["challenger"], "2");
     assert_eq!(reg["aliases"]["champion"], "1");
+    p.mlops(&["promote", "--alias", "staging", "--from", "challenger"])
+        .success();
+    assert_eq!(counted.starts(), 2, "Python processes for a promote");
+    drop(counted);
 
     // Into another target's model, keeping the lineage.
     let copied = p.mlops(&[
