@@ -190,13 +190,35 @@ impl Client {
         };
         let audience = audience.as_str();
         let id_token = super::oidc::id_token(&self.http, &self.host, supplier, audience)?;
+        self.token_request(
+            super::oidc::exchange_form(&id_token, client_id),
+            Auth::None,
+            |e| {
+                ApiError::login(
+                    &self.host,
+                    &format!("{} token exchange", supplier.auth_type()),
+                    &format!("the workspace refused the exchange: {}", e.message),
+                    super::oidc::refused_help(supplier, client_id, audience),
+                )
+            },
+        )
+    }
+
+    /// A token from `/oidc/v1/token`, through the same retry loop as every other request
+    /// (asking for a token twice is harmless); `refused` says why an answer was a refusal.
+    fn token_request(
+        &self,
+        form: String,
+        auth: Auth,
+        refused: impl FnOnce(ApiError) -> ApiError,
+    ) -> Result<token::Fetched, ApiError> {
         let req = Request {
             method: reqwest::Method::POST,
             path: "/oidc/v1/token",
             query: Vec::new(),
-            body: Body::Form(super::oidc::exchange_form(&id_token, client_id)),
+            body: Body::Form(form),
             idempotent: true,
-            auth: Auth::None,
+            auth,
         };
         let answer: token::OAuthToken = self
             .execute(&req)
@@ -204,43 +226,22 @@ impl Client {
             .map_err(|e| match e.kind {
                 super::error::Kind::Http
                 | super::error::Kind::Auth { .. }
-                | super::error::Kind::Denied { .. } => ApiError::login(
-                    &self.host,
-                    &format!("{} token exchange", supplier.auth_type()),
-                    &format!("the workspace refused the exchange: {}", e.message),
-                    super::oidc::refused_help(supplier, client_id, audience),
-                ),
+                | super::error::Kind::Denied { .. } => refused(e),
                 _ => e,
             })?;
         Ok(answer.into_fetched())
     }
 
-    /// An OAuth M2M token from `/oidc/v1/token`, through the same retry loop as every other
-    /// request (asking for a token twice is harmless).
+    /// An OAuth M2M token: the client credentials grant, the id and secret as HTTP Basic.
     fn oauth_token(&self, id: &str, secret: &Secret) -> Result<token::Fetched, ApiError> {
-        let req = Request {
-            method: reqwest::Method::POST,
-            path: "/oidc/v1/token",
-            query: Vec::new(),
-            body: Body::Form("grant_type=client_credentials&scope=all-apis".into()),
-            idempotent: true,
-            auth: Auth::Basic {
+        self.token_request(
+            "grant_type=client_credentials&scope=all-apis".into(),
+            Auth::Basic {
                 id: id.to_string(),
                 secret: secret.clone(),
             },
-        };
-        let answer: token::OAuthToken = self
-            .execute(&req)
-            .and_then(|resp| self.decode(req.path, &resp))
-            .map_err(|e| match e.kind {
-                super::error::Kind::Http
-                | super::error::Kind::Auth { .. }
-                | super::error::Kind::Denied { .. } => {
-                    e.as_auth(format!("the client id/secret from {}", self.source))
-                }
-                _ => e,
-            })?;
-        Ok(answer.into_fetched())
+            |e| e.as_auth(format!("the client id/secret from {}", self.source)),
+        )
     }
 
     /// The audience the host's metadata advertises for federated tokens, if it says one.
