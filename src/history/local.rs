@@ -40,9 +40,7 @@ pub fn list(
 ) -> Result<Listed> {
     let state_dir = prepared.manifest.state_dir();
     let experiment = prepared.plan.experiment.clone();
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
-    if !set("MLFLOW_TRACKING_URI") && !set("MLOPS_READ_STORE_WITH_MLFLOW") {
-        let db = state_dir.join("mlflow.db");
+    if let Some(db) = super::sqlite_store::own_store(&state_dir) {
         match super::sqlite_store::list(&db, &experiment, limit, target) {
             Ok(listed) => return Ok(listed),
             Err(super::sqlite_store::Unreadable(why)) => {

@@ -103,6 +103,15 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("latest_metrics", &["run_uuid", "key", "value", "is_nan"]),
 ];
 
+/// The store's SQLite file, when it is ours to read: the local target's own store, unless
+/// `MLFLOW_TRACKING_URI` names another or `MLOPS_READ_STORE_WITH_MLFLOW=1` asks for MLflow's
+/// client (should this reader ever disagree with MLflow).
+pub(crate) fn own_store(state_dir: &Path) -> Option<std::path::PathBuf> {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    (!set("MLFLOW_TRACKING_URI") && !set("MLOPS_READ_STORE_WITH_MLFLOW"))
+        .then(|| state_dir.join("mlflow.db"))
+}
+
 /// Why the store cannot be read here (then MLflow reads it).
 #[derive(Debug)]
 pub struct Unreadable(pub String);

@@ -152,14 +152,18 @@ pub fn open_registry(
     // Only a change needs MLflow's client (and so an environment's interpreter); lookups of
     // our own store read it directly.
     let python = crate::environment::newest_python(&state_dir);
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
-    let ours = !set("MLFLOW_TRACKING_URI") && !set("MLOPS_READ_STORE_WITH_MLFLOW");
-    Ok(Box::new(registry::Local {
+    let local = registry::Local {
         python,
         make_a_run: session.suggest(&prepared.plan, "run --entry NAME"),
         tracking_uri: crate::run::local::tracking_uri(&state_dir),
-        store: ours.then(|| state_dir.join("mlflow.db")),
-    }))
+    };
+    Ok(match crate::history::sqlite_store::own_store(&state_dir) {
+        Some(store) => Box::new(sqlite_registry::StoreFirst {
+            store,
+            inner: local,
+        }),
+        None => Box::new(local),
+    })
 }
 
 /// Decides, then (when the run passes and it is no dry run) registers. `decided` is called

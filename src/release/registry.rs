@@ -69,9 +69,6 @@ pub struct Local {
     /// The command that makes a first run, for the error when there is no environment.
     pub make_a_run: String,
     pub tracking_uri: String,
-    /// The store's SQLite file when it is ours to read directly (lookups then start no
-    /// Python; see `sqlite_registry.rs`); `None`: every operation goes through MLflow.
-    pub store: Option<std::path::PathBuf>,
 }
 
 impl Local {
@@ -113,40 +110,17 @@ impl Local {
         let answer: Found = understood(serde_json::from_value(self.call(op)?))?;
         Ok(answer.found)
     }
-
-    /// A lookup read from the store file when it can be, else through MLflow (`op`).
-    fn look_up(
-        &self,
-        read: impl FnOnce(
-            &std::path::Path,
-        ) -> std::result::Result<
-            Option<Version>,
-            crate::history::sqlite_store::Unreadable,
-        >,
-        op: Value,
-    ) -> Result<Option<Version>> {
-        match self.store.as_deref().map(read) {
-            Some(Ok(found)) => Ok(found),
-            _ => self.found(op),
-        }
-    }
 }
 
 impl Registry for Local {
     /// The version registered from `run_id`, if any.
     fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>> {
-        self.look_up(
-            |db| super::sqlite_registry::version_of_run(db, model, run_id),
-            json!({"op": "find", "model": model, "run_id": run_id}),
-        )
+        self.found(json!({"op": "find", "model": model, "run_id": run_id}))
     }
 
     /// The version `alias` points at, if any.
     fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>> {
-        self.look_up(
-            |db| super::sqlite_registry::alias(db, model, alias),
-            json!({"op": "alias", "model": model, "alias": alias}),
-        )
+        self.found(json!({"op": "alias", "model": model, "alias": alias}))
     }
 
     /// Registers the run's logged model (unless a version of that run exists) and sets `alias`.
@@ -164,10 +138,7 @@ impl Registry for Local {
 
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
-        self.look_up(
-            |db| super::sqlite_registry::get(db, model, version),
-            json!({"op": "get", "model": model, "version": version}),
-        )
+        self.found(json!({"op": "get", "model": model, "version": version}))
     }
 
     /// Points `alias` at `version`.
