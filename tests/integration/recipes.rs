@@ -108,7 +108,7 @@ fn the_action_installs_the_pinned_wheel_and_passes_on_every_output() {
     }
     let install = action["runs"]["steps"][0]["run"].as_str().unwrap();
     assert!(
-        install.contains("\"cargo-mlops==$MLOPS_VERSION\""),
+        install.contains("\"${MLOPS_WHEEL:-cargo-mlops==$MLOPS_VERSION}\""),
         "{install}"
     );
     assert_eq!(action["runs"]["steps"][1]["id"], "mlops");
@@ -156,6 +156,30 @@ fn every_recipe_loads_uses_real_commands_and_is_in_the_readme() {
                         || text.contains(&format!("refs/tags/v{VERSION}")),
                     "{rel} pins another version"
                 );
+            }
+        }
+        // Steps that use our Action give only inputs it declares (what actionlint would check).
+        let (_, action) = load("action.yml");
+        let inputs = action["inputs"].as_mapping().unwrap();
+        for job in doc["jobs"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|j| j.values())
+        {
+            for step in job["steps"].as_sequence().into_iter().flatten() {
+                let uses = step["uses"].as_str().unwrap_or("");
+                if uses == "./" || uses.starts_with("cargo-mlops/cargo-mlops@") {
+                    for key in step["with"].as_mapping().unwrap().keys() {
+                        assert!(
+                            inputs.contains_key(key),
+                            "{rel}: the Action has no input {key:?}"
+                        );
+                    }
+                    assert!(
+                        step["with"]["command"].is_string(),
+                        "{rel}: `command` is required"
+                    );
+                }
             }
         }
         for command in commands(&doc) {
