@@ -742,6 +742,11 @@ fn every_lost_answer_is_survived(target: &str) {
             .filter(|l| l.fault == "reset_after")
             .map(|l| format!("{} {}", l.method, l.path))
             .collect();
+        // How often the run is polled depends on timing: a run that ended before making
+        // request #i had nothing to lose.
+        if lost.is_empty() && ws.log().len() <= i {
+            continue;
+        }
         assert_eq!(lost.len(), 1, "#{i}: {lost:?}");
         let (experiments, runs, jobs) = (
             ws.mlflow_experiments().len(),
