@@ -30,12 +30,11 @@ struct Found {
     metrics: BTreeMap<String, f64>,
 }
 
-/// `target`: only the runs tagged with it (the same as `filter`, MLflow's form of it).
+/// `target`: only the runs tagged with it.
 pub fn list(
     prepared: &Prepared,
     limit: usize,
     target: Option<&str>,
-    filter: Option<&str>,
     output: &crate::output::Output,
 ) -> Result<Listed> {
     let state_dir = prepared.manifest.state_dir();
@@ -64,7 +63,7 @@ pub fn list(
             &uri,
             &experiment,
             &limit.to_string(),
-            filter.unwrap_or_default(),
+            &target.map(super::mlflow_filter).unwrap_or_default(),
         ])
         .env("MLFLOW_TRACKING_URI", &uri)
         .output()

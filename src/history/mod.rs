@@ -76,15 +76,19 @@ pub enum Targets {
     All,
 }
 
-/// The MLflow search filter that keeps the plan's target's runs, when its experiment is
-/// shared with other targets (runs are tagged `mlops.target` when they are created).
-pub fn target_filter(plan: &Plan, targets: Targets) -> Option<String> {
-    (targets == Targets::This && !plan.experiment_shared_with.is_empty()).then(|| {
-        format!(
-            "tags.`mlops.target` = '{}'",
-            plan.target.replace('\\', "\\\\").replace('\'', "\\'")
-        )
-    })
+/// The target whose runs alone are listed: the plan's, when its experiment is shared with
+/// other targets (runs are tagged `mlops.target` when they are created).
+fn only_target(plan: &Plan, targets: Targets) -> Option<&str> {
+    (targets == Targets::This && !plan.experiment_shared_with.is_empty())
+        .then_some(plan.target.as_str())
+}
+
+/// The MLflow search filter that keeps `target`'s runs.
+fn mlflow_filter(target: &str) -> String {
+    format!(
+        "tags.`mlops.target` = '{}'",
+        target.replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
 /// The newest `limit` runs of `plan`'s experiment on its target.
@@ -95,13 +99,13 @@ pub fn list(
     targets: Targets,
 ) -> Result<Listed> {
     let plan: &Plan = &prepared.plan;
-    let filter = target_filter(plan, targets);
+    let target = only_target(plan, targets);
     let mut listed = match plan.target_kind {
-        TargetKind::Databricks => databricks::list(session, plan, limit, filter.as_deref())?,
-        TargetKind::Local => {
-            let target = filter.as_ref().map(|_| plan.target.as_str());
-            local::list(prepared, limit, target, filter.as_deref(), &session.output)?
+        TargetKind::Databricks => {
+            let filter = target.map(mlflow_filter);
+            databricks::list(session, plan, limit, filter.as_deref())?
         }
+        TargetKind::Local => local::list(prepared, limit, target, &session.output)?,
     };
     listed.runs.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
     listed.runs.truncate(limit);
