@@ -30,6 +30,11 @@ pub enum Method {
     /// Workload identity federation: the CI system's OIDC ID token exchanged for a workspace
     /// token (`oidc.rs`).
     Oidc(super::oidc::Federated),
+    /// HTTP basic authentication: an MLflow tracking server's `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD` (never a Databricks workspace's).
+    Basic { username: String, password: Secret },
+    /// No credentials: an MLflow tracking server that asks for none.
+    Anonymous,
 }
 
 impl Method {
@@ -46,6 +51,8 @@ impl Method {
                 external_browser: true,
             } => "external-browser",
             Method::Oidc(f) => f.supplier.auth_type(),
+            Method::Basic { .. } => "basic",
+            Method::Anonymous => "none",
         }
     }
 }

@@ -169,6 +169,11 @@ impl Client {
             Method::Oidc(f) => {
                 self.federated_token(f.client_id.as_deref(), &f.supplier, f.audience.as_deref())
             }
+            Method::Basic { .. } | Method::Anonymous => Err(ApiError::local(
+                &self.host,
+                "",
+                "this connection has no bearer token",
+            )),
         })
     }
 
@@ -331,11 +336,19 @@ impl Client {
         let url = format!("{}{}", self.host, req.path);
         let mut builder = self.http.request(req.method.clone(), &url);
         let token = match &req.auth {
-            Auth::Bearer => {
-                let token = self.bearer()?;
-                builder = builder.bearer_auth(token.expose());
-                Some(token)
-            }
+            // An MLflow tracking server's credentials take the place of the bearer token.
+            Auth::Bearer => match &self.method {
+                Method::Basic { username, password } => {
+                    builder = builder.basic_auth(username, Some(password.expose()));
+                    None
+                }
+                Method::Anonymous => None,
+                _ => {
+                    let token = self.bearer()?;
+                    builder = builder.bearer_auth(token.expose());
+                    Some(token)
+                }
+            },
             Auth::Basic { id, secret } => {
                 builder = builder.basic_auth(id, Some(secret.expose()));
                 None

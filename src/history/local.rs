@@ -1,7 +1,8 @@
 //! The local store's runs: our own SQLite file read directly (`sqlite_store.rs`, no Python),
-//! else with MLflow's own client (a server named by `MLFLOW_TRACKING_URI`, a schema we do not
-//! know, or `MLOPS_READ_STORE_WITH_MLFLOW=1`), in the interpreter of the most recently used
-//! local run environment, which has MLflow.
+//! a tracking server named by `MLFLOW_TRACKING_URI` over its REST API (`tracking_server.rs`),
+//! else with MLflow's own client (another store, a schema we do not know, a server setting
+//! only MLflow honours, or `MLOPS_READ_STORE_WITH_MLFLOW=1`), in the interpreter of the most
+//! recently used local run environment, which has MLflow.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,13 @@ pub fn list(
             }
         }
     }
+    let uri = crate::run::local::tracking_uri(&state_dir);
+    if let Some(server) = super::tracking_server::client(&uri) {
+        match super::tracking_server::list(&server, &experiment, limit, target) {
+            Ok(listed) => return Ok(listed),
+            Err(e) => output.note(format!("reading {uri} with MLflow: {e}")),
+        }
+    }
     let Some(python) = crate::environment::newest_python(&state_dir) else {
         // No environment: no local run was ever made here.
         return Ok(Listed {
@@ -55,7 +63,6 @@ pub fn list(
             runs: Vec::new(),
         });
     };
-    let uri = crate::run::local::tracking_uri(&state_dir);
     let out = Cmd::new(&python)
         .args([
             "-c",

@@ -5,8 +5,10 @@
 
 mod databricks;
 mod local;
+mod rest;
 pub(crate) mod sqlite_store;
 pub mod table;
+pub(crate) mod tracking_server;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,9 @@
 //! target's model. Both refuse a branch outside the target's `release_branches` before
 //! anything is read.
 
+mod read_first;
 pub mod registry;
+mod server_registry;
 mod sqlite_registry;
 mod uc;
 mod workspace_job;
@@ -152,14 +154,20 @@ pub fn open_registry(
     // Only a change needs MLflow's client (and so an environment's interpreter); lookups of
     // our own store read it directly.
     let python = crate::environment::newest_python(&state_dir);
+    let tracking_uri = crate::run::local::tracking_uri(&state_dir);
+    let reader = match crate::history::sqlite_store::own_store(&state_dir) {
+        Some(store) => Some(read_first::Reader::File(store)),
+        None => crate::history::tracking_server::client(&tracking_uri)
+            .map(|c| read_first::Reader::Server(Box::new(c))),
+    };
     let local = registry::Local {
         python,
         make_a_run: session.suggest(&prepared.plan, "run --entry NAME"),
-        tracking_uri: crate::run::local::tracking_uri(&state_dir),
+        tracking_uri,
     };
-    Ok(match crate::history::sqlite_store::own_store(&state_dir) {
-        Some(store) => Box::new(sqlite_registry::StoreFirst {
-            store,
+    Ok(match reader {
+        Some(reader) => Box::new(read_first::StoreFirst {
+            reader,
             inner: local,
         }),
         None => Box::new(local),

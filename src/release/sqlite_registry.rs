@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::registry::{Registry, Version};
+use super::registry::Version;
 use crate::error::Result;
 use crate::history::sqlite_store::{self, Unreadable};
 
@@ -159,71 +159,4 @@ pub fn get(path: &Path, model: &str, version: &str) -> Result<Option<Version>, U
         return Ok(None);
     };
     get_in(&db, scope, model, n).map_err(|e| Unreadable(e.to_string()))
-}
-
-/// A registry whose lookups read the store file (falling back to `inner` when it cannot be
-/// read) and whose changes go through `inner`, MLflow's client.
-pub struct StoreFirst<R> {
-    pub store: std::path::PathBuf,
-    pub inner: R,
-}
-
-impl<R: Registry> StoreFirst<R> {
-    fn read_or(
-        &self,
-        read: impl FnOnce(&Path) -> std::result::Result<Option<Version>, Unreadable>,
-        fallback: impl FnOnce(&R) -> Result<Option<Version>>,
-    ) -> Result<Option<Version>> {
-        match read(&self.store) {
-            Ok(found) => Ok(found),
-            Err(_) => fallback(&self.inner),
-        }
-    }
-}
-
-impl<R: Registry> Registry for StoreFirst<R> {
-    fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>> {
-        self.read_or(
-            |db| version_of_run(db, model, run_id),
-            |r| r.version_of_run(model, run_id),
-        )
-    }
-
-    fn alias(&self, model: &str, alias_name: &str) -> Result<Option<Version>> {
-        self.read_or(
-            |db| alias(db, model, alias_name),
-            |r| r.alias(model, alias_name),
-        )
-    }
-
-    fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
-        self.read_or(|db| get(db, model, version), |r| r.get(model, version))
-    }
-
-    fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>> {
-        self.inner.set_alias(model, alias, version)
-    }
-
-    fn register(
-        &self,
-        model: &str,
-        run_id: &str,
-        artifact_path: &str,
-        tags: &BTreeMap<String, String>,
-        alias: &str,
-    ) -> Result<Version> {
-        self.inner
-            .register(model, run_id, artifact_path, tags, alias)
-    }
-
-    fn copy(
-        &self,
-        from_model: &str,
-        version: &str,
-        model: &str,
-        tags: &BTreeMap<String, String>,
-        alias: &str,
-    ) -> Result<Option<Version>> {
-        self.inner.copy(from_model, version, model, tags, alias)
-    }
 }

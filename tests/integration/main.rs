@@ -38,3 +38,4 @@ mod run_local;
 mod shell;
 mod spark_job;
 mod suggestions;
+mod tracking_server;

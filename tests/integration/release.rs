@@ -26,7 +26,7 @@ mlflow.log_metric("accuracy", args.alpha)
 mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=["mlflow"])
 "#;
 
-fn project() -> Project {
+pub(crate) fn project() -> Project {
     let p = Project::git();
     p.mlops(&["init", "--name", "rel"]).success();
     let manifest = p.read("mlops.toml")
@@ -53,7 +53,12 @@ release_branches = ["main"]
     p
 }
 
-fn run(p: &Project, alpha: &str) -> String {
+pub(crate) fn run(p: &Project, alpha: &str) -> String {
+    run_with(p, alpha, &[])
+}
+
+/// A train run with `accuracy = alpha`, with extra environment variables; its MLflow run id.
+pub(crate) fn run_with(p: &Project, alpha: &str, env: &[(&str, &str)]) -> String {
     let python = test_python();
     let out = p.mlops_shared_target(
         &[
@@ -66,7 +71,7 @@ fn run(p: &Project, alpha: &str) -> String {
             &format!("alpha={alpha}"),
             "--json",
         ],
-        &[],
+        env,
     );
     out.success();
     out.json()["mlflow_run_id"].as_str().unwrap().to_string()
@@ -88,12 +93,12 @@ fn registry(p: &Project, model: &str) -> Value {
 
 /// The newest local environment's interpreter replaced by a shell script (`$0` is its path;
 /// the interpreter is at `$0.kept`) while this lives.
-struct Interposed {
+pub(crate) struct Interposed {
     python: std::path::PathBuf,
 }
 
 impl Interposed {
-    fn new(p: &Project, script: &str) -> Interposed {
+    pub(crate) fn new(p: &Project, script: &str) -> Interposed {
         use std::os::unix::fs::PermissionsExt;
         let python = std::fs::read_dir(p.path().join(".mlops/envs"))
             .unwrap()
@@ -107,7 +112,7 @@ impl Interposed {
     }
 
     /// How many times the interpreter was started (for a script that logs its starts).
-    fn starts(&self) -> usize {
+    pub(crate) fn starts(&self) -> usize {
         std::fs::read_to_string(self.python.with_file_name("python.log"))
             .unwrap_or_default()
             .lines()
