@@ -89,6 +89,8 @@ pub enum Command {
     Cancel(RemoteRunArgs),
     /// Install or remove the git pre-push hook that checks (or deploys) every pushed branch
     Hook(HookArgs),
+    /// Persistent Databricks jobs from [jobs.NAME]: deploy, list, run, remove
+    Jobs(JobsArgs),
     /// List the runs of the branch's experiment, newest first, with parameters and metrics
     Runs(RunsArgs),
     /// Compare the branch's latest finished run with the base branch's, metric by metric
@@ -223,6 +225,50 @@ pub struct GcArgs {
 pub struct HookArgs {
     #[command(subcommand)]
     pub action: HookAction,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub action: JobsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// Deploy this commit's artifacts and create or update each job (or NAME) to use them
+    Deploy {
+        /// Only this job of [jobs]
+        name: Option<String>,
+        /// Say what would be created or updated, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each job of this branch: schedule, paused or not, last run and next run
+    List {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start one run of job NAME now and follow it to its end
+    Run {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete job NAME of this branch
+    Remove {
+        name: String,
+        /// Say what would be deleted, and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

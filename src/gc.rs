@@ -177,8 +177,10 @@ pub struct Owner<'a> {
 }
 
 /// Works out what to delete. `live_slugs` are the slugs of the remote's branches; `running`
-/// says whether a Databricks run is still going (unknown runs count as running). Only branch
-/// folders whose records all name `owner`'s project are considered.
+/// says whether a Databricks run is still going (unknown runs count as running); `job_paths`
+/// are the store paths persistent jobs name. Only branch folders whose records all name
+/// `owner`'s project are considered.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     store: &dyn Store,
     root: &str,
@@ -187,6 +189,7 @@ pub fn plan(
     keep_ms: i64,
     now_ms: i64,
     running: &dyn Fn(u64) -> bool,
+    job_paths: &BTreeSet<String>,
 ) -> Result<Planned> {
     let mut out = Planned::default();
     let doomed = &mut out.doomed;
@@ -235,12 +238,23 @@ pub fn plan(
             .iter()
             .filter(|r| running(r.databricks_run_id))
             .collect();
+        // What a persistent job uses is live whatever its age, for as long as the job exists.
+        let of_jobs: BTreeSet<&str> = job_paths
+            .iter()
+            .filter(|p| p.starts_with(&format!("{}/", branch.path.trim_end_matches('/'))))
+            .map(|p| content_folder_of(p))
+            .collect();
         let protected: BTreeSet<&str> = active
             .iter()
             .flat_map(|r| r.paths.iter().map(|p| content_folder_of(p)))
             .chain(leases.leased.iter().map(String::as_str))
+            .chain(of_jobs.iter().copied())
             .collect();
-        if !live_slugs.contains(&slug) && active.is_empty() && leases.leased.is_empty() {
+        if !live_slugs.contains(&slug)
+            && active.is_empty()
+            && leases.leased.is_empty()
+            && of_jobs.is_empty()
+        {
             let (bytes, _) = tree(store, &branch)?;
             doomed.push(Doomed {
                 path: branch.path.clone(),
@@ -281,7 +295,8 @@ pub fn plan(
                     doomed.push(Doomed {
                         path: entry.path.clone(),
                         bytes,
-                        reason: "no newest deploy or running job refers to it".into(),
+                        reason: "no newest deploy, running job or persistent job refers to it"
+                            .into(),
                     });
                 }
             }
@@ -381,6 +396,16 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
             None => false,
         }
     };
+    // The paths the workspace's persistent jobs name (`jobs deploy`), read from the jobs
+    // themselves: a job another branch or tool deployed protects its files too.
+    let job_paths: BTreeSet<String> = match &client {
+        Some(c) => crate::databricks::job_defs::JobDefs { client: c }
+            .list(true)?
+            .iter()
+            .flat_map(|d| crate::jobs::spec::paths_under(&d.settings, &target.artifacts))
+            .collect(),
+        None => BTreeSet::new(),
+    };
     let keep_ms = i64::from(args.keep_days) * 86_400_000;
     let project = target.project.as_str();
     let root_is_ours = match owner::read(store.as_ref(), &target.artifacts)? {
@@ -412,6 +437,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         keep_ms,
         crate::time::now_ms(),
         &running,
+        &job_paths,
     )?;
     // The local target's environments live on this machine, beside its store.
     let environments = if target.target_kind == crate::manifest::TargetKind::Local {

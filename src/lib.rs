@@ -22,6 +22,7 @@ pub mod git;
 pub mod history;
 pub mod hook;
 pub mod interrupt;
+pub mod jobs;
 pub mod launch;
 pub mod manifest;
 pub mod naming;

@@ -239,6 +239,46 @@ def registry_op(spec):
             return {"found": described(client.get_model_version_by_alias(name, spec["alias"]))}
         except MlflowException:
             return {"found": None}
+    if op == "release":
+        # A scheduled job's release task (`[jobs.NAME] release = true`): the run its train task
+        # made (found by the job run's tag), checked against the gates and must_beat as
+        # `cargo mlops release` checks them (src/release/mod.rs), then registered.
+        experiment = client.get_experiment_by_name(spec["experiment"])
+        key, value = spec["run_tag"]["key"], spec["run_tag"]["value"]
+        runs = []
+        if experiment is not None:
+            runs = client.search_runs(
+                [experiment.experiment_id], filter_string="tags.`%s` = '%s'" % (key, value), max_results=1
+            )
+        if not runs:
+            raise SystemExit("no MLflow run tagged %s = %s in %s: the train task made none" % (key, value, spec["experiment"]))
+        run = runs[0]
+        if run.info.status != "FINISHED":
+            raise SystemExit("run %s is %s, not FINISHED: nothing was registered" % (run.info.run_id, run.info.status))
+        metrics = run.data.metrics
+        failed = []
+        ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+        for gate in spec.get("gates") or []:
+            got = metrics.get(gate["metric"])
+            if got is None or not ops[gate["op"]](got, gate["threshold"]):
+                failed.append("%s = %s, needs %s %s" % (gate["metric"], got, gate["op"], gate["threshold"]))
+        beat = spec.get("must_beat")
+        if beat:
+            try:
+                champion = client.get_model_version_by_alias(name, beat["alias"])
+            except MlflowException:
+                champion = None
+            if champion is not None and champion.run_id and champion.run_id != run.info.run_id:
+                theirs = client.get_run(champion.run_id).data.metrics.get(beat["metric"])
+                ours = metrics.get(beat["metric"])
+                if ours is None:
+                    failed.append("%s is missing, so it cannot beat `%s`" % (beat["metric"], beat["alias"]))
+                elif theirs is not None and not (ours > theirs if beat["better"] == "higher" else ours < theirs):
+                    failed.append("%s = %s does not beat `%s`'s %s" % (beat["metric"], ours, beat["alias"], theirs))
+        if failed:
+            say("run %s did not pass the release checks: nothing was registered: %s" % (run.info.run_id, "; ".join(failed)))
+            raise SystemExit(1)
+        return registry_op(dict(spec, op="register", run_id=run.info.run_id))
     if op == "register":
         version = of_run(spec["run_id"])
         registered = version is None

@@ -8,6 +8,7 @@ mod deploy;
 mod gc;
 mod hook;
 mod init;
+mod jobs;
 mod release;
 mod remote;
 mod render;
@@ -39,6 +40,7 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Logs(a) => remote::logs(&session, &a),
         Command::Cancel(a) => remote::cancel(&session, &a),
         Command::Hook(a) => hook::run(&session, &a),
+        Command::Jobs(a) => jobs::run(&session, &a),
         Command::Runs(a) => runs::run(&session, &a),
         Command::Compare(a) => compare::run(&session, &a),
         Command::Release(a) => release::release(&session, &a),

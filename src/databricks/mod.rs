@@ -9,6 +9,7 @@ pub mod dbfs;
 pub mod error;
 pub mod files;
 pub mod host;
+pub mod job_defs;
 pub mod jobs;
 pub mod mlflow;
 pub mod models;

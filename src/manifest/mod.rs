@@ -4,6 +4,7 @@
 mod ctx;
 pub mod defaults;
 mod entry_points;
+pub mod jobs;
 mod load;
 mod model;
 mod placeholders;

@@ -33,6 +33,8 @@ pub struct Manifest {
     pub compare_base: Option<String>,
     /// `[release]`.
     pub release: super::release::Release,
+    /// `[jobs.<name>]`.
+    pub jobs: BTreeMap<String, super::jobs::Job>,
     pub(super) source: String,
     pub(super) mlproject_span: Option<Range<usize>>,
 }

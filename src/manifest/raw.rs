@@ -30,6 +30,10 @@ pub struct RawManifest {
     pub hooks: Option<RawHooks>,
     pub compare: Option<RawCompare>,
     pub release: Option<super::release::RawRelease>,
+    /// `[jobs.<name>]`: persistent Databricks jobs (scheduled retraining and release).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, super::jobs::RawJob>")]
+    pub jobs: BTreeMap<String, Spanned<super::jobs::RawJob>>,
 }
 
 /// `[compare]`: what `cargo mlops compare` sets a branch's runs beside.

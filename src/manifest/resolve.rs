@@ -193,7 +193,18 @@ pub(super) fn resolve(
         None => Hooks::default(),
     };
 
+    let jobs = super::jobs::resolve(
+        raw.jobs,
+        &entry_points.keys().map(String::as_str).collect::<Vec<_>>(),
+        &targets
+            .iter()
+            .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
+            .collect(),
+        hooks.target.as_deref(),
+        &ctx,
+    )?;
     Ok(Manifest {
+        jobs,
         display_path: ctx.file.to_path_buf(),
         source: ctx.source.to_string(),
         path,

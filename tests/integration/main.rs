@@ -24,6 +24,7 @@ mod gc;
 mod history_store;
 mod hook;
 mod house;
+mod jobs;
 mod json_shapes;
 mod launcher;
 mod manifest_errors;

@@ -99,7 +99,7 @@ impl State {
             run.run_id
         );
         let task = &run.body["tasks"][0];
-        json!({
+        let mut answer = json!({
             "run_id": run.run_id,
             "run_name": run.body["run_name"],
             "run_page_url": url,
@@ -113,10 +113,17 @@ impl State {
                 "spark_python_task": task["spark_python_task"],
                 "libraries": task["libraries"],
             }],
-        })
+        });
+        if let Some(job_id) = run.body.get("job_id") {
+            answer["job_id"] = job_id.clone();
+        }
+        answer
     }
 
     pub(super) fn jobs(&mut self, op: &str, req: &Request) -> Response {
+        if let Some(answer) = self.job_defs(op, req) {
+            return answer;
+        }
         let body = req.json();
         match op {
             "runs/submit" => {
@@ -174,7 +181,7 @@ impl State {
                         "A task must have exactly one task type.",
                     );
                 }
-                if let Err(e) = compute_of(&body, task) {
+                if let Err(e) = check_compute(&body, task) {
                     return e;
                 }
                 if let Some(token) = body["idempotency_token"].as_str() {
@@ -312,7 +319,7 @@ impl State {
 /// (https://docs.databricks.com/aws/en/jobs/run-serverless-jobs): a serverless Python task
 /// names one of the run's `environments` and has no `libraries`; a cluster task has no
 /// `environment_key`; serverless compute reads no DBFS.
-fn compute_of(body: &Value, task: &Value) -> Result<(), Response> {
+pub(super) fn check_compute(body: &Value, task: &Value) -> Result<(), Response> {
     let bad = |m: &str| Err(Response::error(400, "INVALID_PARAMETER_VALUE", m));
     let new = !task["new_cluster"].is_null();
     let existing = !task["existing_cluster_id"].is_null();
@@ -383,7 +390,7 @@ fn compute_of(body: &Value, task: &Value) -> Result<(), Response> {
 
 /// The wheel files a task installs: its `whl` libraries (and `pypi` packages that are wheel
 /// paths) on a cluster, its environment's wheel dependencies on serverless.
-fn wheels_of(body: &Value, task: &Value) -> Vec<String> {
+pub(super) fn wheels_of(body: &Value, task: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for lib in task["libraries"].as_array().into_iter().flatten() {
         if let Some(w) = lib["whl"].as_str().or(lib["pypi"]["package"].as_str()) {

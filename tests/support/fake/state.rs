@@ -86,6 +86,8 @@ pub struct State {
     pub volume_files: BTreeMap<String, File>,
     pub workspace: BTreeMap<String, (String, Vec<u8>)>,
     pub jobs: BTreeMap<u64, JobRun>,
+    /// Persistent jobs by id (`job_defs.rs`).
+    pub job_defs: BTreeMap<u64, super::job_defs::JobDef>,
     pub idempotency: HashMap<String, u64>,
     pub next_id: u64,
     pub job_behaviour: JobBehaviour,

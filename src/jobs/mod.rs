@@ -1,0 +1,434 @@
+//! `cargo mlops jobs deploy|list|run|remove`: the persistent Databricks jobs `[jobs.<name>]`
+//! declares, one per job and branch, found by their tags (`spec.rs`). `deploy` deploys this
+//! commit's artifacts as `deploy` does and creates the job, or resets it when its settings
+//! changed; a branch the target does not release from gets its schedule paused.
+
+pub mod spec;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::databricks::Client;
+use crate::databricks::job_defs::{Deployed, JobDefs};
+use crate::databricks::jobs::Jobs;
+use crate::databricks::workspace::Workspace;
+use crate::error::{Error, Result};
+use crate::manifest::jobs::Job;
+use crate::manifest::release::branch_matches;
+use crate::output::Output;
+use crate::session::{Prepared, Session};
+
+/// What `jobs deploy` did to one job.
+#[derive(Clone, Debug, Serialize)]
+pub struct Deployment {
+    pub name: String,
+    pub target: String,
+    pub branch: String,
+    pub display_name: String,
+    pub job_id: Option<u64>,
+    /// `created`, `updated`, `unchanged`, or with `--dry-run` `would create`/`would update`.
+    pub action: String,
+    pub schedule: Option<String>,
+    pub paused: bool,
+    pub release: bool,
+}
+
+/// A deployed job, as `jobs list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listed {
+    pub name: String,
+    pub branch: String,
+    pub job_id: Option<u64>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub paused: bool,
+    pub last_run_id: Option<u64>,
+    pub last_result: Option<String>,
+    /// The next scheduled start, RFC 3339 UTC (none: paused, on demand, or not deployed).
+    pub next_run: Option<String>,
+}
+
+/// `jobs deploy`'s, `jobs list`'s and `jobs remove`'s JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report<T> {
+    pub branch: String,
+    pub dry_run: bool,
+    pub jobs: Vec<T>,
+}
+
+/// The session on the job's target, and its plan with the job's entry point and parameters.
+fn prepare_job(session: &Session, job: &Job, output: &Output) -> Result<(Session, Prepared)> {
+    let mut global = session.global.clone();
+    global.target = Some(job.target.clone());
+    let scoped = Session {
+        global,
+        output: output.clone(),
+        cwd: session.cwd.clone(),
+    };
+    let params: Vec<String> = job
+        .parameters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let prepared = scoped.prepare(Some(&job.entry), &params)?;
+    Ok((scoped, prepared))
+}
+
+/// The manifest's jobs, or the one named (an unknown name is a usage error).
+fn selected(session: &Session, name: Option<&str>) -> Result<Vec<Job>> {
+    let manifest = session.manifest()?;
+    let jobs: Vec<Job> = manifest.jobs.values().cloned().collect();
+    match name {
+        None if jobs.is_empty() => Err(Error::usage(format!(
+            "{} declares no [jobs.NAME]",
+            manifest.display_path.display()
+        ))
+        .with_help("add one, e.g.\n\n    [jobs.nightly]\n    entry = \"train\"\n    schedule = { cron = \"0 0 2 * * ?\", timezone = \"UTC\" }\n")),
+        None => Ok(jobs),
+        Some(n) => match jobs.into_iter().find(|j| j.name == n) {
+            Some(j) => Ok(vec![j]),
+            None => Err(Error::usage(format!("no job `{n}` in {}", manifest.display_path.display()))
+                .with_help(crate::manifest::suggestion(
+                    "jobs",
+                    n,
+                    manifest.jobs.keys().map(String::as_str),
+                ))),
+        },
+    }
+}
+
+fn tag<'a>(d: &'a Deployed, key: &str) -> Option<&'a str> {
+    d.settings["tags"][key].as_str()
+}
+
+/// The deployed job of `project`'s `job` on branch `slug`.
+fn find(client: &Client, project: &str, job: &str, slug: &str) -> Result<Option<Deployed>> {
+    Ok(JobDefs { client }.list(false)?.into_iter().find(|d| {
+        tag(d, spec::PROJECT_TAG) == Some(project)
+            && tag(d, spec::JOB_TAG) == Some(job)
+            && tag(d, spec::BRANCH_TAG) == Some(slug)
+    }))
+}
+
+/// Whether the branch may run the target's schedule: one of its `release_branches` (every
+/// branch when it has none). Elsewhere a job's schedule is kept, paused.
+fn schedules_run(prepared: &Prepared) -> Result<bool> {
+    let target = prepared.manifest.target(Some(&prepared.plan.target))?;
+    let patterns = &target.release.branches;
+    Ok(patterns.is_empty()
+        || patterns
+            .iter()
+            .any(|p| branch_matches(p, &prepared.plan.branch)))
+}
+
+fn schedule_text(job: &Job) -> Option<String> {
+    job.schedule
+        .as_ref()
+        .map(|s| format!("{} ({})", s.cron, s.timezone))
+}
+
+/// Deploys this commit's artifacts and creates or updates each job to use them.
+pub fn deploy(
+    session: &Session,
+    name: Option<&str>,
+    dry_run: bool,
+    output: &Output,
+) -> Result<Report<Deployment>> {
+    let mut out = Vec::new();
+    let mut branch = String::new();
+    for job in selected(session, name)? {
+        let (scoped, prepared) = prepare_job(session, &job, output)?;
+        let plan = &prepared.plan;
+        branch = plan.branch.clone();
+        let paused = job.schedule.is_some() && !schedules_run(&prepared)?;
+        let release = job
+            .release
+            .then(|| crate::release::model_of(&prepared, &plan.target))
+            .transpose()?;
+        if let Some(model) = &release {
+            crate::manifest::release::check_model_name(model, true).map_err(|why| {
+                Error::usage(why).with_help(format!(
+                    "[jobs.{}] release = true registers into Unity Catalog: set `model` on [targets.{}], or `[release] model`",
+                    job.name, plan.target
+                ))
+            })?;
+        }
+        let mut done = Deployment {
+            name: job.name.clone(),
+            target: plan.target.clone(),
+            branch: plan.branch.clone(),
+            display_name: spec::display_name(plan, &job.name),
+            job_id: None,
+            action: String::new(),
+            schedule: schedule_text(&job),
+            paused,
+            release: job.release,
+        };
+        let client = scoped.client(plan)?;
+        let existing = find(&client, &plan.project, &job.name, &plan.branch_slug)?;
+        if dry_run {
+            done.job_id = existing.as_ref().map(|d| d.job_id);
+            done.action = if existing.is_some() {
+                "would update"
+            } else {
+                "would create"
+            }
+            .into();
+            out.push(done);
+            continue;
+        }
+        let open = scoped.store(plan)?;
+        let mut deployment =
+            crate::pipeline::deploy(&scoped, &prepared, &open, false, true, output)?;
+        let result = apply(
+            &client,
+            &prepared,
+            &job,
+            &deployment,
+            release,
+            paused,
+            existing,
+            output,
+        );
+        crate::pipeline::end_lease(open.0.as_ref(), &mut deployment.lease, output);
+        let (job_id, action) = result?;
+        done.job_id = Some(job_id);
+        done.action = action.into();
+        let state = if paused {
+            ", paused: this branch does not run the target's schedules"
+        } else {
+            ""
+        };
+        output.status(
+            match action {
+                "unchanged" => "Unchanged",
+                "created" => "Created",
+                _ => "Updated",
+            },
+            format!("job {} ({job_id}){state}", done.display_name),
+        );
+        out.push(done);
+    }
+    Ok(Report {
+        branch,
+        dry_run,
+        jobs: out,
+    })
+}
+
+/// Creates the job, or resets it when its settings differ from the deployed ones.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    client: &Arc<Client>,
+    prepared: &Prepared,
+    job: &Job,
+    deployment: &crate::pipeline::Deployment,
+    release_model: Option<String>,
+    paused: bool,
+    existing: Option<Deployed>,
+    output: &Output,
+) -> Result<(u64, &'static str)> {
+    let plan = &prepared.plan;
+    let user = Workspace { client }.me()?;
+    // The experiment exists before the first scheduled run (the launcher would make it too).
+    let (experiment, _) = crate::submit::experiment(client, plan, &user)?;
+    let cluster: Value = serde_json::from_str(&fs_err::read_to_string(
+        deployment.rendered.dir.join(crate::project::CLUSTER_FILE),
+    )?)
+    .unwrap_or(Value::Null);
+    let env_text =
+        fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
+    let pip = crate::submit::env_pip(&deployment.rendered.env_file, &env_text);
+    let launcher = crate::submit::launcher_path(client, plan, deployment, &user, output)?;
+    let repo_url = crate::git::remote_url(&plan.mlproject);
+    let mut plan_for_job = plan.clone();
+    plan_for_job.experiment = experiment;
+    let settings = spec::settings(&spec::Inputs {
+        plan: &plan_for_job,
+        job,
+        deployment,
+        launcher_path: &launcher,
+        cluster: &cluster,
+        env_pip: &pip,
+        user: &user,
+        repo_url: repo_url.as_deref(),
+        paused,
+        release: release_model.map(|model| spec::ReleaseTask {
+            model,
+            settings: &prepared.manifest.release,
+            registry_uri: "databricks-uc",
+        }),
+    });
+    let defs = JobDefs { client };
+    match existing {
+        Some(d) if d.settings["tags"][spec::SPEC_TAG] == settings["tags"][spec::SPEC_TAG] => {
+            Ok((d.job_id, "unchanged"))
+        }
+        Some(d) => {
+            defs.reset(d.job_id, settings)?;
+            Ok((d.job_id, "updated"))
+        }
+        None => match defs.create(settings) {
+            Ok(id) => Ok((id, "created")),
+            // The answer was lost: the job may exist; look for it before creating another.
+            Err(e) if e.may_have_been_applied() => {
+                match find(client, &plan.project, &job.name, &plan.branch_slug)? {
+                    Some(d) => Ok((d.job_id, "created")),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// The next start of a Quartz schedule after now, RFC 3339 in UTC.
+pub fn next_start(cron: &str, timezone: &str) -> Option<String> {
+    let tz: chrono_tz::Tz = timezone.parse().ok()?;
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .year(croner::parser::Year::Optional)
+        .alternative_weekdays(true)
+        .build()
+        .parse(cron)
+        .ok()?;
+    let now = chrono::Utc::now().with_timezone(&tz);
+    let next = parsed.find_next_occurrence(&now, false).ok()?;
+    Some(
+        next.with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    )
+}
+
+/// The manifest's jobs on this branch, as deployed (or not).
+pub fn list(session: &Session, output: &Output) -> Result<Report<Listed>> {
+    let mut out = Vec::new();
+    let mut branch = String::new();
+    for job in selected(session, None)? {
+        let (scoped, prepared) = prepare_job(session, &job, output)?;
+        let plan = &prepared.plan;
+        branch = plan.branch.clone();
+        let client = scoped.client(plan)?;
+        let found = find(&client, &plan.project, &job.name, &plan.branch_slug)?;
+        let schedule = &found
+            .as_ref()
+            .map(|d| d.settings["schedule"].clone())
+            .unwrap_or(Value::Null);
+        let cron = schedule["quartz_cron_expression"]
+            .as_str()
+            .map(str::to_string);
+        let timezone = schedule["timezone_id"].as_str().map(str::to_string);
+        let paused = schedule["pause_status"] == "PAUSED";
+        let last = match &found {
+            Some(d) => JobDefs { client: &client }.last_run(d.job_id)?,
+            None => None,
+        };
+        let next_run = match (&cron, &timezone) {
+            (Some(c), Some(tz)) if !paused => next_start(c, tz),
+            _ => None,
+        };
+        out.push(Listed {
+            name: job.name.clone(),
+            branch: plan.branch.clone(),
+            job_id: found.map(|d| d.job_id),
+            schedule: cron,
+            timezone,
+            paused,
+            last_run_id: last.as_ref().map(|l| l.run_id),
+            last_result: last.map(|l| l.result),
+            next_run,
+        });
+    }
+    Ok(Report {
+        branch,
+        dry_run: false,
+        jobs: out,
+    })
+}
+
+/// The deployed job `name` of this branch, or a usage error saying how to deploy it.
+fn deployed(
+    session: &Session,
+    name: &str,
+    output: &Output,
+) -> Result<(Arc<Client>, Prepared, Job, Option<Deployed>)> {
+    let job = selected(session, Some(name))?.remove(0);
+    let (scoped, prepared) = prepare_job(session, &job, output)?;
+    let client = scoped.client(&prepared.plan)?;
+    let found = find(
+        &client,
+        &prepared.plan.project,
+        &job.name,
+        &prepared.plan.branch_slug,
+    )?;
+    Ok((client, prepared, job, found))
+}
+
+/// Starts one run of job `name` now and follows it to its end.
+pub fn run(
+    session: &Session,
+    name: &str,
+    output: &Output,
+) -> Result<(u64, u64, crate::follow::Ended)> {
+    let (client, prepared, _, found) = deployed(session, name, output)?;
+    let Some(job) = found else {
+        return Err(Error::usage(format!(
+            "job `{name}` is not deployed on branch `{}`",
+            prepared.plan.branch
+        ))
+        .with_help(format!(
+            "deploy it first with `cargo mlops jobs deploy {name}`"
+        )));
+    };
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let run_id = JobDefs { client: &client }.run_now(job.job_id, &token)?;
+    output.status("Started", format!("run {run_id} of job {}", job.job_id));
+    let ended = crate::follow::follow(&Jobs { client: &client }, run_id, None, output)?;
+    Ok((job.job_id, run_id, ended))
+}
+
+/// Deletes job `name` of this branch (with `dry_run`, says what would be deleted).
+pub fn remove(
+    session: &Session,
+    name: &str,
+    dry_run: bool,
+    output: &Output,
+) -> Result<Report<Listed>> {
+    let (client, prepared, job, found) = deployed(session, name, output)?;
+    if let (Some(d), false) = (&found, dry_run) {
+        JobDefs { client: &client }.delete(d.job_id)?;
+        output.status(
+            "Deleted",
+            format!(
+                "job {} ({})",
+                spec::display_name(&prepared.plan, &job.name),
+                d.job_id
+            ),
+        );
+    }
+    Ok(Report {
+        branch: prepared.plan.branch.clone(),
+        dry_run,
+        jobs: found
+            .map(|d| Listed {
+                name: job.name.clone(),
+                branch: prepared.plan.branch.clone(),
+                job_id: Some(d.job_id),
+                schedule: d.settings["schedule"]["quartz_cron_expression"]
+                    .as_str()
+                    .map(str::to_string),
+                timezone: d.settings["schedule"]["timezone_id"]
+                    .as_str()
+                    .map(str::to_string),
+                paused: d.settings["schedule"]["pause_status"] == "PAUSED",
+                last_run_id: None,
+                last_result: None,
+                next_run: None,
+            })
+            .into_iter()
+            .collect(),
+    })
+}

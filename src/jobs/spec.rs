@@ -1,0 +1,227 @@
+//! The settings of a persistent job (Jobs API 2.2 `JobSettings`), made from `[jobs.<name>]`
+//! and this commit's deployment: a `train` task that runs the launcher with a new MLflow run
+//! in the target's experiment (tagged as `run` tags its runs, plus the job and the job run),
+//! and optionally a `release` task after it that runs the launcher's registry mode.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::launch::{Launch, NewRun, RunRef};
+use crate::manifest::jobs::Job;
+use crate::manifest::release::Release;
+use crate::pipeline::Deployment;
+use crate::plan::Plan;
+use crate::submit;
+
+/// The tags that find a job: its project, its name and its branch's slug; never its display
+/// name, which a user may change in the UI.
+pub const PROJECT_TAG: &str = "mlops-project";
+pub const JOB_TAG: &str = "mlops-job";
+pub const BRANCH_TAG: &str = "mlops-branch";
+/// A digest of the rest of the settings: the same digest means nothing to change.
+pub const SPEC_TAG: &str = "mlops-spec";
+
+/// The MLflow run tag that names the job run a scheduled run was made by (the Jobs API
+/// replaces `{{job.run_id}}` in task parameters when a run starts).
+pub const JOB_RUN_TAG: &str = "mlops.job_run_id";
+
+/// What a job's release task needs.
+pub struct ReleaseTask<'a> {
+    pub model: String,
+    pub settings: &'a Release,
+    pub registry_uri: &'a str,
+}
+
+/// Everything the settings are made from.
+pub struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub job: &'a Job,
+    pub deployment: &'a Deployment,
+    pub launcher_path: &'a str,
+    pub cluster: &'a Value,
+    pub env_pip: &'a [String],
+    pub user: &'a str,
+    pub repo_url: Option<&'a str>,
+    pub paused: bool,
+    pub release: Option<ReleaseTask<'a>>,
+}
+
+/// The job's display name: `project:job@branch`, as one-time runs are named.
+pub fn display_name(plan: &Plan, job: &str) -> String {
+    format!("{}:{job}@{}", plan.project, plan.branch)
+}
+
+/// The settings, with the digest tag of everything else in them.
+pub fn settings(i: &Inputs<'_>) -> Value {
+    let plan = i.plan;
+    let job = i.job;
+    let mut tags: std::collections::BTreeMap<String, String> = submit::run_tags(
+        plan,
+        &job.entry,
+        i.user,
+        i.repo_url,
+        i.deployment,
+        "databricks",
+    )
+    .into_iter()
+    .collect();
+    tags.insert("mlops.job".into(), job.name.clone());
+    tags.insert(JOB_RUN_TAG.into(), "{{job.run_id}}".into());
+    tags.insert(
+        "mlflow.databricks.shellJobRunID".into(),
+        "{{job.run_id}}".into(),
+    );
+    let launch = Launch {
+        tarball: i.deployment.tarball.remote_path.clone(),
+        run: RunRef::New(NewRun {
+            experiment: plan.experiment.clone(),
+            artifact_location: None,
+            run_name: format!("{}@{}", job.entry, plan.branch),
+            tags,
+            params: plan.parameters.clone(),
+        }),
+        tracking_uri: Some("databricks".into()),
+        result_file: None,
+        entry: plan
+            .launch
+            .clone()
+            .expect("a job's plan has its entry point"),
+    };
+    let mut body = json!({
+        "name": display_name(plan, &job.name),
+        "max_concurrent_runs": job.max_concurrent_runs,
+        "tags": {
+            PROJECT_TAG: plan.project,
+            JOB_TAG: job.name,
+            BRANCH_TAG: plan.branch_slug,
+        },
+    });
+    let mut train = json!({
+        "task_key": "train",
+        "spark_python_task": { "python_file": i.launcher_path, "parameters": launch.args() },
+    });
+    submit::place_task(
+        plan,
+        &mut train,
+        &mut body,
+        i.cluster,
+        || submit::libraries(plan, i.deployment, i.cluster, i.env_pip),
+        || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
+    );
+    let mut tasks = vec![train];
+    if let Some(r) = &i.release {
+        let s = r.settings;
+        let op = json!({
+            "op": "release",
+            "model": r.model,
+            "experiment": plan.experiment,
+            "run_tag": { "key": JOB_RUN_TAG, "value": "{{job.run_id}}" },
+            "gates": s.gates.iter().map(|g| json!({
+                "metric": g.metric, "op": g.op.text(), "threshold": g.threshold,
+            })).collect::<Vec<_>>(),
+            "must_beat": s.must_beat.as_ref().map(|m| json!({
+                "alias": m.alias, "metric": m.metric, "better": m.better,
+            })),
+            "alias": s.alias,
+            "artifact_path": s.artifact_path,
+            "tags": {
+                "mlops.branch": plan.branch,
+                "mlops.commit": plan.commit.clone().unwrap_or_default(),
+                "mlops.job": job.name,
+            },
+        });
+        let mut release = json!({
+            "task_key": "release",
+            "depends_on": [{ "task_key": "train" }],
+            "spark_python_task": {
+                "python_file": i.launcher_path,
+                "parameters": [
+                    "--registry", op.to_string(),
+                    "--tracking-uri", "databricks",
+                    "--registry-uri", r.registry_uri,
+                ],
+            },
+        });
+        submit::place_task(
+            plan,
+            &mut release,
+            &mut body,
+            i.cluster,
+            || submit::libraries(plan, i.deployment, i.cluster, i.env_pip),
+            || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
+        );
+        tasks.push(release);
+    }
+    body["tasks"] = json!(tasks);
+    if let Some(s) = &job.schedule {
+        body["schedule"] = json!({
+            "quartz_cron_expression": s.cron,
+            "timezone_id": s.timezone,
+            "pause_status": if i.paused { "PAUSED" } else { "UNPAUSED" },
+        });
+    }
+    if let Some(t) = job.timeout_seconds {
+        body["timeout_seconds"] = json!(t);
+    }
+    if !job.on_failure_email.is_empty() {
+        body["email_notifications"] = json!({ "on_failure": job.on_failure_email });
+    }
+    if !job.on_failure_webhooks.is_empty() {
+        body["webhook_notifications"] = json!({
+            "on_failure": job.on_failure_webhooks.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+        });
+    }
+    let digest = Sha256::digest(body.to_string().as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    body["tags"][SPEC_TAG] = json!(hex);
+    body
+}
+
+/// The store paths a job's settings name (under `root`): what `gc` keeps while it exists.
+pub fn paths_under(settings: &Value, root: &str) -> Vec<String> {
+    let root = format!("{}/", root.trim_end_matches('/'));
+    let mut out = Vec::new();
+    fn walk(v: &Value, root: &str, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => {
+                // A path, or a requirement line naming one (`name @ path`).
+                for word in s.split_whitespace() {
+                    if word.starts_with(root) {
+                        out.push(word.to_string());
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, root, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, root, out)),
+            _ => {}
+        }
+    }
+    walk(settings, &root, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_found_wherever_the_settings_name_them() {
+        let s = json!({"tasks": [{
+            "spark_python_task": {"python_file": "dbfs:/a/main/0123456789abcdef/l.py",
+                "parameters": ["--tarball", "dbfs:/a/main/fedcba9876543210/p.tar.gz"]},
+            "libraries": [{"whl": "dbfs:/a/main/0011223344556677/x.whl"}, {"pypi": {"package": "numpy"}}],
+        }], "environments": [{"spec": {"dependencies": ["x @ dbfs:/a/other/1111222233334444/x.whl"]}}]});
+        assert_eq!(
+            paths_under(&s, "dbfs:/a"),
+            vec![
+                "dbfs:/a/main/0011223344556677/x.whl",
+                "dbfs:/a/main/0123456789abcdef/l.py",
+                "dbfs:/a/main/fedcba9876543210/p.tar.gz",
+                "dbfs:/a/other/1111222233334444/x.whl",
+            ]
+        );
+        assert!(paths_under(&s, "dbfs:/b").is_empty());
+    }
+}

@@ -1,0 +1,343 @@
+//! Persistent jobs (`[jobs.<name>]`, `cargo mlops jobs ...`) against the fake workspace, and
+//! the fake's jobs endpoints checked with the real databricks-sdk.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::fake::FakeWorkspace;
+use crate::support::{Project, assert_has, test_python};
+
+#[test]
+fn the_python_sdk_drives_the_fakes_jobs_endpoints() {
+    let ws = FakeWorkspace::start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/sdk_jobs.py");
+    let out = std::process::Command::new(test_python())
+        .arg(&script)
+        .arg(ws.url())
+        .arg(ws.token())
+        .env_remove("DATABRICKS_HOST")
+        .env_remove("DATABRICKS_TOKEN")
+        .env_remove("DATABRICKS_CONFIG_PROFILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "databricks-sdk disagrees with the fake's jobs:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["jobs"], 3);
+    let refusals = &summary["refusals"];
+    for (why, says) in [
+        ("cron", "quartz_cron_expression"),
+        ("depends_on", "not a task of this job"),
+        ("duplicate_key", "Duplicate task key"),
+        ("deleted", "does not exist"),
+    ] {
+        assert!(
+            refusals[why].as_str().unwrap_or_default().contains(says),
+            "{why}: {refusals}"
+        );
+    }
+    // The list calls the SDK made: pages of one, by name, with and without tasks.
+    let lists = ws
+        .log()
+        .into_iter()
+        .filter(|l| l.path == "/api/2.2/jobs/list")
+        .count();
+    assert!(lists >= 4, "{lists} jobs/list calls");
+}
+
+const JOBS: &str = r#"
+[cluster]
+spark_version = "14.3.x-scala2.12"
+
+[targets.prod]
+kind = "databricks"
+artifacts = "dbfs:/jobs/{project}"
+experiment = "/Shared/{project}/{branch}"
+model = "main.ml.jobsdemo"
+release_branches = ["main"]
+
+[release]
+entry = "train"
+gates = { accuracy = ">= 0.5" }
+
+[jobs.nightly]
+entry = "train"
+target = "prod"
+parameters = { epochs = 400 }
+schedule = { cron = "0 0 2 * * ?", timezone = "Europe/Amsterdam" }
+release = true
+on_failure = { email = ["ml@example.com"] }
+
+[jobs.adhoc]
+entry = "train"
+"#;
+
+fn project() -> (Project, tempfile::TempDir) {
+    let p = Project::git();
+    p.mlops(&["init", "--name", "jobsdemo"]).success();
+    let manifest = p.read("mlops.toml") + JOBS;
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "jobs"]);
+    let remote = crate::gc::with_remote(&p);
+    (p, remote)
+}
+
+fn jobs_in(ws: &FakeWorkspace) -> Vec<Value> {
+    ws.with_state(|s| s.job_defs.values().map(|d| d.settings.clone()).collect())
+}
+
+#[test]
+fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
+    let (p, _remote) = project();
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let mlops = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--python", py]);
+        p.mlops_ws(&ws, &all, &[])
+    };
+
+    let dry = mlops(&["jobs", "deploy", "--dry-run", "--json"]);
+    dry.success();
+    assert_eq!(
+        dry.json()["jobs"][0]["action"],
+        "would create",
+        "{}",
+        dry.stdout
+    );
+    assert!(jobs_in(&ws).is_empty(), "a dry run created a job");
+
+    let first = mlops(&["jobs", "deploy", "--json"]);
+    first.success();
+    let report = first.json();
+    let by_name = |r: &Value, n: &str| {
+        r["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let nightly = by_name(&report, "nightly");
+    assert_eq!(nightly["action"], "created");
+    assert_eq!(nightly["paused"], false);
+    let nightly_id = nightly["job_id"].as_u64().unwrap();
+    let settings = ws.with_state(|s| s.job_defs[&nightly_id].settings.clone());
+    // Found by tags, not by name.
+    assert_eq!(settings["tags"]["mlops-project"], "jobsdemo");
+    assert_eq!(settings["tags"]["mlops-job"], "nightly");
+    assert_eq!(settings["tags"]["mlops-branch"], "main");
+    assert_eq!(
+        settings["schedule"]["quartz_cron_expression"],
+        "0 0 2 * * ?"
+    );
+    assert_eq!(settings["schedule"]["timezone_id"], "Europe/Amsterdam");
+    assert_eq!(settings["schedule"]["pause_status"], "UNPAUSED");
+    assert_eq!(
+        settings["email_notifications"]["on_failure"][0],
+        "ml@example.com"
+    );
+    // A train task that makes its own MLflow run, and a release task after it.
+    let tasks = settings["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    let params: Vec<&str> = crate::support::task_params(&tasks[0]);
+    let new_run: Value =
+        serde_json::from_str(params[params.iter().position(|p| *p == "--new-run").unwrap() + 1])
+            .unwrap();
+    assert_eq!(new_run["experiment"], "/Shared/jobsdemo/main");
+    assert_eq!(new_run["params"]["epochs"], "400");
+    assert_eq!(new_run["tags"]["mlops.job_run_id"], "{{job.run_id}}");
+    assert!(new_run["tags"]["mlflow.source.git.commit"].is_string());
+    assert_eq!(tasks[1]["depends_on"][0]["task_key"], "train");
+    let registry: Value = serde_json::from_str(
+        tasks[1]["spark_python_task"]["parameters"][1]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(registry["op"], "release");
+    assert_eq!(registry["model"], "main.ml.jobsdemo");
+    assert_eq!(registry["gates"][0]["metric"], "accuracy");
+    // The one Databricks target is the on-demand job's: no schedule.
+    let adhoc = by_name(&report, "adhoc");
+    assert_eq!(adhoc["schedule"], Value::Null);
+
+    // Again: nothing changes, and it says so.
+    let requests = ws.log().len();
+    let again = mlops(&["jobs", "deploy"]);
+    again.success();
+    assert_has(&again.stderr, &["Unchanged"]);
+    assert!(
+        !ws.log()[requests..]
+            .iter()
+            .any(|l| l.path.contains("/jobs/create") || l.path.contains("/jobs/reset")),
+        "a second deploy changed a job"
+    );
+    assert_eq!(jobs_in(&ws).len(), 2);
+
+    // A feature branch: its own jobs, created paused.
+    let feature = mlops(&[
+        "jobs",
+        "deploy",
+        "nightly",
+        "--branch",
+        "feature/x",
+        "--json",
+    ]);
+    feature.success();
+    assert_has(&feature.stderr, &["paused"]);
+    let f = &feature.json()["jobs"][0];
+    assert_eq!(f["paused"], true);
+    let fid = f["job_id"].as_u64().unwrap();
+    assert_ne!(fid, nightly_id);
+    let fsettings = ws.with_state(|s| s.job_defs[&fid].settings.clone());
+    assert_eq!(fsettings["schedule"]["pause_status"], "PAUSED");
+    assert_eq!(
+        fsettings["tags"]["mlops-branch"],
+        cargo_mlops::naming::slug("feature/x").as_str()
+    );
+
+    // A change on main updates the job in place (reset, same id).
+    p.file(
+        "mlproject/train.py",
+        &(p.read("mlproject/train.py") + "\n# v2\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "v2"]);
+    let updated = mlops(&["jobs", "deploy", "nightly", "--json"]);
+    updated.success();
+    assert_eq!(updated.json()["jobs"][0]["action"], "updated");
+    assert_eq!(updated.json()["jobs"][0]["job_id"], nightly_id);
+
+    // list: schedule, paused, last run, next run.
+    ws.with_state(|s| s.job_behaviour.running = Duration::from_millis(300));
+    let ran = mlops(&["jobs", "run", "adhoc", "--json"]);
+    ran.success();
+    assert_eq!(ran.json()["result"], "SUCCESS");
+    let listed = mlops(&["jobs", "list", "--json"]);
+    listed.success();
+    let l = listed.json();
+    let n = by_name(&l, "nightly");
+    assert_eq!(n["paused"], false);
+    assert_eq!(n["timezone"], "Europe/Amsterdam");
+    let next = n["next_run"].as_str().unwrap();
+    // 02:00 in Amsterdam is 00:00 or 01:00 UTC.
+    assert!(
+        next.ends_with("T00:00:00Z") || next.ends_with("T01:00:00Z"),
+        "{next}"
+    );
+    let a = by_name(&l, "adhoc");
+    assert_eq!(a["last_result"], "SUCCESS");
+    assert_eq!(a["last_run_id"], ran.json()["databricks_run_id"]);
+    assert_eq!(a["next_run"], Value::Null);
+    let table = mlops(&["jobs", "list"]);
+    assert_has(
+        &table.stdout,
+        &[
+            "nightly",
+            "0 0 2 * * ? Europe/Amsterdam",
+            "adhoc",
+            "SUCCESS",
+        ],
+    );
+
+    // gc keeps whatever a job uses, whatever its age.
+    ws.with_state(|s| {
+        s.dbfs_files
+            .values_mut()
+            .for_each(|f| f.modified_ms -= 40 * 86_400_000)
+    });
+    let used = paths_of(&ws, fid);
+    let plan = mlops(&["gc", "--target", "prod", "--keep-days", "0", "--json"]);
+    plan.success();
+    let doomed: Vec<String> = plan.json()["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap().to_string())
+        .collect();
+    for path in &used {
+        assert!(
+            !doomed.iter().any(|d| path.starts_with(d.as_str())),
+            "gc planned {path} of a live job: {doomed:?}"
+        );
+    }
+
+    // remove: a dry run deletes nothing; then the job is gone.
+    let dry = mlops(&[
+        "jobs",
+        "remove",
+        "nightly",
+        "--branch",
+        "feature/x",
+        "--dry-run",
+        "--json",
+    ]);
+    dry.success();
+    assert_eq!(dry.json()["jobs"][0]["job_id"], fid);
+    assert!(ws.with_state(|s| s.job_defs.contains_key(&fid)));
+    mlops(&["jobs", "remove", "nightly", "--branch", "feature/x"]).success();
+    assert!(!ws.with_state(|s| s.job_defs.contains_key(&fid)));
+}
+
+#[test]
+fn bad_jobs_are_manifest_errors_with_their_place() {
+    let p = Project::git();
+    p.mlops(&["init", "--name", "badjobs"]).success();
+    let base = p.read("mlops.toml")
+        + "\n[targets.prod]\nkind = \"databricks\"\nartifacts = \"dbfs:/x/{project}\"\n";
+    for (extra, says, key) in [
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nschedule = { cron = \"0 2 * * *\" }\n",
+            "has 5 fields",
+            "jobs.nightly.schedule.cron",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nschedul = { cron = \"0 0 2 * * ?\" }\n",
+            "schedul",
+            "jobs.nightly",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"trian\"\n",
+            "unknown entry point `trian`",
+            "jobs.nightly.entry",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\ntarget = \"local\"\n",
+            "is not a Databricks target",
+            "jobs.nightly.target",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nschedule = { cron = \"0 0 2 * * ?\", timezone = \"Mars/Base\" }\n",
+            "not a time zone id",
+            "jobs.nightly.schedule.timezone",
+        ),
+    ] {
+        p.file("mlops.toml", &(base.clone() + extra));
+        let out = p.mlops(&["check"]);
+        out.code(2);
+        assert_has(&out.stderr, &["mlops.toml:", says, key]);
+    }
+}
+
+/// The `dbfs:/` paths job `id`'s settings name.
+fn paths_of(ws: &FakeWorkspace, id: u64) -> Vec<String> {
+    let text = ws.with_state(|s| s.job_defs[&id].settings.to_string());
+    let mut out: Vec<String> = text
+        .split(['"', ' ', '\\'])
+        .filter(|w| w.starts_with("dbfs:/jobs/"))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    assert!(out.len() >= 3, "{out:?}");
+    out
+}
