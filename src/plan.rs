@@ -39,6 +39,10 @@ pub struct Plan {
     /// The experiment name; `{user}` stays unexpanded on Databricks until the workspace says
     /// who the user is.
     pub experiment: String,
+    /// Whether the experiment is the branch's own (its name uses `{branch}`): only then is
+    /// it tagged with the branch, and trashed by `gc` once the branch is gone.
+    #[serde(skip)]
+    pub experiment_per_branch: bool,
     /// The other targets whose runs go to the same experiment.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub experiment_shared_with: Vec<String>,
@@ -144,6 +148,7 @@ impl Plan {
             branch_slug: inputs.branch.slug.clone(),
             commit: inputs.commit,
             dirty: inputs.dirty,
+            experiment_per_branch: target.experiment.uses("branch"),
             experiment,
             experiment_shared_with,
             store_kind: crate::store::StoreKind::of(

@@ -42,24 +42,44 @@ pub struct Submission {
 pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, String)> {
     let name = plan.experiment.replace("{user}", user);
     let mlflow = Mlflow { client };
-    if let Some(e) = mlflow.experiment_by_name(&name)? {
-        return Ok((name, e.experiment_id));
-    }
-    if let Some((parent, _)) = name.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
-        Workspace { client }.mkdirs(parent)?;
-    }
-    match mlflow.create_experiment(&name) {
-        Ok(id) => Ok((name, id)),
-        Err(e) if e.is("RESOURCE_ALREADY_EXISTS") => {
-            let e = mlflow.experiment_by_name(&name)?.ok_or_else(|| {
-                Error::remote(format!(
-                    "experiment `{name}` exists but cannot be found by name"
-                ))
-            })?;
-            Ok((name, e.experiment_id))
+    let (id, tags) = match mlflow.experiment_by_name(&name)? {
+        Some(e) => (e.experiment_id, e.tags),
+        None => {
+            if let Some((parent, _)) = name.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
+                Workspace { client }.mkdirs(parent)?;
+            }
+            match mlflow.create_experiment(&name) {
+                Ok(id) => (id, Vec::new()),
+                Err(e) if e.is("RESOURCE_ALREADY_EXISTS") => {
+                    let e = mlflow.experiment_by_name(&name)?.ok_or_else(|| {
+                        Error::remote(format!(
+                            "experiment `{name}` exists but cannot be found by name"
+                        ))
+                    })?;
+                    (e.experiment_id, e.tags)
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Err(e) => Err(e.into()),
+    };
+    // Whose it is, for `gc` to find a gone branch's experiment (set once: an experiment made
+    // before this was tagged gets its tags the first time it is used again).
+    let mut wanted = vec![(
+        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG,
+        plan.project.as_str(),
+    )];
+    if plan.experiment_per_branch {
+        wanted.push((
+            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG,
+            plan.branch_slug.as_str(),
+        ));
     }
+    for (key, value) in wanted {
+        if !tags.iter().any(|t| t.key == key && t.value == value) {
+            mlflow.set_experiment_tag(&id, key, value)?;
+        }
+    }
+    Ok((name, id))
 }
 
 /// The tags MLflow sets on a project run, and ours; `backend` is `databricks` or `local`.

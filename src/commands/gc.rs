@@ -40,11 +40,30 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
                 e.reason
             ));
         }
+        for j in &report.jobs {
+            output.result(format!(
+                "would delete job {} ({}): {}",
+                j.name, j.job_id, j.reason
+            ));
+        }
+        for e in &report.experiments {
+            output.result(format!(
+                "would move experiment {} ({}) to MLflow's trash: {}",
+                e.name, e.experiment_id, e.reason
+            ));
+        }
+    }
+    for e in &report.kept_experiments {
+        output.note(format!(
+            "kept experiment {} ({}): {}",
+            e.name, e.experiment_id, e.reason
+        ));
     }
     for k in &report.skipped {
         output.note(format!("left alone: {} ({})", k.path, k.reason));
     }
-    let items = doomed.len() + report.environments.len();
+    let items =
+        doomed.len() + report.environments.len() + report.jobs.len() + report.experiments.len();
     let next = if args.execute || items == 0 {
         String::new()
     } else {

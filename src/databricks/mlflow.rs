@@ -10,11 +10,26 @@ use super::error::ApiError;
 /// [`Mlflow::create_run`]).
 pub const REQUEST_ID_TAG: &str = "mlops.request_id";
 
+/// The experiment tags that say whose experiment it is (`submit::experiment` sets them; `gc`
+/// finds a gone branch's experiments by them).
+pub const EXPERIMENT_PROJECT_TAG: &str = "mlops.project";
+pub const EXPERIMENT_BRANCH_TAG: &str = "mlops.branch";
+
 /// An experiment as `experiments/get-by-name` returns it (the fields we read).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Experiment {
     pub experiment_id: String,
     pub name: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A key/value tag as MLflow's REST API answers it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +78,17 @@ impl Mlflow<'_> {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets a tag on an experiment (`experiments/set-experiment-tag`; the same value twice is
+    /// harmless).
+    pub fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<(), ApiError> {
+        self.client.post_json(
+            "/api/2.0/mlflow/experiments/set-experiment-tag",
+            json!({ "experiment_id": id, "key": key, "value": value }),
+            true,
+        )?;
+        Ok(())
     }
 
     /// Creates an experiment; a duplicate is `RESOURCE_ALREADY_EXISTS`, which the caller

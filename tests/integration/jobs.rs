@@ -117,6 +117,8 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
 
     let first = mlops(&["jobs", "deploy", "--json"]);
     first.success();
+    let table = crate::json_shapes::documented();
+    crate::json_shapes::assert_documented(&table, "jobs deploy", &first);
     let report = first.json();
     let by_name = |r: &Value, n: &str| {
         r["jobs"]
@@ -221,9 +223,11 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
     ws.with_state(|s| s.job_behaviour.running = Duration::from_millis(300));
     let ran = mlops(&["jobs", "run", "adhoc", "--json"]);
     ran.success();
+    crate::json_shapes::assert_documented(&table, "jobs run", &ran);
     assert_eq!(ran.json()["result"], "SUCCESS");
     let listed = mlops(&["jobs", "list", "--json"]);
     listed.success();
+    crate::json_shapes::assert_documented(&table, "jobs list", &listed);
     let l = listed.json();
     let n = by_name(&l, "nightly");
     assert_eq!(n["paused"], false);
@@ -238,9 +242,9 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
     assert_eq!(a["last_result"], "SUCCESS");
     assert_eq!(a["last_run_id"], ran.json()["databricks_run_id"]);
     assert_eq!(a["next_run"], Value::Null);
-    let table = mlops(&["jobs", "list"]);
+    let shown = mlops(&["jobs", "list"]);
     assert_has(
-        &table.stdout,
+        &shown.stdout,
         &[
             "nightly",
             "0 0 2 * * ? Europe/Amsterdam",
@@ -255,7 +259,16 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
             .values_mut()
             .for_each(|f| f.modified_ms -= 40 * 86_400_000)
     });
-    let used = paths_of(&ws, fid);
+    // `adhoc` still runs the first commit: only the job keeps its project tarball.
+    let adhoc_id = by_name(&report, "adhoc")["job_id"].as_u64().unwrap();
+    let used = paths_of(&ws, adhoc_id);
+    let tarball = |id: u64| {
+        paths_of(&ws, id)
+            .into_iter()
+            .find(|p| p.ends_with(".tar.gz"))
+            .unwrap()
+    };
+    assert_ne!(tarball(adhoc_id), tarball(nightly_id));
     let plan = mlops(&["gc", "--target", "prod", "--keep-days", "0", "--json"]);
     plan.success();
     let doomed: Vec<String> = plan.json()["plan"]
@@ -282,6 +295,7 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
         "--json",
     ]);
     dry.success();
+    crate::json_shapes::assert_documented(&table, "jobs remove", &dry);
     assert_eq!(dry.json()["jobs"][0]["job_id"], fid);
     assert!(ws.with_state(|s| s.job_defs.contains_key(&fid)));
     mlops(&["jobs", "remove", "nightly", "--branch", "feature/x"]).success();
@@ -340,4 +354,178 @@ fn paths_of(ws: &FakeWorkspace, id: u64) -> Vec<String> {
     out.dedup();
     assert!(out.len() >= 3, "{out:?}");
     out
+}
+
+#[test]
+fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
+    // The demo on a job cluster, with a nightly job that releases into Unity Catalog; the
+    // fake runs each task for real, one after the other (see `executor.rs`, `job_defs.rs`).
+    let p = crate::compute::demo();
+    let manifest = p.read("mlops.toml").replace(
+        "[targets.jobcluster]\n",
+        "[targets.jobcluster]\nmodel = \"main.ml.nightly\"\n",
+    ) + "\n[jobs.nightly]\nentry = \"train\"\ntarget = \"jobcluster\"\nparameters = { epochs = 30 }\nschedule = { cron = \"0 0 2 * * ?\" }\nrelease = true\n";
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["commit", "-qam", "nightly"]);
+    let ws = FakeWorkspace::start();
+    ws.execute_jobs(&test_python());
+    let python = test_python();
+    let mlops = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--python", python.to_str().unwrap()]);
+        p.mlops_ws(&ws, &all, &[])
+    };
+    mlops(&["jobs", "deploy"]).success();
+    let ran = mlops(&["jobs", "run", "nightly", "--json"]);
+    ran.success();
+    let job_run = ran.json()["databricks_run_id"].as_u64().unwrap();
+    assert_eq!(ran.json()["result"], "SUCCESS", "{}", ran.stderr);
+
+    // The train task made a new MLflow run in the target's experiment, tagged with the job
+    // run; the release task registered it and set the release alias.
+    let tag = |run: &Value, key: &str| -> Option<String> {
+        run["data"]["tags"]
+            .as_array()?
+            .iter()
+            .find(|t| t["key"] == key)
+            .and_then(|t| t["value"].as_str().map(str::to_string))
+    };
+    let runs = ws.mlflow_runs();
+    let made: Vec<&Value> = runs
+        .iter()
+        .filter(|r| tag(r, "mlops.job_run_id") == Some(job_run.to_string()))
+        .collect();
+    assert_eq!(made.len(), 1, "{runs:?}");
+    let run = made[0];
+    assert_eq!(run["info"]["status"], "FINISHED");
+    assert_eq!(tag(run, "mlops.job").as_deref(), Some("nightly"));
+    assert!(tag(run, "mlflow.source.git.commit").is_some());
+    let epochs = run["data"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "epochs")
+        .map(|p| p["value"].clone());
+    assert_eq!(epochs, Some(Value::from("30")));
+    let model = ws.with_state(|s| s.models.get("main.ml.nightly").cloned());
+    let model = model.expect("the release task registered the model");
+    assert_eq!(model.versions.len(), 1);
+    assert_eq!(model.versions[0]["run_id"], run["info"]["run_id"]);
+    assert_eq!(model.aliases.get("challenger"), Some(&1));
+
+    // A run that does not pass the gates registers nothing and fails the job.
+    let weak = p.read("mlops.toml").replace(
+        "gates = { accuracy = \">= 0.7\" }",
+        "gates = { accuracy = \">= 1.01\" }",
+    );
+    assert_ne!(weak, p.read("mlops.toml"), "the demo's gate moved");
+    p.file("mlops.toml", &weak);
+    p.git_cmd(&["commit", "-qam", "weak"]);
+    mlops(&["jobs", "deploy", "nightly"]).success();
+    let failed = mlops(&["jobs", "run", "nightly"]);
+    failed.code(1);
+    assert_has(&failed.stderr, &["did not pass the release checks"]);
+    let model = ws.with_state(|s| s.models["main.ml.nightly"].clone());
+    assert_eq!(model.versions.len(), 1, "a failing run was registered");
+}
+
+#[test]
+fn a_gone_branchs_jobs_and_experiments_are_cleaned_up_but_released_runs_stay() {
+    let (p, _remote) = project();
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let mlops = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--python", py]);
+        p.mlops_ws(&ws, &all, &[])
+    };
+    // main: its job and a run. feature/x (never pushed, so gone): a job and a run.
+    // feature/y (gone too): a run that was registered as a model version.
+    mlops(&["jobs", "deploy", "nightly"]).success();
+    let on = |branch: &str| {
+        mlops(&[
+            "run",
+            "--entry",
+            "train",
+            "--target",
+            "prod",
+            "--no-wait",
+            "--json",
+            "--branch",
+            branch,
+        ])
+        .success()
+        .json()
+    };
+    on("main");
+    mlops(&["jobs", "deploy", "nightly", "--branch", "feature/x"]).success();
+    let x = on("feature/x");
+    let y = on("feature/y");
+    let released = y["mlflow_run_id"].as_str().unwrap().to_string();
+    ws.with_state(|s| s.add_model_version("main.ml.jobsdemo", &released));
+    let experiment_of =
+        |branch: &str| format!("/Shared/jobsdemo/{}", cargo_mlops::naming::slug(branch));
+    let id_of = |name: &str| -> String {
+        ws.mlflow_experiments()
+            .into_iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no experiment {name}"))["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let x_experiment = id_of(&experiment_of("feature/x"));
+    let y_experiment = id_of(&experiment_of("feature/y"));
+    let main_experiment = id_of(&experiment_of("main"));
+
+    let plan = mlops(&["gc", "--target", "prod", "--json"]);
+    plan.success();
+    let report = plan.json();
+    let slug = |b: &str| cargo_mlops::naming::slug(b);
+    let jobs: Vec<&Value> = report["jobs"].as_array().unwrap().iter().collect();
+    assert_eq!(jobs.len(), 1, "{report}");
+    assert_eq!(jobs[0]["branch_slug"], slug("feature/x").as_str());
+    let trashed: Vec<&str> = report["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["experiment_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(trashed, [x_experiment.as_str()], "{report}");
+    assert_eq!(
+        report["kept_experiments"][0]["experiment_id"],
+        y_experiment.as_str()
+    );
+    let text = mlops(&["gc", "--target", "prod"]);
+    assert_has(
+        &text.stdout,
+        &[
+            "would delete job jobsdemo:nightly@feature/x",
+            "to MLflow's trash",
+        ],
+    );
+    assert_has(&text.stderr, &["kept experiment", "registered from"]);
+    // A plan changes nothing.
+    assert_eq!(ws.with_state(|s| s.job_defs.len()), 2);
+
+    let done = mlops(&["gc", "--target", "prod", "--execute", "--json"]);
+    done.success();
+    let left: Vec<Value> = jobs_in(&ws);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["tags"]["mlops-branch"], "main");
+    let stage = |id: &str| {
+        ws.mlflow().json(
+            "GET",
+            "experiments/get",
+            &[("experiment_id", id)],
+            Value::Null,
+        )["experiment"]["lifecycle_stage"]
+            .clone()
+    };
+    assert_eq!(stage(&x_experiment), "deleted");
+    assert_eq!(stage(&y_experiment), "active");
+    assert_eq!(stage(&main_experiment), "active");
+    assert!(ws.mlflow_run(&released).is_some());
+    assert!(x["mlflow_run_id"].is_string());
 }

@@ -119,7 +119,8 @@ fn every_json_output_has_the_documented_keys() {
         assert_eq!(out.code, 0, "{command}: {}", out.snapshot());
         assert_documented(&table, command, &out);
     }
-    // Every command in the table was checked (`release` and `promote` in release.rs).
+    // Every command in the table was checked (`release` and `promote` in release.rs, the
+    // `jobs` commands in jobs.rs).
     assert_eq!(
         table.keys().map(String::as_str).collect::<Vec<_>>(),
         [
@@ -130,6 +131,10 @@ fn every_json_output_has_the_documented_keys() {
             "deploy",
             "deploy --dry-run",
             "gc",
+            "jobs deploy",
+            "jobs list",
+            "jobs remove",
+            "jobs run",
             "logs",
             "promote",
             "release",

@@ -155,6 +155,45 @@ fn substituted(settings: &Value, job_id: u64, run_id: u64) -> Value {
 }
 
 impl State {
+    /// Starts the next task of every executed job run whose running task succeeded (tasks
+    /// run in the order given, each depending on the one before, as our jobs' do).
+    pub(super) fn start_next_tasks(&mut self) {
+        let Some(ex) = self.executor.clone() else {
+            return;
+        };
+        let ready: Vec<u64> = self
+            .jobs
+            .values()
+            .filter(|r| !r.pending_tasks.is_empty() && r.cancelled_at.is_none())
+            .filter(|r| matches!(&r.execution, Some(Ok(e)) if e.poll() == Some(Some(0))))
+            .map(|r| r.run_id)
+            .collect();
+        for run_id in ready {
+            let task_run_id = self.id();
+            let (task, body) = {
+                let run = self.jobs.get_mut(&run_id).unwrap();
+                (run.pending_tasks.remove(0), run.body.clone())
+            };
+            let python_file = task["spark_python_task"]["python_file"]
+                .as_str()
+                .unwrap_or_default();
+            let parameters: Vec<String> = task["spark_python_task"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            let wheels = super::jobs::wheels_of(&body, &task);
+            let execution =
+                Execution::start(&ex, python_file, &parameters, &wheels, &|p| self.stored(p))
+                    .map(Arc::new);
+            let run = self.jobs.get_mut(&run_id).unwrap();
+            run.task_key = task["task_key"].as_str().unwrap_or("run").into();
+            run.task_run_id = task_run_id;
+            run.execution = Some(execution);
+        }
+    }
+
     pub(super) fn job_defs(&mut self, op: &str, req: &Request) -> Option<Response> {
         let body = req.json();
         let job_id_of = |v: &Value| -> u64 {
@@ -306,7 +345,13 @@ impl State {
                 let Some(task) = run_body["tasks"].get(0).cloned() else {
                     return Some(bad("The job has no tasks to run."));
                 };
-                // The first task runs (for real with an executor); the others follow it.
+                // The first task runs (for real with an executor); the others follow it, each
+                // once the one before succeeded (`start_next_tasks`). Without an executor the
+                // run follows `job_behaviour` as a whole.
+                let pending_tasks: Vec<Value> = match &self.executor {
+                    Some(_) => run_body["tasks"].as_array().unwrap()[1..].to_vec(),
+                    None => Vec::new(),
+                };
                 let execution = self.executor.as_ref().map(|ex| {
                     let python_file = task["spark_python_task"]["python_file"]
                         .as_str()
@@ -333,6 +378,7 @@ impl State {
                         behaviour: self.job_behaviour.clone(),
                         cancelled_at: None,
                         execution,
+                        pending_tasks,
                     },
                 );
                 Response::ok(json!({ "run_id": run_id, "number_in_job": run_id }))

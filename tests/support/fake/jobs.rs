@@ -61,6 +61,9 @@ impl State {
             Some(Ok(exec)) => {
                 return match exec.poll() {
                     None => ("RUNNING".into(), None, "In run".into()),
+                    Some(Some(0)) if !run.pending_tasks.is_empty() => {
+                        ("RUNNING".into(), None, "In run".into())
+                    }
                     Some(Some(0)) => ("TERMINATED".into(), Some("SUCCESS".into()), String::new()),
                     Some(_) => ("TERMINATED".into(), Some("FAILED".into()), exec.error().0),
                 };
@@ -98,7 +101,11 @@ impl State {
             "https://fake.cloud.databricks.com/?o=1#job/1/run/{}",
             run.run_id
         );
-        let task = &run.body["tasks"][0];
+        // The task running now (a job's tasks run one after another).
+        let task = run.body["tasks"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["task_key"] == run.task_key.as_str()))
+            .unwrap_or(&run.body["tasks"][0]);
         let mut answer = json!({
             "run_id": run.run_id,
             "run_name": run.body["run_name"],
@@ -121,6 +128,7 @@ impl State {
     }
 
     pub(super) fn jobs(&mut self, op: &str, req: &Request) -> Response {
+        self.start_next_tasks();
         if let Some(answer) = self.job_defs(op, req) {
             return answer;
         }
@@ -227,6 +235,7 @@ impl State {
                         behaviour: self.job_behaviour.clone(),
                         cancelled_at: None,
                         execution,
+                        pending_tasks: Vec::new(),
                     },
                 );
                 Response::ok(json!({ "run_id": run_id }))

@@ -65,6 +65,9 @@ pub struct JobRun {
     pub cancelled_at: Option<Instant>,
     /// The task run for real (see [`State::executor`]), or why it could not start.
     pub execution: Option<Result<Arc<Execution>, String>>,
+    /// A job's tasks after the one running, started in order once it succeeds (run-now of a
+    /// multi-task job with an executor; see `job_defs.rs`).
+    pub pending_tasks: Vec<Value>,
 }
 
 #[derive(Default, Debug)]

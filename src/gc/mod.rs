@@ -1,6 +1,9 @@
 //! Garbage collection of artifacts: the folders of branches that are gone from the remote, and
 //! content folders older than the retention that neither the branch's newest deploy nor a job
-//! that is still running refers to. A plan first; deletion only when asked.
+//! that is still running refers to; on Databricks also a gone branch's persistent jobs and
+//! experiments (`workspace.rs`). A plan first; deletion only when asked.
+
+pub mod workspace;
 
 use std::collections::BTreeSet;
 
@@ -327,6 +330,12 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// The local target's environments that no recent run used.
     pub environments: Vec<crate::environment::Stale>,
+    /// Persistent jobs of gone branches, to delete.
+    pub jobs: Vec<workspace::DoomedJob>,
+    /// Experiments of gone branches, to MLflow's trash.
+    pub experiments: Vec<workspace::PlannedExperiment>,
+    /// Experiments of gone branches kept, with why (a released run).
+    pub kept_experiments: Vec<workspace::PlannedExperiment>,
     pub bytes: u64,
     pub executed: bool,
     pub deleted: Vec<String>,
@@ -396,16 +405,20 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
             None => false,
         }
     };
-    // The paths the workspace's persistent jobs name (`jobs deploy`), read from the jobs
-    // themselves: a job another branch or tool deployed protects its files too.
-    let job_paths: BTreeSet<String> = match &client {
-        Some(c) => crate::databricks::job_defs::JobDefs { client: c }
-            .list(true)?
-            .iter()
-            .flat_map(|d| crate::jobs::spec::paths_under(&d.settings, &target.artifacts))
-            .collect(),
-        None => BTreeSet::new(),
+    // In the workspace: a gone branch's jobs and experiments, and the paths every remaining
+    // persistent job names (read from the jobs themselves: a job another branch or tool
+    // deployed protects its files too).
+    let footprint = match &client {
+        Some(c) => workspace::plan(
+            c,
+            &target.project,
+            &target.artifacts,
+            &live_slugs,
+            &released_models(&prepared),
+        )?,
+        None => workspace::Footprint::default(),
     };
+    let job_paths = &footprint.job_paths;
     let keep_ms = i64::from(args.keep_days) * 86_400_000;
     let project = target.project.as_str();
     let root_is_ours = match owner::read(store.as_ref(), &target.artifacts)? {
@@ -437,7 +450,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         keep_ms,
         crate::time::now_ms(),
         &running,
-        &job_paths,
+        job_paths,
     )?;
     // The local target's environments live on this machine, beside its store.
     let environments = if target.target_kind == crate::manifest::TargetKind::Local {
@@ -452,6 +465,11 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
         + environments.iter().map(|e| e.bytes).sum::<u64>();
     let mut deleted = Vec::new();
+    if args.execute {
+        if let Some(c) = &client {
+            deleted.extend(workspace::execute(c, &footprint, output)?);
+        }
+    }
     if args.execute && args.claim_root {
         owner::write(store.as_ref(), &target.artifacts, project)?;
     }
@@ -504,10 +522,28 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         plan: doomed,
         skipped,
         environments,
+        jobs: footprint.jobs,
+        experiments: footprint.experiments,
+        kept_experiments: footprint.kept_experiments,
         bytes: total,
         executed: args.execute,
         deleted,
     })
+}
+
+/// The Unity Catalog models the project releases into (a version's run is never trashed).
+fn released_models(prepared: &crate::session::Prepared) -> Vec<String> {
+    let m = &prepared.manifest;
+    let mut models: Vec<String> = m
+        .targets
+        .values()
+        .filter_map(|t| t.release.model.clone())
+        .chain(m.release.model.clone())
+        .filter(|n| crate::manifest::release::check_model_name(n, true).is_ok())
+        .collect();
+    models.sort();
+    models.dedup();
+    models
 }
 
 /// The branch folder a path under `root` is in: `<root>/<slug>`.
