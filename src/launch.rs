@@ -171,6 +171,9 @@ pub struct NewRun {
     pub run_name: String,
     pub tags: BTreeMap<String, String>,
     pub params: BTreeMap<String, String>,
+    /// Tags the experiment gets when it is made, or lacks (whose it is, for `gc`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub experiment_tags: BTreeMap<String, String>,
 }
 
 /// Everything the launcher is told.

@@ -64,22 +64,28 @@ pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, S
     };
     // Whose it is, for `gc` to find a gone branch's experiment (set once: an experiment made
     // before this was tagged gets its tags the first time it is used again).
-    let mut wanted = vec![(
-        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG,
-        plan.project.as_str(),
-    )];
-    if plan.experiment_per_branch {
-        wanted.push((
-            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG,
-            plan.branch_slug.as_str(),
-        ));
-    }
-    for (key, value) in wanted {
+    for (key, value) in experiment_tags(plan) {
         if !tags.iter().any(|t| t.key == key && t.value == value) {
-            mlflow.set_experiment_tag(&id, key, value)?;
+            mlflow.set_experiment_tag(&id, &key, &value)?;
         }
     }
     Ok((name, id))
+}
+
+/// The tags that say whose an experiment is: the project, and the branch's slug when the
+/// experiment is the branch's own (its name uses `{branch}`).
+pub fn experiment_tags(plan: &Plan) -> std::collections::BTreeMap<String, String> {
+    let mut tags = std::collections::BTreeMap::from([(
+        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG.to_string(),
+        plan.project.clone(),
+    )]);
+    if plan.experiment_per_branch {
+        tags.insert(
+            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG.to_string(),
+            plan.branch_slug.clone(),
+        );
+    }
+    tags
 }
 
 /// The tags MLflow sets on a project run, and ours; `backend` is `databricks` or `local`.

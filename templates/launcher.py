@@ -85,19 +85,26 @@ def create_run(spec):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
+    # Whose experiment it is (`cargo mlops gc` finds a gone branch's by these tags).
+    wanted = spec.get("experiment_tags") or {}
     experiment = client.get_experiment_by_name(spec["experiment"])
     if experiment is None:
         try:
             experiment_id = client.create_experiment(
-                spec["experiment"], artifact_location=spec.get("artifact_location")
+                spec["experiment"], artifact_location=spec.get("artifact_location"), tags=wanted
             )
+            wanted = {}
         except MlflowException:
             # A concurrent run created it first.
-            experiment_id = client.get_experiment_by_name(spec["experiment"]).experiment_id
+            experiment = client.get_experiment_by_name(spec["experiment"])
+            experiment_id = experiment.experiment_id
     else:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
         experiment_id = experiment.experiment_id
+    for key, value in wanted.items():
+        if experiment is None or experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
     run = client.create_run(experiment_id, tags=spec.get("tags") or {}, run_name=spec.get("run_name"))
     params = [Param(k, str(v)) for k, v in sorted((spec.get("params") or {}).items())]
     for start in range(0, len(params), 100):
@@ -192,7 +199,7 @@ def registry_op(spec):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    op, name = spec["op"], spec["model"]
+    op, name = spec["op"], spec.get("model")
 
     def described(version):
         run = client.get_run(version.run_id) if version.run_id else None
@@ -239,6 +246,38 @@ def registry_op(spec):
             return {"found": described(client.get_model_version_by_alias(name, spec["alias"]))}
         except MlflowException:
             return {"found": None}
+    if op == "branch_experiments":
+        # `cargo mlops gc` on a store it does not read itself: the project's active
+        # experiments of branches gone from the remote, and whether each holds a run a model
+        # version was registered from (those are kept).
+        held = set()
+        token = None
+        while True:
+            page = client.search_model_versions("", max_results=1000, page_token=token)
+            for version in page:
+                if version.run_id:
+                    try:
+                        held.add(client.get_run(version.run_id).info.experiment_id)
+                    except MlflowException:
+                        pass
+            token = page.token
+            if not token:
+                break
+        found = []
+        live = set(spec["live_slugs"])
+        for e in client.search_experiments(
+            filter_string="tags.`mlops.project` = '%s'" % spec["project"].replace("'", "\\'"),
+            max_results=50000,
+        ):
+            slug = e.tags.get("mlops.branch")
+            if slug and slug not in live:
+                found.append({"experiment_id": e.experiment_id, "name": e.name, "branch_slug": slug, "held": e.experiment_id in held})
+        return {"experiments": found}
+    if op == "delete_experiments":
+        # To MLflow's trash (`restore_experiment` undoes it).
+        for experiment_id in spec["ids"]:
+            client.delete_experiment(experiment_id)
+        return {"deleted": spec["ids"]}
     if op == "release":
         # A scheduled job's release task (`[jobs.NAME] release = true`): the run its train task
         # made (found by the job run's tag), checked against the gates and must_beat as

@@ -3,6 +3,8 @@
 //! that is still running refers to; on Databricks also a gone branch's persistent jobs and
 //! experiments (`workspace.rs`). A plan first; deletion only when asked.
 
+pub mod local_experiments;
+mod records;
 pub mod workspace;
 
 use std::collections::BTreeSet;
@@ -13,9 +15,10 @@ use crate::databricks::jobs::Jobs;
 use crate::error::{Error, Result};
 use crate::naming;
 use crate::output::Output;
-use crate::records::{DeployRecord, Lease, RunRecord};
 use crate::session::Session;
 use crate::store::{Listing, Store, is_temp_name, owner};
+pub use records::JobFiles;
+use records::{content_folder_of, deploy_records, leases, run_records};
 
 /// Why something is to be deleted.
 #[derive(Clone, Debug, Serialize)]
@@ -23,17 +26,6 @@ pub struct Doomed {
     pub path: String,
     pub bytes: u64,
     pub reason: String,
-}
-
-/// A job that may still read files: where its run record is, and the paths it uses.
-#[derive(Clone, Debug)]
-pub struct JobFiles {
-    pub record_path: String,
-    pub project: Option<String>,
-    pub branch_folder: String,
-    pub databricks_run_id: u64,
-    pub paths: Vec<String>,
-    pub modified_ms: i64,
 }
 
 fn name_of(path: &str) -> &str {
@@ -63,99 +55,9 @@ pub fn tree(store: &dyn Store, entry: &Listing) -> Result<(u64, i64)> {
     Ok((bytes, newest))
 }
 
-/// The records of type `T` in `folder` (deploy or run records), with their listings;
-/// unreadable ones are skipped (gc only keeps more when in doubt).
-fn records<T: serde::de::DeserializeOwned>(
-    store: &dyn Store,
-    folder: &str,
-) -> Result<Vec<(Listing, T)>> {
-    let mut out = Vec::new();
-    for entry in store.list(folder)? {
-        if entry.is_dir || !entry.path.ends_with(".json") {
-            continue;
-        }
-        let Some(bytes) = store.read_small(&entry.path)? else {
-            continue;
-        };
-        if let Ok(record) = crate::records::parse::<T>(&entry.path, &bytes) {
-            out.push((entry, record));
-        }
-    }
-    Ok(out)
-}
-
-/// The deploy records of a branch folder, and the paths the newest one names.
-fn deploy_records(
-    store: &dyn Store,
-    branch_folder: &str,
-) -> Result<(Vec<DeployRecord>, BTreeSet<String>)> {
-    let all = records::<DeployRecord>(store, &format!("{branch_folder}/deploys"))?;
-    // Newest by the record's own time, then by when the file was written (two deploys in
-    // the same second).
-    let newest = all
-        .iter()
-        .max_by_key(|(entry, record)| (record.time.clone(), entry.modified_ms))
-        .map(|(_, record)| record.paths().map(str::to_string).collect())
-        .unwrap_or_default();
-    Ok((all.into_iter().map(|(_, r)| r).collect(), newest))
-}
-
-/// The run records of a branch folder (`<branch>/runs/<id>.json`).
-pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFiles>> {
-    Ok(
-        records::<RunRecord>(store, &format!("{branch_folder}/runs"))?
-            .into_iter()
-            .map(|(entry, record)| JobFiles {
-                record_path: entry.path.clone(),
-                branch_folder: branch_folder.to_string(),
-                project: record.project,
-                databricks_run_id: record.databricks_run_id,
-                paths: record.paths,
-                modified_ms: entry.modified_ms,
-            })
-            .collect(),
-    )
-}
-
-/// The leases of a branch folder (`<branch>/leases/<id>.json`): the content folders the live
-/// ones name, and the expired ones.
-fn leases(store: &dyn Store, branch_folder: &str, now_ms: i64) -> Result<Leases> {
-    let mut leased = BTreeSet::new();
-    let mut expired = Vec::new();
-    let mut projects = Vec::new();
-    let folder = format!("{branch_folder}/{}", crate::records::LEASES);
-    for (entry, lease) in records::<Lease>(store, &folder)? {
-        projects.push(lease.project.clone());
-        if lease.expires_ms > now_ms {
-            leased.extend(lease.paths.iter().map(|p| content_folder_of(p).to_string()));
-        } else {
-            expired.push(entry);
-        }
-    }
-    Ok(Leases {
-        leased,
-        expired,
-        projects,
-    })
-}
-
-/// What a branch folder's leases say.
-struct Leases {
-    /// The content folders live leases name.
-    leased: BTreeSet<String>,
-    expired: Vec<Listing>,
-    /// The project each lease names.
-    projects: Vec<Option<String>>,
-}
-
 /// Leftovers of interrupted uploads are collected once they are this old, whatever the
 /// retention: an upload in flight writes its temporary file for far less than this.
 pub const TEMP_AGE_MS: i64 = 3_600_000;
-
-/// The folder of a content-addressed path: `<branch>/<16 hex>`.
-fn content_folder_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or(path, |(dir, _)| dir)
-}
 
 /// A branch folder gc leaves alone because its project did not make it.
 #[derive(Clone, Debug, Serialize)]
@@ -452,6 +354,28 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         &running,
         job_paths,
     )?;
+    // The local store's experiments of gone branches.
+    let local_registry = (target.target_kind == crate::manifest::TargetKind::Local).then(|| {
+        let state_dir = prepared.manifest.state_dir();
+        crate::release::registry::Local {
+            python: crate::environment::newest_python(&state_dir),
+            make_a_run: scoped.suggest(target, "run --entry NAME"),
+            tracking_uri: crate::run::local::tracking_uri(&state_dir),
+        }
+    });
+    let mut footprint = footprint;
+    let local_planned = match &local_registry {
+        Some(r) => {
+            local_experiments::plan(&prepared.manifest.state_dir(), r, project, &live_slugs)?
+        }
+        None => local_experiments::Planned::default(),
+    };
+    footprint
+        .experiments
+        .extend(local_planned.trash.iter().cloned());
+    footprint
+        .kept_experiments
+        .extend(local_planned.kept.iter().cloned());
     // The local target's environments live on this machine, beside its store.
     let environments = if target.target_kind == crate::manifest::TargetKind::Local {
         crate::environment::stale(
@@ -468,6 +392,15 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     if args.execute {
         if let Some(c) = &client {
             deleted.extend(workspace::execute(c, &footprint, output)?);
+        }
+        if let Some(r) = &local_registry {
+            for e in &local_planned.trash {
+                output.status(
+                    "Trashed",
+                    format!("experiment {} ({})", e.name, e.experiment_id),
+                );
+            }
+            deleted.extend(local_experiments::execute(r, &local_planned)?);
         }
     }
     if args.execute && args.claim_root {

@@ -72,7 +72,8 @@ pub struct Local {
 }
 
 impl Local {
-    fn call(&self, op: Value) -> Result<Value> {
+    /// One operation of the launcher's registry mode, in one MLflow client.
+    pub(crate) fn call(&self, op: Value) -> Result<Value> {
         let dir =
             tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
         let result = dir.path().join("answer.json");

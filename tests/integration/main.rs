@@ -21,6 +21,7 @@ mod dirty;
 mod environments;
 mod fidelity;
 mod gc;
+mod gc_branches;
 mod history_store;
 mod hook;
 mod house;
