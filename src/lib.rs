@@ -16,6 +16,7 @@ pub mod databricks;
 pub mod diagnostic;
 pub mod environment;
 pub mod error;
+pub mod experiment;
 pub mod follow;
 pub mod gc;
 pub mod git;

@@ -37,57 +37,6 @@ pub struct Submission {
     pub user: String,
 }
 
-/// The experiment named by the plan (with `{user}` filled in), created when missing, with its
-/// parent workspace folder. A concurrent creator winning the race is fine.
-pub fn experiment(client: &Client, plan: &Plan, user: &str) -> Result<(String, String)> {
-    let name = plan.experiment.replace("{user}", user);
-    let mlflow = Mlflow { client };
-    let (id, tags) = match mlflow.experiment_by_name(&name)? {
-        Some(e) => (e.experiment_id, e.tags),
-        None => {
-            if let Some((parent, _)) = name.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
-                Workspace { client }.mkdirs(parent)?;
-            }
-            match mlflow.create_experiment(&name) {
-                Ok(id) => (id, Vec::new()),
-                Err(e) if e.is("RESOURCE_ALREADY_EXISTS") => {
-                    let e = mlflow.experiment_by_name(&name)?.ok_or_else(|| {
-                        Error::remote(format!(
-                            "experiment `{name}` exists but cannot be found by name"
-                        ))
-                    })?;
-                    (e.experiment_id, e.tags)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
-    // Whose it is, for `gc` to find a gone branch's experiment (set once: an experiment made
-    // before this was tagged gets its tags the first time it is used again).
-    for (key, value) in experiment_tags(plan) {
-        if !tags.iter().any(|t| t.key == key && t.value == value) {
-            mlflow.set_experiment_tag(&id, &key, &value)?;
-        }
-    }
-    Ok((name, id))
-}
-
-/// The tags that say whose an experiment is: the project, and the branch's slug when the
-/// experiment is the branch's own (its name uses `{branch}`).
-pub fn experiment_tags(plan: &Plan) -> std::collections::BTreeMap<String, String> {
-    let mut tags = std::collections::BTreeMap::from([(
-        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG.to_string(),
-        plan.project.clone(),
-    )]);
-    if plan.experiment_per_branch {
-        tags.insert(
-            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG.to_string(),
-            plan.branch_slug.clone(),
-        );
-    }
-    tags
-}
-
 /// The tags MLflow sets on a project run, and ours; `backend` is `databricks` or `local`.
 pub fn run_tags(
     plan: &Plan,
@@ -451,6 +400,18 @@ pub fn entry_of(plan: &Plan) -> Result<Entry> {
     )))
 }
 
+/// What the rendered project says a task runs on: its `cluster.json` (null when it has
+/// none) and its environment's pip requirements.
+pub fn rendered_compute(deployment: &Deployment) -> Result<(Value, Vec<String>)> {
+    let cluster: Value = serde_json::from_str(&fs_err::read_to_string(
+        deployment.rendered.dir.join(crate::project::CLUSTER_FILE),
+    )?)
+    .unwrap_or(Value::Null);
+    let env_text =
+        fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
+    Ok((cluster, env_pip(&deployment.rendered.env_file, &env_text)))
+}
+
 /// Creates the MLflow run, logs the parameters and submits the job.
 pub fn submit(
     client: &Client,
@@ -461,7 +422,7 @@ pub fn submit(
     output: &Output,
 ) -> Result<Submission> {
     let user = Workspace { client }.me()?;
-    let (experiment, experiment_id) = experiment(client, plan, &user)?;
+    let (experiment, experiment_id) = crate::experiment::ensure(client, plan, &user)?;
     output.status("Experiment", &experiment);
     let repo_url = crate::git::remote_url(&plan.mlproject);
     let tags = run_tags(
@@ -492,13 +453,7 @@ pub fn submit(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         mlflow.log_params(&run_id, &params)?;
-        let cluster: Value = serde_json::from_str(&fs_err::read_to_string(
-            deployment.rendered.dir.join(crate::project::CLUSTER_FILE),
-        )?)
-        .unwrap_or(Value::Null);
-        let env_text =
-            fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
-        let pip = env_pip(&deployment.rendered.env_file, &env_text);
+        let (cluster, pip) = rendered_compute(deployment)?;
         let launcher = launcher_path(client, plan, deployment, &user, output)?;
         let launch = Launch {
             tarball: deployment.tarball.remote_path.clone(),

@@ -10,7 +10,7 @@ use super::error::ApiError;
 /// [`Mlflow::create_run`]).
 pub const REQUEST_ID_TAG: &str = "mlops.request_id";
 
-/// The experiment tags that say whose experiment it is (`submit::experiment` sets them; `gc`
+/// The experiment tags that say whose experiment it is (`experiment::ensure` sets them; `gc`
 /// finds a gone branch's experiments by them).
 pub const EXPERIMENT_PROJECT_TAG: &str = "mlops.project";
 pub const EXPERIMENT_BRANCH_TAG: &str = "mlops.branch";

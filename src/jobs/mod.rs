@@ -233,14 +233,8 @@ fn apply(
     let plan = &prepared.plan;
     let user = Workspace { client }.me()?;
     // The experiment exists before the first scheduled run (the launcher would make it too).
-    let (experiment, _) = crate::submit::experiment(client, plan, &user)?;
-    let cluster: Value = serde_json::from_str(&fs_err::read_to_string(
-        deployment.rendered.dir.join(crate::project::CLUSTER_FILE),
-    )?)
-    .unwrap_or(Value::Null);
-    let env_text =
-        fs_err::read_to_string(deployment.rendered.dir.join(&deployment.rendered.env_file))?;
-    let pip = crate::submit::env_pip(&deployment.rendered.env_file, &env_text);
+    let (experiment, _) = crate::experiment::ensure(client, plan, &user)?;
+    let (cluster, pip) = crate::submit::rendered_compute(deployment)?;
     let launcher = crate::submit::launcher_path(client, plan, deployment, &user, output)?;
     let repo_url = crate::git::remote_url(&plan.mlproject);
     let mut plan_for_job = plan.clone();

@@ -79,7 +79,7 @@ pub fn settings(i: &Inputs<'_>) -> Value {
             run_name: format!("{}@{}", job.entry, plan.branch),
             tags,
             params: plan.parameters.clone(),
-            experiment_tags: submit::experiment_tags(plan),
+            experiment_tags: crate::experiment::experiment_tags(plan),
         }),
         tracking_uri: Some("databricks".into()),
         result_file: None,

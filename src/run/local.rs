@@ -150,7 +150,7 @@ fn launch(
             run_name: format!("{entry}@{}", plan.branch),
             tags: tags.into_iter().collect(),
             params: plan.parameters.clone(),
-            experiment_tags: crate::submit::experiment_tags(plan),
+            experiment_tags: crate::experiment::experiment_tags(plan),
         }),
         tracking_uri: Some(uri.clone()),
         result_file: Some(result_file.path().to_string_lossy().into_owned()),

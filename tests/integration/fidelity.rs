@@ -4,14 +4,13 @@
 use crate::support::fake::FakeWorkspace;
 use crate::support::test_python;
 
-#[test]
-fn the_python_sdk_works_against_the_fake() {
-    let ws = FakeWorkspace::start();
-    ws.with_state(|s| s.add_model_version("main.fidelity.model", "fidelity-run"));
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/sdk_client.py");
+/// Runs `tests/fidelity/<script>` with the real databricks-sdk against `ws`; its JSON summary.
+pub fn sdk_script(ws: &FakeWorkspace, script: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fidelity")
+        .join(script);
     let out = std::process::Command::new(test_python())
-        .arg(&script)
+        .arg(&path)
         .arg(ws.url())
         .arg(ws.token())
         .env_remove("DATABRICKS_HOST")
@@ -21,11 +20,18 @@ fn the_python_sdk_works_against_the_fake() {
         .unwrap();
     assert!(
         out.status.success(),
-        "databricks-sdk disagrees with the fake:\n{}\n{}",
+        "databricks-sdk disagrees with the fake ({script}):\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_python_sdk_works_against_the_fake() {
+    let ws = FakeWorkspace::start();
+    ws.with_state(|s| s.add_model_version("main.fidelity.model", "fidelity-run"));
+    let summary = sdk_script(&ws, "sdk_client.py");
     assert_eq!(summary["dbfs_bytes"], 256 * 9000);
     assert_eq!(summary["uc_alias_version"], 1);
     assert!(

@@ -11,24 +11,7 @@ use crate::support::{Project, assert_has, test_python};
 #[test]
 fn the_python_sdk_drives_the_fakes_jobs_endpoints() {
     let ws = FakeWorkspace::start();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/sdk_jobs.py");
-    let out = std::process::Command::new(test_python())
-        .arg(&script)
-        .arg(ws.url())
-        .arg(ws.token())
-        .env_remove("DATABRICKS_HOST")
-        .env_remove("DATABRICKS_TOKEN")
-        .env_remove("DATABRICKS_CONFIG_PROFILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "databricks-sdk disagrees with the fake's jobs:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = crate::fidelity::sdk_script(&ws, "sdk_jobs.py");
     assert_eq!(summary["jobs"], 3);
     let refusals = &summary["refusals"];
     for (why, says) in [
@@ -159,6 +142,14 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
     assert_eq!(new_run["params"]["epochs"], "400");
     assert_eq!(new_run["tags"]["mlops.job_run_id"], "{{job.run_id}}");
     assert!(new_run["tags"]["mlflow.source.git.commit"].is_string());
+    assert!(
+        new_run["tags"]["mlops.deploy_record"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("dbfs:/jobs/jobsdemo/main/") && r.ends_with(".json")),
+        "{new_run}"
+    );
+    // The experiment is tagged as the branch's, for gc.
+    assert_eq!(new_run["experiment_tags"]["mlops.branch"], "main");
     assert_eq!(tasks[1]["depends_on"][0]["task_key"], "train");
     let registry: Value = serde_json::from_str(
         tasks[1]["spark_python_task"]["parameters"][1]

@@ -7,12 +7,10 @@
 //! `CronSchedule`, `JobEmailNotifications`, `WebhookNotifications`, `BaseJob`,
 //! `ListJobsResponse`); `tests/fidelity/sdk_jobs.py` drives them with that SDK.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::executor::Execution;
 use super::http::{Request, Response};
 use super::state::*;
 
@@ -174,19 +172,7 @@ impl State {
                 let run = self.jobs.get_mut(&run_id).unwrap();
                 (run.pending_tasks.remove(0), run.body.clone())
             };
-            let python_file = task["spark_python_task"]["python_file"]
-                .as_str()
-                .unwrap_or_default();
-            let parameters: Vec<String> = task["spark_python_task"]["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect();
-            let wheels = super::jobs::wheels_of(&body, &task);
-            let execution =
-                Execution::start(&ex, python_file, &parameters, &wheels, &|p| self.stored(p))
-                    .map(Arc::new);
+            let execution = self.start_task(&ex, &body, &task);
             let run = self.jobs.get_mut(&run_id).unwrap();
             run.task_key = task["task_key"].as_str().unwrap_or("run").into();
             run.task_run_id = task_run_id;
@@ -352,20 +338,10 @@ impl State {
                     Some(_) => run_body["tasks"].as_array().unwrap()[1..].to_vec(),
                     None => Vec::new(),
                 };
-                let execution = self.executor.as_ref().map(|ex| {
-                    let python_file = task["spark_python_task"]["python_file"]
-                        .as_str()
-                        .unwrap_or_default();
-                    let parameters: Vec<String> = task["spark_python_task"]["parameters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p.as_str().map(str::to_string))
-                        .collect();
-                    let wheels = super::jobs::wheels_of(&run_body, &task);
-                    Execution::start(ex, python_file, &parameters, &wheels, &|p| self.stored(p))
-                        .map(Arc::new)
-                });
+                let execution = self
+                    .executor
+                    .clone()
+                    .map(|ex| self.start_task(&ex, &run_body, &task));
                 self.jobs.insert(
                     run_id,
                     JobRun {

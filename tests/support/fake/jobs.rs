@@ -127,6 +127,27 @@ impl State {
         answer
     }
 
+    /// Runs `task` of a run whose settings are `body` for real (its libraries installed from
+    /// what the workspace stores), or says why it cannot start.
+    pub(super) fn start_task(
+        &self,
+        ex: &super::executor::Executor,
+        body: &Value,
+        task: &Value,
+    ) -> Result<Arc<Execution>, String> {
+        let python_file = task["spark_python_task"]["python_file"]
+            .as_str()
+            .unwrap_or_default();
+        let parameters: Vec<String> = task["spark_python_task"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        let wheels = wheels_of(body, task);
+        Execution::start(ex, python_file, &parameters, &wheels, &|p| self.stored(p)).map(Arc::new)
+    }
+
     pub(super) fn jobs(&mut self, op: &str, req: &Request) -> Response {
         self.start_next_tasks();
         if let Some(answer) = self.job_defs(op, req) {
@@ -209,20 +230,10 @@ impl State {
                 if let Some(token) = body["idempotency_token"].as_str() {
                     self.idempotency.insert(token.into(), run_id);
                 }
-                let execution = self.executor.as_ref().map(|ex| {
-                    let python_file = task["spark_python_task"]["python_file"]
-                        .as_str()
-                        .unwrap_or_default();
-                    let parameters: Vec<String> = task["spark_python_task"]["parameters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p.as_str().map(str::to_string))
-                        .collect();
-                    let wheels = wheels_of(&body, task);
-                    Execution::start(ex, python_file, &parameters, &wheels, &|p| self.stored(p))
-                        .map(Arc::new)
-                });
+                let execution = self
+                    .executor
+                    .clone()
+                    .map(|ex| self.start_task(&ex, &body, task));
                 self.jobs.insert(
                     run_id,
                     JobRun {

@@ -1,0 +1,60 @@
+//! The branch's experiment: made on Databricks when missing (its workspace folder first), and
+//! tagged with whose it is (`mlops.project`, and `mlops.branch` when it is the branch's own)
+//! so that `gc` can find a gone branch's experiments.
+
+use crate::databricks::Client;
+use crate::databricks::mlflow::Mlflow;
+use crate::databricks::workspace::Workspace;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+
+/// The experiment named by the plan (with `{user}` filled in), created when missing, with its
+/// parent workspace folder. A concurrent creator winning the race is fine.
+pub fn ensure(client: &Client, plan: &Plan, user: &str) -> Result<(String, String)> {
+    let name = plan.experiment.replace("{user}", user);
+    let mlflow = Mlflow { client };
+    let (id, tags) = match mlflow.experiment_by_name(&name)? {
+        Some(e) => (e.experiment_id, e.tags),
+        None => {
+            if let Some((parent, _)) = name.rsplit_once('/').filter(|(p, _)| !p.is_empty()) {
+                Workspace { client }.mkdirs(parent)?;
+            }
+            match mlflow.create_experiment(&name) {
+                Ok(id) => (id, Vec::new()),
+                Err(e) if e.is("RESOURCE_ALREADY_EXISTS") => {
+                    let e = mlflow.experiment_by_name(&name)?.ok_or_else(|| {
+                        Error::remote(format!(
+                            "experiment `{name}` exists but cannot be found by name"
+                        ))
+                    })?;
+                    (e.experiment_id, e.tags)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    // Whose it is, for `gc` to find a gone branch's experiment (set once: an experiment made
+    // before this was tagged gets its tags the first time it is used again).
+    for (key, value) in experiment_tags(plan) {
+        if !tags.iter().any(|t| t.key == key && t.value == value) {
+            mlflow.set_experiment_tag(&id, &key, &value)?;
+        }
+    }
+    Ok((name, id))
+}
+
+/// The tags that say whose an experiment is: the project, and the branch's slug when the
+/// experiment is the branch's own (its name uses `{branch}`).
+pub fn experiment_tags(plan: &Plan) -> std::collections::BTreeMap<String, String> {
+    let mut tags = std::collections::BTreeMap::from([(
+        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG.to_string(),
+        plan.project.clone(),
+    )]);
+    if plan.experiment_per_branch {
+        tags.insert(
+            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG.to_string(),
+            plan.branch_slug.clone(),
+        );
+    }
+    tags
+}
