@@ -65,15 +65,8 @@ fn check(settings: &Value) -> Result<(), Response> {
             return Err(bad(&format!("Duplicate task key: {key}")));
         }
     }
-    let kinds = [
-        "spark_python_task",
-        "python_wheel_task",
-        "notebook_task",
-        "spark_jar_task",
-        "shell_command_task",
-    ];
     for task in &tasks {
-        if kinds.iter().filter(|k| !task[**k].is_null()).count() != 1 {
+        if !super::jobs::has_one_task_type(task) {
             return Err(bad("A task must have exactly one task type."));
         }
         for dep in task["depends_on"].as_array().into_iter().flatten() {

@@ -196,14 +196,7 @@ impl State {
                         "Missing required field: task_key",
                     );
                 };
-                let kinds = [
-                    "spark_python_task",
-                    "python_wheel_task",
-                    "notebook_task",
-                    "spark_jar_task",
-                    "shell_command_task",
-                ];
-                if kinds.iter().filter(|k| !task[**k].is_null()).count() != 1 {
+                if !has_one_task_type(task) {
                     return Response::error(
                         400,
                         "INVALID_PARAMETER_VALUE",
@@ -332,6 +325,18 @@ impl State {
             _ => Response::error(404, "ENDPOINT_NOT_FOUND", op),
         }
     }
+}
+
+/// Whether a task has exactly one task type, as the service requires.
+pub(super) fn has_one_task_type(task: &Value) -> bool {
+    let kinds = [
+        "spark_python_task",
+        "python_wheel_task",
+        "notebook_task",
+        "spark_jar_task",
+        "shell_command_task",
+    ];
+    kinds.iter().filter(|k| !task[**k].is_null()).count() == 1
 }
 
 /// What a task runs on: a cluster (new or existing) or serverless compute, checked as the
