@@ -55,7 +55,9 @@ target = "prod"
 parameters = { epochs = 400 }
 schedule = { cron = "0 0 2 * * ?", timezone = "Europe/Amsterdam" }
 release = true
-on_failure = { email = ["ml@example.com"] }
+on_failure = { email = ["ml@example.com"], webhooks = ["hook-1"] }
+max_concurrent_runs = 2
+timeout_seconds = 7200
 
 [jobs.adhoc]
 entry = "train"
@@ -131,6 +133,12 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
         settings["email_notifications"]["on_failure"][0],
         "ml@example.com"
     );
+    assert_eq!(
+        settings["webhook_notifications"]["on_failure"][0]["id"],
+        "hook-1"
+    );
+    assert_eq!(settings["max_concurrent_runs"], 2);
+    assert_eq!(settings["timeout_seconds"], 7200);
     // A train task that makes its own MLflow run, and a release task after it.
     let tasks = settings["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
