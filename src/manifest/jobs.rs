@@ -31,7 +31,8 @@ pub struct RawJob {
     /// When it runs: `{ cron = "0 0 2 * * ?", timezone = "UTC" }` (none: only on demand).
     pub schedule: Option<RawSchedule>,
     /// A second task that releases the run the first made (`[release]` gates and must_beat).
-    pub release: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub release: Option<Spanned<bool>>,
     /// Who is told when a run fails.
     pub on_failure: Option<RawNotify>,
     /// How many runs may be going at once (default 1).
@@ -134,11 +135,13 @@ fn text(v: &toml::Value) -> String {
     }
 }
 
-/// `targets`: each target's name, and whether it is a Databricks one.
+/// `targets`: each target's name, and whether it is a Databricks one; `models`: the model
+/// each target releases into (its own, else `[release] model`).
 pub(super) fn resolve(
     raw: BTreeMap<String, Spanned<RawJob>>,
     entry_points: &[&str],
     targets: &BTreeMap<String, bool>,
+    models: &BTreeMap<String, Option<String>>,
     hook_target: Option<&str>,
     ctx: &Ctx<'_>,
 ) -> Result<BTreeMap<String, Job>> {
@@ -245,6 +248,24 @@ pub(super) fn resolve(
             }
             None => None,
         };
+        // A release task registers into Unity Catalog: the target needs a three-part model.
+        if let Some(r) = job.release.as_ref().filter(|r| *r.get_ref()) {
+            let model = models.get(&target).cloned().flatten();
+            let why = match &model {
+                None => Some(format!("target `{target}` names no model to release into")),
+                Some(m) => super::release::check_model_name(m, true).err(),
+            };
+            if let Some(why) = why {
+                return Err(fail(
+                    r.span(),
+                    format!("[jobs.{name}] release = true, but {why}"),
+                    format!("{key}.release"),
+                    format!(
+                        "set `model = \"catalog.schema.model\"` on [targets.{target}], or `[release] model`"
+                    ),
+                ));
+            }
+        }
         let max_concurrent_runs = job.max_concurrent_runs.unwrap_or(1);
         if max_concurrent_runs == 0 || max_concurrent_runs > 1000 {
             return Err(fail(
@@ -272,7 +293,7 @@ pub(super) fn resolve(
                     .map(|(k, v)| (k.clone(), text(v.get_ref())))
                     .collect(),
                 schedule,
-                release: job.release.unwrap_or(false),
+                release: job.release.is_some_and(|r| *r.get_ref()),
                 on_failure_email: notify.email,
                 on_failure_webhooks: notify.webhooks,
                 max_concurrent_runs,

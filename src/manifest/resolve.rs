@@ -200,6 +200,10 @@ pub(super) fn resolve(
             .iter()
             .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
             .collect(),
+        &targets
+            .iter()
+            .map(|(n, t)| (n.clone(), t.release.model.clone().or(release.model.clone())))
+            .collect(),
         hooks.target.as_deref(),
         &ctx,
     )?;

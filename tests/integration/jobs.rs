@@ -324,6 +324,11 @@ fn bad_jobs_are_manifest_errors_with_their_place() {
             "jobs.nightly.entry",
         ),
         (
+            "\n[jobs.nightly]\nentry = \"train\"\nrelease = true\n",
+            "release = true, but target `prod` names no model",
+            "jobs.nightly.release",
+        ),
+        (
             "\n[jobs.nightly]\nentry = \"train\"\ntarget = \"local\"\n",
             "is not a Databricks target",
             "jobs.nightly.target",
