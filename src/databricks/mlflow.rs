@@ -95,11 +95,21 @@ impl Mlflow<'_> {
     /// resolves by name (a concurrent creator may have won). That makes a retry after a lost
     /// answer safe, so it is retried like an idempotent call.
     pub fn create_experiment(&self, name: &str) -> Result<String, ApiError> {
-        let v: Created = self.client.post_as(
-            "/api/2.0/mlflow/experiments/create",
-            json!({ "name": name }),
-            true,
-        )?;
+        self.create_tagged_experiment(name, &[])
+    }
+
+    /// [`Mlflow::create_experiment`], with `tags` set on it (`experiments/create` takes them).
+    pub fn create_tagged_experiment(&self, name: &str, tags: &[Tag]) -> Result<String, ApiError> {
+        let mut body = json!({ "name": name });
+        if !tags.is_empty() {
+            body["tags"] = tags
+                .iter()
+                .map(|t| json!({ "key": t.key, "value": t.value }))
+                .collect();
+        }
+        let v: Created = self
+            .client
+            .post_as("/api/2.0/mlflow/experiments/create", body, true)?;
         Ok(v.experiment_id)
     }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use rusqlite::params;
 use serde_json::json;
 
-use super::workspace::PlannedExperiment;
+use super::workspace::{Gone, PlannedExperiment, sort_gone};
 use crate::databricks::mlflow::{EXPERIMENT_BRANCH_TAG, EXPERIMENT_PROJECT_TAG};
 use crate::error::{Error, Result};
 use crate::history::sqlite_store::{self, Unreadable};
@@ -31,28 +31,9 @@ pub struct Planned {
     pub kept: Vec<PlannedExperiment>,
 }
 
-fn sorted(found: Vec<(String, String, String, bool)>) -> Planned {
-    let mut out = Planned::default();
-    for (id, name, slug, held) in found {
-        let e = PlannedExperiment {
-            experiment_id: id,
-            name,
-            branch_slug: slug,
-            reason: String::new(),
-        };
-        if held {
-            out.kept.push(PlannedExperiment {
-                reason: "it holds a run a model version was registered from".into(),
-                ..e
-            });
-        } else {
-            out.trash.push(PlannedExperiment {
-                reason: "its branch is gone from the remote".into(),
-                ..e
-            });
-        }
-    }
-    out
+fn sorted(found: Vec<Gone>) -> Planned {
+    let (trash, kept) = sort_gone(found);
+    Planned { trash, kept }
 }
 
 /// `(id, name, branch slug, holds a registered run)` of the project's active experiments
@@ -61,7 +42,7 @@ fn from_file(
     path: &Path,
     project: &str,
     live: &BTreeSet<String>,
-) -> std::result::Result<Vec<(String, String, String, bool)>, Unreadable> {
+) -> std::result::Result<Vec<Gone>, Unreadable> {
     if !path.is_file() {
         return Ok(Vec::new());
     }

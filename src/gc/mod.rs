@@ -310,7 +310,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     // In the workspace: a gone branch's jobs and experiments, and the paths every remaining
     // persistent job names (read from the jobs themselves: a job another branch or tool
     // deployed protects its files too).
-    let footprint = match &client {
+    let mut footprint = match &client {
         Some(c) => workspace::plan(
             c,
             &target.project,
@@ -356,14 +356,11 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     )?;
     // The local store's experiments of gone branches.
     let local_registry = (target.target_kind == crate::manifest::TargetKind::Local).then(|| {
-        let state_dir = prepared.manifest.state_dir();
-        crate::release::registry::Local {
-            python: crate::environment::newest_python(&state_dir),
-            make_a_run: scoped.suggest(target, "run --entry NAME"),
-            tracking_uri: crate::run::local::tracking_uri(&state_dir),
-        }
+        crate::release::registry::Local::of_state(
+            &prepared.manifest.state_dir(),
+            scoped.suggest(target, "run --entry NAME"),
+        )
     });
-    let mut footprint = footprint;
     let local_planned = match &local_registry {
         Some(r) => {
             local_experiments::plan(&prepared.manifest.state_dir(), r, project, &live_slugs)?

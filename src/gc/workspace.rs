@@ -149,27 +149,42 @@ pub fn plan(
         return Ok(out);
     }
     let held = holding_released_runs(client, models)?;
-    for (e, slug) in gone {
+    (out.experiments, out.kept_experiments) = sort_gone(gone.into_iter().map(|(e, slug)| {
         let id = e["experiment_id"].as_str().unwrap_or_default().to_string();
-        let planned = PlannedExperiment {
-            name: e["name"].as_str().unwrap_or_default().to_string(),
-            branch_slug: slug,
-            reason: String::new(),
-            experiment_id: id.clone(),
-        };
-        if held.contains(&id) {
-            out.kept_experiments.push(PlannedExperiment {
-                reason: "it holds a run a model version was registered from".into(),
-                ..planned
-            });
-        } else {
-            out.experiments.push(PlannedExperiment {
-                reason: "its branch is gone from the remote".into(),
-                ..planned
-            });
-        }
-    }
+        let h = held.contains(&id);
+        let name = e["name"].as_str().unwrap_or_default().to_string();
+        (id, name, slug, h)
+    }));
     Ok(out)
+}
+
+/// A gone branch's experiment: its id, name, branch slug, and whether it holds a run a model
+/// version was registered from.
+pub type Gone = (String, String, String, bool);
+
+/// Gone branches' experiments sorted into those to trash and those kept (holding a released
+/// run), each with why.
+pub fn sort_gone(
+    found: impl IntoIterator<Item = Gone>,
+) -> (Vec<PlannedExperiment>, Vec<PlannedExperiment>) {
+    let (mut trash, mut kept) = (Vec::new(), Vec::new());
+    for (experiment_id, name, branch_slug, held) in found {
+        let (list, reason) = if held {
+            (
+                &mut kept,
+                "it holds a run a model version was registered from",
+            )
+        } else {
+            (&mut trash, "its branch is gone from the remote")
+        };
+        list.push(PlannedExperiment {
+            experiment_id,
+            name,
+            branch_slug,
+            reason: reason.into(),
+        });
+    }
+    (trash, kept)
 }
 
 /// Deletes the planned jobs and moves the planned experiments to the trash.

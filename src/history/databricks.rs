@@ -1,7 +1,6 @@
 //! A Databricks experiment's runs, over the MLflow REST API (`runs/search`, newest first).
 
 use super::Listed;
-use crate::databricks::mlflow::Mlflow;
 use crate::databricks::workspace::Workspace;
 use crate::error::Result;
 use crate::plan::Plan;
@@ -13,19 +12,12 @@ pub fn list(session: &Session, plan: &Plan, limit: usize, filter: Option<&str>) 
     if experiment.contains("{user}") {
         experiment = experiment.replace("{user}", &Workspace { client: &client }.me()?);
     }
-    let mlflow = Mlflow { client: &client };
-    let Some(found) = mlflow.experiment_by_name(&experiment)? else {
-        return Ok(Listed {
-            experiment,
-            experiment_id: None,
-            runs: Vec::new(),
-        });
-    };
-    let mut runs = super::rest::search(&client, &found.experiment_id, limit, filter)?;
+    let mut listed = super::rest::list(&client, &experiment, limit, filter)?;
     // A run still RUNNING whose job has ended was never ended by its launcher (the task
     // failed before it started): end it now with the job's result, as `status` does.
     let jobs = crate::databricks::jobs::Jobs { client: &client };
-    for run in runs
+    for run in listed
+        .runs
         .iter_mut()
         .filter(|r| matches!(r.status.as_str(), "RUNNING" | "SCHEDULED"))
     {
@@ -44,9 +36,5 @@ pub fn list(session: &Session, plan: &Plan, limit: usize, filter: Option<&str>) 
             run.status = status.to_string();
         }
     }
-    Ok(Listed {
-        experiment,
-        experiment_id: Some(found.experiment_id),
-        runs,
-    })
+    Ok(listed)
 }

@@ -50,7 +50,8 @@ pub fn list(
     }
     let uri = crate::run::local::tracking_uri(&state_dir);
     if let Some(server) = super::tracking_server::client(&uri) {
-        match super::tracking_server::list(&server, &experiment, limit, target) {
+        let filter = target.map(super::mlflow_filter);
+        match super::rest::list(&server, &experiment, limit, filter.as_deref()) {
             Ok(listed) => return Ok(listed),
             Err(e) => output.note(format!("reading {uri} with MLflow: {e}")),
         }

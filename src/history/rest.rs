@@ -5,9 +5,30 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::RunRow;
+use super::{Listed, RunRow};
 use crate::databricks::Client;
+use crate::databricks::mlflow::Mlflow;
 use crate::error::Result;
+
+/// The newest `limit` runs of the experiment named `experiment` matching `filter` (none when
+/// the experiment does not exist).
+pub fn list(
+    client: &Client,
+    experiment: &str,
+    limit: usize,
+    filter: Option<&str>,
+) -> Result<Listed> {
+    let found = (Mlflow { client }).experiment_by_name(experiment)?;
+    let runs = match &found {
+        Some(e) => search(client, &e.experiment_id, limit, filter)?,
+        None => Vec::new(),
+    };
+    Ok(Listed {
+        experiment: experiment.to_string(),
+        experiment_id: found.map(|e| e.experiment_id),
+        runs,
+    })
+}
 
 /// The newest `limit` active runs of experiment `experiment_id` matching `filter`.
 pub fn search(

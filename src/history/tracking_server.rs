@@ -9,12 +9,9 @@
 //! plugin, AWS SigV4, TLS settings, a workspace header, credentials in `~/.mlflow/credentials`)
 //! leaves the reading to MLflow's client.
 
-use super::{Listed, RunRow};
 use crate::databricks::Client;
 use crate::databricks::auth::{Config, Method};
-use crate::databricks::mlflow::Mlflow;
 use crate::databricks::secret::Secret;
-use crate::error::Result;
 
 /// Settings only MLflow's client honours: with any of them set, MLflow reads the server.
 const MLFLOW_ONLY: &[&str] = &[
@@ -65,31 +62,6 @@ fn client_with(uri: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<Client
         source: "MLFLOW_TRACKING_URI".into(),
     })
     .ok()
-}
-
-/// The newest `limit` runs of `experiment` (only `target`'s when given), as `search_runs.py`
-/// lists them with MLflow's client.
-pub fn list(
-    client: &Client,
-    experiment: &str,
-    limit: usize,
-    target: Option<&str>,
-) -> Result<Listed> {
-    let Some(found) = (Mlflow { client }).experiment_by_name(experiment)? else {
-        return Ok(Listed {
-            experiment: experiment.to_string(),
-            experiment_id: None,
-            runs: Vec::new(),
-        });
-    };
-    let filter = target.map(super::mlflow_filter);
-    let runs: Vec<RunRow> =
-        super::rest::search(client, &found.experiment_id, limit, filter.as_deref())?;
-    Ok(Listed {
-        experiment: experiment.to_string(),
-        experiment_id: Some(found.experiment_id),
-        runs,
-    })
 }
 
 #[cfg(test)]

@@ -103,13 +103,62 @@ fn tag<'a>(d: &'a Deployed, key: &str) -> Option<&'a str> {
     d.settings["tags"][key].as_str()
 }
 
+/// The deployed job of `project`'s `job` on branch `slug` among `jobs`.
+fn ours(jobs: &[Deployed], project: &str, job: &str, slug: &str) -> Option<Deployed> {
+    jobs.iter()
+        .find(|d| {
+            tag(d, spec::PROJECT_TAG) == Some(project)
+                && tag(d, spec::JOB_TAG) == Some(job)
+                && tag(d, spec::BRANCH_TAG) == Some(slug)
+        })
+        .cloned()
+}
+
 /// The deployed job of `project`'s `job` on branch `slug`.
 fn find(client: &Client, project: &str, job: &str, slug: &str) -> Result<Option<Deployed>> {
-    Ok(JobDefs { client }.list(false)?.into_iter().find(|d| {
-        tag(d, spec::PROJECT_TAG) == Some(project)
-            && tag(d, spec::JOB_TAG) == Some(job)
-            && tag(d, spec::BRANCH_TAG) == Some(slug)
-    }))
+    Ok(ours(&JobDefs { client }.list(false)?, project, job, slug))
+}
+
+/// The workspaces' jobs, listed once per workspace however many jobs are looked up there
+/// (`jobs/list` pages through every job of the workspace).
+#[derive(Default)]
+struct Listings(std::collections::BTreeMap<String, Vec<Deployed>>);
+
+impl Listings {
+    fn find(
+        &mut self,
+        client: &Client,
+        plan: &crate::plan::Plan,
+        job: &str,
+    ) -> Result<Option<Deployed>> {
+        let jobs = match self.0.entry(client.host.clone()) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(JobDefs { client }.list(false)?)
+            }
+        };
+        Ok(ours(jobs, &plan.project, job, &plan.branch_slug))
+    }
+}
+
+impl Listed {
+    /// A job of the manifest as deployed (`found`), its runs not yet looked at.
+    fn of(name: &str, branch: &str, found: Option<&Deployed>) -> Listed {
+        let schedule = found.map_or(&Value::Null, |d| &d.settings["schedule"]);
+        Listed {
+            name: name.to_string(),
+            branch: branch.to_string(),
+            job_id: found.map(|d| d.job_id),
+            schedule: schedule["quartz_cron_expression"]
+                .as_str()
+                .map(str::to_string),
+            timezone: schedule["timezone_id"].as_str().map(str::to_string),
+            paused: schedule["pause_status"] == "PAUSED",
+            last_run_id: None,
+            last_result: None,
+            next_run: None,
+        }
+    }
 }
 
 /// Whether the branch may run the target's schedule: one of its `release_branches` (every
@@ -138,23 +187,17 @@ pub fn deploy(
 ) -> Result<Report<Deployment>> {
     let mut out = Vec::new();
     let mut branch = String::new();
+    let mut listings = Listings::default();
     for job in selected(session, name)? {
         let (scoped, prepared) = prepare_job(session, &job, output)?;
         let plan = &prepared.plan;
         branch = plan.branch.clone();
         let paused = job.schedule.is_some() && !schedules_run(&prepared)?;
+        // The manifest checked that the target has a Unity Catalog model to release into.
         let release = job
             .release
             .then(|| crate::release::model_of(&prepared, &plan.target))
             .transpose()?;
-        if let Some(model) = &release {
-            crate::manifest::release::check_model_name(model, true).map_err(|why| {
-                Error::usage(why).with_help(format!(
-                    "[jobs.{}] release = true registers into Unity Catalog: set `model` on [targets.{}], or `[release] model`",
-                    job.name, plan.target
-                ))
-            })?;
-        }
         let mut done = Deployment {
             name: job.name.clone(),
             target: plan.target.clone(),
@@ -166,8 +209,13 @@ pub fn deploy(
             paused,
             release: job.release,
         };
-        let client = scoped.client(plan)?;
-        let existing = find(&client, &plan.project, &job.name, &plan.branch_slug)?;
+        // The store comes with the workspace's client: credentials are resolved once.
+        let open = scoped.store(plan)?;
+        let client = open
+            .1
+            .clone()
+            .expect("a Databricks target's store comes with its client");
+        let existing = listings.find(&client, plan, &job.name)?;
         if dry_run {
             done.job_id = existing.as_ref().map(|d| d.job_id);
             done.action = if existing.is_some() {
@@ -179,7 +227,6 @@ pub fn deploy(
             out.push(done);
             continue;
         }
-        let open = scoped.store(plan)?;
         let mut deployment =
             crate::pipeline::deploy(&scoped, &prepared, &open, false, true, output)?;
         let result = apply(
@@ -281,13 +328,7 @@ fn apply(
 /// The next start of a Quartz schedule after now, RFC 3339 in UTC.
 pub fn next_start(cron: &str, timezone: &str) -> Option<String> {
     let tz: chrono_tz::Tz = timezone.parse().ok()?;
-    let parsed = croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .year(croner::parser::Year::Optional)
-        .alternative_weekdays(true)
-        .build()
-        .parse(cron)
-        .ok()?;
+    let parsed = crate::manifest::jobs::quartz(cron).ok()?;
     let now = chrono::Utc::now().with_timezone(&tz);
     let next = parsed.find_next_occurrence(&now, false).ok()?;
     Some(
@@ -301,40 +342,23 @@ pub fn next_start(cron: &str, timezone: &str) -> Option<String> {
 pub fn list(session: &Session, output: &Output) -> Result<Report<Listed>> {
     let mut out = Vec::new();
     let mut branch = String::new();
+    let mut listings = Listings::default();
     for job in selected(session, None)? {
         let (scoped, prepared) = prepare_job(session, &job, output)?;
         let plan = &prepared.plan;
         branch = plan.branch.clone();
         let client = scoped.client(plan)?;
-        let found = find(&client, &plan.project, &job.name, &plan.branch_slug)?;
-        let schedule = &found
-            .as_ref()
-            .map(|d| d.settings["schedule"].clone())
-            .unwrap_or(Value::Null);
-        let cron = schedule["quartz_cron_expression"]
-            .as_str()
-            .map(str::to_string);
-        let timezone = schedule["timezone_id"].as_str().map(str::to_string);
-        let paused = schedule["pause_status"] == "PAUSED";
-        let last = match &found {
-            Some(d) => JobDefs { client: &client }.last_run(d.job_id)?,
-            None => None,
-        };
-        let next_run = match (&cron, &timezone) {
-            (Some(c), Some(tz)) if !paused => next_start(c, tz),
-            _ => None,
-        };
-        out.push(Listed {
-            name: job.name.clone(),
-            branch: plan.branch.clone(),
-            job_id: found.map(|d| d.job_id),
-            schedule: cron,
-            timezone,
-            paused,
-            last_run_id: last.as_ref().map(|l| l.run_id),
-            last_result: last.map(|l| l.result),
-            next_run,
-        });
+        let found = listings.find(&client, plan, &job.name)?;
+        let mut listed = Listed::of(&job.name, &plan.branch, found.as_ref());
+        if let Some(d) = &found {
+            let last = JobDefs { client: &client }.last_run(d.job_id)?;
+            listed.last_run_id = last.as_ref().map(|l| l.run_id);
+            listed.last_result = last.map(|l| l.result);
+        }
+        if let (Some(c), Some(tz), false) = (&listed.schedule, &listed.timezone, listed.paused) {
+            listed.next_run = next_start(c, tz);
+        }
+        out.push(listed);
     }
     Ok(Report {
         branch,
@@ -407,22 +431,8 @@ pub fn remove(
         branch: prepared.plan.branch.clone(),
         dry_run,
         jobs: found
-            .map(|d| Listed {
-                name: job.name.clone(),
-                branch: prepared.plan.branch.clone(),
-                job_id: Some(d.job_id),
-                schedule: d.settings["schedule"]["quartz_cron_expression"]
-                    .as_str()
-                    .map(str::to_string),
-                timezone: d.settings["schedule"]["timezone_id"]
-                    .as_str()
-                    .map(str::to_string),
-                paused: d.settings["schedule"]["pause_status"] == "PAUSED",
-                last_run_id: None,
-                last_result: None,
-                next_run: None,
-            })
-            .into_iter()
+            .iter()
+            .map(|d| Listed::of(&job.name, &prepared.plan.branch, Some(d)))
             .collect(),
     })
 }

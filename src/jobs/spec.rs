@@ -101,14 +101,18 @@ pub fn settings(i: &Inputs<'_>) -> Value {
         "task_key": "train",
         "spark_python_task": { "python_file": i.launcher_path, "parameters": launch.args() },
     });
-    submit::place_task(
-        plan,
-        &mut train,
-        &mut body,
-        i.cluster,
-        || submit::libraries(plan, i.deployment, i.cluster, i.env_pip),
-        || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
-    );
+    // Every task runs on the target's compute, with the deployment's wheels.
+    let place = |task: &mut Value, body: &mut Value| {
+        submit::place_task(
+            plan,
+            task,
+            body,
+            i.cluster,
+            || submit::libraries(plan, i.deployment, i.cluster, i.env_pip),
+            || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
+        )
+    };
+    place(&mut train, &mut body);
     let mut tasks = vec![train];
     if let Some(r) = &i.release {
         let s = r.settings;
@@ -143,14 +147,7 @@ pub fn settings(i: &Inputs<'_>) -> Value {
                 ],
             },
         });
-        submit::place_task(
-            plan,
-            &mut release,
-            &mut body,
-            i.cluster,
-            || submit::libraries(plan, i.deployment, i.cluster, i.env_pip),
-            || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
-        );
+        place(&mut release, &mut body);
         tasks.push(release);
     }
     body["tasks"] = json!(tasks);

@@ -104,14 +104,20 @@ pub fn check_cron(cron: &str) -> std::result::Result<(), String> {
             "`{cron}`: put `?` in exactly one of day of month (field 4) and day of week (field 6), e.g. `0 0 2 * * ?`"
         ));
     }
+    quartz(cron)
+        .map(|_| ())
+        .map_err(|e| format!("`{cron}` is not a Quartz cron expression: {e}"))
+}
+
+/// `cron` parsed as Quartz reads it: seconds first, an optional year, days of the week
+/// numbered 1 (Sunday) to 7.
+pub fn quartz(cron: &str) -> std::result::Result<croner::Cron, croner::errors::CronError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .year(croner::parser::Year::Optional)
         .alternative_weekdays(true)
         .build()
         .parse(cron)
-        .map(|_| ())
-        .map_err(|e| format!("`{cron}` is not a Quartz cron expression: {e}"))
 }
 
 /// Whether `tz` is a time zone id (IANA names, as Java's `TimeZone` takes them).

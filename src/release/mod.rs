@@ -153,17 +153,14 @@ pub fn open_registry(
     let state_dir = prepared.manifest.state_dir();
     // Only a change needs MLflow's client (and so an environment's interpreter); lookups of
     // our own store read it directly.
-    let python = crate::environment::newest_python(&state_dir);
-    let tracking_uri = crate::run::local::tracking_uri(&state_dir);
+    let local = registry::Local::of_state(
+        &state_dir,
+        session.suggest(&prepared.plan, "run --entry NAME"),
+    );
     let reader = match crate::history::sqlite_store::own_store(&state_dir) {
         Some(store) => Some(read_first::Reader::File(store)),
-        None => crate::history::tracking_server::client(&tracking_uri)
+        None => crate::history::tracking_server::client(&local.tracking_uri)
             .map(|c| read_first::Reader::Server(Box::new(c))),
-    };
-    let local = registry::Local {
-        python,
-        make_a_run: session.suggest(&prepared.plan, "run --entry NAME"),
-        tracking_uri,
     };
     Ok(match reader {
         Some(reader) => Box::new(read_first::StoreFirst {

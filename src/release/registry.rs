@@ -72,6 +72,16 @@ pub struct Local {
 }
 
 impl Local {
+    /// The registry of the local store kept in `state_dir` (or named by
+    /// `MLFLOW_TRACKING_URI`), through the newest local run environment's interpreter.
+    pub fn of_state(state_dir: &std::path::Path, make_a_run: String) -> Local {
+        Local {
+            python: crate::environment::newest_python(state_dir),
+            make_a_run,
+            tracking_uri: crate::run::local::tracking_uri(state_dir),
+        }
+    }
+
     /// One operation of the launcher's registry mode, in one MLflow client.
     pub(crate) fn call(&self, op: Value) -> Result<Value> {
         let dir =

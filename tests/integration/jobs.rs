@@ -74,6 +74,14 @@ fn project() -> (Project, tempfile::TempDir) {
     (p, remote)
 }
 
+/// `cargo-mlops ARGS --python <the test Python>` against `ws`.
+fn with_python(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> crate::support::Run {
+    let python = test_python();
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--python", python.to_str().unwrap()]);
+    p.mlops_ws(ws, &all, &[])
+}
+
 fn jobs_in(ws: &FakeWorkspace) -> Vec<Value> {
     ws.with_state(|s| s.job_defs.values().map(|d| d.settings.clone()).collect())
 }
@@ -82,13 +90,7 @@ fn jobs_in(ws: &FakeWorkspace) -> Vec<Value> {
 fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
     let (p, _remote) = project();
     let ws = FakeWorkspace::start();
-    let python = test_python();
-    let py = python.to_str().unwrap();
-    let mlops = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--python", py]);
-        p.mlops_ws(&ws, &all, &[])
-    };
+    let mlops = |args: &[&str]| with_python(&p, &ws, args);
 
     let dry = mlops(&["jobs", "deploy", "--dry-run", "--json"]);
     dry.success();
@@ -373,12 +375,7 @@ fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
     p.git_cmd(&["commit", "-qam", "nightly"]);
     let ws = FakeWorkspace::start();
     ws.execute_jobs(&test_python());
-    let python = test_python();
-    let mlops = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--python", python.to_str().unwrap()]);
-        p.mlops_ws(&ws, &all, &[])
-    };
+    let mlops = |args: &[&str]| with_python(&p, &ws, args);
     mlops(&["jobs", "deploy"]).success();
     let ran = mlops(&["jobs", "run", "nightly", "--json"]);
     ran.success();
@@ -437,13 +434,7 @@ fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
 fn a_gone_branchs_jobs_and_experiments_are_cleaned_up_but_released_runs_stay() {
     let (p, _remote) = project();
     let ws = FakeWorkspace::start();
-    let python = test_python();
-    let py = python.to_str().unwrap();
-    let mlops = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--python", py]);
-        p.mlops_ws(&ws, &all, &[])
-    };
+    let mlops = |args: &[&str]| with_python(&p, &ws, args);
     // main: its job and a run. feature/x (never pushed, so gone): a job and a run.
     // feature/y (gone too): a run that was registered as a model version.
     mlops(&["jobs", "deploy", "nightly"]).success();
