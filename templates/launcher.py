@@ -193,16 +193,49 @@ def write_result(path, run_id, experiment_id, status):
     os.replace(tmp, path)
 
 
+def missing(error):
+    """Whether a registry or tracking error says only that the thing is not there. Every
+    store answers a missing model, version or run RESOURCE_DOES_NOT_EXIST (Unity Catalog may
+    say NOT_FOUND); MLflow's SQL store answers a missing alias INVALID_PARAMETER_VALUE
+    "Registered model alias ... not found." (mlflow/store/model_registry/sqlalchemy_store.py
+    `get_model_version_by_alias`, 2.x and 3.x). Anything else (a 403 on another team's
+    experiment, an outage) is an error, never "none"."""
+    code = getattr(error, "error_code", None)
+    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        return True
+    return code == "INVALID_PARAMETER_VALUE" and "not found" in str(getattr(error, "message", error))
+
+
+def accepts(function, keyword):
+    """Whether the installed MLflow's `function` takes `keyword` (MLflow 2.x lacks some)."""
+    import inspect
+
+    try:
+        return keyword in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def registry_op(spec):
-    """One model registry operation for `cargo mlops release` and `promote`."""
+    """One model registry operation for `cargo mlops release` and `promote`, under MLflow 2.x
+    and 3.x alike."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     op, name = spec["op"], spec.get("model")
 
+    def find(read):
+        """`read()`, or None when the registry says only that it is not there."""
+        try:
+            return read()
+        except MlflowException as e:
+            if missing(e):
+                return None
+            raise
+
     def described(version):
-        run = client.get_run(version.run_id) if version.run_id else None
+        run = find(lambda: client.get_run(version.run_id)) if version.run_id else None
         return {
             "model": name,
             "version": str(version.version),
@@ -233,7 +266,11 @@ def registry_op(spec):
             )
             for version in page:
                 if version.run_id == run_id and (version.status or "READY") == "READY":
-                    return version
+                    # Unity Catalog's search answers are ModelVersionSearch objects
+                    # (mlflow/entities/model_registry/model_version_search.py), whose `tags`
+                    # and `aliases` are methods that raise: the version itself is read, as
+                    # that class's own message advises.
+                    return client.get_model_version(name, version.version)
             token = page.token
             if not token:
                 return None
@@ -242,10 +279,8 @@ def registry_op(spec):
         version = of_run(spec["run_id"])
         return {"found": described(version) if version else None}
     if op == "alias":
-        try:
-            return {"found": described(client.get_model_version_by_alias(name, spec["alias"]))}
-        except MlflowException:
-            return {"found": None}
+        version = find(lambda: client.get_model_version_by_alias(name, spec["alias"]))
+        return {"found": described(version) if version else None}
     if op == "branch_experiments":
         # `cargo mlops gc` on a store it does not read itself: the project's active
         # experiments of branches gone from the remote, and whether each holds a run a model
@@ -303,12 +338,12 @@ def registry_op(spec):
                 failed.append("%s = %s, needs %s %s" % (gate["metric"], got, gate["op"], gate["threshold"]))
         beat = spec.get("must_beat")
         if beat:
-            try:
-                champion = client.get_model_version_by_alias(name, beat["alias"])
-            except MlflowException:
-                champion = None
+            # No champion, or a champion whose run is gone, is beaten; a champion that
+            # cannot be read (a 403, an outage) fails the task rather than pass it unseen.
+            champion = find(lambda: client.get_model_version_by_alias(name, beat["alias"]))
             if champion is not None and champion.run_id and champion.run_id != run.info.run_id:
-                theirs = client.get_run(champion.run_id).data.metrics.get(beat["metric"])
+                theirs_run = find(lambda: client.get_run(champion.run_id))
+                theirs = theirs_run.data.metrics.get(beat["metric"]) if theirs_run else None
                 ours = metrics.get(beat["metric"])
                 if ours is None:
                     failed.append("%s is missing, so it cannot beat `%s`" % (beat["metric"], beat["alias"]))
@@ -336,10 +371,8 @@ def registry_op(spec):
         result["registered"] = registered
         return result
     if op == "get":
-        try:
-            return {"found": described(client.get_model_version(name, spec["version"]))}
-        except MlflowException:
-            return {"found": None}
+        version = find(lambda: client.get_model_version(name, spec["version"]))
+        return {"found": described(version) if version else None}
     if op == "set_alias":
         client.set_registered_model_alias(name, spec["alias"], spec["version"])
         return {"found": described(client.get_model_version(name, spec["version"]))}
@@ -351,6 +384,12 @@ def registry_op(spec):
         # exists (ALREADY_EXISTS): a new version whose source is the old one, with its run,
         # tags, link, description and logged model.
         source = client.get_model_version(spec["from_model"], spec["version"])
+        # `model_id` (the LoggedModel) arrived with MLflow 3 (mlflow/tracking/client.py
+        # `MlflowClient.create_model_version`, mlflow PR #13668); MLflow 2.x's signature has no
+        # such keyword and raises TypeError on it.
+        linked = {}
+        if getattr(source, "model_id", None) and accepts(client.create_model_version, "model_id"):
+            linked["model_id"] = source.model_id
         version = client.create_model_version(
             name=name,
             source="models:/%s/%s" % (spec["from_model"], spec["version"]),
@@ -358,7 +397,7 @@ def registry_op(spec):
             tags=dict(source.tags or {}),
             run_link=source.run_link,
             description=source.description,
-            model_id=getattr(source, "model_id", None),
+            **linked
         )
         for key, value in (spec.get("tags") or {}).items():
             client.set_model_version_tag(name, version.version, key, value)

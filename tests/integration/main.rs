@@ -28,6 +28,7 @@ mod house;
 mod jobs;
 mod json_shapes;
 mod launcher;
+mod launcher_majors;
 mod manifest_errors;
 mod mlflow_server;
 mod oidc;

@@ -334,6 +334,16 @@ pub fn test_python() -> PathBuf {
     mlflow_server::python()
 }
 
+/// The interpreter with the latest MLflow 2.x that scripts/test sets up beside the main one
+/// (`MLOPS_PYTHON_MLFLOW2`), for what must work under both majors users run.
+pub fn mlflow2_python() -> PathBuf {
+    let python = std::env::var_os("MLOPS_PYTHON_MLFLOW2").map(PathBuf::from).expect(
+        "MLOPS_PYTHON_MLFLOW2 is not set: run the tests with scripts/test, which installs MLflow 2.x into target/test-venv-mlflow2",
+    );
+    assert!(python.exists(), "{} does not exist", python.display());
+    python
+}
+
 /// Held while a test runs maturin in the shared cargo target folder: maturin stages the built
 /// library under a fixed name there, so two builds of the demo crate at once collide.
 /// Runs a Python snippet with the test interpreter (which has MLflow) and reads the JSON it

@@ -275,7 +275,10 @@ impl State {
                 )
             }
             ("GET", "model-versions/search") => {
-                // MLflow sends `name='catalog.schema.model'`.
+                // MLflow sends `name='catalog.schema.model'`. Unity Catalog's search answers
+                // carry no tags and no aliases: MLflow's UC client turns them into
+                // `ModelVersionSearch` objects whose `tags`/`aliases` raise
+                // (mlflow/entities/model_registry/model_version_search.py).
                 let filter = args["filter"].as_str().unwrap_or("");
                 let wanted = filter
                     .split_once('=')
@@ -285,7 +288,13 @@ impl State {
                     Some(model) => model
                         .versions
                         .iter()
-                        .map(|v| uc_version(&wanted, model, v))
+                        .map(|v| {
+                            let mut found = uc_version(&wanted, model, v);
+                            let fields = found.as_object_mut().expect("an object");
+                            fields.remove("tags");
+                            fields.remove("aliases");
+                            found
+                        })
                         .collect(),
                     None => Vec::new(),
                 };
