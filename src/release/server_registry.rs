@@ -59,7 +59,7 @@ fn described(client: &Client, model: &str, v: &Value) -> Result<Version, Unreada
 /// One `model_version` answer, `None` when MLflow says it does not exist: a missing model or
 /// version is `RESOURCE_DOES_NOT_EXIST`, a missing alias `INVALID_PARAMETER_VALUE`
 /// (`mlflow/store/model_registry/sqlalchemy_store.py` `get_model_version_by_alias`); the
-/// launcher takes any error of these lookups as nothing found.
+/// launcher takes only these as nothing found (`templates/launcher.py` `missing`).
 fn one(
     client: &Client,
     model: &str,

@@ -19,13 +19,27 @@ pub struct UnityCatalog {
 
 impl UnityCatalog {
     fn version(&self, model: &str, info: VersionInfo) -> Result<Version> {
-        // The run's metrics, for `must_beat` (a run that is gone has none).
+        // The run's metrics, for `must_beat`. Only a run that is gone has none: any other
+        // failure to read them (a 403 on another team's experiment, an outage) is an error,
+        // or the gate would count an unread champion as beaten.
         let metrics = match &info.run_id {
-            Some(run) => Mlflow {
+            Some(run) => match (Mlflow {
                 client: &self.client,
-            }
+            })
             .metrics(run)
-            .unwrap_or_default(),
+            {
+                Ok(metrics) => metrics,
+                Err(e) if e.is_not_found() => BTreeMap::new(),
+                Err(e) => {
+                    return Err(Error::remote(format!(
+                        "could not read the metrics of run {run}, which version {} of {model} was registered from: {e}",
+                        info.version
+                    ))
+                    .with_help(
+                        "`must_beat` compares with that run, and a release never counts a champion it cannot read as beaten: check that these credentials can read the run's experiment (CAN READ), or that the workspace is reachable, then release again",
+                    ));
+                }
+            },
             None => BTreeMap::new(),
         };
         Ok(Version {

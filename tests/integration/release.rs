@@ -529,6 +529,24 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     beat.success();
     assert_eq!(beat.json()["must_beat"]["version"], "1");
     assert_eq!(beat.json()["must_beat"]["passed"], true);
+    // A champion whose run cannot be read (a 403 on another team's experiment) is never
+    // counted as beaten: the release fails, saying why, and no alias moves.
+    ws.set_faults(crate::support::fake::Faults {
+        denied: 1.0,
+        only: "/mlflow/runs/get".into(),
+        ..Default::default()
+    });
+    let unread = on(&["release", "--json"]);
+    ws.set_faults(crate::support::fake::Faults::default());
+    unread.code(3);
+    assert_has(
+        &unread.stderr,
+        &[
+            "could not read the metrics of run",
+            "PERMISSION_DENIED",
+            "CAN READ",
+        ],
+    );
     let missing = on(&["promote", "--alias", "champion", "--version", "7"]);
     missing.code(2);
     assert_has(&missing.stderr, &["has no version 7"]);

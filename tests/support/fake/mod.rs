@@ -41,6 +41,9 @@ pub struct Faults {
     /// A bare gateway error: 502 or 504 with an HTML page and no error envelope, as the
     /// load balancers in front of a workspace answer now and then.
     pub gateway: f64,
+    /// A 403 PERMISSION_DENIED, as MLflow on Databricks answers a read of another team's
+    /// experiment.
+    pub denied: f64,
     pub retry_after_secs: u64,
     pub reset_before: f64,
     pub reset_after: f64,
@@ -60,7 +63,7 @@ pub struct Logged {
     pub query: std::collections::BTreeMap<String, String>,
     /// The status sent, or `None` when the connection was reset instead.
     pub status: Option<u16>,
-    /// `unavailable`, `too_many`, `gateway`, `reset_before`, `reset_after`, or empty.
+    /// `unavailable`, `too_many`, `gateway`, `denied`, `reset_before`, `reset_after`, or empty.
     pub fault: &'static str,
     pub body_len: usize,
     /// The JSON body, for small JSON requests.
@@ -344,6 +347,14 @@ fn serve(stream: TcpStream, shared: &Shared) {
                     + c.gateway
                 {
                     "gateway"
+                } else if r < c.reset_before
+                    + c.unavailable
+                    + c.too_many
+                    + c.reset_after
+                    + c.gateway
+                    + c.denied
+                {
+                    "denied"
                 } else {
                     ""
                 }
@@ -374,6 +385,11 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 )
                 .with_content_type("text/html"),
             ),
+            "denied" => Some(http::Response::error(
+                403,
+                "PERMISSION_DENIED",
+                "User ada@example.com does not have permission to 'View' on this experiment.",
+            )),
             "too_many" => Some(
                 http::Response::error(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests.")
                     .header("Retry-After", &retry_after.to_string()),
