@@ -62,7 +62,7 @@ pub fn check(
         return Ok(checked);
     }
     let user = crate::databricks::workspace::Workspace { client: &client }.me()?;
-    existing_cluster_runtime(&client, &checked.plan)?;
+    existing_cluster_runtime(&client, &checked.plan, &prepared.project)?;
     checked.artifacts_parent = Some(ready_for_deploy(
         store.as_ref(),
         &checked.plan,
@@ -162,18 +162,49 @@ fn report_wheel_paths(
     Ok(())
 }
 
+/// The existing cluster a target's tasks run on, and which setting names it: the target's
+/// `cluster_id`, or `existing_cluster_id` in the project's own cluster.json (which replaces a
+/// job cluster, as MLflow's Databricks backend reads it).
+pub fn existing_cluster(
+    plan: &Plan,
+    project: &crate::project::MlflowProject,
+) -> Option<(String, String)> {
+    match &plan.compute {
+        crate::manifest::Compute::ExistingCluster { cluster_id } => Some((
+            cluster_id.clone(),
+            format!("`targets.{}.cluster_id`", plan.target),
+        )),
+        crate::manifest::Compute::JobCluster => {
+            let own = project.cluster.as_ref()?;
+            let id = own.value.get("existing_cluster_id")?.as_str()?;
+            Some((
+                id.to_string(),
+                format!(
+                    "`existing_cluster_id` in {}",
+                    crate::manifest::display_path(&own.path).display()
+                ),
+            ))
+        }
+        crate::manifest::Compute::Serverless { .. } => None,
+    }
+}
+
 /// An existing cluster installs libraries from the DBFS root only below Databricks Runtime
 /// 15.0, or when its Spark conf opts back in (see `render::DBFS_LIBRARIES_OFF_FROM`): asked of
-/// the cluster itself, since its runtime is not in any file of ours. Used by `check --online`
-/// and before `run` uploads anything.
-pub fn existing_cluster_runtime(client: &crate::databricks::Client, plan: &Plan) -> Result<()> {
-    let crate::manifest::Compute::ExistingCluster { cluster_id } = &plan.compute else {
+/// the cluster itself (`clusters/get`), since its runtime is in no file of ours, before
+/// anything is uploaded. Used by `check --online`, `run` and `jobs deploy`.
+pub fn existing_cluster_runtime(
+    client: &crate::databricks::Client,
+    plan: &Plan,
+    project: &crate::project::MlflowProject,
+) -> Result<()> {
+    let Some((cluster_id, named_by)) = existing_cluster(plan, project) else {
         return Ok(());
     };
     if !plan.artifacts.starts_with("dbfs:/") {
         return Ok(());
     }
-    let details = crate::databricks::clusters::Clusters { client }.get(cluster_id)?;
+    let details = crate::databricks::clusters::Clusters { client }.get(&cluster_id)?;
     let Some(version) = details.spark_version else {
         return Ok(());
     };
@@ -186,8 +217,8 @@ pub fn existing_cluster_runtime(client: &crate::databricks::Client, plan: &Plan)
     let (major, minor) = crate::render::DBFS_LIBRARIES_OFF_FROM;
     match crate::render::parse_runtime(&version) {
         Some(runtime) if runtime >= (major, minor) && !opted_in => Err(Error::usage(format!(
-            "target `{}` stores wheels on DBFS (`{}`), but its cluster {cluster_id} (`targets.{}.cluster_id`) runs Databricks Runtime `{version}`: libraries in the DBFS root are disabled from {major}.{minor}",
-            plan.target, plan.artifacts, plan.target
+            "target `{}` stores wheels on DBFS (`{}`), but its cluster {cluster_id} ({named_by}) runs Databricks Runtime `{version}`: libraries in the DBFS root are disabled from {major}.{minor}",
+            plan.target, plan.artifacts
         ))
         .with_help(format!(
             "store them in a Unity Catalog volume (`artifacts = \"/Volumes/<catalog>/<schema>/<volume>/{{project}}\"`), or set the Spark conf `{} true` on cluster {cluster_id}",

@@ -227,6 +227,9 @@ pub fn deploy(
             out.push(done);
             continue;
         }
+        // A job on an existing cluster fails at every scheduled run if the cluster cannot
+        // install its libraries: asked before anything is uploaded, as `run` asks.
+        crate::check::existing_cluster_runtime(&client, plan, &prepared.project)?;
         let mut deployment =
             crate::pipeline::deploy(&scoped, &prepared, &open, false, true, output)?;
         let result = apply(

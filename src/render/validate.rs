@@ -38,8 +38,17 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
                 plan, manifest, project,
             ));
             new_cluster_check(project)?;
-            let dbfs = plan.artifacts.starts_with("dbfs:/");
-            warnings.extend(runtime_check(plan, manifest, project, dbfs)?);
+            // A cluster.json naming an existing cluster runs on that cluster's runtime, which
+            // no file of ours holds: it is asked of the cluster before a deploy
+            // (`check::existing_cluster_runtime`), never judged by `[cluster] spark_version`.
+            let existing = project
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.value.get("existing_cluster_id").is_some());
+            if !existing {
+                let dbfs = plan.artifacts.starts_with("dbfs:/");
+                warnings.extend(runtime_check(plan, manifest, project, dbfs)?);
+            }
         }
         Compute::Serverless {
             environment_version,

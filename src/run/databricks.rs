@@ -33,7 +33,7 @@ pub fn run(
     // An existing cluster's runtime decides whether it can install DBFS libraries: asked
     // before anything is uploaded.
     if let Some(client) = &open.1 {
-        crate::check::existing_cluster_runtime(client, plan)?;
+        crate::check::existing_cluster_runtime(client, plan, &prepared.project)?;
     }
     // The deploy's lease keeps `gc` away from its files until the run record does.
     let mut deployment =

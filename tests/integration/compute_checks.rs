@@ -162,6 +162,18 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
     run.code(2);
     assert_has(&run.stderr, &["its cluster 0101-abc"]);
     assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
+    // A persistent job on that cluster would fail at every scheduled run: `jobs deploy`
+    // refuses it, before anything is uploaded.
+    p.file(
+        "mlops.toml",
+        &(p.read("mlops.toml") + "\n[jobs.nightly]\nentry = \"train\"\ntarget = \"old\"\n"),
+    );
+    p.git_cmd(&["commit", "-qam", "job"]);
+    let jobs = p.mlops_ws(&ws, &["jobs", "deploy"], &[]);
+    jobs.code(2);
+    assert_has(&jobs.stderr, &["its cluster 0101-abc (`targets.old.cluster_id`)", "15.4"]);
+    assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
+    assert!(ws.with_state(|s| s.job_defs.is_empty()));
     // The cluster's own opt-in is honoured.
     ws.with_state(|s| {
         s.clusters.get_mut("0101-abc").unwrap()["spark_conf"] = serde_json::json!({
@@ -169,6 +181,42 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
         })
     });
     online(&p).success();
+}
+
+#[test]
+fn a_cluster_json_naming_an_existing_cluster_is_judged_by_that_cluster() {
+    // `[cluster] spark_version` says 15.4, but cluster.json sends the task to an existing
+    // cluster: its runtime decides, asked of the cluster, not the manifest's.
+    let p = project(
+        "[cluster]\nspark_version = \"15.4.x-scala2.12\"\n\n[targets.dbfs]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops\"\n",
+    );
+    p.file(
+        "mlproject/cluster.json",
+        r#"{"existing_cluster_id": "0101-123456-abcd"}"#,
+    );
+    check(&p, &["--target", "dbfs"]).success();
+    let ws = crate::support::fake::FakeWorkspace::start();
+    let online = || p.mlops_ws(&ws, &["check", "--target", "dbfs", "--online"], &[]);
+    online().success();
+    ws.with_state(|s| {
+        s.clusters.get_mut("0101-123456-abcd").unwrap()["spark_version"] =
+            serde_json::json!("16.1.x-scala2.12")
+    });
+    let out = online();
+    out.code(2);
+    assert_has(
+        &out.stderr,
+        &[
+            "its cluster 0101-123456-abcd (`existing_cluster_id` in mlproject/cluster.json) runs Databricks Runtime `16.1.x-scala2.12`",
+            "disabled from 15.0",
+        ],
+    );
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "p"]);
+    let run = p.mlops_ws(&ws, &["run", "--entry", "train", "--target", "dbfs"], &[]);
+    run.code(2);
+    assert_has(&run.stderr, &["its cluster 0101-123456-abcd"]);
+    assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
 }
 
 #[test]
