@@ -66,11 +66,15 @@ pub struct Client {
     /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
     /// remote run, marking the MLflow run KILLED).
     cleaning_up: std::sync::atomic::AtomicBool,
-    /// Where `-vv` shows every request (method, path, status, time; never a header or body).
+    /// Where `-vv` shows every request (method, path, status, time; never a header or body),
+    /// and where an unreachable host is said.
     trace: std::sync::OnceLock<crate::output::Output>,
+    said_unreachable: std::sync::atomic::AtomicBool,
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection not made in this time is a failure to reach the host (tried again within
+/// [`RetryPolicy::connect_budget`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Client {
@@ -120,6 +124,7 @@ impl Client {
             stats: Stats::default(),
             cleaning_up: std::sync::atomic::AtomicBool::new(false),
             trace: std::sync::OnceLock::new(),
+            said_unreachable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -309,6 +314,17 @@ impl Client {
                     Some(self.retry.backoff(attempt))
                 }
                 Ok(_) => None,
+                // A host that takes no connection is said at once, and tried for seconds,
+                // not minutes; a TLS failure not again.
+                Err(e) if e.is_unreachable() => {
+                    let wait = self.retry.backoff(attempt);
+                    let again =
+                        e.code != "TLS" && started.elapsed() + wait <= self.retry.connect_budget;
+                    if again {
+                        self.say_unreachable(e);
+                    }
+                    again.then_some(wait)
+                }
                 Err(e) if e.retryable(req.idempotent) => Some(self.retry.backoff(attempt)),
                 Err(_) => None,
             };
@@ -329,6 +345,20 @@ impl Client {
             if !super::retry::pause(wait, &|| self.stopped()) {
                 return Err(ApiError::cancelled(&self.host, req.path));
             }
+        }
+    }
+
+    /// Says once per client that the host takes no connection, and for how long it is tried.
+    fn say_unreachable(&self, e: &ApiError) {
+        if self.said_unreachable.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let (Some(output), Some(reason)) = (self.trace.get(), e.unreachable_reason()) {
+            output.warn(format!(
+                "cannot reach {} ({reason}); trying again for up to {} s",
+                self.host,
+                self.retry.connect_budget.as_secs()
+            ));
         }
     }
 

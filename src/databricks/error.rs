@@ -99,17 +99,39 @@ impl ApiError {
     pub fn transport(host: &str, endpoint: &str, err: &reqwest::Error) -> Self {
         let sent = !err.is_connect();
         let mut text = err.to_string();
+        let mut refused = false;
         let mut source = std::error::Error::source(err);
         while let Some(s) = source {
             text.push_str(&format!(": {s}"));
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+            }
             source = s.source();
         }
-        let code = if err.is_timeout() {
-            "TIMEOUT"
+        let code = if sent {
+            if err.is_timeout() {
+                "TIMEOUT"
+            } else {
+                "NETWORK"
+            }
         } else {
-            "NETWORK"
+            unreachable_code(refused, err.is_timeout(), &text)
         };
         Self::new(host, endpoint, Kind::Transport { sent }, code, &text)
+    }
+
+    /// Whether no connection to the host could be made (see [`UNREACHABLE`]).
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == Kind::Transport { sent: false }
+            && UNREACHABLE.iter().any(|(c, _)| *c == self.code)
+    }
+
+    /// What an unreachable host's failure was, in words (`connection refused`...).
+    pub fn unreachable_reason(&self) -> Option<&'static str> {
+        UNREACHABLE
+            .iter()
+            .find(|(c, _)| self.kind == Kind::Transport { sent: false } && *c == self.code)
+            .map(|(_, words)| *words)
     }
 
     /// From an error answer: the JSON envelope, `CODE: message` text, an HTML `<pre>`, or
@@ -207,6 +229,47 @@ impl ApiError {
     }
 }
 
+/// The ways a connection is not made, by code and in words. A refused connection and a name
+/// that does not resolve are tried again for seconds only ([`super::retry::RetryPolicy`]
+/// `connect_budget`); a TLS failure is not tried again: a certificate does not fix itself.
+pub const UNREACHABLE: [(&str, &str); 5] = [
+    ("CONNECTION_REFUSED", "connection refused"),
+    ("UNKNOWN_HOST", "the host name does not resolve"),
+    ("TLS", "the TLS handshake failed"),
+    ("CONNECT_TIMEOUT", "no answer to the connection"),
+    ("NETWORK", "the connection failed"),
+];
+
+/// The code of a failure to connect, from what the error chain says.
+fn unreachable_code(refused: bool, timed_out: bool, text: &str) -> &'static str {
+    let lower = text.to_ascii_lowercase();
+    if refused {
+        "CONNECTION_REFUSED"
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "UNKNOWN_HOST"
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        // rustls's `Error` texts (rustls/src/error.rs `Display`): hyper-util's connect error
+        // carries it as text-bearing boxes, not as a type that can be downcast.
+        "invalid peer",
+        "corrupt message",
+        "fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+    ]
+    .iter()
+    .any(|t| lower.contains(t))
+    {
+        "TLS"
+    } else if timed_out {
+        "CONNECT_TIMEOUT"
+    } else {
+        "NETWORK"
+    }
+}
+
 fn parse_envelope(status: u16, text: &str, content_type: &str) -> (String, String) {
     let fallback_code = match status {
         400 => "BAD_REQUEST",
@@ -280,6 +343,36 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl ApiError {
+    /// The innermost cause of a transport failure, and how many attempts were made.
+    fn message_tail(&self) -> String {
+        let cause = self.message.rsplit(": ").next().unwrap_or(&self.message);
+        if self.attempts > 1 {
+            format!("{cause}; {} attempts", self.attempts)
+        } else {
+            cause.to_string()
+        }
+    }
+}
+
+/// What to check when a host takes no connection, by how it failed.
+fn unreachable_help(e: &ApiError) -> String {
+    let settings = "DATABRICKS_HOST, or `host` in the profile of ~/.databrickscfg, or the target's `host` in mlops.toml";
+    match e.code.as_str() {
+        "UNKNOWN_HOST" => format!(
+            "check the spelling of the host ({settings}); on a VPN or a private network, check that it is connected and its DNS answers for the workspace"
+        ),
+        "CONNECTION_REFUSED" => format!(
+            "nothing takes connections at {}: check the host and its port ({settings}), and any proxy (HTTPS_PROXY) in the way",
+            e.host
+        ),
+        "TLS" => "the workspace's certificate was not accepted: a proxy that inspects TLS needs its CA certificate in the system's store (or SSL_CERT_FILE); an `http://` host needs `https://`".to_string(),
+        _ => format!(
+            "the host did not answer the connection: check the host ({settings}), the VPN, and that a firewall lets HTTPS out"
+        ),
+    }
+}
+
 impl From<ApiError> for Error {
     fn from(e: ApiError) -> Error {
         match &e.kind {
@@ -308,8 +401,16 @@ impl From<ApiError> for Error {
                 e.host, e.endpoint, e.message
             ))
             .with_help(help.clone()),
-            Kind::Transport { .. } => Error::remote(format!("cannot reach the workspace: {e}"))
-                .with_help("check the host and the network; the command is safe to run again"),
+            Kind::Transport { .. } => match e.unreachable_reason() {
+                Some(reason) => Error::remote(format!(
+                    "cannot reach the workspace at {}: {reason} ({})",
+                    e.host,
+                    e.message_tail()
+                ))
+                .with_help(unreachable_help(&e)),
+                None => Error::remote(format!("cannot reach the workspace: {e}"))
+                    .with_help("check the host and the network; the command is safe to run again"),
+            },
             Kind::Local => Error::failed(e.to_string()),
             Kind::Cancelled => Error::interrupted(),
             Kind::Http | Kind::Protocol => Error::remote(e.to_string()),

@@ -7,6 +7,10 @@ use std::time::{Duration, SystemTime};
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     pub budget: Duration,
+    /// How long a host that takes no connection (refused, a name that does not resolve, no
+    /// answer to the connect) is tried: seconds, not the minutes transient answers get, so
+    /// a misspelt or unreachable host is said within half a minute.
+    pub connect_budget: Duration,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -22,6 +26,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             // As the SDKs: five minutes in all.
             budget: Duration::from_secs(ms("MLOPS_RETRY_BUDGET_SECS", 300)),
+            connect_budget: Duration::from_secs(ms("MLOPS_CONNECT_BUDGET_SECS", 20)),
             first_backoff: Duration::from_millis(ms("MLOPS_RETRY_FIRST_MS", 500)),
             max_backoff: Duration::from_secs(10),
         }
@@ -137,6 +142,7 @@ mod tests {
     fn backoff_grows_to_its_cap() {
         let p = RetryPolicy {
             budget: Duration::from_secs(300),
+            connect_budget: Duration::from_secs(20),
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
         };

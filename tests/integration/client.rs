@@ -220,3 +220,81 @@ fn a_loopback_workspace_never_goes_through_a_proxy() {
         "a request to a loopback host went to the proxy, bearer token and all"
     );
 }
+
+/// `check --online` against `host`: the run and how long it took.
+fn online_check(host: &str, budget: &str) -> (crate::support::Run, Duration) {
+    let p = crate::support::Project::git();
+    p.mlops(&["init", "--name", "far"]).success();
+    p.file(
+        "mlops.toml",
+        &(p.read("mlops.toml")
+            + "\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/main/mlops/artifacts/{project}\"\n"),
+    );
+    let home = p.path().to_string_lossy().into_owned();
+    let started = Instant::now();
+    let run = p.mlops_in(
+        ".",
+        &["check", "--target", "dev", "--online"],
+        &[
+            ("DATABRICKS_HOST", host),
+            ("DATABRICKS_TOKEN", "dapi-unreachable-test-token"),
+            ("HOME", home.as_str()),
+            ("MLOPS_CONNECT_BUDGET_SECS", budget),
+        ],
+    );
+    (run, started.elapsed())
+}
+
+#[test]
+fn an_unreachable_host_is_said_within_seconds_with_what_failed() {
+    // Refused: said at once, tried for the connect budget (20 s), then an error naming the
+    // host and the cause; never the five minutes transient answers get.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let host = format!("http://127.0.0.1:{port}");
+    let (run, took) = online_check(&host, "20");
+    run.code(3);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    crate::support::assert_has(
+        &run.stderr,
+        &[
+            &format!("cannot reach {host} (connection refused); trying again for up to 20 s"),
+            &format!("cannot reach the workspace at {host}: connection refused"),
+            "attempts",
+            "nothing takes connections at",
+        ],
+    );
+    assert!(!run.stderr.contains("dapi-unreachable-test-token"));
+
+    // A name that does not resolve (tried for 2 s here: the budget is the same code path).
+    let (run, took) = online_check("https://adb-0000000000000000.0.no-such-domain.invalid", "2");
+    run.code(3);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    crate::support::assert_has(
+        &run.stderr,
+        &[
+            "the host name does not resolve",
+            "check the spelling of the host",
+        ],
+    );
+
+    // TLS refused by the peer (here a server that speaks plain HTTP): one attempt, no wait.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in plain.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut conn = conn;
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let (run, took) = online_check(&format!("https://127.0.0.1:{port}"), "20");
+    run.code(3);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    crate::support::assert_has(&run.stderr, &["the TLS handshake failed", "certificate"]);
+    assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
+}

@@ -171,7 +171,10 @@ fn dbfs_on_a_new_runtime_is_refused_but_not_on_an_existing_cluster() {
     p.git_cmd(&["commit", "-qam", "job"]);
     let jobs = p.mlops_ws(&ws, &["jobs", "deploy"], &[]);
     jobs.code(2);
-    assert_has(&jobs.stderr, &["its cluster 0101-abc (`targets.old.cluster_id`)", "15.4"]);
+    assert_has(
+        &jobs.stderr,
+        &["its cluster 0101-abc (`targets.old.cluster_id`)", "15.4"],
+    );
     assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
     assert!(ws.with_state(|s| s.job_defs.is_empty()));
     // The cluster's own opt-in is honoured.
