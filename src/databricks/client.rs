@@ -62,6 +62,8 @@ pub struct Client {
     method: Method,
     token: TokenCache,
     pub retry: RetryPolicy,
+    /// How long an upload may move no bytes before it is given up (see `upload.rs`).
+    pub upload_stall: Duration,
     pub stats: Stats,
     /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
     /// remote run, marking the MLflow run KILLED).
@@ -121,6 +123,7 @@ impl Client {
             token: TokenCache::new(&config.method),
             method: config.method,
             retry: RetryPolicy::default(),
+            upload_stall: super::upload::stall_limit(),
             stats: Stats::default(),
             cleaning_up: std::sync::atomic::AtomicBool::new(false),
             trace: std::sync::OnceLock::new(),

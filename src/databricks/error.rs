@@ -120,6 +120,21 @@ impl ApiError {
         Self::new(host, endpoint, Kind::Transport { sent }, code, &text)
     }
 
+    /// An upload that moved no bytes and got no answer for `limit`; it may have been partly
+    /// received, so it counts as sent.
+    pub fn stalled(host: &str, endpoint: &str, limit: std::time::Duration) -> Self {
+        Self::new(
+            host,
+            endpoint,
+            Kind::Transport { sent: true },
+            "TIMEOUT",
+            &format!(
+                "the upload stalled: no bytes moved and no answer for {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
     /// Whether no connection to the host could be made (see [`UNREACHABLE`]).
     pub fn is_unreachable(&self) -> bool {
         self.kind == Kind::Transport { sent: false }

@@ -1,9 +1,16 @@
 //! File uploads: a file body streamed in 1 MiB pieces through reqwest's async client (its
 //! blocking client pushes a reader through in 8 KiB pieces, which costs more than a fast
 //! network does), with progress, and stopped at the next piece by Ctrl-C.
+//!
+//! An upload is given up only when it stalls: no piece taken by the connection and no answer
+//! for `Client::upload_stall` ([`stall_limit`]), as the SDKs time out a read or write that makes no progress
+//! (databricks-sdk-py `_base_client.py` passes `http_timeout_seconds` to requests as its
+//! per-socket-operation timeout, not a total), never for taking long on a slow link.
 
 use std::io::Read;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::client::{Client, REQUEST_TIMEOUT};
 use super::error::ApiError;
@@ -27,8 +34,17 @@ impl Client {
         let file = fs_err::File::open(path)
             .map_err(|e| ApiError::local(&self.host, req.path, &e.to_string()))?;
         let total = prefix.len() as u64 + len + suffix.len() as u64;
-        // At least 1 MiB/s before the request is given up as stuck.
-        let timeout = REQUEST_TIMEOUT + Duration::from_secs(total / (1024 * 1024));
+        let stall = self.upload_stall;
+        // When the connection last took a piece (ms since `began`).
+        let began = Instant::now();
+        let moved = Arc::new(AtomicU64::new(0));
+        let moved_by_stream = moved.clone();
+        let progress: Option<Progress> = Some(Arc::new(move |sent: u64| {
+            moved_by_stream.store(began.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if let Some(p) = &progress {
+                p(sent);
+            }
+        }));
         let head = bytes::Bytes::copy_from_slice(prefix);
         let tail = bytes::Bytes::copy_from_slice(suffix);
         let state = (Some(head), file.take(len), Some(tail), 0u64, progress);
@@ -74,7 +90,6 @@ impl Client {
             .bearer_auth(token.expose())
             .header("Content-Type", content_type)
             .header("Content-Length", total.to_string())
-            .timeout(timeout)
             .body(reqwest::Body::wrap_stream(chunks));
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
@@ -92,8 +107,10 @@ impl Client {
                 self.runtime.get().expect("set above")
             }
         };
-        let result = runtime.block_on(async {
+        let answered = moved.clone();
+        let exchange = async move {
             let resp = builder.send().await?;
+            answered.store(began.elapsed().as_millis() as u64, Ordering::Relaxed);
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
             let body = resp.bytes().await?.to_vec();
@@ -102,14 +119,41 @@ impl Client {
                 headers,
                 body,
             })
-        });
-        let resp = result.map_err(|e| {
-            if self.stopped() {
-                ApiError::cancelled(&self.host, req.path)
-            } else {
-                ApiError::transport(&self.host, req.path, &e)
+        };
+        let watchdog = async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let idle = began.elapsed().as_millis() as u64 - moved.load(Ordering::Relaxed);
+                if idle > stall.as_millis() as u64 {
+                    return;
+                }
             }
-        })?;
+        };
+        let result = runtime.block_on(async {
+            match futures_util::future::select(Box::pin(exchange), Box::pin(watchdog)).await {
+                futures_util::future::Either::Left((answer, _)) => Some(answer),
+                futures_util::future::Either::Right(_) => None,
+            }
+        });
+        let resp = match result {
+            Some(answer) => answer.map_err(|e| {
+                if self.stopped() {
+                    ApiError::cancelled(&self.host, req.path)
+                } else {
+                    ApiError::transport(&self.host, req.path, &e)
+                }
+            })?,
+            None => return Err(ApiError::stalled(&self.host, req.path, stall)),
+        };
         self.refused(req, resp)
     }
+}
+
+/// How long an upload may make no progress (`MLOPS_UPLOAD_STALL_SECS`, default the request
+/// timeout, 60 s) before it is given up and tried again.
+pub fn stall_limit() -> Duration {
+    std::env::var("MLOPS_UPLOAD_STALL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(REQUEST_TIMEOUT, Duration::from_secs)
 }

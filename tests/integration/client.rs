@@ -298,3 +298,77 @@ fn an_unreachable_host_is_said_within_seconds_with_what_failed() {
     crate::support::assert_has(&run.stderr, &["the TLS handshake failed", "certificate"]);
     assert!(!run.stderr.contains("trying again"), "{}", run.stderr);
 }
+
+#[test]
+fn an_upload_is_given_up_when_it_stalls_never_for_taking_long() {
+    let ws = FakeWorkspace::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.whl");
+    let data: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let mut c = client(&ws);
+    // Bytes move in 1 MiB pieces, and the last few MiB drain from the socket's buffers
+    // after the last piece: the limit must be longer than both take on this link.
+    c.upload_stall = Duration::from_secs(2);
+    c.retry.budget = Duration::from_secs(5);
+    let files = cargo_mlops::databricks::files::Files { client: &c };
+    // A slow link (4 MiB/s): longer than the stall limit in all, but bytes keep moving.
+    ws.set_faults(Faults {
+        pace: crate::support::fake::http::Pace {
+            rate: 4 * 1024 * 1024,
+            stall: Duration::ZERO,
+        },
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    files
+        .put_file(
+            "/Volumes/main/mlops/artifacts/slow.whl",
+            &file,
+            data.len() as u64,
+            false,
+            None,
+        )
+        .unwrap();
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the link was not slow"
+    );
+    assert_eq!(
+        ws.volume_file("/Volumes/main/mlops/artifacts/slow.whl")
+            .unwrap(),
+        data
+    );
+    // A link that stops half-way for longer than the limit: each attempt is given up as
+    // stalled after the limit and tried again (an upload is idempotent) within the budget,
+    // then the error says it stalled.
+    ws.set_faults(Faults {
+        pace: crate::support::fake::http::Pace {
+            rate: 0,
+            stall: Duration::from_secs(4),
+        },
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let err = files
+        .put_file(
+            "/Volumes/main/mlops/artifacts/stuck.whl",
+            &file,
+            data.len() as u64,
+            false,
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.attempts > 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("the upload stalled: no bytes moved and no answer for 2 s"),
+        "{err}"
+    );
+    ws.set_faults(Faults::default());
+}

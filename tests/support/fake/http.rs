@@ -111,6 +111,54 @@ fn reason(status: u16) -> &'static str {
 
 /// Reads one request from the connection; `None` when the client closed it.
 pub fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+    read_request_paced(reader, &Pace::default)
+}
+
+/// How fast a request body is taken off the connection: a slow link (`rate` bytes a second,
+/// 0 for as fast as it comes) and a pause of `stall` half-way through (a link that stops).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pace {
+    pub rate: u64,
+    pub stall: std::time::Duration,
+}
+
+impl Pace {
+    fn read_body(&self, reader: &mut BufReader<TcpStream>, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut body = vec![0; len];
+        if self.rate == 0 && self.stall.is_zero() {
+            reader.read_exact(&mut body)?;
+            return Ok(body);
+        }
+        let piece = if self.rate == 0 {
+            64 * 1024
+        } else {
+            (self.rate as usize / 10).max(1)
+        };
+        let mut at = 0;
+        let mut stalled = false;
+        while at < len {
+            let end = (at + piece).min(len);
+            reader.read_exact(&mut body[at..end])?;
+            at = end;
+            if self.rate > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if !stalled && !self.stall.is_zero() && at >= len / 2 {
+                stalled = true;
+                std::thread::sleep(self.stall);
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// [`read_request`] with the body taken off the connection at `pace()`, asked once the
+/// request's headers have arrived (a kept-alive connection waits for its next request with
+/// whatever pace a test sets meanwhile).
+pub fn read_request_paced(
+    reader: &mut BufReader<TcpStream>,
+    pace: &dyn Fn() -> Pace,
+) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -171,9 +219,7 @@ pub fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option
             .get("content-length")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body)?;
-        body
+        pace().read_body(reader, len)?
     };
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), parse_query(q)),

@@ -53,6 +53,8 @@ pub struct Faults {
     /// The answer to this request (counted from 0 since `set_faults`, among those `only`
     /// selects) is lost: the request is acted on and the connection reset.
     pub lose_answer_of: Option<u64>,
+    /// How fast request bodies are read (a slow link, a link that stalls half-way).
+    pub pace: http::Pace,
 }
 
 /// One logged request.
@@ -284,7 +286,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
     });
     let mut writer = stream;
     loop {
-        let req = match http::read_request(&mut reader) {
+        let pace = || shared.faults.lock().unwrap().0.pace;
+        let req = match http::read_request_paced(&mut reader, &pace) {
             Ok(Some(req)) => req,
             _ => return,
         };
