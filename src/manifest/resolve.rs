@@ -195,16 +195,18 @@ pub(super) fn resolve(
 
     let jobs = super::jobs::resolve(
         raw.jobs,
-        &entry_points.keys().map(String::as_str).collect::<Vec<_>>(),
-        &targets
-            .iter()
-            .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
-            .collect(),
-        &targets
-            .iter()
-            .map(|(n, t)| (n.clone(), t.release.model.clone().or(release.model.clone())))
-            .collect(),
-        hooks.target.as_deref(),
+        &super::jobs::Known {
+            entry_points: &entry_points.keys().map(String::as_str).collect::<Vec<_>>(),
+            targets: &targets
+                .iter()
+                .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
+                .collect(),
+            models: &targets
+                .iter()
+                .map(|(n, t)| (n.clone(), t.release.model.clone().or(release.model.clone())))
+                .collect(),
+            hook_target: hooks.target.as_deref(),
+        },
         &ctx,
     )?;
     Ok(Manifest {

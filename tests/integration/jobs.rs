@@ -340,6 +340,31 @@ fn bad_jobs_are_manifest_errors_with_their_place() {
             "not a time zone id",
             "jobs.nightly.schedule.timezone",
         ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nschedule = { cron = \"0 0 2 * * ?\", timezone = \"Europe/Amsterdm\" }\n",
+            "did you mean `Europe/Amsterdam`?",
+            "jobs.nightly.schedule.timezone",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nschedule = { cron = \"0 0 25 * * ?\" }\n",
+            "field 3 (hours) is 25, outside 0-23",
+            "jobs.nightly.schedule.cron",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\non_failure = { webhooks = [\"a\", \"b\", \"c\", \"d\"] }\n",
+            "on_failure.webhooks names 4 destinations; a job takes at most 3 per event",
+            "jobs.nightly.on_failure.webhooks",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\ntimeout_seconds = 3000000000\n",
+            "timeout_seconds = 3000000000 is more than the Jobs API takes",
+            "jobs.nightly.timeout_seconds",
+        ),
+        (
+            "\n[jobs.nightly]\nentry = \"train\"\nmax_concurrent_runs = 0\n",
+            "max_concurrent_runs = 0 is out of range",
+            "jobs.nightly.max_concurrent_runs",
+        ),
     ] {
         p.file("mlops.toml", &(base.clone() + extra));
         let out = p.mlops(&["check"]);
