@@ -169,14 +169,13 @@ impl Client {
             Method::OAuthM2M {
                 client_id,
                 client_secret,
-            } => self.oauth_token(client_id, client_secret),
+                scopes,
+            } => self.oauth_token(client_id, client_secret, scopes),
             Method::AzureCli => token::azure_cli_token(&self.host),
             Method::DatabricksCli { external_browser } => {
                 token::databricks_cli_token(&self.host, *external_browser)
             }
-            Method::Oidc(f) => {
-                self.federated_token(f.client_id.as_deref(), &f.supplier, f.audience.as_deref())
-            }
+            Method::Oidc(f) => self.federated_token(f),
             Method::Basic { .. } | Method::Anonymous => Err(ApiError::local(
                 &self.host,
                 "",
@@ -190,21 +189,17 @@ impl Client {
     /// `/.well-known/databricks-config` (databricks-sdk-py `config.py`
     /// `Config._resolve_host_metadata`, best effort), else the token endpoint
     /// (`credentials_provider.py` `_oidc_credentials_provider`).
-    fn federated_token(
-        &self,
-        client_id: Option<&str>,
-        supplier: &super::oidc::Supplier,
-        audience: Option<&str>,
-    ) -> Result<token::Fetched, ApiError> {
+    fn federated_token(&self, f: &super::oidc::Federated) -> Result<token::Fetched, ApiError> {
+        let (client_id, supplier) = (f.client_id.as_deref(), &f.supplier);
         let endpoint = format!("{}/oidc/v1/token", self.host);
-        let audience = match audience {
+        let audience = match f.audience.as_deref() {
             Some(a) => a.to_string(),
             None => self.advertised_audience().unwrap_or(endpoint),
         };
         let audience = audience.as_str();
         let id_token = super::oidc::id_token(&self.http, &self.host, supplier, audience)?;
         self.token_request(
-            super::oidc::exchange_form(&id_token, client_id),
+            super::oidc::exchange_form(&id_token, client_id, &f.scopes),
             Auth::None,
             |e| {
                 ApiError::login(
@@ -245,10 +240,20 @@ impl Client {
         Ok(answer.into_fetched())
     }
 
-    /// An OAuth M2M token: the client credentials grant, the id and secret as HTTP Basic.
-    fn oauth_token(&self, id: &str, secret: &Secret) -> Result<token::Fetched, ApiError> {
+    /// An OAuth M2M token: the client credentials grant, the id and secret as HTTP Basic, for
+    /// the configured `scopes` (sdk-py `oauth_service_principal`: `scopes=cfg.get_scopes()`).
+    fn oauth_token(
+        &self,
+        id: &str,
+        secret: &Secret,
+        scopes: &str,
+    ) -> Result<token::Fetched, ApiError> {
+        let scope =
+            percent_encoding::utf8_percent_encode(scopes, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .replace("%2D", "-");
         self.token_request(
-            "grant_type=client_credentials&scope=all-apis".into(),
+            format!("grant_type=client_credentials&scope={scope}"),
             Auth::Basic {
                 id: id.to_string(),
                 secret: secret.clone(),

@@ -189,7 +189,7 @@ impl ApiError {
                     .iter()
                     .any(|w| message.contains(w)))
             || message.contains("not authenticated")
-            || message.contains("credential");
+            || (message.contains("credential") && !about_uc_securables(&message));
         if about_the_credential {
             self.as_auth(by)
         } else {
@@ -242,6 +242,20 @@ impl ApiError {
             _ => false,
         }
     }
+}
+
+/// Whether a refusal's message is about a Unity Catalog securable whose name has
+/// "credential" in it (a storage or service credential, an external location), not about the
+/// caller's own credentials: "User does not have READ FILES on Storage Credential 'x'" is a
+/// missing privilege (403 `PERMISSION_DENIED`), never a bad token.
+fn about_uc_securables(message: &str) -> bool {
+    [
+        "storage credential",
+        "service credential",
+        "external location",
+    ]
+    .iter()
+    .any(|s| message.contains(s))
 }
 
 /// The ways a connection is not made, by code and in words. A refused connection and a name
@@ -564,5 +578,30 @@ mod tests {
             err.message(),
             "the credentials from DATABRICKS_TOKEN were rejected by https://adb-1.net (403 403: Invalid access token.)"
         );
+    }
+
+    #[test]
+    fn a_refusal_about_a_storage_credential_is_a_missing_privilege_not_a_bad_token() {
+        let refused = |msg: &str| {
+            ApiError::from_response(
+                "https://x",
+                "/api/2.0/fs/files/Volumes/a/b/c/f",
+                403,
+                format!("{{\"error_code\":\"PERMISSION_DENIED\",\"message\":\"{msg}\"}}")
+                    .as_bytes(),
+                "application/json",
+            )
+            .as_refused("DATABRICKS_TOKEN".into())
+            .kind
+            .clone()
+        };
+        assert!(matches!(
+            refused("User does not have READ FILES on Storage Credential 'creds'."),
+            Kind::Denied { .. }
+        ));
+        assert!(matches!(
+            refused("Credential was not sent or was of an unsupported type for this API."),
+            Kind::Auth { .. }
+        ));
     }
 }

@@ -22,6 +22,10 @@ pub enum Supplier {
     /// The token itself, in an environment variable (`DATABRICKS_OIDC_TOKEN`, or the one
     /// `DATABRICKS_OIDC_TOKEN_ENV` names).
     Env { var: String, token: Secret },
+    /// The token in a file, read at each exchange (a Kubernetes projected service account
+    /// token is rotated in place): sdk-py `credentials_provider.py` `file_oidc`,
+    /// `oidc_token_supplier.py` `FileOIDCTokenSupplier`.
+    File { path: String },
 }
 
 impl Supplier {
@@ -30,6 +34,7 @@ impl Supplier {
             Supplier::GitHub { .. } => "github-oidc",
             Supplier::AzureDevOps { .. } => "azure-devops-oidc",
             Supplier::Env { .. } => "env-oidc",
+            Supplier::File { .. } => "file-oidc",
         }
     }
 
@@ -38,6 +43,7 @@ impl Supplier {
             Supplier::GitHub { .. } => "GitHub Actions' OIDC token".into(),
             Supplier::AzureDevOps { .. } => "Azure Pipelines' OIDC token".into(),
             Supplier::Env { var, .. } => format!("the OIDC token in {var}"),
+            Supplier::File { path } => format!("the OIDC token in {path}"),
         }
     }
 }
@@ -50,10 +56,12 @@ pub struct Federated {
     pub supplier: Supplier,
     /// `token_audience`; `None`: the host's advertised one, else the token endpoint.
     pub audience: Option<String>,
+    /// The OAuth scopes asked for in the exchange, space-separated (default `all-apis`).
+    pub scopes: String,
 }
 
 /// The `auth_type`s this module serves.
-pub const AUTH_TYPES: &[&str] = &["github-oidc", "azure-devops-oidc", "env-oidc"];
+pub const AUTH_TYPES: &[&str] = &["github-oidc", "azure-devops-oidc", "env-oidc", "file-oidc"];
 
 /// The GitHub Actions supplier, when the job may ask for ID tokens.
 fn github(env: &dyn Fn(&str) -> Option<String>) -> Option<Supplier> {
@@ -103,6 +111,10 @@ pub struct Settings<'a> {
     pub audience: Option<String>,
     /// `oidc_token_env` (`DATABRICKS_OIDC_TOKEN_ENV`).
     pub token_env: Option<String>,
+    /// `oidc_token_filepath` (`DATABRICKS_OIDC_TOKEN_FILE`).
+    pub token_file: Option<String>,
+    /// `scopes`, space-separated.
+    pub scopes: String,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -121,6 +133,12 @@ pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Federated, (String, Str
                 "map the token into the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`".to_string(),
             )
         })?,
+        "file-oidc" => s.token_file.clone().map(|path| Supplier::File { path }).ok_or_else(|| {
+            (
+                "auth_type `file-oidc` reads the ID token from a file, but no file is named".to_string(),
+                "set DATABRICKS_OIDC_TOKEN_FILE (or `oidc_token_filepath` in the profile) to the token file's path".to_string(),
+            )
+        })?,
         _ => from_env(s.token_env.clone(), s.env).ok_or_else(|| {
             let var = s.token_env.clone().unwrap_or_else(|| "DATABRICKS_OIDC_TOKEN".into());
             (
@@ -129,31 +147,33 @@ pub fn method_for(kind: &str, s: Settings<'_>) -> Result<Federated, (String, Str
             )
         })?,
     };
-    if s.client_id.is_none() && kind != "env-oidc" {
-        return Err((
-            format!("auth_type `{kind}` needs the service principal's application id"),
-            "set DATABRICKS_CLIENT_ID (or `client_id` in the profile) to the service principal whose federation policy trusts this CI".into(),
-        ));
-    }
+    // No client id is account-wide token federation, which the Go SDK and the CLI allow for
+    // every OIDC type asked for by name (the exchange then sends none).
     Ok(Federated {
         client_id: s.client_id,
         supplier,
         audience: s.audience,
+        scopes: s.scopes,
     })
 }
 
 /// With no `auth_type`, the method the SDKs' default chain would find after a token and a
-/// client secret (`DefaultCredentials` in `credentials_provider.py`: `env_oidc`, then
-/// `github_oidc`, then `azure_devops_oidc`; the last two need a client id).
+/// client secret (`DefaultCredentials` in `credentials_provider.py`: `env_oidc`, `file_oidc`,
+/// then `github_oidc`, then `azure_devops_oidc`). Found by detection, the CI systems' tokens
+/// need a client id here: a job that may ask for ID tokens for another cloud is not taken for
+/// a Databricks federation unless it names a service principal (or asks by `auth_type`).
 pub fn detect(s: Settings<'_>) -> Option<Federated> {
-    let supplier = from_env(s.token_env.clone(), s.env).or_else(|| {
-        s.client_id.as_ref()?;
-        github(s.env).or_else(|| azure_devops(s.env))
-    })?;
+    let supplier = from_env(s.token_env.clone(), s.env)
+        .or_else(|| s.token_file.clone().map(|path| Supplier::File { path }))
+        .or_else(|| {
+            s.client_id.as_ref()?;
+            github(s.env).or_else(|| azure_devops(s.env))
+        })?;
     Some(Federated {
         client_id: s.client_id,
         supplier,
         audience: s.audience,
+        scopes: s.scopes,
     })
 }
 
@@ -170,6 +190,14 @@ pub fn id_token(
     };
     let (request, field) = match supplier {
         Supplier::Env { token, .. } => return Ok(token.clone()),
+        Supplier::File { path } => {
+            let help = "check the path of the token file (DATABRICKS_OIDC_TOKEN_FILE)";
+            return match fs_err::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text.trim())),
+                Ok(_) => Err(fail(format!("{path} is empty"), help)),
+                Err(e) => Err(fail(format!("cannot read it: {e}"), help)),
+            };
+        }
         Supplier::GitHub { url, token } => (
             http.get(format!(
                 "{url}&audience={}",
@@ -211,14 +239,15 @@ pub fn id_token(
 }
 
 /// The form `_exchange_id_token` posts to `/oidc/v1/token` (`ClientCredentials` with
-/// `use_params=True`: the client id in the form, no secret).
-pub fn exchange_form(id_token: &Secret, client_id: Option<&str>) -> String {
+/// `use_params=True`: the client id in the form, no secret), with the configured `scopes`.
+pub fn exchange_form(id_token: &Secret, client_id: Option<&str>, scopes: &str) -> String {
     let enc = |v: &str| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
     let mut form = format!(
-        "grant_type={}&subject_token_type={}&subject_token={}&scope=all-apis",
+        "grant_type={}&subject_token_type={}&subject_token={}&scope={}",
         enc("urn:ietf:params:oauth:grant-type:token-exchange"),
         enc("urn:ietf:params:oauth:token-type:jwt"),
         enc(id_token.expose()),
+        enc(scopes).replace("%2D", "-"),
     );
     if let Some(id) = client_id {
         form.push_str(&format!("&client_id={}", enc(id)));
@@ -261,6 +290,8 @@ mod tests {
             client_id: client.map(str::to_string),
             audience: None,
             token_env: None,
+            token_file: None,
+            scopes: "all-apis".into(),
             env,
         }
     }
@@ -311,13 +342,14 @@ mod tests {
         );
         let err = method_for("github-oidc", settings(Some("sp"), &env_of(&[]))).unwrap_err();
         assert!(err.1.contains("id-token: write"), "{err:?}");
-        let err = method_for("github-oidc", settings(None, &gh)).unwrap_err();
-        assert!(err.0.contains("application id"), "{err:?}");
+        // Asked for by name, no client id is account-wide federation.
+        let m = method_for("github-oidc", settings(None, &gh)).unwrap();
+        assert_eq!(m.client_id, None);
     }
 
     #[test]
     fn the_exchange_form_is_the_sdks() {
-        let form = exchange_form(&Secret::new("a.b.c"), Some("sp-1"));
+        let form = exchange_form(&Secret::new("a.b.c"), Some("sp-1"), "all-apis");
         assert_eq!(
             form,
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant%2Dtype%3Atoken%2Dexchange&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken%2Dtype%3Ajwt&subject_token=a%2Eb%2Ec&scope=all%2Dapis&client_id=sp%2D1".replace("all%2Dapis", "all-apis")

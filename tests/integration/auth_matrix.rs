@@ -146,13 +146,21 @@ fn credentials_resolve_as_the_sdks_do_in_every_combination() {
             Some(b),
             "error: no Databricks credentials",
         ),
-        // A named profile with a target host: the target's host, the profile's credential.
+        // A named profile for another workspace than the target's host: refused, as the
+        // Databricks CLI refuses it, or its token would go to a host it is not for.
         (
             Envs::None,
             true,
             Some("b"),
             Some(a),
-            &format!("{a} pat dapi-profile-b"),
+            "error: profile `b` in",
+        ),
+        (
+            Envs::None,
+            true,
+            Some("b"),
+            Some(b),
+            &format!("{b} pat dapi-profile-b"),
         ),
         (
             Envs::HostAndToken,

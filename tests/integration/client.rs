@@ -159,6 +159,7 @@ fn oauth_token_requests_are_retried_like_any_other() {
         method: Method::OAuthM2M {
             client_id: "fake-client".into(),
             client_secret: Secret::new("fake-secret"),
+            scopes: "all-apis".into(),
         },
         source: "the test".into(),
     })

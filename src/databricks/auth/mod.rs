@@ -1,9 +1,7 @@
 //! Databricks unified authentication, as the SDKs do it: explicit (target) settings, then
-//! `DATABRICKS_*` environment variables, then a `~/.databrickscfg` profile; personal access
-//! tokens, OAuth machine-to-machine, or the Azure CLI.
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! `DATABRICKS_*` environment variables, then a `~/.databrickscfg` profile (`layers.rs`);
+//! then personal access tokens, OAuth machine-to-machine, workload identity federation or a
+//! login tool (`methods.rs`).
 
 use super::secret::Secret;
 use crate::error::{Error, Result};
@@ -20,6 +18,8 @@ pub enum Method {
     OAuthM2M {
         client_id: String,
         client_secret: Secret,
+        /// The OAuth scopes asked for, space-separated (`scopes`; default `all-apis`).
+        scopes: String,
     },
     /// `az account get-access-token`.
     AzureCli,
@@ -76,321 +76,58 @@ pub struct Settings<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
-/// One layer of settings (the target, the environment, a profile).
-#[derive(Default, Debug)]
-struct Layer {
-    name: String,
-    values: BTreeMap<&'static str, String>,
-}
+mod layers;
+mod methods;
 
-const KEYS: &[(&str, &str)] = &[
-    ("host", "DATABRICKS_HOST"),
-    ("token", "DATABRICKS_TOKEN"),
-    ("client_id", "DATABRICKS_CLIENT_ID"),
-    ("client_secret", "DATABRICKS_CLIENT_SECRET"),
-    ("auth_type", "DATABRICKS_AUTH_TYPE"),
-    ("token_audience", "DATABRICKS_TOKEN_AUDIENCE"),
-    ("oidc_token_env", "DATABRICKS_OIDC_TOKEN_ENV"),
-];
+pub use methods::AUTH_TYPES;
 
-/// The `auth_type` values we know (the SDKs' names).
-pub const AUTH_TYPES: &[&str] = &[
-    "pat",
-    "oauth-m2m",
-    "azure-cli",
-    "databricks-cli",
-    "external-browser",
-    "github-oidc",
-    "azure-devops-oidc",
-    "env-oidc",
-];
-
+/// Resolves the target's workspace and credentials, with no network: the SDK's loaders in
+/// their order (`layers.rs`), the host from the first layer that has one, then the
+/// credentials (`methods.rs`).
 pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
     let env = |k: &str| (settings.env)(k).filter(|v| !v.trim().is_empty());
-    let mut tried = Vec::new();
-
-    let mut explicit = Layer {
-        name: format!("[targets.{}] in mlops.toml", settings.target),
-        ..Layer::default()
-    };
-    if let Some(host) = settings.host {
-        explicit.values.insert("host", host.to_string());
-    }
-
-    let mut from_env = Layer {
-        name: "environment variables".into(),
-        ..Layer::default()
-    };
-    for (key, var) in KEYS {
-        if let Some(v) = env(var) {
-            from_env.values.insert(key, v);
-        }
-    }
-    tried.push(format!(
-        "environment ({})",
-        KEYS.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(", ")
-    ));
-
-    let config_path = env("DATABRICKS_CONFIG_FILE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            env("HOME")
-                .or_else(|| env("USERPROFILE"))
-                .map(|h| PathBuf::from(h).join(".databrickscfg"))
-        });
-    let named_profile = settings
+    let mut tried = vec![format!("environment ({})", layers::environment_names())];
+    let target = layers::target(settings);
+    let from_env = layers::environment(&env);
+    let named = settings
         .profile
         .map(str::to_string)
         .or_else(|| env("DATABRICKS_CONFIG_PROFILE"));
-    // Environment variables outrank a profile, so when they already say everything (as in CI,
-    // where no config file exists), a named profile that is missing does not matter.
-    let env_complete = from_env.values.contains_key("host")
-        && (from_env.values.contains_key("token")
-            || (from_env.values.contains_key("client_id")
-                && from_env.values.contains_key("client_secret")));
-    // databricks-sdk-py `databricks/sdk/config.py` `Config._known_file_config_loader`: with no
-    // profile named, the config file is not read at all once a host or any credential is
-    // configured (here by the target or the environment), so a DEFAULT profile made by
-    // `databricks auth login` never mixes with DATABRICKS_HOST/DATABRICKS_TOKEN in CI.
-    let host_configured = settings.host.is_some() || from_env.values.contains_key("host");
-    let auth_configured = ["token", "client_id", "client_secret"]
-        .iter()
-        .any(|k| from_env.values.contains_key(k));
-    let skip_file = named_profile.is_none() && (host_configured || auth_configured);
-    let profile = match &config_path {
-        Some(path) if path.is_file() && skip_file => {
-            // The Databricks CLI adds one step before that (`libs/databrickscfg/loader.go`
-            // `profileFromHostLoader.Configure`): a host with no credential and no auth type
-            // takes the one profile whose host is that host; several are an error.
-            let host = settings
-                .host
-                .map(str::to_string)
-                .or_else(|| from_env.values.get("host").cloned());
-            match host.filter(|_| !auth_configured && !from_env.values.contains_key("auth_type")) {
-                Some(host) => {
-                    let text = fs_err::read_to_string(path)?;
-                    let ini = super::config_file::parse_ini(&text);
-                    let want = super::host::normalize_host(&host).ok();
-                    let matching: Vec<&String> = ini
-                        .iter()
-                        .filter(|(name, _)| *name != "__settings__")
-                        .filter(|(_, section)| {
-                            section
-                                .get("host")
-                                .and_then(|h| super::host::normalize_host(h).ok())
-                                .is_some_and(|h| Some(h) == want)
-                        })
-                        .map(|(name, _)| name)
-                        .collect();
-                    match matching.as_slice() {
-                        [] => {
-                            tried
-                                .push(format!("a profile for {host} in {} (none)", path.display()));
-                            None
-                        }
-                        [name] => {
-                            tried.push(format!(
-                                "profile `{name}` in {} (its host is {host})",
-                                path.display()
-                            ));
-                            let mut layer = Layer {
-                                name: format!(
-                                    "profile `{name}` in {} (matched by its host)",
-                                    path.display()
-                                ),
-                                ..Layer::default()
-                            };
-                            for (key, _) in KEYS {
-                                if let Some(v) =
-                                    ini[*name].get(*key).filter(|v| !v.trim().is_empty())
-                                {
-                                    layer.values.insert(key, v.clone());
-                                }
-                            }
-                            Some(layer)
-                        }
-                        several => {
-                            return Err(Error::usage(format!(
-                                "{host}: several profiles in {} are for this host: {}",
-                                path.display(),
-                                several.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                            ))
-                            .with_help("name one with `profile = \"...\"` on the target, or DATABRICKS_CONFIG_PROFILE"));
-                        }
-                    }
-                }
-                None => {
-                    tried.push(format!(
-                        "{} (not read: the environment configures credentials and no profile is named, as the SDKs do)",
-                        path.display()
-                    ));
-                    None
-                }
-            }
-        }
-        Some(path) if path.is_file() => {
-            let text = fs_err::read_to_string(path)?;
-            let ini = super::config_file::parse_ini(&text);
-            let name = named_profile.clone().or_else(|| {
-                ini.get("__settings__")
-                    .and_then(|s| s.get("default_profile"))
-                    .cloned()
-            });
-            let chosen = name.clone().unwrap_or_else(|| "DEFAULT".into());
-            tried.push(format!("profile `{chosen}` in {}", path.display()));
-            match ini.get(&chosen) {
-                Some(section) => {
-                    let mut layer = Layer {
-                        name: format!("profile `{chosen}` in {}", path.display()),
-                        ..Layer::default()
-                    };
-                    for (key, _) in KEYS {
-                        if let Some(v) = section.get(*key).filter(|v| !v.trim().is_empty()) {
-                            layer.values.insert(key, v.clone());
-                        }
-                    }
-                    Some(layer)
-                }
-                None if name.is_some() && !env_complete => {
-                    return Err(Error::usage(format!(
-                        "profile `{chosen}` is not in {}",
-                        path.display()
-                    ))
-                    .with_help({
-                        let names: Vec<&str> = ini
-                            .keys()
-                            .filter(|k| *k != "__settings__")
-                            .map(String::as_str)
-                            .collect();
-                        let near = crate::diagnostic::closest(&chosen, names.iter().copied());
-                        match near.first() {
-                            Some(n) => format!("did you mean `{n}`? (profiles there: {})", names.join(", ")),
-                            None => format!(
-                                "add a `[{chosen}]` section with `host` and `token`, or name another profile (profiles there: {})",
-                                names.join(", ")
-                            ),
-                        }
-                    }));
-                }
-                None => None,
-            }
-        }
-        Some(path) => {
-            if let Some(name) = named_profile.as_ref().filter(|_| !env_complete) {
-                return Err(Error::usage(format!(
-                    "profile `{name}` was asked for, but {} does not exist",
-                    path.display()
-                ))
-                .with_help("create it (`databricks configure`), or set DATABRICKS_HOST and DATABRICKS_TOKEN"));
-            }
-            tried.push(format!("{} (missing)", path.display()));
-            None
-        }
-        None => None,
+    let before = layers::Before {
+        target: &target,
+        env: &from_env,
+        named,
     };
-
-    let layers: Vec<&Layer> = [Some(&explicit), Some(&from_env), profile.as_ref()]
+    let profile = layers::file(&env, &before, &mut tried)?;
+    let all: Vec<&layers::Layer> = [Some(&target), Some(&from_env), profile.as_ref()]
         .into_iter()
         .flatten()
         .collect();
-    let pick = |key: &str| -> Option<(String, String)> {
-        layers
-            .iter()
+    let pick = |key: &str| -> methods::Picked {
+        all.iter()
             .find_map(|l| l.values.get(key).map(|v| (v.clone(), l.name.clone())))
     };
-
-    let help = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = databricks-cli` after `databricks auth login`, or `auth_type = azure-cli` after `az login`, or in CI without a secret `auth_type = github-oidc` (or `azure-devops-oidc`, `env-oidc`) with DATABRICKS_CLIENT_ID";
-    let Some((raw_host, host_source)) = pick("host") else {
-        return Err(Error::usage(format!(
-            "no Databricks host for target `{}`; tried: target settings, {}",
-            settings.target,
-            tried.join(", ")
-        ))
-        .with_help(help));
+    let host = host(settings, &pick, &tried)?;
+    let inputs = methods::Inputs {
+        pick: &pick,
+        env: &env,
+        host: &host,
     };
-    let host = super::host::normalize_host(&raw_host).map_err(|why| {
-        Error::usage(format!("host `{raw_host}` (from {host_source}): {why}")).with_help(
-            "use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net",
-        )
-    })?;
-
-    let token = pick("token");
-    let client = match (pick("client_id"), pick("client_secret")) {
-        (Some(id), Some(secret)) => Some((id, secret)),
-        _ => None,
+    let found = match pick("auth_type") {
+        Some((kind, from)) => methods::by_auth_type(&kind, &from, &inputs)?,
+        None => methods::default_chain(&inputs)?,
     };
-    let auth_type = pick("auth_type");
-    let method_and_source = match auth_type.as_ref().map(|(v, _)| v.as_str()) {
-        Some("pat") => token.map(|(t, s)| (Method::Pat(Secret::new(t)), s)),
-        Some("oauth-m2m") => client.map(|((id, source), (secret, _))| {
-            (
-                Method::OAuthM2M {
-                    client_id: id,
-                    client_secret: Secret::new(secret),
-                },
-                source,
-            )
-        }),
-        Some("azure-cli") => Some((Method::AzureCli, "the Azure CLI (az)".to_string())),
-        Some(kind @ ("databricks-cli" | "external-browser")) => Some((
-            Method::DatabricksCli {
-                external_browser: kind == "external-browser",
-            },
-            format!(
-                "the Databricks CLI's login (`databricks auth token`; auth_type `{kind}` from {})",
-                auth_type.as_ref().map_or("", |(_, s)| s.as_str())
-            ),
-        )),
-        Some(kind) if super::oidc::AUTH_TYPES.contains(&kind) => {
-            let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
-            let method = super::oidc::method_for(kind, oidc_settings(&pick, &env)).map_err(
-                |(why, help)| {
-                    Error::usage(format!("{why} (auth_type from {from})")).with_help(help)
-                },
-            )?;
-            Some((Method::Oidc(method), oidc_source(kind, &pick)))
-        }
-        Some(other) => {
-            let from = auth_type.as_ref().map_or("", |(_, s)| s.as_str());
-            return Err(
-                Error::usage(format!("unknown auth_type `{other}` (from {from})")).with_help(
-                    crate::diagnostic::suggestion("auth types", other, AUTH_TYPES.iter().copied()),
-                ),
-            );
-        }
-        None => match (token, client) {
-            (Some(_), Some(_)) => {
-                return Err(Error::usage(
-                    "both a token and a client id/secret are set, so the authentication method is ambiguous",
-                )
-                .with_help("set `auth_type` (DATABRICKS_AUTH_TYPE) to `pat` or `oauth-m2m`, or remove one of them"));
-            }
-            (Some((t, s)), None) => Some((Method::Pat(Secret::new(t)), s)),
-            (None, Some(((id, source), (secret, _)))) => Some((
-                Method::OAuthM2M {
-                    client_id: id,
-                    client_secret: Secret::new(secret),
-                },
-                source,
-            )),
-            // The SDKs' default chain goes on to the OIDC methods (`DefaultCredentials`).
-            (None, None) => super::oidc::detect(oidc_settings(&pick, &env)).map(|f| {
-                let source = oidc_source(f.supplier.auth_type(), &pick);
-                (Method::Oidc(f), source)
-            }),
-        },
-    };
-    let Some((method, source)) = method_and_source else {
+    let Some((method, source)) = found else {
         return Err(Error::usage(format!(
             "no Databricks credentials for {host} (target `{}`); tried: {}",
             settings.target,
             tried.join(", ")
         ))
-        .with_help(help));
+        .with_help(HELP));
     };
     if let Method::Pat(t) = &method {
         if t.is_empty() {
-            return Err(Error::usage(format!("the token from {source} is empty")).with_help(help));
+            return Err(Error::usage(format!("the token from {source} is empty")).with_help(HELP));
         }
     }
     Ok(Config {
@@ -400,24 +137,27 @@ pub fn resolve(settings: &Settings<'_>) -> Result<Config> {
     })
 }
 
-/// What the OIDC methods read from the resolved settings.
-fn oidc_settings<'a>(
-    pick: &dyn Fn(&str) -> Option<(String, String)>,
-    env: &'a dyn Fn(&str) -> Option<String>,
-) -> super::oidc::Settings<'a> {
-    super::oidc::Settings {
-        client_id: pick("client_id").map(|(v, _)| v),
-        audience: pick("token_audience").map(|(v, _)| v),
-        token_env: pick("oidc_token_env").map(|(v, _)| v),
-        env,
-    }
-}
+const HELP: &str = "set DATABRICKS_HOST and DATABRICKS_TOKEN, or add `host` and `token` to a profile in ~/.databrickscfg (and name it with `profile = ...` in the target), or use a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `auth_type = databricks-cli` after `databricks auth login`, or `auth_type = azure-cli` after `az login`, or in CI without a secret `auth_type = github-oidc` (or `azure-devops-oidc`, `env-oidc`, `file-oidc`) with DATABRICKS_CLIENT_ID";
 
-fn oidc_source(kind: &str, pick: &dyn Fn(&str) -> Option<(String, String)>) -> String {
-    match pick("client_id") {
-        Some((id, from)) => format!("service principal {id}, client id from {from}"),
-        None => format!("account-wide token federation ({kind})"),
-    }
+/// The workspace URL from the first layer that sets one, normalised.
+fn host(
+    settings: &Settings<'_>,
+    pick: &dyn Fn(&str) -> methods::Picked,
+    tried: &[String],
+) -> Result<String> {
+    let Some((raw, from)) = pick("host") else {
+        return Err(Error::usage(format!(
+            "no Databricks host for target `{}`; tried: target settings, {}",
+            settings.target,
+            tried.join(", ")
+        ))
+        .with_help(HELP));
+    };
+    super::host::normalize_host(&raw).map_err(|why| {
+        Error::usage(format!("host `{raw}` (from {from}): {why}")).with_help(
+            "use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -595,5 +335,212 @@ mod tests {
         assert!(err.help().unwrap().contains("DATABRICKS_TOKEN"));
         let err = resolve_with(&env(&[], None), None, None).unwrap_err();
         assert!(err.message().contains("no Databricks host"));
+    }
+
+    #[test]
+    fn a_named_profile_for_another_workspace_is_refused_as_the_cli_refuses_it() {
+        let cfg = "[dev]\nhost = https://dev.cloud.databricks.com\ntoken = devtoken\n[prod]\nhost = https://prod.cloud.databricks.com\ntoken = prodtoken\n";
+        let e = env(&[], Some(cfg));
+        let err =
+            resolve_with(&e, Some("https://prod.cloud.databricks.com"), Some("dev")).unwrap_err();
+        assert!(
+            err.message().contains("profile `dev`")
+                && err
+                    .message()
+                    .contains("is for https://dev.cloud.databricks.com")
+                && err
+                    .message()
+                    .contains("sets the host https://prod.cloud.databricks.com"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.help().unwrap().contains("profile `prod`"),
+            "{:?}",
+            err.help()
+        );
+        // The same host, written another way, is the same workspace.
+        let c = resolve_with(&e, Some("prod.cloud.databricks.com/"), Some("prod")).unwrap();
+        assert_eq!(c.method, Method::Pat(Secret::new("prodtoken")));
+        // DATABRICKS_HOST is checked the same way.
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://prod.cloud.databricks.com"),
+                ("DATABRICKS_CONFIG_PROFILE", "dev"),
+            ],
+            Some(cfg),
+        );
+        assert!(
+            resolve_with(&e, None, None)
+                .unwrap_err()
+                .message()
+                .contains("DATABRICKS_HOST sets the host")
+        );
+    }
+
+    #[test]
+    fn every_credential_the_sdk_counts_keeps_the_config_file_out() {
+        // A profile for the host would be matched by its host (the CLI's step) were no
+        // credential configured; an OIDC token variable, an ARM_* service principal or a
+        // username count as configured, as `Config.is_any_auth_configured` counts them.
+        let cfg = "[ws]\nhost = https://x.cloud.databricks.com\ntoken = filetoken\n";
+        for var in [
+            "DATABRICKS_OIDC_TOKEN_ENV",
+            "ARM_CLIENT_ID",
+            "DATABRICKS_USERNAME",
+            "DATABRICKS_OIDC_TOKEN_FILE",
+        ] {
+            let e = env(
+                &[
+                    ("DATABRICKS_HOST", "https://x.cloud.databricks.com"),
+                    (var, "MY_VALUE"),
+                    ("PATH", ""),
+                ],
+                Some(cfg),
+            );
+            match resolve_with(&e, None, None) {
+                Ok(c) => assert_ne!(c.method, Method::Pat(Secret::new("filetoken")), "{var}"),
+                Err(err) => assert!(
+                    err.message().contains("not read"),
+                    "{var}: {}",
+                    err.message()
+                ),
+            }
+        }
+        let e = env(
+            &[("DATABRICKS_HOST", "https://x.cloud.databricks.com")],
+            Some(cfg),
+        );
+        assert_eq!(
+            resolve_with(&e, None, None).unwrap().method,
+            Method::Pat(Secret::new("filetoken"))
+        );
+    }
+
+    /// A folder with executables `names` (shell scripts that fail), for PATH.
+    fn tools(names: &[&str]) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for name in names {
+            let p = dir.path().join(name);
+            fs_err::write(&p, "#!/bin/sh\nexit 1\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn with_no_auth_type_the_default_chain_goes_on_to_the_login_tools() {
+        let both = tools(&["az", "databricks"]);
+        let path = both.path().to_str().unwrap();
+        let azure = env(
+            &[
+                ("DATABRICKS_HOST", "https://adb-1.2.azuredatabricks.net"),
+                ("PATH", path),
+            ],
+            None,
+        );
+        assert_eq!(
+            resolve_with(&azure, None, None).unwrap().method,
+            Method::AzureCli
+        );
+        let aws = env(
+            &[
+                ("DATABRICKS_HOST", "https://x.cloud.databricks.com"),
+                ("PATH", path),
+            ],
+            None,
+        );
+        assert_eq!(
+            resolve_with(&aws, None, None).unwrap().method,
+            Method::DatabricksCli {
+                external_browser: false
+            }
+        );
+        let none = tools(&[]);
+        let bare = env(
+            &[
+                ("DATABRICKS_HOST", "https://adb-1.2.azuredatabricks.net"),
+                ("PATH", none.path().to_str().unwrap()),
+            ],
+            None,
+        );
+        assert!(
+            resolve_with(&bare, None, None)
+                .unwrap_err()
+                .message()
+                .contains("no Databricks credentials")
+        );
+    }
+
+    #[test]
+    fn oidc_by_name_needs_no_client_id_file_oidc_reads_a_file_and_scopes_are_sent() {
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_AUTH_TYPE", "github-oidc"),
+                ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://gh/t?x=1"),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "rt"),
+            ],
+            None,
+        );
+        let c = resolve_with(&e, None, None).unwrap();
+        assert!(
+            matches!(&c.method, Method::Oidc(f) if f.client_id.is_none()),
+            "{:?}",
+            c.method
+        );
+        assert!(c.source.contains("account-wide"), "{}", c.source);
+
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_OIDC_TOKEN_FILEPATH", "/var/run/token"),
+            ],
+            None,
+        );
+        let c = resolve_with(&e, None, None).unwrap();
+        assert_eq!(c.method.name(), "file-oidc");
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_AUTH_TYPE", "file-oidc"),
+            ],
+            None,
+        );
+        assert!(
+            resolve_with(&e, None, None)
+                .unwrap_err()
+                .help()
+                .unwrap()
+                .contains("DATABRICKS_OIDC_TOKEN_FILE")
+        );
+
+        let cfg = "[sp]\nhost = https://x\nclient_id = id\nclient_secret = s\nscopes = sql, all-apis sql\n";
+        let e = env(&[], Some(cfg));
+        let c = resolve_with(&e, None, Some("sp")).unwrap();
+        assert!(
+            matches!(&c.method, Method::OAuthM2M { scopes, .. } if scopes == "all-apis sql"),
+            "{:?}",
+            c.method
+        );
+    }
+
+    #[test]
+    fn a_username_and_password_are_said_to_be_unsupported() {
+        let e = env(
+            &[
+                ("DATABRICKS_HOST", "https://x"),
+                ("DATABRICKS_USERNAME", "u"),
+                ("DATABRICKS_PASSWORD", "p"),
+            ],
+            None,
+        );
+        let err = resolve_with(&e, None, None).unwrap_err();
+        assert!(
+            err.message().contains("basic authentication"),
+            "{}",
+            err.message()
+        );
     }
 }
