@@ -248,6 +248,59 @@ pub fn remote_url(dir: &Path) -> Option<String> {
     Some(strip_credentials(&url))
 }
 
+/// Which repository `dir` is, the same on every clone of it: its `origin` remote without
+/// credentials, scheme or `.git` (`git@github.com:org/repo.git` and
+/// `https://token@github.com/org/repo` are both `github.com/org/repo`), else its first commit
+/// (`commit <hash>`); `None` outside git or before the first commit.
+pub fn repository(dir: &Path) -> Option<String> {
+    if let Some(url) = remote_url(dir) {
+        return Some(repository_of_url(&url));
+    }
+    let roots = git(dir)
+        .args(["rev-list", "--max-parents=0", "HEAD"])
+        .read()
+        .ok()?;
+    let first = roots
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .min()?;
+    Some(format!("commit {first}"))
+}
+
+/// A remote URL as [`repository`] names it.
+pub fn repository_of_url(url: &str) -> String {
+    let url = strip_credentials(url.trim());
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest.to_string(),
+        // scp-like `user@host:path`
+        None => match url.split_once(':') {
+            Some((host, path)) => format!(
+                "{}/{}",
+                host.rsplit_once('@').map_or(host, |(_, h)| h),
+                path.trim_start_matches('/')
+            ),
+            None => url.clone(),
+        },
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((&rest, ""));
+    let host = host
+        .rsplit_once('@')
+        .map_or(host, |(_, h)| h)
+        .to_lowercase();
+    let host = host
+        .strip_suffix(":443")
+        .or_else(|| host.strip_suffix(":22"))
+        .unwrap_or(&host)
+        .to_string();
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    if path.is_empty() {
+        host
+    } else {
+        format!("{host}/{path}")
+    }
+}
+
 /// `https://user:token@host/x` → `https://host/x`.
 pub fn strip_credentials(url: &str) -> String {
     match url.split_once("://") {
@@ -347,5 +400,21 @@ mod tests {
         at("1800000000 +0000");
         assert_eq!(last_change_time(&dir.join("pkg")), Some(1_700_000_000));
         assert_eq!(last_change_time(dir), Some(1_800_000_000));
+    }
+
+    #[test]
+    fn a_repository_is_named_alike_from_every_remote_form() {
+        for url in [
+            "git@github.com:Org/repo.git",
+            "https://x-access-token:ghs_SECRET@github.com/Org/repo",
+            "ssh://git@GitHub.com:22/Org/repo.git",
+            "https://github.com/Org/repo/",
+        ] {
+            assert_eq!(repository_of_url(url), "github.com/Org/repo", "{url}");
+        }
+        assert_eq!(
+            repository_of_url("https://user:pat@dev.azure.com/org/proj/_git/repo"),
+            "dev.azure.com/org/proj/_git/repo"
+        );
     }
 }

@@ -401,10 +401,14 @@ pub fn deploy(
 
     let (store, client) = open;
     // Before the first file: the root must be this project's (see `store::owner`).
+    let repository = crate::git::repository(&plan.mlproject);
     crate::store::owner::claim(
         store.as_ref(),
         &plan.artifacts,
-        &plan.project,
+        crate::store::owner::Deployer {
+            project: &plan.project,
+            repository: repository.as_deref(),
+        },
         &format!("targets.{}.artifacts", plan.target),
     )?;
     let record_path = planned.record.clone();

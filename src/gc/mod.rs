@@ -117,6 +117,7 @@ pub fn plan(
             Some(
                 owner::read(store, &branch.path)
                     .unwrap_or(None)
+                    .map(|m| m.project)
                     .unwrap_or_default(),
             )
         } else {
@@ -323,19 +324,30 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
     let job_paths = &footprint.job_paths;
     let keep_ms = i64::from(args.keep_days) * 86_400_000;
     let project = target.project.as_str();
+    let repository = crate::git::repository(&prepared.manifest.root);
+    let us = owner::Deployer {
+        project,
+        repository: repository.as_deref(),
+    };
     let root_is_ours = match owner::read(store.as_ref(), &target.artifacts)? {
-        Some(theirs) if theirs == project => true,
         Some(_) if args.claim_root => true,
-        Some(theirs) => {
-            return Err(owner::foreign(
+        Some(m) => {
+            // A root of another project, or of a project of the same name in another
+            // repository, is never touched: its branches are not this remote's to judge.
+            owner::check(
                 &target.artifacts,
-                &theirs,
-                project,
+                &m,
+                us,
                 &format!("targets.{}.artifacts", target.target),
             )
-            .with_help(format!(
-                "gc acts only on its own project's root; if this project was renamed from `{theirs}`, pass `--claim-root` to take the root over"
-            )));
+            .map_err(|e| {
+                let help = format!(
+                    "gc acts only on its own project's root; if this project was renamed from `{}` or moved to another repository, pass `--claim-root` to take the root over",
+                    m.project
+                );
+                e.with_help(help)
+            })?;
+            true
         }
         None => false,
     };
@@ -401,7 +413,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         }
     }
     if args.execute && args.claim_root {
-        owner::write(store.as_ref(), &target.artifacts, project)?;
+        owner::write(store.as_ref(), &target.artifacts, us)?;
     }
     if args.execute {
         // A deploy that started after the plan may lease a folder the plan dooms (the same

@@ -3,9 +3,10 @@
 //! Two repositories that deploy to one root (an `artifacts` path without `{project}`) share its
 //! namespace of branch folders: each one's `gc` would take the other's branches for branches
 //! gone from its own remote, and "the newest deploy of `main`" would be whoever deployed last.
-//! So a root carries a marker naming the project that deploys there ([`MARKER`]), a deploy
-//! refuses a root marked by another project, and `gc` acts only on branch folders whose every
-//! record names its own project.
+//! So a root carries a marker naming the project that deploys there ([`MARKER`]) and the
+//! repository it deploys from (two repositories may name their projects alike), a deploy
+//! refuses a root marked by another project or repository, and `gc` acts only on branch
+//! folders whose every record names its own project, under a root of its own repository.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,10 @@ pub const MARKER: &str = ".cargo-mlops-project.json";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     pub project: String,
+    /// The repository that deploys here ([`crate::git::repository`]); absent in markers
+    /// written before it was recorded, and outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// RFC 3339, UTC, seconds: when the first deploy marked the root.
     pub time: String,
     pub tool: String,
@@ -29,15 +34,15 @@ fn marker_path(root: &str) -> String {
     format!("{}/{MARKER}", root.trim_end_matches('/'))
 }
 
-/// The project the root is marked for, if any. An unreadable marker counts as a foreign one:
-/// nobody acts on a root they cannot tell is theirs.
-pub fn read(store: &dyn Store, root: &str) -> Result<Option<String>> {
+/// The root's marker, if any. An unreadable marker counts as a foreign one: nobody acts on a
+/// root they cannot tell is theirs.
+pub fn read(store: &dyn Store, root: &str) -> Result<Option<Marker>> {
     let path = marker_path(root);
     let Some(bytes) = store.read_small(&path)? else {
         return Ok(None);
     };
     match serde_json::from_slice::<Marker>(&bytes) {
-        Ok(m) => Ok(Some(m.project)),
+        Ok(m) => Ok(Some(m)),
         Err(e) => Err(Error::usage(format!(
             "the artifact root's marker {path} cannot be read: {e}"
         ))
@@ -57,27 +62,60 @@ pub fn foreign(root: &str, theirs: &str, ours: &str, key: &str) -> Error {
     ))
 }
 
-/// Before a deploy writes anything: marks an unmarked root for `project`, and refuses a root
-/// another project marked.
-pub fn claim(store: &dyn Store, root: &str, project: &str, key: &str) -> Result<()> {
-    match read(store, root)? {
-        Some(theirs) if theirs == project => return Ok(()),
-        Some(theirs) => return Err(foreign(root, &theirs, project, key)),
-        None => {}
+/// The error for a root marked by the same project name from another repository.
+pub fn other_repository(root: &str, project: &str, theirs: &str, ours: &str, key: &str) -> Error {
+    Error::usage(format!(
+        "the artifact root {root} belongs to project `{project}` of repository {theirs} (its {MARKER} says so); this is {ours}"
+    ))
+    .with_help(format!(
+        "two repositories whose projects are both named `{project}` would share branch folders, and each one's gc would delete the other's; rename this one (`[project] name`), or give it its own root in `{key}`"
+    ))
+}
+
+/// Who deploys: the project's name and its repository (`None` outside git).
+#[derive(Clone, Copy, Debug)]
+pub struct Deployer<'a> {
+    pub project: &'a str,
+    pub repository: Option<&'a str>,
+}
+
+/// Whether the marker is `us`, or why not (the error to give; `key` sets the root).
+pub fn check(root: &str, m: &Marker, us: Deployer<'_>, key: &str) -> Result<()> {
+    if m.project != us.project {
+        return Err(foreign(root, &m.project, us.project, key));
     }
-    write(store, root, project)?;
-    // Two first deploys of different projects may race: the one whose marker did not stick
-    // stops here, before its first file.
-    match read(store, root)? {
-        Some(theirs) if theirs != project => Err(foreign(root, &theirs, project, key)),
+    match (m.repository.as_deref(), us.repository) {
+        (Some(theirs), Some(ours)) if theirs != ours => {
+            Err(other_repository(root, us.project, theirs, ours, key))
+        }
         _ => Ok(()),
     }
 }
 
-/// Writes the marker for `project` (a first deploy, or `gc --claim-root` after a rename).
-pub fn write(store: &dyn Store, root: &str, project: &str) -> Result<()> {
+/// Before a deploy writes anything: marks an unmarked root for `us`, and refuses a root
+/// another project or repository marked. A marker from before repositories were recorded is
+/// completed with ours.
+pub fn claim(store: &dyn Store, root: &str, us: Deployer<'_>, key: &str) -> Result<()> {
+    if let Some(m) = read(store, root)? {
+        check(root, &m, us, key)?;
+        if m.repository.is_some() || us.repository.is_none() {
+            return Ok(());
+        }
+    }
+    write(store, root, us)?;
+    // Two first deploys may race: the one whose marker did not stick stops here, before its
+    // first file.
+    match read(store, root)? {
+        Some(m) => check(root, &m, us, key),
+        None => Ok(()),
+    }
+}
+
+/// Writes the marker for `us` (a first deploy, or `gc --claim-root` after a rename).
+pub fn write(store: &dyn Store, root: &str, us: Deployer<'_>) -> Result<()> {
     let marker = Marker {
-        project: project.to_string(),
+        project: us.project.to_string(),
+        repository: us.repository.map(str::to_string),
         time: crate::time::rfc3339(crate::time::now_secs()),
         tool: format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
     };

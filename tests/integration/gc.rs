@@ -692,3 +692,56 @@ fn gc_never_deletes_another_projects_artifacts() {
         .mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[])
         .success();
 }
+
+#[test]
+fn two_repositories_with_one_project_name_never_share_a_root() {
+    // Issue 32, item 10: `{project}` in the root does not keep apart two repositories whose
+    // projects have the same name; the marker records the repository.
+    let root = "/Volumes/main/mlops/artifacts/{project}";
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let py = python.to_str().unwrap();
+    let (one, _one_remote) = project_on_volume("twin", root);
+    let (two, _two_remote) = project_on_volume("twin", root);
+    let deploy = |p: &Project| p.mlops_ws(&ws, &["deploy", "--target", "uc", "--python", py], &[]);
+    deploy(&one).success();
+    let marker_path = "/Volumes/main/mlops/artifacts/twin/.cargo-mlops-project.json";
+    let marker: serde_json::Value =
+        serde_json::from_slice(&ws.volume_file(marker_path).unwrap()).unwrap();
+    let repository = marker["repository"]
+        .as_str()
+        .expect("the repository is recorded");
+    assert!(!repository.contains('@'), "no credentials: {repository}");
+    let files = ws.volume_paths();
+
+    let refused = deploy(&two);
+    refused.code(2);
+    assert_has(
+        &refused.stderr,
+        &[
+            "belongs to project `twin` of repository",
+            repository,
+            "rename this one",
+        ],
+    );
+    let gc = two.mlops_ws(
+        &ws,
+        &["gc", "--target", "uc", "--keep-days", "0", "--execute"],
+        &[],
+    );
+    gc.code(2);
+    assert_has(&gc.stderr, &["of repository", "--claim-root"]);
+    assert_eq!(ws.volume_paths(), files, "nothing was written or deleted");
+
+    // A marker from before repositories were recorded is completed by its project's deploy.
+    ws.with_state(|s| {
+        s.volume_files.get_mut(marker_path).unwrap().data =
+            br#"{"project": "twin", "time": "2026-01-01T00:00:00Z", "tool": "cargo-mlops 0.1.0"}"#
+                .to_vec();
+    });
+    deploy(&one).success();
+    let marker: serde_json::Value =
+        serde_json::from_slice(&ws.volume_file(marker_path).unwrap()).unwrap();
+    assert_eq!(marker["repository"], repository);
+    deploy(&two).code(2);
+}
