@@ -64,6 +64,8 @@ pub struct Client {
     pub retry: RetryPolicy,
     /// How long an upload may move no bytes before it is given up (see `upload.rs`).
     pub upload_stall: Duration,
+    /// When files go to a volume in parts (see `multipart.rs`).
+    pub multipart: super::multipart::Multipart,
     pub stats: Stats,
     /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
     /// remote run, marking the MLflow run KILLED).
@@ -124,6 +126,7 @@ impl Client {
             method: config.method,
             retry: RetryPolicy::default(),
             upload_stall: super::upload::stall_limit(),
+            multipart: Default::default(),
             stats: Stats::default(),
             cleaning_up: std::sync::atomic::AtomicBool::new(false),
             trace: std::sync::OnceLock::new(),

@@ -127,8 +127,10 @@ impl Files<'_> {
         }
     }
 
-    /// Uploads a local file. With `overwrite = false` an existing file is a
-    /// `RESOURCE_ALREADY_EXISTS` (409) error, which also makes a retry after a lost answer safe.
+    /// Uploads a local file: in parts from the client's multipart threshold on (see
+    /// `multipart.rs`), else (or when the workspace offers no parts) in one PUT. With
+    /// `overwrite = false` an existing file is a `RESOURCE_ALREADY_EXISTS` (409) error, which
+    /// also makes a retry after a lost answer safe.
     pub fn put_file(
         &self,
         path: &str,
@@ -138,6 +140,16 @@ impl Files<'_> {
         progress: Option<Progress>,
     ) -> Result<(), ApiError> {
         let url = endpoint("files", path);
+        if len >= self.client.multipart.threshold {
+            match self
+                .client
+                .upload_in_parts(&url, path, local, overwrite, progress.as_ref())
+            {
+                Ok(()) => return Ok(()),
+                Err(super::multipart::NotDone::Failed(e)) => return Err(e),
+                Err(super::multipart::NotDone::FallBack) => {}
+            }
+        }
         let req = Request {
             method: reqwest::Method::PUT,
             path: &url,

@@ -13,6 +13,7 @@ pub mod job_defs;
 pub mod jobs;
 pub mod mlflow;
 pub mod models;
+pub mod multipart;
 pub mod oidc;
 pub mod request;
 pub mod retry;

@@ -150,6 +150,7 @@ pub fn settings(i: &Inputs<'_>) -> Value {
         place(&mut release, &mut body);
         tasks.push(release);
     }
+    share_job_cluster(&mut body, &mut tasks);
     body["tasks"] = json!(tasks);
     if let Some(s) = &job.schedule {
         body["schedule"] = json!({
@@ -173,6 +174,27 @@ pub fn settings(i: &Inputs<'_>) -> Value {
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     body["tags"][SPEC_TAG] = json!(hex);
     body
+}
+
+/// The key of the one job cluster a job's tasks share.
+pub const JOB_CLUSTER_KEY: &str = "main";
+
+/// Tasks placed on a new cluster share one (`job_clusters` and each task's
+/// `job_cluster_key`, Jobs API `JobSettings.job_clusters`, databricks-sdk-py `service/jobs.py`
+/// `JobCluster`), so a release task after a train task does not start a second cluster. A
+/// one-time submit has no `job_clusters`; only persistent jobs share.
+fn share_job_cluster(body: &mut Value, tasks: &mut [Value]) {
+    let Some(spec) = tasks.iter().find_map(|t| t.get("new_cluster").cloned()) else {
+        return;
+    };
+    for task in tasks.iter_mut() {
+        if let Some(o) = task.as_object_mut() {
+            if o.shift_remove("new_cluster").is_some() {
+                o.insert("job_cluster_key".into(), json!(JOB_CLUSTER_KEY));
+            }
+        }
+    }
+    body["job_clusters"] = json!([{ "job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": spec }]);
 }
 
 /// The store paths a job's settings name (under `root`): what `gc` keeps while it exists.

@@ -49,6 +49,16 @@ def main() -> None:
     w.files.delete(path)
     summary["volume_bytes"] = len(small)
 
+    # A file at the SDK's multipart threshold (50 MiB): initiate-upload, parts PUT to the
+    # presigned URLs of create-upload-part-urls, complete-upload (FilesExt.upload).
+    big = bytes(range(256)) * (50 * 4096 + 17)
+    path = "/Volumes/main/mlops/artifacts/fidelity/big.bin"
+    w.files.upload(path, io.BytesIO(big), overwrite=True)
+    got = w.files.download(path).contents.read()
+    assert got == big, f"multipart read back {len(got)} bytes of {len(big)}"
+    w.files.delete(path)
+    summary["multipart_bytes"] = len(big)
+
     # MLflow experiments: create under a workspace folder, then find by name.
     w.workspace.mkdirs("/Shared/fidelity")
     exp_id = w.experiments.create_experiment(name="/Shared/fidelity/exp").experiment_id

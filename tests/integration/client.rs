@@ -373,3 +373,81 @@ fn an_upload_is_given_up_when_it_stalls_never_for_taking_long() {
     );
     ws.set_faults(Faults::default());
 }
+
+#[test]
+fn large_files_go_to_a_volume_in_parts_as_the_sdk_sends_them() {
+    let ws = FakeWorkspace::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.whl");
+    let data: Vec<u8> = (0..(3 * 1024 * 1024 + 512 * 1024) as u32)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    std::fs::write(&file, &data).unwrap();
+    let mut c = client(&ws);
+    // The SDK's 50 MiB and 10 MiB, scaled down.
+    c.multipart.threshold = 1024 * 1024;
+    c.multipart.part_size = 1024 * 1024;
+    let files = cargo_mlops::databricks::files::Files { client: &c };
+    let target = "/Volumes/main/mlops/artifacts/parts.whl";
+    files
+        .put_file(target, &file, data.len() as u64, false, None)
+        .unwrap();
+    assert_eq!(ws.volume_file(target).unwrap(), data);
+    let log = ws.log();
+    let count = |part: &str| log.iter().filter(|l| l.path.contains(part)).count();
+    assert_eq!(count("/fs/create-upload-part-urls"), 4);
+    let parts: Vec<_> = log
+        .iter()
+        .filter(|l| l.path.starts_with("/_cloud/"))
+        .collect();
+    assert_eq!(parts.len(), 4);
+    assert!(
+        parts
+            .iter()
+            .all(|l| l.authorization.is_none() && l.method == "PUT"),
+        "a presigned URL never gets the workspace token"
+    );
+    let actions: Vec<String> = log
+        .iter()
+        .filter(|l| l.path.ends_with("/parts.whl"))
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.method,
+                l.query.get("action").cloned().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(actions, ["POST initiate-upload", "POST complete-upload"]);
+    // Again without overwrite: the file exists, said by the initiate call (no parts sent).
+    let err = files
+        .put_file(target, &file, data.len() as u64, false, None)
+        .unwrap_err();
+    assert!(err.is("ALREADY_EXISTS"), "{err}");
+
+    // Storage that refuses the first part (a firewalled bucket): the session is aborted and
+    // the file goes in one PUT, as the SDK falls back.
+    ws.clear_log();
+    ws.set_faults(Faults {
+        denied: 1.0,
+        only: "/_cloud/".into(),
+        ..Faults::default()
+    });
+    let other = "/Volumes/main/mlops/artifacts/fallback.whl";
+    files
+        .put_file(other, &file, data.len() as u64, false, None)
+        .unwrap();
+    ws.set_faults(Faults::default());
+    assert_eq!(ws.volume_file(other).unwrap(), data);
+    let log = ws.log();
+    // (The abort's DELETE meets the same refusing storage here: it is best effort.)
+    assert!(
+        log.iter()
+            .any(|l| l.path.ends_with("/fs/create-abort-upload-url"))
+    );
+    assert!(
+        log.iter().any(|l| l.method == "PUT"
+            && l.path.ends_with("/fallback.whl")
+            && l.status == Some(204))
+    );
+}

@@ -33,6 +33,14 @@ fn the_python_sdk_works_against_the_fake() {
     ws.with_state(|s| s.add_model_version("main.fidelity.model", "fidelity-run"));
     let summary = sdk_script(&ws, "sdk_client.py");
     assert_eq!(summary["dbfs_bytes"], 256 * 9000);
+    // The SDK sent its 50 MiB file in parts through the fake's multipart flow.
+    assert!(summary["multipart_bytes"].as_u64().unwrap() > 50 * 1024 * 1024);
+    let parts = ws
+        .log()
+        .iter()
+        .filter(|l| l.path.starts_with("/_cloud/") && l.method == "PUT" && l.status == Some(200))
+        .count();
+    assert!(parts >= 5, "the SDK sent {parts} parts");
     assert_eq!(summary["uc_alias_version"], 1);
     assert!(
         summary["serverless_refusal"]

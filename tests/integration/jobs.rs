@@ -402,6 +402,17 @@ fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
     ws.execute_jobs(&test_python());
     let mlops = |args: &[&str]| with_python(&p, &ws, args);
     mlops(&["jobs", "deploy"]).success();
+    // Both tasks run on one job cluster (`job_clusters`), not one cluster each.
+    let settings = ws.with_state(|s| s.job_defs.values().next().unwrap().settings.clone());
+    assert_eq!(
+        settings["job_clusters"][0]["job_cluster_key"], "main",
+        "{settings:#}"
+    );
+    assert!(settings["job_clusters"][0]["new_cluster"]["spark_version"].is_string());
+    for task in settings["tasks"].as_array().unwrap() {
+        assert_eq!(task["job_cluster_key"], "main", "{task:#}");
+        assert!(task.get("new_cluster").is_none(), "{task:#}");
+    }
     let ran = mlops(&["jobs", "run", "nightly", "--json"]);
     ran.success();
     let job_run = ran.json()["databricks_run_id"].as_u64().unwrap();

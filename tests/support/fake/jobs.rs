@@ -348,9 +348,27 @@ pub(super) fn check_compute(body: &Value, task: &Value) -> Result<(), Response> 
     let bad = |m: &str| Err(Response::error(400, "INVALID_PARAMETER_VALUE", m));
     let new = !task["new_cluster"].is_null();
     let existing = !task["existing_cluster_id"].is_null();
-    if new && existing {
-        return bad("A task can have only one of new_cluster and existing_cluster_id.");
+    let shared = !task["job_cluster_key"].is_null();
+    if [new, existing, shared].iter().filter(|b| **b).count() > 1 {
+        return bad(
+            "A task can have only one of new_cluster, existing_cluster_id and job_cluster_key.",
+        );
     }
+    // A shared job cluster is one of the job's `job_clusters` (runs/submit has none).
+    if let Some(key) = task["job_cluster_key"].as_str() {
+        let defined = body["job_clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["job_cluster_key"] == key && c["new_cluster"].is_object());
+        if !defined {
+            return bad(&format!(
+                "Task {} references job cluster {key}, which is not defined in the job's job_clusters.",
+                task["task_key"]
+            ));
+        }
+    }
+    let new = new || shared;
     let python_task = !task["spark_python_task"].is_null() || !task["python_wheel_task"].is_null();
     if new || existing {
         if !task["environment_key"].is_null() {

@@ -87,6 +87,8 @@ pub struct State {
     pub clusters: BTreeMap<String, Value>,
     pub volume_dirs: BTreeSet<String>,
     pub volume_files: BTreeMap<String, File>,
+    /// Multipart upload sessions of the Files API, by session token (`files.rs`).
+    pub uploads: BTreeMap<String, super::files::Upload>,
     pub workspace: BTreeMap<String, (String, Vec<u8>)>,
     pub jobs: BTreeMap<u64, JobRun>,
     /// Persistent jobs by id (`job_defs.rs`).
@@ -186,6 +188,10 @@ impl State {
             // Host metadata the SDKs probe for; this workspace publishes none.
             return Response::error(404, "NOT_FOUND", "Not Found");
         }
+        // Presigned cloud storage URLs carry their own signature, never a workspace token.
+        if let Some(rest) = p.strip_prefix("/_cloud/") {
+            return self.cloud(m, rest, req);
+        }
         let bearer = req
             .header("authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
@@ -202,6 +208,9 @@ impl State {
         }
         if let Some(rest) = p.strip_prefix("/api/2.0/dbfs/") {
             return self.dbfs(m, rest, req);
+        }
+        if let Some(rest) = p.strip_prefix("/api/2.0/fs/create-") {
+            return self.upload_urls(rest, req);
         }
         if let Some(rest) = p.strip_prefix("/api/2.0/fs/files") {
             if m == "PUT" {
