@@ -133,17 +133,25 @@ impl JobDefs<'_> {
             "/api/2.2/jobs/runs/list",
             &[("job_id", &job_id.to_string()), ("limit", "1")],
         )?;
-        Ok(v["runs"]
-            .as_array()
-            .and_then(|r| r.first())
-            .map(|r| LastRun {
-                run_id: r["run_id"].as_u64().unwrap_or_default(),
-                start_ms: r["start_time"].as_i64(),
-                result: r["state"]["result_state"]
-                    .as_str()
-                    .or(r["state"]["life_cycle_state"].as_str())
-                    .unwrap_or("UNKNOWN")
-                    .to_string(),
-            }))
+        let Some(r) = v["runs"].as_array().and_then(|r| r.first()) else {
+            return Ok(None);
+        };
+        // A run the service lists without an id is an answer we cannot show: never run 0.
+        let run_id = r["run_id"].as_u64().ok_or_else(|| {
+            ApiError::protocol(
+                &self.client.host,
+                "jobs/runs/list",
+                "the newest run in the answer has no `run_id`",
+            )
+        })?;
+        Ok(Some(r).map(|r| LastRun {
+            run_id,
+            start_ms: r["start_time"].as_i64(),
+            result: r["state"]["result_state"]
+                .as_str()
+                .or(r["state"]["life_cycle_state"].as_str())
+                .unwrap_or("UNKNOWN")
+                .to_string(),
+        }))
     }
 }

@@ -93,9 +93,11 @@ fn from_file(
     Ok(rows
         .into_iter()
         .filter(|(_, _, slug)| !live.contains(slug))
-        .map(|(id, name, slug)| {
-            let h = held.contains(&id);
-            (id, name, slug, h)
+        .map(|(experiment_id, name, branch_slug)| Gone {
+            held: held.contains(&experiment_id),
+            experiment_id,
+            name,
+            branch_slug,
         })
         .collect())
 }
@@ -121,20 +123,34 @@ pub fn plan(
         "project": project,
         "live_slugs": live,
     }))?;
-    let found = answer["experiments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["experiment_id"].as_str().unwrap_or_default().to_string(),
-                e["name"].as_str().unwrap_or_default().to_string(),
-                e["branch_slug"].as_str().unwrap_or_default().to_string(),
-                e["held"].as_bool().unwrap_or(true),
-            )
-        })
-        .collect();
-    Ok(sorted(found))
+    #[derive(serde::Deserialize)]
+    struct Found {
+        experiments: Vec<Listed>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        experiment_id: String,
+        name: String,
+        branch_slug: String,
+        held: bool,
+    }
+    let found: Found = serde_json::from_value(answer).map_err(|e| {
+        crate::error::Error::failed(format!(
+            "MLflow's answer about the gone branches' experiments was not understood: {e}"
+        ))
+    })?;
+    Ok(sorted(
+        found
+            .experiments
+            .into_iter()
+            .map(|e| Gone {
+                experiment_id: e.experiment_id,
+                name: e.name,
+                branch_slug: e.branch_slug,
+                held: e.held,
+            })
+            .collect(),
+    ))
 }
 
 /// Moves the planned experiments to MLflow's trash, with one MLflow client.

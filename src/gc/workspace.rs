@@ -149,18 +149,38 @@ pub fn plan(
         return Ok(out);
     }
     let held = holding_released_runs(client, models)?;
-    (out.experiments, out.kept_experiments) = sort_gone(gone.into_iter().map(|(e, slug)| {
-        let id = e["experiment_id"].as_str().unwrap_or_default().to_string();
-        let h = held.contains(&id);
-        let name = e["name"].as_str().unwrap_or_default().to_string();
-        (id, name, slug, h)
-    }));
+    let mut found = Vec::new();
+    for (e, branch_slug) in gone {
+        // An experiment the service names without an id is an answer we cannot act on: never
+        // an experiment "" to delete.
+        let (Some(id), Some(name)) = (e["experiment_id"].as_str(), e["name"].as_str()) else {
+            return Err(crate::databricks::ApiError::protocol(
+                &client.host,
+                "/api/2.0/mlflow/experiments/search",
+                "an experiment in the answer has no `experiment_id` or `name`",
+            )
+            .into());
+        };
+        found.push(Gone {
+            experiment_id: id.to_string(),
+            name: name.to_string(),
+            branch_slug,
+            held: held.contains(id),
+        });
+    }
+    (out.experiments, out.kept_experiments) = sort_gone(found);
     Ok(out)
 }
 
-/// A gone branch's experiment: its id, name, branch slug, and whether it holds a run a model
-/// version was registered from.
-pub type Gone = (String, String, String, bool);
+/// A gone branch's experiment, as found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gone {
+    pub experiment_id: String,
+    pub name: String,
+    pub branch_slug: String,
+    /// Whether it holds a run a model version was registered from.
+    pub held: bool,
+}
 
 /// Gone branches' experiments sorted into those to trash and those kept (holding a released
 /// run), each with why.
@@ -168,7 +188,13 @@ pub fn sort_gone(
     found: impl IntoIterator<Item = Gone>,
 ) -> (Vec<PlannedExperiment>, Vec<PlannedExperiment>) {
     let (mut trash, mut kept) = (Vec::new(), Vec::new());
-    for (experiment_id, name, branch_slug, held) in found {
+    for Gone {
+        experiment_id,
+        name,
+        branch_slug,
+        held,
+    } in found
+    {
         let (list, reason) = if held {
             (
                 &mut kept,

@@ -451,3 +451,82 @@ fn large_files_go_to_a_volume_in_parts_as_the_sdk_sends_them() {
             && l.status == Some(204))
     );
 }
+
+/// A server that answers each request path with a fixed JSON body (404 for any other path):
+/// answers the real service could send, missing a field.
+fn answering(answers: Vec<(&'static str, &'static str)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let Ok(Some(req)) = crate::support::fake::http::read_request(&mut reader) else {
+                continue;
+            };
+            let body = answers
+                .iter()
+                .find(|(p, _)| req.path == *p)
+                .map(|(_, b)| *b);
+            let (status, body) = match body {
+                Some(b) => ("200 OK", b.to_string()),
+                None => (
+                    "404 Not Found",
+                    r#"{"error_code":"NOT_FOUND","message":"no"}"#.into(),
+                ),
+            };
+            use std::io::Write;
+            let mut conn = conn;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn client_at(url: String) -> Client {
+    let mut c = Client::new(Config {
+        host: url,
+        method: Method::Pat(Secret::new("t")),
+        source: "the test".into(),
+    })
+    .unwrap();
+    c.retry.first_backoff = Duration::from_millis(10);
+    c.retry.budget = Duration::from_millis(300);
+    c
+}
+
+#[test]
+fn an_id_the_service_did_not_send_is_an_error_never_a_made_up_one() {
+    let c = client_at(answering(vec![(
+        "/api/2.2/jobs/runs/list",
+        r#"{"runs": [{"state": {"life_cycle_state": "RUNNING"}}]}"#,
+    )]));
+    let err = cargo_mlops::databricks::job_defs::JobDefs { client: &c }
+        .last_run(7)
+        .unwrap_err();
+    assert!(err.to_string().contains("no `run_id`"), "{err}");
+
+    let c = client_at(answering(vec![
+        ("/api/2.2/jobs/list", r#"{"jobs": [], "has_more": false}"#),
+        (
+            "/api/2.0/mlflow/experiments/search",
+            r#"{"experiments": [{"name": "/Shared/p/gone", "tags": [{"key": "mlops.project", "value": "p"}, {"key": "mlops.branch", "value": "gone"}]}]}"#,
+        ),
+    ]));
+    let err = cargo_mlops::gc::workspace::plan(
+        &c,
+        "p",
+        "dbfs:/mlops/p",
+        &std::collections::BTreeSet::from(["main".to_string()]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.message().contains("no `experiment_id`"),
+        "{}",
+        err.message()
+    );
+}
