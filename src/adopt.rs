@@ -121,7 +121,21 @@ pub fn manifest_text(name: &str, found: &Found) -> String {
 }
 
 /// Writes `mlops.toml` for the project in `dir` and nothing else; returns the project's name.
-pub fn adopt(dir: &Path, name: String, force: bool, output: &Output) -> Result<String> {
+/// The project's name: the one given, else the MLproject's own `name` (as MLflow shows it),
+/// else the folder's.
+fn name_of(dir: &Path, given: Option<String>, found: &Found) -> String {
+    if let Some(name) = given {
+        return name;
+    }
+    let from_mlproject = found.mlprojects.first().and_then(|folder| {
+        let file = manifest::mlproject_file::find(&dir.join(folder))?;
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&fs_err::read_to_string(file).ok()?).ok()?;
+        yaml.get("name")?.as_str().map(crate::scaffold::project_name_from)
+    });
+    from_mlproject.unwrap_or_else(|| crate::scaffold::name_from_folder(dir))
+}
+
+pub fn adopt(dir: &Path, name: Option<String>, force: bool, output: &Output) -> Result<String> {
     let path = dir.join(MANIFEST_FILE);
     if path.exists() && !force {
         return Err(Error::usage(format!(
@@ -138,6 +152,7 @@ pub fn adopt(dir: &Path, name: String, force: bool, output: &Output) -> Result<S
         ))
         .with_help("run `cargo mlops init` without --adopt to start a new project here"));
     }
+    let name = name_of(dir, name, &found);
     let text = manifest_text(&name, &found);
     // Checked before it is written: a bad name leaves the folder untouched.
     manifest::parse(&path, &text)?;

@@ -47,6 +47,9 @@ pub fn check(
         artifacts_parent: None,
     };
     if checked.plan.target_kind != TargetKind::Databricks {
+        if let Some(warning) = python_request_warning(session, &prepared, None) {
+            session.output.warn(warning);
+        }
         return Ok(checked);
     }
     // Resolving credentials reads settings, the environment and ~/.databrickscfg only.
@@ -58,6 +61,18 @@ pub fn check(
         client.method_name(),
         client.source
     ));
+    let python = target_python(
+        &checked.plan,
+        &prepared.manifest,
+        &prepared.project,
+        online.then_some(&*client),
+    )?;
+    if let Some(python) = &python {
+        wheels_fit(&known_wheels(session, &prepared)?, python)?;
+    }
+    if let Some(warning) = python_request_warning(session, &prepared, python.as_ref()) {
+        session.output.warn(warning);
+    }
     if !online {
         return Ok(checked);
     }
@@ -226,4 +241,148 @@ pub fn existing_cluster_runtime(
         ))),
         _ => Ok(()),
     }
+}
+
+/// The wheels a deploy would ship, by package and file name, as far as they are known without
+/// building: a cached build's file, else the name a PyO3 crate's wheel will have.
+fn known_wheels(session: &Session, prepared: &crate::session::Prepared) -> Result<Vec<(String, String)>> {
+    if prepared.plan.wheels.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Without an interpreter nothing is known of the wheels yet (the build will say so).
+    let Ok(python) = session.python() else {
+        return Ok(Vec::new());
+    };
+    let state = prepared.manifest.state_dir();
+    let mut out = Vec::new();
+    for spec in &prepared.plan.wheels {
+        let file = match crate::build::peek(&state, spec, &python)? {
+            Some(built) => Some(built.file),
+            None => crate::build::predicted_file(spec, &python)?,
+        };
+        if let Some(file) = file {
+            out.push((spec.declared.clone(), file));
+        }
+    }
+    Ok(out)
+}
+
+/// The Python the project's own environment file asks for: the file (for messages) and the
+/// version as written.
+fn requested_python(project: &crate::project::MlflowProject) -> Option<(String, String)> {
+    let (crate::project::Env::Conda(file) | crate::project::Env::Python(file)) = &project.env
+    else {
+        return None;
+    };
+    let text = serde_yaml::to_string(&file.value).ok()?;
+    let wanted = crate::environment::requirements::requested_python(&file.name, &text)?;
+    Some((
+        crate::manifest::display_path(&file.path).display().to_string(),
+        wanted,
+    ))
+}
+
+/// A Python the environment file asks for that the run will not have: locally, one not
+/// installed here; on a cluster, one its runtime does not run (serverless is said by the
+/// render checks).
+fn python_request_warning(
+    session: &Session,
+    prepared: &crate::session::Prepared,
+    target: Option<&(crate::build::tags::Version, String)>,
+) -> Option<String> {
+    let (file, wanted) = requested_python(&prepared.project)?;
+    if prepared.plan.target_kind == TargetKind::Local {
+        let build = session.python().ok()?;
+        return crate::environment::interpreter::for_env(&file, Some(&wanted), &build, &|k| {
+            std::env::var_os(k)
+        })
+        .warning;
+    }
+    if matches!(prepared.plan.compute, crate::manifest::Compute::Serverless { .. }) {
+        return None;
+    }
+    let (have, runs) = target?;
+    let have = crate::render::runtimes::shown(*have);
+    (!crate::environment::requirements::python_matches(&wanted, &have)).then(|| {
+        format!(
+            "{file} asks for Python {wanted}, but {runs} has Python {have}: the runtime decides which Python runs; pick a runtime with Python {wanted}, or change the file's `python`"
+        )
+    })
+}
+
+/// The Python a Databricks target's tasks run under, and where that comes from, for
+/// messages: a serverless environment version, a job cluster's runtime (cluster.json or
+/// `[cluster]`), or an existing cluster's (asked of it, when a client is given). `None` when it
+/// cannot be told (an unknown runtime, an existing cluster offline).
+pub fn target_python(
+    plan: &Plan,
+    manifest: &crate::manifest::Manifest,
+    project: &crate::project::MlflowProject,
+    client: Option<&crate::databricks::Client>,
+) -> Result<Option<(crate::build::tags::Version, String)>> {
+    use crate::render::runtimes;
+    if plan.target_kind != TargetKind::Databricks {
+        return Ok(None);
+    }
+    if let crate::manifest::Compute::Serverless {
+        environment_version,
+    } = &plan.compute
+    {
+        return Ok(runtimes::serverless_python(environment_version).map(|v| {
+            (
+                v,
+                format!("serverless environment version {environment_version}"),
+            )
+        }));
+    }
+    if let Some((cluster_id, named_by)) = existing_cluster(plan, project) {
+        let Some(client) = client else {
+            return Ok(None);
+        };
+        let details = crate::databricks::clusters::Clusters { client }.get(&cluster_id)?;
+        return Ok(details.spark_version.and_then(|version| {
+            runtimes::runtime_python(&version).map(|v| {
+                (
+                    v,
+                    format!("cluster {cluster_id} ({named_by}), runtime `{version}`"),
+                )
+            })
+        }));
+    }
+    let (version, source) = crate::render::runtime_of(plan, manifest, project);
+    Ok(runtimes::runtime_python(&version).map(|v| {
+        (
+            v,
+            format!("the job cluster's runtime `{version}` ({source})"),
+        )
+    }))
+}
+
+/// Every wheel must install on the target's Python: `wheels` are (package as declared, wheel
+/// file name). The first that does not is an error naming the wheel, both Pythons and the fix,
+/// before anything is uploaded (the cluster would fail to install it at every run).
+pub fn wheels_fit(
+    wheels: &[(String, String)],
+    python: &(crate::build::tags::Version, String),
+) -> Result<()> {
+    use crate::build::tags::{Misfit, fits};
+    let (have, runs) = python;
+    let have_text = crate::render::runtimes::shown(*have);
+    for (package, file) in wheels {
+        let why = match fits(file, *have) {
+            Ok(()) => continue,
+            Err(Misfit::Python(allowed)) => format!("it is for {allowed}"),
+            Err(Misfit::Platform(platform)) => {
+                format!("it is built for another system (`{platform}`), not Linux")
+            }
+        };
+        return Err(Error::usage(format!(
+            "wheel {file} (from `{package}`) cannot be installed where the target runs: {why}, and {runs} has Python {have_text}"
+        ))
+        .with_help(format!(
+            "for a PyO3 crate, build for the stable ABI so one wheel fits every Python from a version on: add PyO3's `abi3-py{}{}` feature (`pyo3 = {{ version = \"...\", features = [\"abi3-py{}{}\"] }}` in its Cargo.toml); or build it with a Python {have_text} interpreter (`--python`); or pick a runtime whose Python the wheel is for",
+            have.0, have.1, have.0, have.1
+        )));
+    }
+    Ok(())
 }

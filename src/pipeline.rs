@@ -367,6 +367,14 @@ pub fn deploy(
     let group = output.group("Build wheels");
     let wheels = build_wheels(session, prepared, no_cache, output)?;
     drop(group);
+    // Every wheel must install on the Python the target runs, before anything is uploaded.
+    if let Some(python) = crate::check::target_python(plan, manifest, project, open.1.as_deref())? {
+        let files: Vec<(String, String)> = wheels
+            .iter()
+            .map(|w| (w.package.clone(), w.file.clone()))
+            .collect();
+        crate::check::wheels_fit(&files, &python)?;
+    }
     let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
         plan.wheels.iter().zip(wheels.iter().map(Some)).collect();
     let planned = deploy_plan(plan, &known);

@@ -52,7 +52,7 @@ pub struct SparkJob {
 }
 
 /// The entry point name MLflow gives a `databricks_spark_job.python_file` project.
-pub const SPARK_JOB_ENTRY: &str = "main";
+pub use crate::manifest::mlproject_file::SPARK_JOB_ENTRY;
 
 #[derive(Clone, Debug)]
 pub struct MlflowProject {
@@ -69,7 +69,7 @@ pub struct MlflowProject {
 impl MlflowProject {
     pub fn load(manifest: &Manifest) -> Result<MlflowProject> {
         let dir = manifest.project.mlproject.clone();
-        let mlproject = find_mlproject(&dir)
+        let mlproject = crate::manifest::mlproject_file::find(&dir)
             .map(|path| read_mlproject(&dir, &path))
             .transpose()?;
         let map = mlproject.as_ref().map(|m| &m.value);
@@ -246,18 +246,6 @@ impl MlflowProject {
 }
 
 /// MLflow accepts `MLproject` in any letter case.
-fn find_mlproject(dir: &Path) -> Option<PathBuf> {
-    let entries = fs_err::read_dir(dir).ok()?;
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().to_lowercase() == "mlproject")
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    found.into_iter().next()
-}
-
 fn read_mlproject(dir: &Path, path: &Path) -> Result<OwnFile<serde_yaml::Mapping>> {
     let file = read_yaml_file(
         dir,

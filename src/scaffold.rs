@@ -61,6 +61,12 @@ pub fn name_from_folder(dir: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    project_name_from(&raw)
+}
+
+/// `raw` as a project name: letters, digits, `-`, `_` and `.`, starting with a letter or a
+/// digit, at most 64 characters (`my-model` when nothing is left).
+pub fn project_name_from(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| {

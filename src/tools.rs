@@ -105,6 +105,31 @@ pub fn fingerprint(path: &Path) -> String {
     parts.join("|")
 }
 
+/// The interpreter's version (`(3, 11)`): a virtualenv's `pyvenv.cfg` says it without starting
+/// a process (`version` as `python -m venv` writes it, `version_info` as uv does); otherwise it
+/// is asked. `None` when it does not answer.
+pub fn python_version(python: &Python) -> Option<(u32, u32)> {
+    let cfg = python
+        .path
+        .parent()
+        .and_then(Path::parent)
+        .map(|venv| venv.join("pyvenv.cfg"));
+    if let Some(text) = cfg.and_then(|c| fs_err::read_to_string(c).ok()) {
+        let version = text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            matches!(key.trim(), "version" | "version_info").then(|| value.trim().to_string())
+        });
+        if let Some(v) = version.and_then(|v| crate::build::tags::parse_version(&v)) {
+            return Some(v);
+        }
+    }
+    let out = crate::process::Cmd::new(&python.path)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .read()
+        .ok()?;
+    crate::build::tags::parse_version(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -6,6 +6,7 @@ pub mod backend;
 mod cache;
 pub mod discover;
 pub mod inputs;
+pub mod tags;
 pub mod wheel_file;
 
 use std::path::{Path, PathBuf};
@@ -190,6 +191,28 @@ pub fn peek(state_dir: &Path, spec: &PlannedWheel, python: &Python) -> Result<Op
         Some((entry, path)) => Ok(Some(finish(spec, &system, &entry, path, true)?)),
         None => Ok(None),
     }
+}
+
+/// The name a wheel of `spec` will have where it matters for where it installs (its Python and
+/// ABI tags), told without building: a maturin crate's wheel is for the stable ABI from its
+/// abi3 floor, else for the building interpreter only. `None` for other backends (pure Python
+/// unless their build says otherwise) and when the interpreter does not answer.
+pub fn predicted_file(spec: &PlannedWheel, python: &Python) -> Result<Option<String>> {
+    let system = backend::read(&spec.path)?;
+    if system.backend != Backend::Maturin {
+        return Ok(None);
+    }
+    let dist = backend::distribution_name(&spec.path);
+    let file = match tags::abi3_floor(&spec.path) {
+        Some((major, minor)) => format!("{dist}-*-cp{major}{minor}-abi3-linux_x86_64.whl"),
+        None => match crate::tools::python_version(python) {
+            Some((major, minor)) => {
+                format!("{dist}-*-cp{major}{minor}-cp{major}{minor}-linux_x86_64.whl")
+            }
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(file))
 }
 
 fn build_one(

@@ -6,11 +6,12 @@ use crate::session::Session;
 
 pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
     if args.adopt {
-        let name = args
-            .name
-            .clone()
-            .unwrap_or_else(|| crate::scaffold::name_from_folder(&session.cwd));
-        crate::adopt::adopt(&session.cwd, name.clone(), args.force, &session.output)?;
+        let name = crate::adopt::adopt(
+            &session.cwd,
+            args.name.clone(),
+            args.force,
+            &session.output,
+        )?;
         session.output.status(
             "Finished",
             format!(

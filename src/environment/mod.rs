@@ -6,6 +6,7 @@
 //! it is on PATH, else `python -m venv` and pip.
 
 mod markers;
+pub mod interpreter;
 pub mod requirements;
 mod stale;
 
@@ -133,7 +134,7 @@ pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Outpu
             let paths: Vec<&Path> = changed.iter().map(|w| w.path.as_path()).collect();
             installer
                 .reinstall_no_deps(&paths, output)
-                .map_err(|e| env_error(&e, installer.uv, "update"))?;
+                .map_err(|e| env_error(&e, installer.uv, Step::Update))?;
             fs_err::write(dir.join(WHEELS), spec.wheel_lines())?;
         }
         return Ok(Env {
@@ -162,9 +163,9 @@ pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Outpu
     let spinner = output.spinner("Creating", &what);
     let made = installer.create(python, &dir, spec, output);
     spinner.finish();
-    if let Err(e) = made {
+    if let Err((step, e)) = made {
         let _ = fs_err::remove_dir_all(&dir);
-        return Err(env_error(&e, installer.uv, "create"));
+        return Err(env_error(&e, installer.uv, step));
     }
     fs_err::write(dir.join(WHEELS), spec.wheel_lines())?;
     touch(&dir.join(USED))?;
@@ -173,16 +174,6 @@ pub fn ensure_env(state_dir: &Path, python: &Python, spec: &Spec, output: &Outpu
         dir,
         python: env_python,
         created: true,
-    })
-}
-
-/// The Python version (`3.11.7`) of a virtual environment, from its `pyvenv.cfg`: `version`
-/// as `python -m venv` writes it, `version_info` as uv does.
-pub fn python_version(env: &Path) -> Option<String> {
-    let text = fs_err::read_to_string(env.join("pyvenv.cfg")).ok()?;
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        matches!(key.trim(), "version" | "version_info").then(|| value.trim().to_string())
     })
 }
 
@@ -253,10 +244,12 @@ impl Installer {
         dir: &Path,
         spec: &Spec,
         output: &Output,
-    ) -> std::result::Result<(), CmdError> {
+    ) -> std::result::Result<(), (Step, CmdError)> {
         let make = if self.uv {
+            // `--seed` puts pip (and setuptools) in, as `python -m venv` and Databricks'
+            // own environments have them: a project's `python -m pip ...` works the same.
             Cmd::new(&self.program)
-                .args(["venv", "--quiet", "--python"])
+                .args(["venv", "--quiet", "--seed", "--python"])
                 .arg(&python.path)
                 .arg(dir)
         } else {
@@ -267,10 +260,10 @@ impl Installer {
             .install()
             .args(&spec.reqs)
             .args(spec.wheels.iter().map(|w| &w.path));
-        for cmd in [make, install] {
-            output.verbose("Running", cmd.display());
-            cmd.output()?;
-        }
+        output.verbose("Running", make.display());
+        make.output().map_err(|e| (Step::Make, e))?;
+        output.verbose("Running", install.display());
+        install.output().map_err(|e| (Step::Install, e))?;
         Ok(())
     }
 
@@ -293,7 +286,23 @@ impl Installer {
     }
 }
 
-fn env_error(e: &CmdError, with_uv: bool, doing: &str) -> Error {
+/// Which step of making an environment failed: the advice differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The virtualenv itself.
+    Make,
+    /// Installing the requirements and our wheels into it.
+    Install,
+    /// Reinstalling changed wheels.
+    Update,
+}
+
+fn env_error(e: &CmdError, with_uv: bool, step: Step) -> Error {
+    let doing = match step {
+        Step::Make => "create the run environment",
+        Step::Install => "install the requirements into the run environment",
+        Step::Update => "update the run environment",
+    };
     let detail = match e {
         CmdError::Failed { output, .. } => format!(
             "\n{}",
@@ -301,9 +310,14 @@ fn env_error(e: &CmdError, with_uv: bool, doing: &str) -> Error {
         ),
         _ => String::new(),
     };
-    Error::failed(format!("cannot {doing} the run environment: {e}{detail}")).with_help(if with_uv {
-        "check the requirements in the environment file and [environment]; the package index must be reachable"
-    } else {
-        "check the requirements; `python3 -m venv` needs the venv module (Debian: apt-get install python3-venv)"
-    })
+    let help = match (step, with_uv) {
+        (Step::Make, false) => {
+            "`python3 -m venv` needs the venv module (Debian: apt-get install python3-venv), or install uv"
+        }
+        (Step::Make, true) => "check that the interpreter runs (`--python PATH` picks another)",
+        _ => {
+            "check the requirements in the environment file and [environment], and that they install on the environment's Python (the environment file's `python` says which one the project expects); the package index must be reachable"
+        }
+    };
+    Error::failed(format!("cannot {doing}: {e}{detail}")).with_help(help)
 }

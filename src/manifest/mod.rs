@@ -6,6 +6,7 @@ pub mod defaults;
 mod entry_points;
 pub mod jobs;
 mod load;
+pub mod mlproject_file;
 mod model;
 mod placeholders;
 mod raw;

@@ -193,10 +193,11 @@ pub(super) fn resolve(
         None => Hooks::default(),
     };
 
+    let job_entries = job_entry_points(&entry_points, &mlproject);
     let jobs = super::jobs::resolve(
         raw.jobs,
         &super::jobs::Known {
-            entry_points: &entry_points.keys().map(String::as_str).collect::<Vec<_>>(),
+            entry_points: &job_entries.iter().map(String::as_str).collect::<Vec<_>>(),
             targets: &targets
                 .iter()
                 .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
@@ -323,4 +324,16 @@ fn is_python_version(v: &str) -> bool {
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         && parts[0] == "3"
+}
+
+/// The entry points a job may run: mlops.toml's and the MLproject's.
+fn job_entry_points<T>(
+    own: &std::collections::BTreeMap<String, T>,
+    mlproject: &std::path::Path,
+) -> Vec<String> {
+    let mut names: Vec<String> = own.keys().cloned().collect();
+    names.extend(super::mlproject_file::entry_point_names(mlproject));
+    names.sort();
+    names.dedup();
+    names
 }

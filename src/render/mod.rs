@@ -9,6 +9,7 @@ mod mlproject;
 mod out_dir;
 pub mod placeholder;
 mod rendered;
+pub mod runtimes;
 pub mod tarball;
 mod text;
 mod validate;

@@ -301,12 +301,6 @@ const CLUSTER_ONLY: &[&str] = &[
     "single_user_name",
 ];
 
-/// What a serverless target cannot carry over from the cluster settings.
-/// The Python of each serverless environment version
-/// (https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
-const SERVERLESS_PYTHON: &[(&str, &str)] =
-    &[("1", "3.10"), ("2", "3.11"), ("3", "3.12"), ("4", "3.12")];
-
 /// A Python version the environment file asks for is not what serverless runs: the
 /// environment version decides.
 fn serverless_python_warning(project: &MlflowProject, version: &str) -> Option<String> {
@@ -316,8 +310,8 @@ fn serverless_python_warning(project: &MlflowProject, version: &str) -> Option<S
     };
     let text = serde_yaml::to_string(&file.value).ok()?;
     let wanted = crate::environment::requirements::requested_python(&file.name, &text)?;
-    let (_, have) = SERVERLESS_PYTHON.iter().find(|(v, _)| *v == version)?;
-    (!crate::environment::requirements::python_matches(&wanted, have)).then(|| {
+    let have = super::runtimes::shown(super::runtimes::serverless_python(version)?);
+    (!crate::environment::requirements::python_matches(&wanted, &have)).then(|| {
         format!(
             "{} asks for Python {wanted}, but serverless environment version {version} runs Python {have}: the environment version decides (`environment_version` on the target)",
             crate::manifest::display_path(&file.path).display()

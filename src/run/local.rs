@@ -49,40 +49,17 @@ pub fn run(
         })
         .collect();
     let spec = environment::Spec::new(&deployment.rendered.env_file, &env_text, wheels)?;
-    let env = environment::ensure_env(&state_dir, &python, &spec, output)?;
-    warn_other_python(
-        &deployment.rendered.env_file,
-        &env_text,
-        &env,
-        &python,
-        output,
-    );
+    let env_file = &deployment.rendered.env_file;
+    let wanted = environment::requirements::requested_python(env_file, &env_text);
+    let chosen = environment::interpreter::for_env(env_file, wanted.as_deref(), &python, &|k| {
+        std::env::var_os(k)
+    });
+    if let Some(warning) = &chosen.warning {
+        output.warn(warning);
+    }
+    let env = environment::ensure_env(&state_dir, &chosen.python, &spec, output)?;
     crate::interrupt::check()?;
     launch(plan, &state_dir, &deployment, &env, request.entry, output)
-}
-
-/// Local environments are virtualenvs of the build interpreter: a Python version the
-/// environment file asks for (conda's `python=3.8`) is not installed, so say which one runs.
-/// The environment's own `pyvenv.cfg` says which (no process is started for it).
-fn warn_other_python(
-    env_file: &str,
-    env_text: &str,
-    env: &Env,
-    python: &crate::tools::Python,
-    output: &Output,
-) {
-    let Some(wanted) = environment::requirements::requested_python(env_file, env_text) else {
-        return;
-    };
-    let Some(have) = environment::python_version(&env.dir) else {
-        return;
-    };
-    if !environment::requirements::python_matches(&wanted, &have) {
-        output.warn(format!(
-            "{env_file} asks for Python {wanted}, but local environments are made with the build interpreter, Python {have} ({}); pick another with `--python PATH` or MLOPS_PYTHON",
-            python.path.display()
-        ));
-    }
 }
 
 /// The tracking store: `MLFLOW_TRACKING_URI` when set, else a SQLite store under `.mlops/`

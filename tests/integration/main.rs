@@ -33,6 +33,7 @@ mod manifest_errors;
 mod mlflow_server;
 mod oidc;
 mod props;
+mod real_projects;
 mod recipes;
 mod release;
 mod render;

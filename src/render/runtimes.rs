@@ -1,0 +1,64 @@
+//! The Python each Databricks runtime and each serverless environment version runs: one per
+//! version, from the release notes' "System environment" sections
+//! (https://docs.databricks.com/aws/en/release-notes/runtime/ and
+//! https://docs.databricks.com/aws/en/release-notes/serverless/environment-version).
+
+use crate::build::tags::Version;
+
+/// Databricks Runtime major version → its Python (every minor release of a major has the
+/// same one).
+const RUNTIME_PYTHON: &[(u32, Version)] = &[
+    (7, (3, 7)),
+    (8, (3, 8)),
+    (9, (3, 8)),
+    (10, (3, 8)),
+    (11, (3, 9)),
+    (12, (3, 9)),
+    (13, (3, 10)),
+    (14, (3, 10)),
+    (15, (3, 11)),
+    (16, (3, 12)),
+    (17, (3, 12)),
+    (18, (3, 12)),
+];
+
+/// Serverless environment version → its Python.
+pub const SERVERLESS_PYTHON: &[(&str, Version)] =
+    &[("1", (3, 10)), ("2", (3, 11)), ("3", (3, 12)), ("4", (3, 12))];
+
+/// The Python of a runtime (`14.3.x-scala2.12`), if the version is one we know.
+pub fn runtime_python(spark_version: &str) -> Option<Version> {
+    let (major, _) = super::parse_runtime(spark_version)?;
+    RUNTIME_PYTHON
+        .iter()
+        .find(|(m, _)| *m == major)
+        .map(|(_, v)| *v)
+}
+
+/// The Python of a serverless environment version (`4`).
+pub fn serverless_python(environment_version: &str) -> Option<Version> {
+    SERVERLESS_PYTHON
+        .iter()
+        .find(|(v, _)| *v == environment_version)
+        .map(|(_, p)| *p)
+}
+
+/// `(3, 12)` → `3.12`.
+pub fn shown(v: Version) -> String {
+    format!("{}.{}", v.0, v.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtimes_and_environments_have_their_python() {
+        assert_eq!(runtime_python("14.3.x-scala2.12"), Some((3, 10)));
+        assert_eq!(runtime_python("15.4.x-cpu-ml-scala2.12"), Some((3, 11)));
+        assert_eq!(runtime_python("16.x-snapshot-scala2.12"), Some((3, 12)));
+        assert_eq!(runtime_python("99.1.x-scala2.13"), None);
+        assert_eq!(serverless_python("4"), Some((3, 12)));
+        assert_eq!(serverless_python("9"), None);
+    }
+}

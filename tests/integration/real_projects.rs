@@ -1,0 +1,149 @@
+//! Real projects, second round (issue 33), on fixtures shaped like them: MLflow's
+//! `examples/hyperparam` adopted as it is (four entry points only its MLproject declares,
+//! `python_env.yaml` asking for Python 3.9, nested `mlflow.projects.run` calls), and a cargo
+//! workspace whose PyO3 crate is not abi3, beside a pdm package.
+
+use crate::support::fake::FakeWorkspace;
+use crate::support::{Project, Run, assert_has, project_from_fixture, test_python};
+
+/// `fixtures/hyperparam`, adopted with `init --adopt`, with a Databricks target on a 14.3 job
+/// cluster and `extra` appended to mlops.toml.
+fn hyperparam(extra: &str) -> Project {
+    let p = project_from_fixture("hyperparam");
+    p.mlops(&["init", "--adopt"]).success();
+    let manifest = p.read("mlops.toml")
+        + "\n[cluster]\nspark_version = \"14.3.x-scala2.12\"\nnode_type_id = \"i3.xlarge\"\nnum_workers = 1\n\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"dbfs:/mlops/{project}\"\n"
+        + extra;
+    p.file("mlops.toml", &manifest);
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "adopt"]);
+    p
+}
+
+/// `cargo-mlops ARGS` with no Python 3.9 anywhere it is looked for: PATH holds only the test
+/// interpreter's folder and the system's, pyenv's root is empty, uv downloads nothing.
+fn without_other_pythons(p: &Project, args: &[&str]) -> Run {
+    let python = test_python();
+    let bin = python.parent().unwrap().to_string_lossy().into_owned();
+    let empty = tempfile::tempdir().unwrap();
+    let path = format!("{bin}:/usr/bin:/bin");
+    p.mlops_in(
+        ".",
+        args,
+        &[
+            ("PATH", path.as_str()),
+            ("PYENV_ROOT", empty.path().to_str().unwrap()),
+            ("UV_PYTHON_DOWNLOADS", "never"),
+            ("UV_PYTHON_INSTALL_DIR", empty.path().to_str().unwrap()),
+            ("MLOPS_PYTHON", python.to_str().unwrap()),
+        ],
+    )
+}
+
+#[test]
+fn an_adopted_mlproject_only_project_runs_jobs_and_is_told_about_its_python() {
+    let p = hyperparam(
+        "\n[jobs.nightly]\nentry = \"train\"\nparameters = { epochs = 2 }\nschedule = { cron = \"0 0 2 * * ?\" }\n",
+    );
+    // Named after the MLproject's own `name`, not the folder.
+    assert_has(&p.read("mlops.toml"), &["name = \"HyperparameterSearch\""]);
+    // The job's entry point is one only the MLproject declares.
+    let check = p.mlops_offline_creds(&["check", "--target", "dev"]);
+    check.success();
+    assert_has(
+        &check.stderr,
+        &[
+            "python_env.yaml asks for Python 3.9",
+            "the job cluster's runtime `14.3.x-scala2.12`",
+            "has Python 3.10",
+        ],
+    );
+    // Locally, with no Python 3.9 installed: said, with how to get one.
+    let local = without_other_pythons(&p, &["check"]);
+    local.success();
+    assert_has(
+        &local.stderr,
+        &["asks for Python 3.9", "no Python 3.9 is installed here", "uv python install 3.9"],
+    );
+    assert!(!local.stderr.contains("no problems found"), "{}", local.stderr);
+    // The job deploys.
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let deployed = p.mlops_ws(
+        &ws,
+        &["jobs", "deploy", "--python", python.to_str().unwrap(), "--json"],
+        &[],
+    );
+    deployed.success();
+    let job = &deployed.json()["jobs"][0];
+    assert_eq!(job["name"], "nightly", "{}", deployed.stdout);
+    assert_eq!(job["action"], "created");
+
+    // A job naming no entry point of either file is still an error with its place.
+    p.file(
+        "mlops.toml",
+        &p.read("mlops.toml").replace("entry = \"train\"", "entry = \"trian\""),
+    );
+    let bad = p.mlops(&["check"]);
+    bad.code(2);
+    assert_has(
+        &bad.stderr,
+        &["unknown entry point `trian`", "did you mean `train`?", "jobs.nightly.entry", "MLproject"],
+    );
+}
+
+#[test]
+fn a_wheel_for_another_python_is_refused_before_anything_is_uploaded() {
+    let p = project_from_fixture("pyo3_workspace");
+    // Not built yet: the crate has no abi3 feature, so its wheel will be for the building
+    // interpreter (3.11) only.
+    let refused = |target: &str, says: &[&str]| {
+        let out = p.mlops_offline_creds(&["check", "--target", target]);
+        out.code(2);
+        assert_has(&out.stderr, says);
+    };
+    refused(
+        "jc14",
+        &[
+            "(from `crates/fastmath`)",
+            "CPython 3.11 only",
+            "runtime `14.3.x-scala2.12`",
+            "Python 3.10",
+            "abi3-py310",
+        ],
+    );
+    refused(
+        "sl4",
+        &["CPython 3.11 only", "serverless environment version 4 has Python 3.12", "abi3-py312"],
+    );
+    p.mlops_offline_creds(&["check", "--target", "jc15"]).success();
+
+    // Built for real: the deploy stops after the build, before its first upload.
+    let ws = FakeWorkspace::start();
+    let python = test_python();
+    let deploy = p.mlops_ws(
+        &ws,
+        &["deploy", "--target", "jc14", "--python", python.to_str().unwrap()],
+        &[],
+    );
+    deploy.code(2);
+    assert_has(
+        &deploy.stderr,
+        &["wheel fastmath-0.3.0-cp311-cp311-", "CPython 3.11 only", "Python 3.10"],
+    );
+    assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
+    // The same wheel fits a 15.4 cluster (Python 3.11), and the pdm package builds beside it.
+    let ok = p.mlops_ws(
+        &ws,
+        &["deploy", "--target", "jc15", "--python", python.to_str().unwrap(), "--json"],
+        &[],
+    );
+    ok.success();
+    let files: Vec<String> = ok.json()["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(files.iter().any(|f| f.starts_with("pdm_pkg-1.2.0-py3-none-any")), "{files:?}");
+}
