@@ -129,8 +129,11 @@ fn name_of(dir: &Path, given: Option<String>, found: &Found) -> String {
     }
     let from_mlproject = found.mlprojects.first().and_then(|folder| {
         let file = manifest::mlproject_file::find(&dir.join(folder))?;
-        let yaml: serde_yaml::Value = serde_yaml::from_str(&fs_err::read_to_string(file).ok()?).ok()?;
-        yaml.get("name")?.as_str().map(crate::scaffold::project_name_from)
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&fs_err::read_to_string(file).ok()?).ok()?;
+        yaml.get("name")?
+            .as_str()
+            .map(crate::scaffold::project_name_from)
     });
     from_mlproject.unwrap_or_else(|| crate::scaffold::name_from_folder(dir))
 }

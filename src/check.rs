@@ -245,7 +245,10 @@ pub fn existing_cluster_runtime(
 
 /// The wheels a deploy would ship, by package and file name, as far as they are known without
 /// building: a cached build's file, else the name a PyO3 crate's wheel will have.
-fn known_wheels(session: &Session, prepared: &crate::session::Prepared) -> Result<Vec<(String, String)>> {
+fn known_wheels(
+    session: &Session,
+    prepared: &crate::session::Prepared,
+) -> Result<Vec<(String, String)>> {
     if prepared.plan.wheels.is_empty() {
         return Ok(Vec::new());
     }
@@ -277,7 +280,9 @@ fn requested_python(project: &crate::project::MlflowProject) -> Option<(String, 
     let text = serde_yaml::to_string(&file.value).ok()?;
     let wanted = crate::environment::requirements::requested_python(&file.name, &text)?;
     Some((
-        crate::manifest::display_path(&file.path).display().to_string(),
+        crate::manifest::display_path(&file.path)
+            .display()
+            .to_string(),
         wanted,
     ))
 }
@@ -298,7 +303,10 @@ fn python_request_warning(
         })
         .warning;
     }
-    if matches!(prepared.plan.compute, crate::manifest::Compute::Serverless { .. }) {
+    if matches!(
+        prepared.plan.compute,
+        crate::manifest::Compute::Serverless { .. }
+    ) {
         return None;
     }
     let (have, runs) = target?;

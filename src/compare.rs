@@ -51,15 +51,7 @@ pub fn base_branch(
 /// The base when nothing names it: the remote's default branch (`origin/HEAD`), else `main`,
 /// else `master`, whichever exists here or on a remote (`main` when neither does).
 pub fn default_base(root: &std::path::Path) -> (String, &'static str) {
-    if let Some(b) = crate::git::remote_default_branch(root) {
-        return (b, "origin/HEAD");
-    }
-    for name in ["main", "master"] {
-        if crate::git::branch_exists(root, name) == Some(true) {
-            return (name.into(), "default");
-        }
-    }
-    ("main".into(), "default")
+    crate::git::default_branch(root)
 }
 
 /// Whether this is a pull request build (its target branch is known).

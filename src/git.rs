@@ -204,6 +204,20 @@ pub fn remote_refs(dir: &Path, remote: &str) -> Result<RemoteRefs, String> {
     Ok(refs)
 }
 
+/// The repository's default branch: the remote's (`origin/HEAD`), else `main`, else `master`,
+/// whichever exists here or on a remote (`main` when neither does); and how it was found.
+pub fn default_branch(root: &Path) -> (String, &'static str) {
+    if let Some(b) = remote_default_branch(root) {
+        return (b, "origin/HEAD");
+    }
+    for name in ["main", "master"] {
+        if branch_exists(root, name) == Some(true) {
+            return (name.into(), "default");
+        }
+    }
+    ("main".into(), "default")
+}
+
 /// The remote's default branch as the clone recorded it (`refs/remotes/origin/HEAD`, set by
 /// `git clone` or `git remote set-head origin --auto`), without the remote's name.
 pub fn remote_default_branch(dir: &Path) -> Option<String> {

@@ -352,6 +352,12 @@ def registry_op(spec):
         if failed:
             say("run %s did not pass the release checks: nothing was registered: %s" % (run.info.run_id, "; ".join(failed)))
             raise SystemExit(1)
+        if spec.get("checks_only"):
+            # A job deployed from a branch that does not release (`cargo mlops jobs deploy`
+            # off the target's release branches): the checks ran, nothing is registered and
+            # no alias moves, whoever started the job.
+            say("run %s passed the release checks; branch %s does not release, so nothing was registered" % (run.info.run_id, spec.get("branch")))
+            return {"checked": True, "registered": False, "run_id": run.info.run_id, "version": None}
         return registry_op(dict(spec, op="register", run_id=run.info.run_id))
     if op == "register":
         version = of_run(spec["run_id"])

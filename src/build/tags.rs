@@ -26,7 +26,14 @@ pub fn parse_version(text: &str) -> Option<Version> {
 fn tag_version(tag: &str, prefix: &str) -> Option<Version> {
     let digits = tag.strip_prefix(prefix)?;
     let (major, minor) = digits.split_at(1.min(digits.len()));
-    Some((major.parse().ok()?, if minor.is_empty() { 0 } else { minor.parse().ok()? }))
+    Some((
+        major.parse().ok()?,
+        if minor.is_empty() {
+            0
+        } else {
+            minor.parse().ok()?
+        },
+    ))
 }
 
 /// The (python, abi, platform) tag sets of a wheel file name.
@@ -54,7 +61,10 @@ fn python_fits(py: &str, abi: &str, have: Version) -> bool {
             "abi3" => v.0 == have.0 && v <= have,
             "none" => v == have,
             // `cp311`, `cp311d`, `cp37m`: that interpreter's own ABI.
-            other => v == have && tag_version(other.trim_end_matches(['m', 'd', 'u']), "cp") == Some(have),
+            other => {
+                v == have
+                    && tag_version(other.trim_end_matches(['m', 'd', 'u']), "cp") == Some(have)
+            }
         };
     }
     if let Some(v) = tag_version(py, "py") {
@@ -115,12 +125,22 @@ pub fn abi3_floor(package: &std::path::Path) -> Option<Version> {
         }
     };
     if let Some(pyproject) = read(&package.join("pyproject.toml")) {
-        take(pyproject.get("tool").and_then(|t| t.get("maturin")).and_then(|m| m.get("features")), "pyo3/");
+        take(
+            pyproject
+                .get("tool")
+                .and_then(|t| t.get("maturin"))
+                .and_then(|m| m.get("features")),
+            "pyo3/",
+        );
     }
     let cargo = read(&package.join("Cargo.toml"))?;
     let pyo3 = cargo.get("dependencies").and_then(|d| d.get("pyo3"));
     take(pyo3.and_then(|p| p.get("features")), "");
-    if pyo3.and_then(|p| p.get("workspace")).and_then(|w| w.as_bool()) == Some(true) {
+    if pyo3
+        .and_then(|p| p.get("workspace"))
+        .and_then(|w| w.as_bool())
+        == Some(true)
+    {
         let root = package
             .ancestors()
             .skip(1)
@@ -173,7 +193,10 @@ mod tests {
             Err(Misfit::Platform("macosx_11_0_arm64".into()))
         );
         assert_eq!(fits("old-1.0-cp37-cp37m-linux_x86_64.whl", (3, 7)), Ok(()));
-        assert_eq!(fits("x-1.0-1build-cp310-cp310-linux_x86_64.whl", (3, 10)), Ok(()));
+        assert_eq!(
+            fits("x-1.0-1build-cp310-cp310-linux_x86_64.whl", (3, 10)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -182,15 +205,30 @@ mod tests {
         let krate = dir.path().join("crates/fast");
         fs_err::create_dir_all(&krate).unwrap();
         let write = |path: &std::path::Path, text: &str| fs_err::write(path, text).unwrap();
-        write(&krate.join("Cargo.toml"), "[package]\nname = \"fast\"\n[dependencies]\npyo3 = { version = \"0.22\", features = [\"extension-module\"] }\n");
+        write(
+            &krate.join("Cargo.toml"),
+            "[package]\nname = \"fast\"\n[dependencies]\npyo3 = { version = \"0.22\", features = [\"extension-module\"] }\n",
+        );
         assert_eq!(abi3_floor(&krate), None);
-        write(&krate.join("Cargo.toml"), "[dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py39\"] }\n");
+        write(
+            &krate.join("Cargo.toml"),
+            "[dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py39\"] }\n",
+        );
         assert_eq!(abi3_floor(&krate), Some((3, 9)));
-        write(&krate.join("Cargo.toml"), "[dependencies]\npyo3 = { workspace = true }\n");
-        write(&dir.path().join("Cargo.toml"), "[workspace]\nmembers = [\"crates/*\"]\n[workspace.dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py310\"] }\n");
+        write(
+            &krate.join("Cargo.toml"),
+            "[dependencies]\npyo3 = { workspace = true }\n",
+        );
+        write(
+            &dir.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/*\"]\n[workspace.dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py310\"] }\n",
+        );
         assert_eq!(abi3_floor(&krate), Some((3, 10)));
         write(&dir.path().join("Cargo.toml"), "[workspace]\n");
-        write(&krate.join("pyproject.toml"), "[tool.maturin]\nfeatures = [\"pyo3/abi3\"]\n");
+        write(
+            &krate.join("pyproject.toml"),
+            "[tool.maturin]\nfeatures = [\"pyo3/abi3\"]\n",
+        );
         assert_eq!(abi3_floor(&krate), Some((3, 7)));
     }
 }

@@ -6,12 +6,8 @@ use crate::session::Session;
 
 pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
     if args.adopt {
-        let name = crate::adopt::adopt(
-            &session.cwd,
-            args.name.clone(),
-            args.force,
-            &session.output,
-        )?;
+        let name =
+            crate::adopt::adopt(&session.cwd, args.name.clone(), args.force, &session.output)?;
         session.output.status(
             "Finished",
             format!(

@@ -47,10 +47,20 @@ pub fn for_env(
             };
         }
     }
-    let have = have.map_or("another version".to_string(), |(a, b)| format!("Python {a}.{b}"));
+    let have = have.map_or("another version".to_string(), |(a, b)| {
+        format!("Python {a}.{b}")
+    });
     keep(Some(format!(
         "{env_file} asks for Python {wanted}, but no Python {}.{} is installed here (looked for python{}.{} on PATH, in pyenv and with uv): the environment is made with {have} ({}); install it (`uv python install {}.{}` or `pyenv install {}.{}`) to run as the project expects",
-        want.0, want.1, want.0, want.1, build.path.display(), want.0, want.1, want.0, want.1
+        want.0,
+        want.1,
+        want.0,
+        want.1,
+        build.path.display(),
+        want.0,
+        want.1,
+        want.0,
+        want.1
     )))
 }
 
@@ -142,6 +152,9 @@ mod tests {
         let missing = for_env("python_env.yaml", Some("3.7"), &build, &vars);
         assert_eq!(missing.python.path, build.path);
         let warning = missing.warning.unwrap();
-        assert!(warning.contains("asks for Python 3.7") && warning.contains("uv python install 3.7"), "{warning}");
+        assert!(
+            warning.contains("asks for Python 3.7") && warning.contains("uv python install 3.7"),
+            "{warning}"
+        );
     }
 }

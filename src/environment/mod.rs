@@ -5,8 +5,8 @@
 //! reinstall of one wheel, not a new environment of hundreds of megabytes. uv makes it when
 //! it is on PATH, else `python -m venv` and pip.
 
-mod markers;
 pub mod interpreter;
+mod markers;
 pub mod requirements;
 mod stale;
 

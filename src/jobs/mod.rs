@@ -33,6 +33,8 @@ pub struct Deployment {
     pub schedule: Option<String>,
     pub paused: bool,
     pub release: bool,
+    /// Off the live branches: the release task checks and registers nothing.
+    pub release_checks_only: bool,
 }
 
 /// A deployed job, as `jobs list` shows it.
@@ -161,15 +163,46 @@ impl Listed {
     }
 }
 
-/// Whether the branch may run the target's schedule: one of its `release_branches` (every
-/// branch when it has none). Elsewhere a job's schedule is kept, paused.
-fn schedules_run(prepared: &Prepared) -> Result<bool> {
+/// Whether this branch's jobs are live: their schedules run and their release tasks register.
+/// Live branches are the target's `release_branches`, or with none set the repository's
+/// default branch only: a feature branch's job is created paused, and its release task checks
+/// the gates but registers nothing and moves no alias, whoever starts it.
+pub struct Live {
+    pub live: bool,
+    /// The live branches, in words, for the output.
+    pub branches: String,
+}
+
+pub fn live(prepared: &Prepared) -> Result<Live> {
     let target = prepared.manifest.target(Some(&prepared.plan.target))?;
     let patterns = &target.release.branches;
-    Ok(patterns.is_empty()
-        || patterns
-            .iter()
-            .any(|p| branch_matches(p, &prepared.plan.branch)))
+    let branch = &prepared.plan.branch;
+    if patterns.is_empty() {
+        let (default, how) = crate::git::default_branch(&prepared.manifest.root);
+        let source = if how == "origin/HEAD" {
+            "the remote's default branch"
+        } else {
+            "the default branch"
+        };
+        return Ok(Live {
+            live: *branch == default,
+            branches: format!(
+                "`{default}` ({source}; set `release_branches` on [targets.{}] for others)",
+                prepared.plan.target
+            ),
+        });
+    }
+    Ok(Live {
+        live: patterns.iter().any(|p| branch_matches(p, branch)),
+        branches: format!(
+            "{} (the target's release_branches)",
+            patterns
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 fn schedule_text(job: &Job) -> Option<String> {
@@ -192,7 +225,8 @@ pub fn deploy(
         let (scoped, prepared) = prepare_job(session, &job, output)?;
         let plan = &prepared.plan;
         branch = plan.branch.clone();
-        let paused = job.schedule.is_some() && !schedules_run(&prepared)?;
+        let live = live(&prepared)?;
+        let paused = job.schedule.is_some() && !live.live;
         // The manifest checked that the target has a Unity Catalog model to release into.
         let release = job
             .release
@@ -208,6 +242,7 @@ pub fn deploy(
             schedule: schedule_text(&job),
             paused,
             release: job.release,
+            release_checks_only: job.release && !live.live,
         };
         // The store comes with the workspace's client: credentials are resolved once.
         let open = scoped.store(plan)?;
@@ -238,7 +273,7 @@ pub fn deploy(
             &job,
             &deployment,
             release,
-            paused,
+            (paused, live.live),
             existing,
             output,
         );
@@ -246,11 +281,13 @@ pub fn deploy(
         let (job_id, action) = result?;
         done.job_id = Some(job_id);
         done.action = action.into();
-        let state = if paused {
-            ", paused: this branch does not run the target's schedules"
-        } else {
-            ""
-        };
+        let mut state = String::new();
+        if !live.live {
+            state = format!(", paused: only {} run schedules and release", live.branches);
+            if job.release {
+                state.push_str("; its release task checks the gates and registers nothing");
+            }
+        }
         output.status(
             match action {
                 "unchanged" => "Unchanged",
@@ -276,7 +313,7 @@ fn apply(
     job: &Job,
     deployment: &crate::pipeline::Deployment,
     release_model: Option<String>,
-    paused: bool,
+    (paused, live): (bool, bool),
     existing: Option<Deployed>,
     output: &Output,
 ) -> Result<(u64, &'static str)> {
@@ -303,6 +340,7 @@ fn apply(
             model,
             settings: &prepared.manifest.release,
             registry_uri: "databricks-uc",
+            checks_only: !live,
         }),
     });
     let defs = JobDefs { client };

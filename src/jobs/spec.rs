@@ -30,6 +30,8 @@ pub struct ReleaseTask<'a> {
     pub model: String,
     pub settings: &'a Release,
     pub registry_uri: &'a str,
+    /// Off the live branches: check the gates, register nothing, move no alias.
+    pub checks_only: bool,
 }
 
 /// Everything the settings are made from.
@@ -128,6 +130,8 @@ pub fn settings(i: &Inputs<'_>) -> Value {
                 "alias": m.alias, "metric": m.metric, "better": m.better,
             })),
             "alias": s.alias,
+            "checks_only": r.checks_only,
+            "branch": plan.branch,
             "artifact_path": s.artifact_path,
             "tags": {
                 "mlops.branch": plan.branch,

@@ -23,8 +23,12 @@ const RUNTIME_PYTHON: &[(u32, Version)] = &[
 ];
 
 /// Serverless environment version → its Python.
-pub const SERVERLESS_PYTHON: &[(&str, Version)] =
-    &[("1", (3, 10)), ("2", (3, 11)), ("3", (3, 12)), ("4", (3, 12))];
+pub const SERVERLESS_PYTHON: &[(&str, Version)] = &[
+    ("1", (3, 10)),
+    ("2", (3, 11)),
+    ("3", (3, 12)),
+    ("4", (3, 12)),
+];
 
 /// The Python of a runtime (`14.3.x-scala2.12`), if the version is one we know.
 pub fn runtime_python(spark_version: &str) -> Option<Version> {

@@ -450,6 +450,36 @@ fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
     assert_eq!(model.versions[0]["run_id"], run["info"]["run_id"]);
     assert_eq!(model.aliases.get("challenger"), Some(&1));
 
+    // A feature branch (the target sets no release_branches: only the default branch is
+    // live): its job is paused, and run by hand it checks the gates but registers nothing.
+    let feature = mlops(&[
+        "jobs",
+        "deploy",
+        "nightly",
+        "--branch",
+        "feature/try",
+        "--json",
+    ]);
+    feature.success();
+    assert_has(
+        &feature.stderr,
+        &["paused: only `main`", "registers nothing"],
+    );
+    assert_eq!(feature.json()["jobs"][0]["release_checks_only"], true);
+    let tried = mlops(&["jobs", "run", "nightly", "--branch", "feature/try"]);
+    tried.success();
+    let model = ws.with_state(|s| s.models["main.ml.nightly"].clone());
+    assert_eq!(
+        model.versions.len(),
+        1,
+        "a feature branch's job registered a version"
+    );
+    assert_eq!(
+        model.aliases.get("challenger"),
+        Some(&1),
+        "a feature branch moved the alias"
+    );
+
     // A run that does not pass the gates registers nothing and fails the job.
     let weak = p.read("mlops.toml").replace(
         "gates = { accuracy = \">= 0.7\" }",

@@ -63,15 +63,29 @@ fn an_adopted_mlproject_only_project_runs_jobs_and_is_told_about_its_python() {
     local.success();
     assert_has(
         &local.stderr,
-        &["asks for Python 3.9", "no Python 3.9 is installed here", "uv python install 3.9"],
+        &[
+            "asks for Python 3.9",
+            "no Python 3.9 is installed here",
+            "uv python install 3.9",
+        ],
     );
-    assert!(!local.stderr.contains("no problems found"), "{}", local.stderr);
+    assert!(
+        !local.stderr.contains("no problems found"),
+        "{}",
+        local.stderr
+    );
     // The job deploys.
     let ws = FakeWorkspace::start();
     let python = test_python();
     let deployed = p.mlops_ws(
         &ws,
-        &["jobs", "deploy", "--python", python.to_str().unwrap(), "--json"],
+        &[
+            "jobs",
+            "deploy",
+            "--python",
+            python.to_str().unwrap(),
+            "--json",
+        ],
         &[],
     );
     deployed.success();
@@ -82,13 +96,19 @@ fn an_adopted_mlproject_only_project_runs_jobs_and_is_told_about_its_python() {
     // A job naming no entry point of either file is still an error with its place.
     p.file(
         "mlops.toml",
-        &p.read("mlops.toml").replace("entry = \"train\"", "entry = \"trian\""),
+        &p.read("mlops.toml")
+            .replace("entry = \"train\"", "entry = \"trian\""),
     );
     let bad = p.mlops(&["check"]);
     bad.code(2);
     assert_has(
         &bad.stderr,
-        &["unknown entry point `trian`", "did you mean `train`?", "jobs.nightly.entry", "MLproject"],
+        &[
+            "unknown entry point `trian`",
+            "did you mean `train`?",
+            "jobs.nightly.entry",
+            "MLproject",
+        ],
     );
 }
 
@@ -114,28 +134,50 @@ fn a_wheel_for_another_python_is_refused_before_anything_is_uploaded() {
     );
     refused(
         "sl4",
-        &["CPython 3.11 only", "serverless environment version 4 has Python 3.12", "abi3-py312"],
+        &[
+            "CPython 3.11 only",
+            "serverless environment version 4 has Python 3.12",
+            "abi3-py312",
+        ],
     );
-    p.mlops_offline_creds(&["check", "--target", "jc15"]).success();
+    p.mlops_offline_creds(&["check", "--target", "jc15"])
+        .success();
 
     // Built for real: the deploy stops after the build, before its first upload.
     let ws = FakeWorkspace::start();
     let python = test_python();
     let deploy = p.mlops_ws(
         &ws,
-        &["deploy", "--target", "jc14", "--python", python.to_str().unwrap()],
+        &[
+            "deploy",
+            "--target",
+            "jc14",
+            "--python",
+            python.to_str().unwrap(),
+        ],
         &[],
     );
     deploy.code(2);
     assert_has(
         &deploy.stderr,
-        &["wheel fastmath-0.3.0-cp311-cp311-", "CPython 3.11 only", "Python 3.10"],
+        &[
+            "wheel fastmath-0.3.0-cp311-cp311-",
+            "CPython 3.11 only",
+            "Python 3.10",
+        ],
     );
     assert!(ws.dbfs_paths().is_empty(), "{:?}", ws.dbfs_paths());
     // The same wheel fits a 15.4 cluster (Python 3.11), and the pdm package builds beside it.
     let ok = p.mlops_ws(
         &ws,
-        &["deploy", "--target", "jc15", "--python", python.to_str().unwrap(), "--json"],
+        &[
+            "deploy",
+            "--target",
+            "jc15",
+            "--python",
+            python.to_str().unwrap(),
+            "--json",
+        ],
         &[],
     );
     ok.success();
@@ -145,5 +187,10 @@ fn a_wheel_for_another_python_is_refused_before_anything_is_uploaded() {
         .iter()
         .map(|w| w["file"].as_str().unwrap().to_string())
         .collect();
-    assert!(files.iter().any(|f| f.starts_with("pdm_pkg-1.2.0-py3-none-any")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("pdm_pkg-1.2.0-py3-none-any")),
+        "{files:?}"
+    );
 }
