@@ -204,6 +204,31 @@ pub fn remote_refs(dir: &Path, remote: &str) -> Result<RemoteRefs, String> {
     Ok(refs)
 }
 
+/// What a version derived from git depends on (setuptools-scm, hatch-vcs,
+/// uv-dynamic-versioning and their kin read the nearest tag, the distance to it, the commit
+/// and whether the tree is dirty): `git describe --tags --long --dirty --always`, the commit
+/// and the tags on it, or `None` outside git.
+pub fn version_inputs(dir: &Path) -> Option<String> {
+    let describe = git(dir)
+        .args(["describe", "--tags", "--long", "--dirty", "--always"])
+        .read()
+        .ok()?;
+    let head = git(dir).args(["rev-parse", "HEAD"]).read().ok()?;
+    // Several tags on one commit: `describe` names one, the version tools may take another.
+    let at_head = git(dir)
+        .args(["tag", "--points-at", "HEAD"])
+        .read()
+        .unwrap_or_default();
+    let mut tags: Vec<&str> = at_head.lines().map(str::trim).collect();
+    tags.sort_unstable();
+    Some(format!(
+        "{} {} {}",
+        describe.trim(),
+        head.trim(),
+        tags.join(",")
+    ))
+}
+
 /// The repository's default branch: the remote's (`origin/HEAD`), else `main`, else `master`,
 /// whichever exists here or on a remote (`main` when neither does); and how it was found.
 pub fn default_branch(root: &Path) -> (String, &'static str) {

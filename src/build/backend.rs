@@ -31,8 +31,10 @@ pub struct BuildSystem {
 const VCS_VERSIONING: &[&str] = &[
     "setuptools_scm",
     "setuptools-scm",
+    "setuptools-git-versioning",
     "hatch-vcs",
     "hatch_vcs",
+    "uv-dynamic-versioning",
     "versioningit",
     "pdm-backend-scm",
     "dunamai",
@@ -81,9 +83,18 @@ pub fn read(package: &Path) -> Result<BuildSystem> {
                 .collect()
         })
         .unwrap_or_default();
-    let vcs_version = requires
-        .iter()
-        .any(|r| VCS_VERSIONING.iter().any(|v| r.starts_with(v)));
+    // pdm-backend reads the version from git itself with `[tool.pdm.version] source = "scm"`.
+    let pdm_scm = doc
+        .get("tool")
+        .and_then(|t| t.get("pdm"))
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.get("source"))
+        .and_then(|s| s.as_str())
+        == Some("scm");
+    let vcs_version = pdm_scm
+        || requires
+            .iter()
+            .any(|r| VCS_VERSIONING.iter().any(|v| r.starts_with(v)));
     let backend = if name == "maturin" || name.starts_with("maturin.") {
         Backend::Maturin
     } else {

@@ -155,6 +155,13 @@ fn cache_key(
         }
     }
     key.dir("package", &spec.path, files)?;
+    // A version taken from git changes with a new tag, with no file changed.
+    if system.vcs_version {
+        key.line(
+            "vcs",
+            &crate::git::version_inputs(&spec.path).unwrap_or_default(),
+        );
+    }
     if system.backend == Backend::Maturin {
         let cargo = inputs::cargo_inputs(&spec.path);
         for dir in &cargo.dirs {

@@ -194,3 +194,51 @@ fn a_wheel_for_another_python_is_refused_before_anything_is_uploaded() {
         "{files:?}"
     );
 }
+
+#[test]
+fn a_version_from_git_tags_is_part_of_the_build_cache_key() {
+    // One of a uv workspace's hatchling packages, versioned from git tags (hatch-vcs).
+    let p = Project::git();
+    p.file(
+        "mlops.toml",
+        "[project]\nname = \"tagged\"\n\n[[wheel]]\npath = \"packages/alpha\"\n\n[entry_points.train]\ncommand = \"python train.py\"\n",
+    )
+    .file("mlproject/train.py", "print('hi')\n")
+    .file(
+        "pyproject.toml",
+        "[tool.uv.workspace]\nmembers = [\"packages/*\"]\n",
+    )
+    .file(
+        "packages/alpha/pyproject.toml",
+        "[build-system]\nrequires = [\"hatchling\", \"hatch-vcs\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"alpha\"\ndynamic = [\"version\"]\n\n[tool.hatch.version]\nsource = \"vcs\"\nraw-options = { root = \"../..\" }\n\n[tool.hatch.build.targets.wheel]\npackages = [\"src/alpha\"]\n",
+    )
+    .file("packages/alpha/src/alpha/__init__.py", "")
+    .file(".gitignore", ".mlops/\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "alpha"]);
+    p.git_cmd(&["tag", "v0.6.12"]);
+    let python = test_python();
+    let build = || {
+        let out = p.mlops(&["build", "--python", python.to_str().unwrap(), "--json"]);
+        out.success();
+        let w = &out.json()["wheels"][0];
+        (
+            w["version"].as_str().unwrap().to_string(),
+            w["cached"] == true,
+        )
+    };
+    assert_eq!(build(), ("0.6.12".to_string(), false));
+    assert_eq!(
+        build(),
+        ("0.6.12".to_string(), true),
+        "an unchanged build is cached"
+    );
+    // A release commit elsewhere in the repository, tagged: no file of the package changed,
+    // but its version did; never the cached 0.6.12.
+    p.file("CHANGELOG.md", "## 0.7.0\n");
+    p.git_cmd(&["add", "-A"]);
+    p.git_cmd(&["commit", "-qm", "release 0.7.0"]);
+    p.git_cmd(&["tag", "v0.7.0"]);
+    assert_eq!(build(), ("0.7.0".to_string(), false));
+    assert_eq!(build(), ("0.7.0".to_string(), true));
+}
