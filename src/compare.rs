@@ -100,6 +100,9 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
     // A base that is no branch at all is said as such, not as "no runs".
     let base_exists = crate::git::branch_exists(&root, &base_branch) != Some(false);
     let listed = history::list(session, &prepared, SEARCHED, history::Targets::This)?;
+    // The base branch's experiment, on the same target.
+    let base_prepared = session.for_branch(&prepared, &base_branch)?;
+    let base_listed = history::list(session, &base_prepared, SEARCHED, history::Targets::This)?;
     let run = match (request.run, request.entry) {
         (Some(id), _) => listed.runs.iter().find(|r| r.run_id == id).ok_or_else(|| {
             Error::usage(format!(
@@ -121,11 +124,9 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
                 session.suggest(&prepared.plan, &format!("run --entry {entry}"))
             ))
         })?,
-        (None, None) => listed
-            .runs
-            .iter()
-            .find(|r| r.status == "FINISHED")
-            .ok_or_else(|| {
+        (None, None) => {
+            let release = prepared.manifest.release.entry.as_str();
+            unnamed(&listed.runs, &base_listed.runs, Some(release)).ok_or_else(|| {
                 Error::usage(format!(
                     "experiment `{}` has no finished run",
                     listed.experiment
@@ -134,13 +135,11 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
                     "make one with `{}`",
                     session.suggest(&prepared.plan, "run --entry NAME")
                 ))
-            })?,
+            })?
+        }
     }
     .clone();
     let entry = run.entry.clone().unwrap_or_else(|| "main".into());
-    // The base branch's experiment, on the same target.
-    let base_prepared = session.for_branch(&prepared, &base_branch)?;
-    let base_listed = history::list(session, &base_prepared, SEARCHED, history::Targets::This)?;
     let base_run = history::latest_finished(&base_listed.runs, &entry).cloned();
     let (metrics, params) = match &base_run {
         Some(b) => (
@@ -163,6 +162,26 @@ pub fn compare(session: &Session, request: &Request<'_>) -> Result<Comparison> {
         metrics,
         params,
     })
+}
+
+/// The run to compare when none is named: never a nested child run. The release entry
+/// point's newest finished run where it ran here; else the newest finished run of an entry
+/// point that also finished on the base branch; else the newest finished run.
+fn unnamed<'a>(runs: &'a [RunRow], base: &[RunRow], release: Option<&str>) -> Option<&'a RunRow> {
+    if let Some(found) = release.and_then(|e| history::latest_finished(runs, e)) {
+        return Some(found);
+    }
+    let candidates = || {
+        runs.iter()
+            .filter(|r| r.status == "FINISHED" && r.is_top_level())
+    };
+    candidates()
+        .find(|r| {
+            r.entry
+                .as_deref()
+                .is_some_and(|e| history::latest_finished(base, e).is_some())
+        })
+        .or_else(|| candidates().next())
 }
 
 /// Why there is nothing to compare with, in one sentence.

@@ -122,10 +122,69 @@ def exit_code(code):
     return 1
 
 
+class NestedProjectsRunHere(object):
+    """An import hook: when the entry point imports `mlflow.projects`, its `run` defaults to
+    `env_manager="local"` for local runs. A nested `mlflow.projects.run(uri=".", ...)` (as
+    MLflow's examples/hyperparam does) then runs in the environment this run already has,
+    whose packages are the project's, instead of building a virtualenv with pyenv, which
+    neither a cluster nor our local environments have. MLflow itself reads no setting for
+    this default (mlflow/projects/backend/local.py `LocalBackend.run` takes the project's
+    environment type when `env_manager` is None). Importing MLflow stays lazy: nothing is
+    imported until the entry point does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "mlflow.projects":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def patched(module):
+            exec_module(module)
+            run_projects_here(module)
+
+        loader.exec_module = patched
+        return spec
+
+
+def run_projects_here(module):
+    """`mlflow.projects.run` with `env_manager="local"` as its default (see
+    NestedProjectsRunHere)."""
+    run = module.run
+    if getattr(run, "_cargo_mlops", False):
+        return
+
+    def run_here(*args, **kwargs):
+        backend = kwargs.get("backend") or "local"
+        if kwargs.get("env_manager") is None and backend == "local":
+            kwargs["env_manager"] = "local"
+        return run(*args, **kwargs)
+
+    run_here.__doc__ = run.__doc__
+    run_here._cargo_mlops = True
+    module.run = run_here
+    # `mlflow.run` is the same function, bound by mlflow/__init__.py.
+    top = sys.modules.get("mlflow")
+    if top is not None and getattr(top, "run", None) is run:
+        top.run = run_here
+
+
 def run_in_process(args):
     """Runs the entry point as __main__ in this interpreter; returns its exit status."""
     import runpy
 
+    # What the entry point starts (`python train.py` of a nested project run) is this
+    # interpreter, as for a shell entry point.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if "mlflow.projects" in sys.modules:
+        run_projects_here(sys.modules["mlflow.projects"])
+    else:
+        sys.meta_path.insert(0, NestedProjectsRunHere())
     saved_argv, saved_path = list(sys.argv), list(sys.path)
     try:
         if args.python_file:

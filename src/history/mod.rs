@@ -38,6 +38,13 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// Whether a run stands on its own: not a nested child of another run (MLflow tags those
+    /// `mlflow.parentRunId`: `start_run(nested=True)`, or an `mlflow.projects.run` made
+    /// inside a run).
+    pub fn is_top_level(&self) -> bool {
+        !self.tags.contains_key("mlflow.parentRunId")
+    }
+
     /// A run from its tags, parameters and metrics.
     pub fn new(
         run_id: String,
@@ -117,5 +124,5 @@ pub fn list(
 /// The newest finished run of `entry` among `runs`.
 pub fn latest_finished<'a>(runs: &'a [RunRow], entry: &str) -> Option<&'a RunRow> {
     runs.iter()
-        .find(|r| r.status == "FINISHED" && r.entry.as_deref() == Some(entry))
+        .find(|r| r.status == "FINISHED" && r.is_top_level() && r.entry.as_deref() == Some(entry))
 }

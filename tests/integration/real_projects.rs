@@ -242,3 +242,42 @@ fn a_version_from_git_tags_is_part_of_the_build_cache_key() {
     assert_eq!(build(), ("0.7.0".to_string(), false));
     assert_eq!(build(), ("0.7.0".to_string(), true));
 }
+
+#[test]
+fn nested_project_runs_work_and_compare_never_picks_a_child_run() {
+    let p = hyperparam("");
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = without_other_pythons(&p, &all);
+        out.success();
+        out.json()
+    };
+    // `random` starts nested `mlflow.projects.run(uri=".", entry_point="train")` runs, which
+    // run in the environment the run already has (no env_manager given).
+    let parent = run(&["--entry", "random", "-P", "max_runs=1"]);
+    assert_eq!(parent["status"], "FINISHED", "{parent}");
+    assert!(
+        parent["metrics"]["best_rmse"].as_f64().is_some(),
+        "{parent}"
+    );
+    p.git_cmd(&["switch", "-q", "-c", "feature/lr"]);
+    run(&["--entry", "random", "-P", "max_runs=1"]);
+    // The newest runs of the branch are nested `train` children and an `evaluate` run that
+    // never ran on main: compare takes the `random` run that ran on both.
+    run(&["--entry", "evaluate"]);
+    let compared = without_other_pythons(&p, &["compare", "--json"]);
+    compared.success();
+    let c = compared.json();
+    assert_eq!(c["entry"], "random", "{c:#}");
+    assert!(c["base_run"].is_object(), "{c:#}");
+    assert!(
+        c["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["metric"] == "best_rmse"),
+        "{c:#}"
+    );
+}
