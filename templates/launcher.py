@@ -252,6 +252,14 @@ def write_result(path, run_id, experiment_id, status):
     os.replace(tmp, path)
 
 
+class RegistryError(Exception):
+    """A registry operation that cannot be done, said in one line with its fix."""
+
+    def __init__(self, message, fix):
+        Exception.__init__(self, message)
+        self.message, self.fix = message, fix
+
+
 def missing(error):
     """Whether a registry or tracking error says only that the thing is not there. Every
     store answers a missing model, version or run RESOURCE_DOES_NOT_EXIST (Unity Catalog may
@@ -304,14 +312,64 @@ def registry_op(spec):
         }
 
     def create_model(model):
-        # A model that exists already is fine, under either code: the workspace registry and
-        # MLflow's own stores answer RESOURCE_ALREADY_EXISTS, Unity Catalog ALREADY_EXISTS
-        # (HTTP 409). As mlflow/tracking/_model_registry/fluent.py `_register_model` accepts.
+        """Whether this call made the model. A model that exists already is fine, under
+        either code: the workspace registry and MLflow's own stores answer
+        RESOURCE_ALREADY_EXISTS, Unity Catalog ALREADY_EXISTS (HTTP 409), as
+        mlflow/tracking/_model_registry/fluent.py `_register_model` accepts."""
         try:
             client.create_registered_model(model)
+            return True
         except MlflowException as e:
             if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
+            return False
+
+    def unmake(model):
+        """Deletes a model this operation made and left without a version: no debris."""
+        try:
+            if not client.search_model_versions("name='%s'" % model.replace("'", "\\'")):
+                client.delete_registered_model(model)
+        except Exception:
+            say("could not delete the empty registered model %s:\n%s" % (model, traceback.format_exc()))
+
+    def logged_model_names(run_id):
+        """The names the run logged models under: MLflow 3's logged models, or MLflow 2's
+        artifact folders holding an MLmodel file."""
+        names = []
+        try:
+            import mlflow
+
+            if hasattr(mlflow, "search_logged_models"):
+                run = client.get_run(run_id)
+                found = mlflow.search_logged_models(
+                    experiment_ids=[run.info.experiment_id],
+                    filter_string="source_run_id = '%s'" % run_id,
+                    output_format="list",
+                )
+                names = [m.name for m in found]
+            if not names:
+                for item in client.list_artifacts(run_id):
+                    if item.is_dir and any(a.path.endswith("MLmodel") for a in client.list_artifacts(run_id, item.path)):
+                        names.append(item.path)
+        except Exception:
+            pass
+        return sorted(set(names))
+
+    def check_model_logged(run_id, artifact_path):
+        """The run's model at `artifact_path` exists, or the error says what it logged."""
+        from mlflow.models import get_model_info
+
+        try:
+            get_model_info("runs:/%s/%s" % (run_id, artifact_path))
+        except Exception:
+            names = logged_model_names(run_id)
+            logged = "it logged models named %s" % ", ".join("`%s`" % n for n in names) if names else "it logged no model"
+            fix = (
+                "set `[release] artifact_path = \"%s\"` in mlops.toml" % names[0]
+                if names
+                else "log the model in the entry point (`mlflow.<flavor>.log_model(..., name=\"%s\")`)" % artifact_path
+            )
+            raise RegistryError("run %s has no model at `%s`: %s" % (run_id, artifact_path, logged), fix)
 
     def of_run(run_id):
         # Only a READY version counts: one left PENDING_REGISTRATION or FAILED_REGISTRATION
@@ -422,14 +480,20 @@ def registry_op(spec):
         version = of_run(spec["run_id"])
         registered = version is None
         if registered:
-            create_model(name)
+            check_model_logged(spec["run_id"], spec["artifact_path"])
+            made = create_model(name)
             import mlflow
 
             # register_model copies the files where the registry needs them (Unity Catalog
             # storage on Databricks), with the workspace's credentials.
-            version = mlflow.register_model(
-                "runs:/%s/%s" % (spec["run_id"], spec["artifact_path"]), name, tags=spec.get("tags") or {}
-            )
+            try:
+                version = mlflow.register_model(
+                    "runs:/%s/%s" % (spec["run_id"], spec["artifact_path"]), name, tags=spec.get("tags") or {}
+                )
+            except Exception:
+                if made:
+                    unmake(name)
+                raise
         if spec.get("alias"):
             client.set_registered_model_alias(name, spec["alias"], version.version)
         result = described(version)
@@ -439,16 +503,24 @@ def registry_op(spec):
         version = find(lambda: client.get_model_version(name, spec["version"]))
         return {"found": described(version) if version else None}
     if op == "set_alias":
+        # A version that does not exist (or a model that does not) is none: nothing moves.
+        if find(lambda: client.get_model_version(name, spec["version"])) is None:
+            return {"found": None}
         client.set_registered_model_alias(name, spec["alias"], spec["version"])
         return {"found": described(client.get_model_version(name, spec["version"]))}
     if op == "copy":
+        source = find(lambda: client.get_model_version(spec["from_model"], spec["version"]))
+        if source is None:
+            raise RegistryError(
+                "model %s has no version %s" % (spec["from_model"], spec["version"]),
+                "name an existing version with `--version N`, or an alias with `--from ALIAS`",
+            )
         create_model(name)
         # What MLflow's copy_model_version does (mlflow/store/model_registry/abstract_store.py
         # `AbstractStore.copy_model_version`), without its create_registered_model, which
         # accepts only RESOURCE_ALREADY_EXISTS and so fails on a Unity Catalog model that
         # exists (ALREADY_EXISTS): a new version whose source is the old one, with its run,
         # tags, link, description and logged model.
-        source = client.get_model_version(spec["from_model"], spec["version"])
         # `model_id` (the LoggedModel) arrived with MLflow 3 (mlflow/tracking/client.py
         # `MlflowClient.create_model_version`, mlflow PR #13668); MLflow 2.x's signature has no
         # such keyword and raises TypeError on it.
@@ -472,6 +544,13 @@ def registry_op(spec):
     raise SystemExit("unknown registry operation: %s" % op)
 
 
+def plain_error(message, fix):
+    """Ends a registry operation that failed with one line and its fix (read by cargo mlops)."""
+    print("cargo-mlops registry: error: " + message, file=sys.stderr, flush=True)
+    print("cargo-mlops registry: help: " + fix, file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 def registry_main(argv):
     parser = argparse.ArgumentParser(prog="mlops_launcher.py", description="Model registry operations of cargo mlops.")
     parser.add_argument("--registry", required=True, help="JSON {op, model, ...}")
@@ -483,7 +562,16 @@ def registry_main(argv):
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     if args.registry_uri:
         os.environ["MLFLOW_REGISTRY_URI"] = args.registry_uri
-    answer = json.dumps(registry_op(json.loads(args.registry)))
+    try:
+        answer = json.dumps(registry_op(json.loads(args.registry)))
+    except RegistryError as e:
+        plain_error(e.message, e.fix)
+    except Exception as e:
+        # MLflow's own words, in one line; the traceback only when asked for.
+        message = getattr(e, "message", None) or str(e) or type(e).__name__
+        if os.environ.get("MLOPS_DEBUG"):
+            traceback.print_exc()
+        plain_error(message.strip().splitlines()[0], "run again with MLOPS_DEBUG=1 to see MLflow's traceback")
     # A job's output is read back from its log; a local caller reads the file.
     print("cargo-mlops registry: " + answer, flush=True)
     if args.result_file:

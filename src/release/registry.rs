@@ -101,9 +101,12 @@ impl Local {
             .env("MLFLOW_TRACKING_URI", &self.tracking_uri)
             .output();
         if let Err(e) = out {
-            // MLflow's own words are the last lines of its traceback.
             let why = match &e {
                 crate::process::CmdError::Failed { output, .. } => {
+                    if let Some(said) = plain_error(&output.stderr) {
+                        return Err(said);
+                    }
+                    // MLflow's own words are the last lines of its traceback.
                     format!("\n{}", crate::process::tail(&output.stderr, 15))
                 }
                 _ => format!(": {e}"),
@@ -197,6 +200,23 @@ pub(super) fn copy_op(
     json!({
         "op": "copy", "from_model": from_model, "version": version, "model": model,
         "tags": tags, "alias": alias,
+    })
+}
+
+/// The one-line error (and its fix) the launcher's registry mode ends with when an operation
+/// cannot be done (`templates/launcher.py` `plain_error`), from its output.
+pub(crate) fn plain_error(output: &str) -> Option<Error> {
+    let line = |prefix: &str| {
+        output
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string))
+    };
+    let message = line("cargo-mlops registry: error: ")?;
+    let error = Error::failed(message);
+    Some(match line("cargo-mlops registry: help: ") {
+        Some(help) => error.with_help(help),
+        None => error,
     })
 }
 

@@ -97,6 +97,12 @@ impl WorkspaceJob {
         let state = match ended {
             Ended::Done(state) if state.succeeded() => state,
             Ended::Done(state) => {
+                // The registry mode's own one-line error, when it said one.
+                let task_run = state.task_run_id.unwrap_or(run_id);
+                let logs = jobs.output(task_run).ok().and_then(|o| o.logs);
+                if let Some(said) = logs.as_deref().and_then(super::registry::plain_error) {
+                    return Err(said);
+                }
                 crate::run::databricks::show_failure(&jobs, &state, &self.output);
                 return Err(Error::failed(format!(
                     "the {what} job run {run_id} for {model} ended {}",

@@ -605,3 +605,37 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
             .any(|l| l.path.ends_with("/registered-models/create") && l.status == Some(409))
     );
 }
+
+#[test]
+fn registry_errors_are_one_plain_line_with_the_fix_and_leave_nothing_behind() {
+    let p = project();
+    // The entry point logs its model under another name than `[release] artifact_path`.
+    p.file(
+        "mlproject/train.py",
+        &TRAIN.replace("log_model(name=\"model\"", "log_model(name=\"clf\""),
+    );
+    p.git_cmd(&["commit", "-qam", "clf"]);
+    run(&p, "0.9");
+    let failed = p.mlops(&["release"]);
+    assert_ne!(failed.code, 0);
+    assert_has(
+        &failed.stderr,
+        &[
+            "has no model at `model`: it logged models named `clf`",
+            "artifact_path = \"clf\"",
+        ],
+    );
+    assert!(!failed.stderr.contains("Traceback"), "{}", failed.stderr);
+    // No empty registered model is left behind.
+    let models = python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nprint(json.dumps([m.name for m in MlflowClient(sys.argv[1]).search_registered_models()]))",
+        &[&local_store(&p)],
+    );
+    assert_eq!(models, serde_json::json!([]), "debris: {models}");
+
+    // A version that does not exist: one line, no traceback.
+    let missing = p.mlops(&["promote", "--alias", "champion", "--version", "99"]);
+    assert_ne!(missing.code, 0);
+    assert_has(&missing.stderr, &["no version 99"]);
+    assert!(!missing.stderr.contains("Traceback"), "{}", missing.stderr);
+}
