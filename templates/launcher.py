@@ -423,7 +423,12 @@ def registry_op(spec):
         ):
             slug = e.tags.get("mlops.branch")
             if slug and slug not in live:
-                found.append({"experiment_id": e.experiment_id, "name": e.name, "branch_slug": slug, "held": e.experiment_id in held})
+                # A run still going keeps its experiment, as gc keeps its files.
+                going = client.search_runs([e.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1)
+                found.append({
+                    "experiment_id": e.experiment_id, "name": e.name, "branch_slug": slug,
+                    "held": e.experiment_id in held, "in_flight": going[0].info.run_id if going else None,
+                })
         return {"experiments": found}
     if op == "delete_experiments":
         # To MLflow's trash (`restore_experiment` undoes it).

@@ -22,7 +22,22 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("experiments", &["experiment_id", "name", "lifecycle_stage"]),
     ("experiment_tags", &["experiment_id", "key", "value"]),
     ("model_versions", &["run_id", "current_stage"]),
+    (
+        "runs",
+        &["run_uuid", "experiment_id", "status", "lifecycle_stage"],
+    ),
 ];
+
+/// A run of the experiment still in flight (status `RUNNING`), from the store file.
+fn in_flight(db: &rusqlite::Connection, experiment_id: &str) -> Option<String> {
+    db.query_row(
+        "SELECT run_uuid FROM runs WHERE CAST(experiment_id AS TEXT) = ?1
+         AND status = 'RUNNING' AND lifecycle_stage = 'active' LIMIT 1",
+        params![experiment_id],
+        |r| r.get::<_, String>(0),
+    )
+    .ok()
+}
 
 /// What the plan says about the store's experiments of gone branches.
 #[derive(Debug, Default)]
@@ -95,6 +110,7 @@ fn from_file(
         .filter(|(_, _, slug)| !live.contains(slug))
         .map(|(experiment_id, name, branch_slug)| Gone {
             held: held.contains(&experiment_id),
+            in_flight: in_flight(&db, &experiment_id),
             experiment_id,
             name,
             branch_slug,
@@ -133,6 +149,8 @@ pub fn plan(
         name: String,
         branch_slug: String,
         held: bool,
+        #[serde(default)]
+        in_flight: Option<String>,
     }
     let found: Found = serde_json::from_value(answer).map_err(|e| {
         crate::error::Error::failed(format!(
@@ -148,6 +166,7 @@ pub fn plan(
                 name: e.name,
                 branch_slug: e.branch_slug,
                 held: e.held,
+                in_flight: e.in_flight,
             })
             .collect(),
     ))

@@ -161,11 +161,14 @@ pub fn plan(
             )
             .into());
         };
+        let held = held.contains(id);
+        let in_flight = if held { None } else { in_flight(client, id)? };
         found.push(Gone {
             experiment_id: id.to_string(),
             name: name.to_string(),
             branch_slug,
-            held: held.contains(id),
+            held,
+            in_flight,
         });
     }
     (out.experiments, out.kept_experiments) = sort_gone(found);
@@ -180,6 +183,25 @@ pub struct Gone {
     pub branch_slug: String,
     /// Whether it holds a run a model version was registered from.
     pub held: bool,
+    /// A run of it still in flight (MLflow status `RUNNING`), if any.
+    pub in_flight: Option<String>,
+}
+
+/// A run of the experiment that is still going (status `RUNNING`), if any: its experiment is
+/// kept while it runs, as its files are.
+fn in_flight(client: &Client, experiment_id: &str) -> Result<Option<String>> {
+    let answer: Value = client.post_as(
+        "/api/2.0/mlflow/runs/search",
+        json!({
+            "experiment_ids": [experiment_id],
+            "filter": "attributes.status = 'RUNNING'",
+            "max_results": 1,
+        }),
+        true,
+    )?;
+    Ok(answer["runs"][0]["info"]["run_id"]
+        .as_str()
+        .map(str::to_string))
 }
 
 /// Gone branches' experiments sorted into those to trash and those kept (holding a released
@@ -188,26 +210,33 @@ pub fn sort_gone(
     found: impl IntoIterator<Item = Gone>,
 ) -> (Vec<PlannedExperiment>, Vec<PlannedExperiment>) {
     let (mut trash, mut kept) = (Vec::new(), Vec::new());
+    // One order whoever listed them (the store file, MLflow's client, the REST API).
+    let mut found: Vec<Gone> = found.into_iter().collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     for Gone {
         experiment_id,
         name,
         branch_slug,
         held,
+        in_flight,
     } in found
     {
-        let (list, reason) = if held {
-            (
+        let (list, reason) = match (held, in_flight) {
+            (true, _) => (
                 &mut kept,
-                "it holds a run a model version was registered from",
-            )
-        } else {
-            (&mut trash, "its branch is gone from the remote")
+                "it holds a run a model version was registered from".to_string(),
+            ),
+            (false, Some(run)) => (
+                &mut kept,
+                format!("its run {run} is still in flight (RUNNING)"),
+            ),
+            (false, None) => (&mut trash, "its branch is gone from the remote".to_string()),
         };
         list.push(PlannedExperiment {
             experiment_id,
             name,
             branch_slug,
-            reason: reason.into(),
+            reason,
         });
     }
     (trash, kept)

@@ -32,6 +32,13 @@ fn local_gc_trashes_a_gone_branchs_experiment_but_keeps_one_with_a_released_run(
         experiment("release/y"),
         experiment("main"),
     );
+    // feature/z (gone too) has a run still in flight: its experiment stays while it runs.
+    run_with(&p, "0.5", &[("MLOPS_BRANCH", "feature/z")]);
+    let z = experiment("feature/z");
+    let going = python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nc = MlflowClient(sys.argv[1])\ne = c.get_experiment_by_name(sys.argv[2])\nprint(json.dumps(c.create_run(e.experiment_id).info.run_id))",
+        &[&local_store(&p), &z],
+    );
 
     // The plan reads the store itself: no Python starts.
     let plan = {
@@ -49,7 +56,18 @@ fn local_gc_trashes_a_gone_branchs_experiment_but_keeps_one_with_a_released_run(
             .collect()
     };
     assert_eq!(names("experiments"), [x.as_str()], "{report}");
-    assert_eq!(names("kept_experiments"), [y.as_str()], "{report}");
+    let mut kept = names("kept_experiments");
+    kept.sort();
+    let mut want = vec![y.clone(), z.clone()];
+    want.sort();
+    assert_eq!(kept, want, "{report}");
+    assert!(
+        report["kept_experiments"].to_string().contains(&format!(
+            "its run {} is still in flight",
+            going.as_str().unwrap()
+        )),
+        "{report}"
+    );
 
     // The same plan from MLflow's client, for a store we do not read ourselves.
     let by_mlflow = p.mlops_in(
@@ -73,5 +91,10 @@ fn local_gc_trashes_a_gone_branchs_experiment_but_keeps_one_with_a_released_run(
     };
     assert_eq!(stage(&x), "deleted");
     assert_eq!(stage(&y), "active");
+    assert_eq!(
+        stage(&z),
+        "active",
+        "an experiment with a run in flight was trashed"
+    );
     assert_eq!(stage(&main), "active");
 }
