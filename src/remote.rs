@@ -10,9 +10,11 @@ use crate::manifest::TargetKind;
 use crate::output::Output;
 use crate::session::Session;
 
-/// The client of the session's target, which must be a Databricks target.
+/// The client of the session's target, which must be a Databricks target. The project is
+/// read only to reach its workspace: its warnings (the environment file's, the compute's) are
+/// `run`'s and `check`'s to give, not repeated by every look at a run.
 fn client(session: &Session) -> Result<Arc<Client>> {
-    let prepared = session.prepare(None, &[])?;
+    let prepared = quiet(session).prepare(None, &[])?;
     if prepared.plan.target_kind != TargetKind::Databricks {
         return Err(Error::usage(format!(
             "target `{}` is not a Databricks target",
@@ -21,6 +23,15 @@ fn client(session: &Session) -> Result<Arc<Client>> {
         .with_help("name the workspace's target with `--target NAME`"));
     }
     session.client(&prepared.plan)
+}
+
+/// The session with its warnings kept back (see [`client`]).
+fn quiet(session: &Session) -> Session {
+    Session {
+        global: session.global.clone(),
+        output: session.output.without_warnings(),
+        cwd: session.cwd.clone(),
+    }
 }
 
 /// The MLflow status that matches a job that has ended: what `run` sets when it follows the
@@ -90,7 +101,7 @@ pub fn status(
 /// failed run's error and log tail; returns the final state and the error to exit with.
 pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState, Option<Error>)> {
     crate::interrupt::install();
-    let prepared = session.prepare(None, &[])?;
+    let prepared = quiet(session).prepare(None, &[])?;
     let client = client(session)?;
     let jobs = Jobs { client: &client };
     let ended = crate::follow::follow(&jobs, run_id, None, output)?;
@@ -123,7 +134,7 @@ pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState
 /// The output of the run's task and that task's run id (the MLflow run ended when the job
 /// ended without doing it). Showing a failed run's logs succeeds: `status` is the command
 /// whose exit code says how the run ended.
-pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<(u64, RunOutput)> {
+pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<(u64, RunOutput, RunState)> {
     let client = client(session)?;
     let jobs = Jobs { client: &client };
     let state = jobs.get(run_id)?;
@@ -133,7 +144,7 @@ pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<(u64, Run
             "run {run_id} has no task run to read the output of"
         ))
     })?;
-    Ok((task, jobs.output(task)?))
+    Ok((task, jobs.output(task)?, state))
 }
 
 /// Cancels the run, waits until it has ended, and ends the MLflow run it logged into

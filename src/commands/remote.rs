@@ -39,7 +39,7 @@ pub fn status(session: &Session, args: &StatusArgs) -> Result<()> {
 
 pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
     let output = session.output.clone().with_json(args.json);
-    let (task, out) = remote::logs(session, args.run_id, &output)?;
+    let (task, out, state) = remote::logs(session, args.run_id, &output)?;
     if output.json() {
         output.result_json(&json!({
             "databricks_run_id": args.run_id,
@@ -57,6 +57,24 @@ pub fn logs(session: &Session, args: &RemoteRunArgs) -> Result<()> {
         }
         if let Some(trace) = &out.error_trace {
             output.block("Trace:", trace);
+        }
+        let nothing = out.logs.as_deref().is_none_or(|l| l.trim().is_empty())
+            && out.error.is_none()
+            && out.error_trace.is_none();
+        if nothing {
+            let why = if state.is_terminal() {
+                format!(
+                    "run {} ended {} and left no output",
+                    args.run_id,
+                    state.outcome()
+                )
+            } else {
+                format!(
+                    "run {} is {}: no output yet (the workspace gives a task's output once it has ended); follow it with `cargo mlops status {} --wait`",
+                    args.run_id, state.life_cycle, args.run_id
+                )
+            };
+            output.note(why);
         }
     }
     Ok(())

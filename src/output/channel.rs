@@ -156,6 +156,16 @@ impl Output {
         self.warnings.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// This channel without warnings and notes (they go to a separate count): for work whose
+    /// warnings were given already by another command, such as reading the project again to
+    /// reach a run's workspace (`status`, `logs`, `cancel`).
+    pub fn without_warnings(&self) -> Output {
+        let mut quiet = self.clone();
+        quiet.verbosity = quiet.verbosity.min(Verbosity::Quiet);
+        quiet.warnings = Default::default();
+        quiet
+    }
+
     pub fn warn(&self, message: impl std::fmt::Display) {
         self.warnings
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -605,9 +605,19 @@ fn ci_systems_get_the_ids() {
 #[test]
 fn status_logs_and_cancel_commands() {
     let p = demo();
+    // A package only conda has: `run` warns about it; looking at the run again does not.
+    p.file(
+        "mlops.toml",
+        &p.read("mlops.toml").replace(
+            "pip = [\"mlflow\"]",
+            "pip = [\"mlflow\"]\nconda = [\"libgomp\"]",
+        ),
+    );
+    p.git_cmd(&["commit", "-qam", "conda"]);
     let ws = FakeWorkspace::start();
     ws.with_state(|s| s.job_behaviour.running = std::time::Duration::from_secs(60));
     let out = submit_no_wait(&p, &ws);
+    assert_has(&out.stderr, &["warning:", "libgomp"]);
     let id = out.success().json()["databricks_run_id"]
         .as_u64()
         .unwrap()
@@ -615,12 +625,17 @@ fn status_logs_and_cancel_commands() {
     let status = p.mlops_ws(&ws, &["status", &id, "--target", "dbfs", "--json"], &[]);
     let state = status.success().json()["life_cycle_state"].clone();
     assert!(state == "PENDING" || state == "RUNNING", "{state}");
+    assert!(!status.stderr.contains("warning"), "{}", status.stderr);
+    // Still going: the workspace has no output for it yet, and `logs` says so.
     let logs = p.mlops_ws(&ws, &["logs", &id, "--target", "dbfs"], &[]);
-    assert_has(&logs.success().stdout, &["training..."]);
+    logs.success();
+    assert_has(&logs.stderr, &[&format!("run {id} is"), "no output yet"]);
+    assert!(!logs.stderr.contains("warning"), "{}", logs.stderr);
     let mlflow_id = out.json()["mlflow_run_id"].as_str().unwrap().to_string();
     assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "RUNNING");
     let cancel = p.mlops_ws(&ws, &["cancel", &id, "--target", "dbfs", "--json"], &[]);
     assert_eq!(cancel.success().json()["result"], "CANCELED");
+    assert!(!cancel.stderr.contains("warning"), "{}", cancel.stderr);
     // The MLflow run the job logged into ends KILLED too, found from the job's own task.
     assert_eq!(cancel.json()["mlflow_run_id"], mlflow_id.as_str());
     assert_eq!(mlflow_run(&ws, &mlflow_id)["info"]["status"], "KILLED");

@@ -286,7 +286,13 @@ impl State {
                             }
                             None => {}
                         }
-                        let mut out = json!({ "logs": b.logs, "logs_truncated": false, "metadata": self.job_json(run)["tasks"][0].clone() });
+                        // A task's standard streams come back once it has ended (the last
+                        // 5 MB, https://docs.databricks.com/api/workspace/jobs/getrunoutput).
+                        let ended = self.job_state(run).1.is_some();
+                        let mut out = json!({ "logs_truncated": false, "metadata": self.job_json(run)["tasks"][0].clone() });
+                        if ended {
+                            out["logs"] = json!(b.logs);
+                        }
                         if self
                             .job_state(run)
                             .1
