@@ -65,7 +65,7 @@ pub struct Client {
     /// How long an upload may move no bytes before it is given up (see `upload.rs`).
     pub upload_stall: Duration,
     /// When files go to a volume in parts (see `multipart.rs`).
-    pub multipart: super::multipart::Multipart,
+    pub multipart: super::limits::Multipart,
     pub stats: Stats,
     /// After Ctrl-C new requests are refused, except while cleaning up (cancelling the
     /// remote run, marking the MLflow run KILLED).
@@ -79,7 +79,7 @@ pub struct Client {
 /// A connection not made in this time is a failure to reach the host (tried again within
 /// [`RetryPolicy::connect_budget`]).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+use super::limits::REQUEST_TIMEOUT;
 
 impl Client {
     pub fn new(config: Config) -> Result<Client, ApiError> {
@@ -125,7 +125,7 @@ impl Client {
             token: TokenCache::new(&config.method),
             method: config.method,
             retry: RetryPolicy::default(),
-            upload_stall: super::upload::stall_limit(),
+            upload_stall: super::limits::stall_limit(),
             multipart: Default::default(),
             stats: Stats::default(),
             cleaning_up: std::sync::atomic::AtomicBool::new(false),

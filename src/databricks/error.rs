@@ -115,7 +115,7 @@ impl ApiError {
                 "NETWORK"
             }
         } else {
-            unreachable_code(refused, err.is_timeout(), &text)
+            super::unreachable::code(refused, err.is_timeout(), &text)
         };
         Self::new(host, endpoint, Kind::Transport { sent }, code, &text)
     }
@@ -135,15 +135,17 @@ impl ApiError {
         )
     }
 
-    /// Whether no connection to the host could be made (see [`UNREACHABLE`]).
+    /// Whether no connection to the host could be made (see [`super::unreachable::UNREACHABLE`]).
     pub fn is_unreachable(&self) -> bool {
         self.kind == Kind::Transport { sent: false }
-            && UNREACHABLE.iter().any(|(c, _)| *c == self.code)
+            && super::unreachable::UNREACHABLE
+                .iter()
+                .any(|(c, _)| *c == self.code)
     }
 
     /// What an unreachable host's failure was, in words (`connection refused`...).
     pub fn unreachable_reason(&self) -> Option<&'static str> {
-        UNREACHABLE
+        super::unreachable::UNREACHABLE
             .iter()
             .find(|(c, _)| self.kind == Kind::Transport { sent: false } && *c == self.code)
             .map(|(_, words)| *words)
@@ -258,47 +260,6 @@ fn about_uc_securables(message: &str) -> bool {
     .any(|s| message.contains(s))
 }
 
-/// The ways a connection is not made, by code and in words. A refused connection and a name
-/// that does not resolve are tried again for seconds only ([`super::retry::RetryPolicy`]
-/// `connect_budget`); a TLS failure is not tried again: a certificate does not fix itself.
-pub const UNREACHABLE: [(&str, &str); 5] = [
-    ("CONNECTION_REFUSED", "connection refused"),
-    ("UNKNOWN_HOST", "the host name does not resolve"),
-    ("TLS", "the TLS handshake failed"),
-    ("CONNECT_TIMEOUT", "no answer to the connection"),
-    ("NETWORK", "the connection failed"),
-];
-
-/// The code of a failure to connect, from what the error chain says.
-fn unreachable_code(refused: bool, timed_out: bool, text: &str) -> &'static str {
-    let lower = text.to_ascii_lowercase();
-    if refused {
-        "CONNECTION_REFUSED"
-    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        "UNKNOWN_HOST"
-    } else if [
-        "certificate",
-        "tls",
-        "handshake",
-        // rustls's `Error` texts (rustls/src/error.rs `Display`): hyper-util's connect error
-        // carries it as text-bearing boxes, not as a type that can be downcast.
-        "invalid peer",
-        "corrupt message",
-        "fatal alert",
-        "peer is incompatible",
-        "peer misbehaved",
-    ]
-    .iter()
-    .any(|t| lower.contains(t))
-    {
-        "TLS"
-    } else if timed_out {
-        "CONNECT_TIMEOUT"
-    } else {
-        "NETWORK"
-    }
-}
-
 fn parse_envelope(status: u16, text: &str, content_type: &str) -> (String, String) {
     let fallback_code = match status {
         400 => "BAD_REQUEST",
@@ -384,24 +345,6 @@ impl ApiError {
     }
 }
 
-/// What to check when a host takes no connection, by how it failed.
-fn unreachable_help(e: &ApiError) -> String {
-    let settings = "DATABRICKS_HOST, or `host` in the profile of ~/.databrickscfg, or the target's `host` in mlops.toml";
-    match e.code.as_str() {
-        "UNKNOWN_HOST" => format!(
-            "check the spelling of the host ({settings}); on a VPN or a private network, check that it is connected and its DNS answers for the workspace"
-        ),
-        "CONNECTION_REFUSED" => format!(
-            "nothing takes connections at {}: check the host and its port ({settings}), and any proxy (HTTPS_PROXY) in the way",
-            e.host
-        ),
-        "TLS" => "the workspace's certificate was not accepted: a proxy that inspects TLS needs its CA certificate in the system's store (or SSL_CERT_FILE); an `http://` host needs `https://`".to_string(),
-        _ => format!(
-            "the host did not answer the connection: check the host ({settings}), the VPN, and that a firewall lets HTTPS out"
-        ),
-    }
-}
-
 impl From<ApiError> for Error {
     fn from(e: ApiError) -> Error {
         match &e.kind {
@@ -436,7 +379,7 @@ impl From<ApiError> for Error {
                     e.host,
                     e.message_tail()
                 ))
-                .with_help(unreachable_help(&e)),
+                .with_help(super::unreachable::help(&e.code, &e.host)),
                 None => Error::remote(format!("cannot reach the workspace: {e}"))
                     .with_help("check the host and the network; the command is safe to run again"),
             },

@@ -11,6 +11,7 @@ pub mod files;
 pub mod host;
 pub mod job_defs;
 pub mod jobs;
+pub mod limits;
 pub mod mlflow;
 pub mod models;
 pub mod multipart;
@@ -19,6 +20,7 @@ pub mod request;
 pub mod retry;
 pub mod secret;
 pub mod token;
+pub mod unreachable;
 mod upload;
 pub mod workspace;
 

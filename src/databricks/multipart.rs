@@ -16,24 +16,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, Progress, Request};
 use super::error::ApiError;
-
-/// When and in what pieces files go up in parts.
-#[derive(Clone, Copy, Debug)]
-pub struct Multipart {
-    /// Files this large or larger go in parts (`files_ext_multipart_upload_min_stream_size`).
-    pub threshold: u64,
-    /// The size of each part (`files_ext_multipart_upload_default_part_size`, 10 MiB).
-    pub part_size: u64,
-}
-
-impl Default for Multipart {
-    fn default() -> Self {
-        Multipart {
-            threshold: 50 * 1024 * 1024,
-            part_size: 10 * 1024 * 1024,
-        }
-    }
-}
+pub use super::limits::Multipart;
 
 #[derive(Deserialize)]
 struct Initiated {

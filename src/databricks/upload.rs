@@ -3,7 +3,7 @@
 //! network does), with progress, and stopped at the next piece by Ctrl-C.
 //!
 //! An upload is given up only when it stalls: no piece taken by the connection and no answer
-//! for `Client::upload_stall` ([`stall_limit`]), as the SDKs time out a read or write that makes no progress
+//! for `Client::upload_stall` (`limits::stall_limit`), as the SDKs time out a read or write that makes no progress
 //! (databricks-sdk-py `_base_client.py` passes `http_timeout_seconds` to requests as its
 //! per-socket-operation timeout, not a total), never for taking long on a slow link.
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::client::{Client, REQUEST_TIMEOUT};
+use super::client::Client;
 use super::error::ApiError;
 use super::request::{Progress, Request, Response};
 use super::secret::Secret;
@@ -147,13 +147,4 @@ impl Client {
         };
         self.refused(req, resp)
     }
-}
-
-/// How long an upload may make no progress (`MLOPS_UPLOAD_STALL_SECS`, default the request
-/// timeout, 60 s) before it is given up and tried again.
-pub fn stall_limit() -> Duration {
-    std::env::var("MLOPS_UPLOAD_STALL_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(REQUEST_TIMEOUT, Duration::from_secs)
 }

@@ -27,9 +27,10 @@ use crate::templates;
 
 pub use cluster::compute_only;
 pub use rendered::Rendered;
+pub use runtimes::parse_runtime;
 pub use validate::{
     DBFS_LIBRARIES_OFF_FROM, DBFS_LIBRARY_OPT_IN, VOLUMES_FROM, opts_in_to_dbfs_libraries,
-    parse_runtime, runtime_of, validate,
+    runtime_of, validate,
 };
 pub use wheels::{WheelRef, env_form, wheel_refs};
 

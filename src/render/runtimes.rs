@@ -32,7 +32,7 @@ pub const SERVERLESS_PYTHON: &[(&str, Version)] = &[
 
 /// The Python of a runtime (`14.3.x-scala2.12`), if the version is one we know.
 pub fn runtime_python(spark_version: &str) -> Option<Version> {
-    let (major, _) = super::parse_runtime(spark_version)?;
+    let (major, _) = parse_runtime(spark_version)?;
     RUNTIME_PYTHON
         .iter()
         .find(|(m, _)| *m == major)
@@ -45,6 +45,22 @@ pub fn serverless_python(environment_version: &str) -> Option<Version> {
         .iter()
         .find(|(v, _)| *v == environment_version)
         .map(|(_, p)| *p)
+}
+
+/// `15.4.x-scala2.12` → (15, 4).
+/// `custom:16.1.x-...` → (16, 1); `16.x-snapshot-scala2.12` → (16, `u32::MAX`): the newest
+/// minor release of 16. Anything else (`latest`, a number) is `None`.
+pub fn parse_runtime(spark_version: &str) -> Option<(u32, u32)> {
+    let version = spark_version
+        .strip_prefix("custom:")
+        .unwrap_or(spark_version);
+    let mut parts = version.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = match parts.next()? {
+        "x" => u32::MAX,
+        n => n.parse().ok()?,
+    };
+    Some((major, minor))
 }
 
 /// `(3, 12)` → `3.12`.

@@ -169,7 +169,7 @@ fn runtime_check(
     dbfs: bool,
 ) -> Result<Option<String>> {
     let (version, source) = runtime_of(plan, manifest, project);
-    let Some((major, minor)) = parse_runtime(&version) else {
+    let Some((major, minor)) = super::runtimes::parse_runtime(&version) else {
         return Ok(Some(format!(
             "cannot tell which Databricks Runtime `{version}` ({source}) is (expected a form like `15.4.x-scala2.12`); checks that depend on it were skipped{}",
             if dbfs {
@@ -417,20 +417,4 @@ fn conda_only_warnings(manifest: &Manifest, project: &MlflowProject) -> Vec<Stri
             .collect(),
         Env::Python(_) | Env::Docker => Vec::new(),
     }
-}
-
-/// `15.4.x-scala2.12` → (15, 4).
-/// `custom:16.1.x-...` → (16, 1); `16.x-snapshot-scala2.12` → (16, `u32::MAX`): the newest
-/// minor release of 16. Anything else (`latest`, a number) is `None`.
-pub fn parse_runtime(spark_version: &str) -> Option<(u32, u32)> {
-    let version = spark_version
-        .strip_prefix("custom:")
-        .unwrap_or(spark_version);
-    let mut parts = version.split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = match parts.next()? {
-        "x" => u32::MAX,
-        n => n.parse().ok()?,
-    };
-    Some((major, minor))
 }

@@ -206,7 +206,7 @@ fn a_failed_environment_is_never_reused() {
     assert_has(
         &out.stderr,
         &[
-            "cannot create the run environment",
+            "cannot install the requirements into the run environment",
             "no-such-package-mlops-test-0x1",
             // Without uv, the tool says what would make this step several times faster.
             "note: installing uv",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::Settings;
+use super::config::Settings;
 use crate::error::{Error, Result};
 
 /// One configuration attribute, as databricks-sdk-py declares it (`config.py`

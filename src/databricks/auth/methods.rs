@@ -4,9 +4,9 @@
 //! `oauth_service_principal`, `env_oidc`, `file_oidc`, `github_oidc`, `azure_devops_oidc`,
 //! ..., `azure_cli`, ..., `databricks_cli`).
 
-use super::Method;
-use super::Secret;
+use super::config::Method;
 use crate::databricks::oidc;
+use crate::databricks::secret::Secret;
 use crate::error::{Error, Result};
 
 /// A setting picked from the layers: its value and which layer gave it.
@@ -148,9 +148,9 @@ pub fn default_chain(i: &Inputs<'_>) -> Result<Option<(Method, String)>> {
 fn basic_is_not_supported(i: &Inputs<'_>) -> Result<()> {
     match ((i.pick)("username"), (i.pick)("password")) {
         (Some((_, from)), Some(_)) => Err(Error::usage(format!(
-            "a username and password are set ({from}), but cargo mlops does not use basic authentication: Databricks has turned it off for workspaces"
+            "a username and password are set ({from}), but cargo mlops does not take basic authentication: Databricks has turned it off for workspaces"
         ))
-        .with_help("use a personal access token (DATABRICKS_TOKEN), a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `databricks auth login`")),
+        .with_help("authenticate with a personal access token (DATABRICKS_TOKEN), a service principal (DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), or `databricks auth login`")),
         _ => Ok(()),
     }
 }
