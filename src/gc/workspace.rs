@@ -187,21 +187,40 @@ pub struct Gone {
     pub in_flight: Option<String>,
 }
 
-/// A run of the experiment that is still going (status `RUNNING`), if any: its experiment is
-/// kept while it runs, as its files are.
+/// A run of the experiment that is still going, if any: its experiment is kept while it runs,
+/// as its files are. MLflow says `RUNNING` also of a run whose job ended without ending it (a
+/// `run --no-wait` nobody looked at again): when the run names its job (the
+/// `mlflow.databricks.shellJobRunID` tag `run` sets, or a persistent job's
+/// `mlops.job_run_id`), the job's own state decides; a job that cannot be read counts as
+/// running, as for the files.
 fn in_flight(client: &Client, experiment_id: &str) -> Result<Option<String>> {
     let answer: Value = client.post_as(
         "/api/2.0/mlflow/runs/search",
         json!({
             "experiment_ids": [experiment_id],
             "filter": "attributes.status = 'RUNNING'",
-            "max_results": 1,
+            "max_results": 50,
         }),
         true,
     )?;
-    Ok(answer["runs"][0]["info"]["run_id"]
-        .as_str()
-        .map(str::to_string))
+    let jobs = crate::databricks::jobs::Jobs { client };
+    for run in answer["runs"].as_array().into_iter().flatten() {
+        let Some(id) = run["info"]["run_id"].as_str() else {
+            continue;
+        };
+        let job = ["mlflow.databricks.shellJobRunID", "mlops.job_run_id"]
+            .iter()
+            .find_map(|key| tag(&run["data"], key))
+            .and_then(|v| v.parse::<u64>().ok());
+        let going = match job {
+            Some(job) => jobs.get(job).map_or(true, |s| !s.is_terminal()),
+            None => true,
+        };
+        if going {
+            return Ok(Some(id.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// Gone branches' experiments sorted into those to trash and those kept (holding a released

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
-    /// The entry point each run of the job runs.
+    /// The entry point each run of the job runs: one of mlops.toml's `[entry_points]` or of
+    /// the MLproject's `entry_points` (an adopted project's own; `main` for a Databricks
+    /// Spark job project).
     #[schemars(with = "String")]
     pub entry: Spanned<String>,
     /// The Databricks target it runs on (default: `[hooks] target`, else the only Databricks

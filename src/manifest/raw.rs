@@ -21,6 +21,9 @@ pub struct RawManifest {
     pub wheels: Vec<Spanned<RawWheel>>,
     pub environment: Option<RawEnvironment>,
     pub cluster: Option<RawCluster>,
+    /// Entry points of this project besides the MLproject's own `entry_points` (which an
+    /// adopted project keeps there): a name defined in both takes the MLproject's. Commands,
+    /// jobs and `[release] entry` name entry points from either.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawEntryPoint>")]
     pub entry_points: BTreeMap<String, Spanned<RawEntryPoint>>,

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::support::fake::FakeWorkspace;
-use crate::support::{assert_has, project_from_fixture, test_python};
+use crate::support::{assert_has, env_pairs, no_other_pythons, project_from_fixture, test_python};
 
 /// The entries of a rendered or submitted list that name wheel `mylib`.
 fn mylib_entries<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -153,12 +153,17 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
         env_file,
         &(p.read(env_file) + "    - /dbfs/libs/other-2.0-py3-none-any.whl\n"),
     );
-    let check = p.mlops(&["check"]);
+    // (With no Python 3.8 installed, whatever this machine has: the environment file asks
+    // for it, and that is said too.)
+    let (_empty, vars) = no_other_pythons();
+    let vars = env_pairs(&vars);
+    let check = p.mlops_in(".", &["check"], &vars);
     assert_has(
         &check.success().stderr,
         &[
             "training_env.yaml:10: `/dbfs/libs/other-2.0-py3-none-any.whl` names a wheel that no [[wheel]] builds",
-            "1 warning",
+            "training_env.yaml asks for Python 3.8, but no Python 3.8 is installed here",
+            "2 warnings",
         ],
     );
     p.git_cmd(&["checkout", "--", env_file]);
@@ -175,12 +180,16 @@ fn the_template_is_adopted_checked_rendered_submitted_and_run_locally() {
             "--python",
             py,
         ],
-        &[],
+        &vars,
     );
     run.success();
     assert_has(
         &run.stderr,
-        &["training_env.yaml asks for Python 3.8", "score=0.75"],
+        &[
+            "training_env.yaml asks for Python 3.8",
+            "uv python install 3.8",
+            "score=0.75",
+        ],
     );
     let report = run.json();
     assert_eq!(report["status"], "FINISHED");

@@ -4,7 +4,9 @@
 //! workspace whose PyO3 crate is not abi3, beside a pdm package.
 
 use crate::support::fake::FakeWorkspace;
-use crate::support::{Project, Run, assert_has, project_from_fixture, test_python};
+use crate::support::{
+    Project, Run, assert_has, env_pairs, no_other_pythons, project_from_fixture, test_python,
+};
 
 /// `fixtures/hyperparam`, adopted with `init --adopt`, with a Databricks target on a 14.3 job
 /// cluster and `extra` appended to mlops.toml.
@@ -20,24 +22,10 @@ fn hyperparam(extra: &str) -> Project {
     p
 }
 
-/// `cargo-mlops ARGS` with no Python 3.9 anywhere it is looked for: PATH holds only the test
-/// interpreter's folder and the system's, pyenv's root is empty, uv downloads nothing.
+/// `cargo-mlops ARGS` with no Python 3.9 anywhere it is looked for.
 fn without_other_pythons(p: &Project, args: &[&str]) -> Run {
-    let python = test_python();
-    let bin = python.parent().unwrap().to_string_lossy().into_owned();
-    let empty = tempfile::tempdir().unwrap();
-    let path = format!("{bin}:/usr/bin:/bin");
-    p.mlops_in(
-        ".",
-        args,
-        &[
-            ("PATH", path.as_str()),
-            ("PYENV_ROOT", empty.path().to_str().unwrap()),
-            ("UV_PYTHON_DOWNLOADS", "never"),
-            ("UV_PYTHON_INSTALL_DIR", empty.path().to_str().unwrap()),
-            ("MLOPS_PYTHON", python.to_str().unwrap()),
-        ],
-    )
+    let (_empty, vars) = no_other_pythons();
+    p.mlops_in(".", args, &env_pairs(&vars))
 }
 
 #[test]

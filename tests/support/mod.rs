@@ -334,6 +334,32 @@ pub fn test_python() -> PathBuf {
     mlflow_server::python()
 }
 
+/// Environment variables under which no Python but the test interpreter is found (PATH has
+/// only its folder and the system's, pyenv's root and uv's are an empty folder, uv downloads
+/// nothing): a project asking for another Python is told it is not installed, whatever this
+/// machine has. The folder lives as long as the returned guard.
+pub fn no_other_pythons() -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+    let empty = tempfile::tempdir().unwrap();
+    let python = test_python();
+    let bin = python.parent().unwrap().to_string_lossy().into_owned();
+    let vars = vec![
+        ("PATH", format!("{bin}:/usr/bin:/bin")),
+        ("PYENV_ROOT", empty.path().to_string_lossy().into_owned()),
+        ("UV_PYTHON_DOWNLOADS", "never".to_string()),
+        (
+            "UV_PYTHON_INSTALL_DIR",
+            empty.path().to_string_lossy().into_owned(),
+        ),
+        ("MLOPS_PYTHON", python.to_string_lossy().into_owned()),
+    ];
+    (empty, vars)
+}
+
+/// Borrowed pairs of [`no_other_pythons`]' variables, as the `mlops_*` helpers take them.
+pub fn env_pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// The interpreter with the latest MLflow 2.x that scripts/test sets up beside the main one
 /// (`MLOPS_PYTHON_MLFLOW2`), for what must work under both majors users run.
 pub fn mlflow2_python() -> PathBuf {
