@@ -90,7 +90,7 @@ fn slash(p: &Path) -> String {
 /// The manifest for what was found.
 pub fn manifest_text(name: &str, found: &Found) -> String {
     let mut out = String::from(
-        "# cargo-mlops manifest for an existing MLflow project: see the README's \"mlops.toml reference\".\n\n[project]\n",
+        "# cargo-mlops manifest for an existing MLflow project: see docs/manifest.md in the cargo-mlops repository.\n\n[project]\n",
     );
     out.push_str(&format!("name = \"{name}\"\n"));
     out.push_str(&format!(

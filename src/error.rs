@@ -23,7 +23,7 @@ pub enum Kind {
     Interrupted,
 }
 
-/// Documented exit codes (README, "Exit codes"). Every exit of the binary goes through here.
+/// Documented exit codes (docs/commands.md, "Exit codes"). Every exit of the binary goes through here.
 pub mod exit {
     pub const SUCCESS: i32 = 0;
     pub const FAILED: i32 = 1;

@@ -332,44 +332,46 @@ def registry_op(spec):
         except Exception:
             say("could not delete the empty registered model %s:\n%s" % (model, traceback.format_exc()))
 
-    def logged_model_names(run_id):
-        """The names the run logged models under: MLflow 3's logged models, or MLflow 2's
-        artifact folders holding an MLmodel file."""
-        names = []
-        try:
-            import mlflow
+    def logged_models_of(run_id):
+        """The names of the models the run logged as MLflow 3 logged models (none under
+        MLflow 2, which has no such search)."""
+        import mlflow
 
-            if hasattr(mlflow, "search_logged_models"):
-                run = client.get_run(run_id)
-                found = mlflow.search_logged_models(
-                    experiment_ids=[run.info.experiment_id],
-                    filter_string="source_run_id = '%s'" % run_id,
-                    output_format="list",
-                )
-                names = [m.name for m in found]
-            if not names:
-                for item in client.list_artifacts(run_id):
-                    if item.is_dir and any(a.path.endswith("MLmodel") for a in client.list_artifacts(run_id, item.path)):
-                        names.append(item.path)
-        except Exception:
-            pass
-        return sorted(set(names))
+        if not hasattr(mlflow, "search_logged_models"):
+            return []
+        run = client.get_run(run_id)
+        found = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string="source_run_id = '%s'" % run_id,
+            output_format="list",
+        )
+        return [m.name for m in found]
+
+    def model_folders_of(run_id):
+        """The run's artifact folders that hold an MLmodel file (MLflow 2's logged models)."""
+        return [
+            item.path
+            for item in client.list_artifacts(run_id)
+            if item.is_dir and any(a.path.endswith("MLmodel") for a in client.list_artifacts(run_id, item.path))
+        ]
 
     def check_model_logged(run_id, artifact_path):
-        """The run's model at `artifact_path` exists, or the error says what it logged."""
-        from mlflow.models import get_model_info
-
-        try:
-            get_model_info("runs:/%s/%s" % (run_id, artifact_path))
-        except Exception:
-            names = logged_model_names(run_id)
-            logged = "it logged models named %s" % ", ".join("`%s`" % n for n in names) if names else "it logged no model"
-            fix = (
-                "set `[release] artifact_path = \"%s\"` in mlops.toml" % names[0]
-                if names
-                else "log the model in the entry point (`mlflow.<flavor>.log_model(..., name=\"%s\")`)" % artifact_path
-            )
-            raise RegistryError("run %s has no model at `%s`: %s" % (run_id, artifact_path, logged), fix)
+        """The run's model at `artifact_path` exists (an MLflow 3 logged model of that name,
+        or an artifact folder with an MLmodel file), or the error says what it logged. Asked
+        of the tracking store's metadata, never by downloading the model."""
+        names = logged_models_of(run_id)
+        if artifact_path in names:
+            return
+        if any(a.path.endswith("MLmodel") for a in client.list_artifacts(run_id, artifact_path)):
+            return
+        names = sorted(set(names + model_folders_of(run_id)))
+        logged = "it logged models named %s" % ", ".join("`%s`" % n for n in names) if names else "it logged no model"
+        fix = (
+            "set `[release] artifact_path = \"%s\"` in mlops.toml" % names[0]
+            if names
+            else "log the model in the entry point (`mlflow.<flavor>.log_model(..., name=\"%s\")`)" % artifact_path
+        )
+        raise RegistryError("run %s has no model at `%s`: %s" % (run_id, artifact_path, logged), fix)
 
     def of_run(run_id):
         # Only a READY version counts: one left PENDING_REGISTRATION or FAILED_REGISTRATION

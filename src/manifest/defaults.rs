@@ -1,4 +1,4 @@
-//! Every default of `mlops.toml`, in one place. The README's manifest reference lists the same
+//! Every default of `mlops.toml`, in one place. docs/manifest.md lists the same
 //! values; `tests/integration/manifest.rs` checks that an empty manifest resolves to them.
 
 /// The file name searched for upward from the current directory.

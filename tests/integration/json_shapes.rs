@@ -1,4 +1,5 @@
-//! Every `--json` prints one object whose keys are the README's "JSON output" table; `run`
+//! Every `--json` prints one object whose keys are the guide's "JSON output" table
+//! (`docs/commands.md`); `run`
 //! has the same keys on the local target and on Databricks.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,14 +9,14 @@ use serde_json::Value;
 use crate::support::fake::FakeWorkspace;
 use crate::support::{Run, test_python};
 
-/// The README's table: command → (required keys, optional keys).
+/// The guide's table (`docs/commands.md`): command → (required keys, optional keys).
 pub fn documented() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md")).unwrap();
     let section = readme
         .split("\n## JSON output\n")
         .nth(1)
-        .expect("the README has a JSON output section");
+        .expect("docs/commands.md has a JSON output section");
     let section = section.split("\n## ").next().unwrap();
     let mut table = BTreeMap::new();
     for line in section.lines().filter(|l| l.starts_with("| `")) {
@@ -47,7 +48,7 @@ pub fn assert_documented(
 ) {
     let (required, optional) = table
         .get(command)
-        .unwrap_or_else(|| panic!("`{command}` is not in the README's JSON table"));
+        .unwrap_or_else(|| panic!("`{command}` is not in the JSON table of docs/commands.md"));
     let got = keys(run);
     let missing: Vec<&String> = required.difference(&got).collect();
     let extra: Vec<&String> = got

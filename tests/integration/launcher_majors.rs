@@ -103,8 +103,13 @@ impl Place {
     /// The launcher's run mode with `--new-run`, as a job's train task starts it; the run's id.
     fn train(&self, python: &Path, experiment: &str, job_run: &str, accuracy: &str) -> String {
         let result = self.dir.path().join(format!("run-{job_run}.json"));
+        // As the local target gives it: MLflow 2.x's SQL store would otherwise put the
+        // experiment's artifacts under `./mlruns` of the run's working folder, which the
+        // launcher removes after the run.
+        let artifacts = self.dir.path().join("artifacts");
         let spec = json!({
             "experiment": experiment,
+            "artifact_location": (self.registry.is_none()).then(|| format!("file://{}", artifacts.display())),
             "run_name": "train",
             "tags": { "mlops.job_run_id": job_run },
             "params": { "accuracy": accuracy },
@@ -133,35 +138,74 @@ impl Place {
         result["run_id"].as_str().unwrap().to_string()
     }
 
-    /// One registry operation; its answer, or the launcher's stderr when it failed.
-    fn registry(&self, python: &Path, op: Value) -> Result<Value, String> {
-        let result = self.dir.path().join("registry.json");
-        let _ = std::fs::remove_file(&result);
-        let mut cmd = self.command(python);
-        cmd.args([
-            "--registry",
-            &op.to_string(),
-            "--tracking-uri",
-            &self.tracking,
-        ])
-        .arg("--result-file")
-        .arg(&result);
+    /// Registry operations in order, in one interpreter (MLflow imported once): the
+    /// launcher's own `registry_op`, loaded from its file. Each answer, or what the operation
+    /// raised and said on stderr.
+    fn registry(&self, python: &Path, ops: &[Value]) -> Vec<Result<Value, String>> {
+        let base = self.command(python);
+        let mut cmd = Command::new(python);
+        cmd.current_dir(self.dir.path());
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.env("MLFLOW_TRACKING_URI", &self.tracking);
         if let Some(uri) = self.registry {
-            cmd.args(["--registry-uri", uri]);
+            cmd.env("MLFLOW_REGISTRY_URI", uri);
         }
-        let out = cmd.output().unwrap();
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap())
+        let out = cmd
+            .args(["-c", DRIVER])
+            .arg(launcher())
+            .arg(Value::from(ops.to_vec()).to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answers: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        answers
+            .into_iter()
+            .map(|a| match a.get("ok") {
+                Some(ok) => Ok(ok.clone()),
+                None => Err(a["error"].as_str().unwrap_or_default().to_string()),
+            })
+            .collect()
     }
 
-    fn ok(&self, major: &str, python: &Path, op: Value) -> Value {
-        let what = op["op"].clone();
-        self.registry(python, op)
-            .unwrap_or_else(|e| panic!("MLflow {major}: `{what}` failed:\n{e}"))
+    /// [`Place::registry`], every operation expected to succeed.
+    fn ok(&self, major: &str, python: &Path, ops: &[Value]) -> Vec<Value> {
+        self.registry(python, ops)
+            .into_iter()
+            .zip(ops)
+            .map(|(r, op)| {
+                r.unwrap_or_else(|e| panic!("MLflow {major}: `{}` failed:\n{e}", op["op"]))
+            })
+            .collect()
     }
 }
+
+/// Runs registry operations with the launcher's `registry_op` in one interpreter; prints each
+/// answer, or what it raised with what it said on stderr (the release checks say why, then
+/// raise SystemExit).
+const DRIVER: &str = r#"
+import io, json, runpy, sys
+launcher = runpy.run_path(sys.argv[1], run_name="cargo_mlops_launcher")
+answers = []
+for op in json.loads(sys.argv[2]):
+    said, err = io.StringIO(), sys.stderr
+    sys.stderr = said
+    try:
+        answers.append({"ok": launcher["registry_op"](op)})
+    except BaseException as e:
+        answers.append({"error": "%s: %s\n%s" % (type(e).__name__, e, said.getvalue())})
+    finally:
+        sys.stderr = err
+print(json.dumps(answers))
+"#;
 
 fn release_op(model: &str, experiment: &str, job_run: &str, alias: &str) -> Value {
     json!({
@@ -179,96 +223,63 @@ fn every_launcher_mode_works_under_mlflow_2_and_3_on_a_local_store() {
         let place = Place::new(Vec::new(), "", None);
         let tracking = format!("sqlite:///{}", place.dir.path().join("mlflow.db").display());
         let place = Place { tracking, ..place };
+        // A job's train task three times: the first, a better one, a worse one.
         let run = place.train(&python, "majors", "77", "0.9");
-
-        let registered = place.ok(
-            major,
-            &python,
+        let better = place.train(&python, "majors", "78", "0.95");
+        place.train(&python, "majors", "79", "0.7");
+        let ops = [
             json!({"op": "register", "model": "m", "run_id": run, "artifact_path": "model",
                    "tags": {"mlops.branch": "main"}, "alias": "champion"}),
-        );
-        assert_eq!(registered["registered"], true, "{major}: {registered}");
-        assert_eq!(registered["version"], "1");
-        assert_eq!(registered["tags"]["mlops.branch"], "main");
-        assert_eq!(registered["metrics"]["accuracy"], 0.9);
-        // Again: the run's version is found (of_run), nothing new is made.
-        let again = place.ok(
-            major,
-            &python,
+            // Again: the run's version is found (of_run), nothing new is made.
             json!({"op": "register", "model": "m", "run_id": run, "artifact_path": "model",
                    "tags": {}, "alias": "challenger"}),
-        );
-        assert_eq!(again["registered"], false, "{major}: {again}");
-        assert_eq!(again["version"], "1");
-
-        let found = place.ok(
-            major,
-            &python,
             json!({"op": "find", "model": "m", "run_id": run}),
-        );
-        assert_eq!(found["found"]["version"], "1", "{major}");
-        for (alias, want) in [("challenger", json!("1")), ("nobody", Value::Null)] {
-            let got = place.ok(
-                major,
-                &python,
-                json!({"op": "alias", "model": "m", "alias": alias}),
-            );
-            assert_eq!(
-                got["found"]["version"], want,
-                "{major}: alias {alias}: {got}"
-            );
-        }
-        for (version, want) in [("1", json!("1")), ("9", Value::Null)] {
-            let got = place.ok(
-                major,
-                &python,
-                json!({"op": "get", "model": "m", "version": version}),
-            );
-            assert_eq!(got["found"]["version"], want, "{major}: version {version}");
-        }
-        let moved = place.ok(
-            major,
-            &python,
+            json!({"op": "alias", "model": "m", "alias": "challenger"}),
+            json!({"op": "alias", "model": "m", "alias": "nobody"}),
+            json!({"op": "get", "model": "m", "version": "1"}),
+            json!({"op": "get", "model": "m", "version": "9"}),
             json!({"op": "set_alias", "model": "m", "alias": "staging", "version": "1"}),
-        );
-        assert_eq!(moved["found"]["version"], "1");
-
-        // promote: a copy into another model (MLflow 2.x has no `model_id` keyword).
-        let copied = place.ok(
-            major,
-            &python,
+            // promote: a copy into another model (MLflow 2.x has no `model_id` keyword).
             json!({"op": "copy", "from_model": "m", "version": "1", "model": "m-prod",
                    "tags": {"mlops.promoted_from": "m/1"}, "alias": "champion"}),
-        );
-        assert_eq!(copied["found"]["version"], "1", "{major}: {copied}");
-        assert_eq!(copied["found"]["run_id"], run.as_str());
-        assert_eq!(copied["found"]["tags"]["mlops.promoted_from"], "m/1");
-        assert_eq!(
-            copied["found"]["tags"]["mlops.branch"], "main",
-            "the source's tags"
-        );
-
-        // A job's release task: a better run passes the gate and beats the champion.
-        let better = place.train(&python, "majors", "78", "0.95");
-        let released = place.ok(major, &python, release_op("m", "majors", "78", "champion"));
-        assert_eq!(released["registered"], true, "{major}: {released}");
-        assert_eq!(released["version"], "2");
-        assert_eq!(released["run_id"], better.as_str());
-        // A worse one is refused, and registers nothing.
-        place.train(&python, "majors", "79", "0.7");
-        let refused = place
-            .registry(&python, release_op("m", "majors", "79", "champion"))
-            .expect_err("a worse run must not release");
+            // A job's release task: a better run passes the gate and beats the champion...
+            release_op("m", "majors", "78", "champion"),
+            // ...and a worse one is refused, registering nothing.
+            release_op("m", "majors", "79", "champion"),
+            json!({"op": "alias", "model": "m", "alias": "champion"}),
+        ];
+        let got = place.registry(&python, &ops);
+        let ok = |i: usize| -> &Value {
+            got[i]
+                .as_ref()
+                .unwrap_or_else(|e| panic!("MLflow {major}: `{}` failed:\n{e}", ops[i]["op"]))
+        };
+        assert_eq!(ok(0)["registered"], true, "{major}: {:?}", got[0]);
+        assert_eq!(ok(0)["version"], "1");
+        assert_eq!(ok(0)["tags"]["mlops.branch"], "main");
+        assert_eq!(ok(0)["metrics"]["accuracy"], 0.9);
+        assert_eq!(ok(1)["registered"], false, "{major}");
+        assert_eq!(ok(1)["version"], "1");
+        assert_eq!(ok(2)["found"]["version"], "1", "{major}");
+        assert_eq!(ok(3)["found"]["version"], "1", "{major}");
+        assert_eq!(ok(4)["found"], Value::Null, "{major}");
+        assert_eq!(ok(5)["found"]["version"], "1", "{major}");
+        assert_eq!(ok(6)["found"], Value::Null, "{major}");
+        assert_eq!(ok(7)["found"]["version"], "1");
+        let copied = &ok(8)["found"];
+        assert_eq!(copied["version"], "1", "{major}: {copied}");
+        assert_eq!(copied["run_id"], run.as_str());
+        assert_eq!(copied["tags"]["mlops.promoted_from"], "m/1");
+        assert_eq!(copied["tags"]["mlops.branch"], "main", "the source's tags");
+        assert_eq!(ok(9)["registered"], true, "{major}");
+        assert_eq!(ok(9)["version"], "2");
+        assert_eq!(ok(9)["run_id"], better.as_str());
+        let refused = got[10].as_ref().expect_err("a worse run must not release");
         assert!(
             refused.contains("does not beat `champion`'s 0.95"),
             "{major}: {refused}"
         );
-        let champion = place.ok(
-            major,
-            &python,
-            json!({"op": "alias", "model": "m", "alias": "champion"}),
-        );
-        assert_eq!(champion["found"]["version"], "2", "{major}");
+        assert_eq!(ok(11)["found"]["version"], "2", "{major}");
     }
 }
 
@@ -287,47 +298,36 @@ fn registry_modes_read_unity_catalogs_search_answers_under_mlflow_2_and_3() {
     let first = place.ok(
         "3.x",
         &test_python(),
-        json!({"op": "register", "model": model, "run_id": run, "artifact_path": "model",
-               "tags": {"mlops.branch": "main"}, "alias": "champion"}),
+        &[
+            json!({"op": "register", "model": model, "run_id": run, "artifact_path": "model",
+                 "tags": {"mlops.branch": "main"}, "alias": "champion"}),
+        ],
     );
-    assert_eq!(first["registered"], true, "{first}");
+    assert_eq!(first[0]["registered"], true, "{first:?}");
 
     for (major, python) in majors() {
-        // of_run meets a `ModelVersionSearch` (its tags raise) and reads the version itself.
-        let found = place.ok(
-            major,
-            &python,
-            json!({"op": "find", "model": model, "run_id": run}),
-        );
-        assert_eq!(found["found"]["version"], "1", "{major}: {found}");
-        assert_eq!(found["found"]["tags"]["mlops.branch"], "main", "{major}");
-        // A release task repaired or re-run after it registered: nothing new, no crash.
-        let again = place.ok(
-            major,
-            &python,
-            release_op(model, "/Shared/majors", "77", "champion"),
-        );
-        assert_eq!(again["registered"], false, "{major}: {again}");
-        assert_eq!(again["version"], "1");
-        for (alias, want) in [("champion", json!("1")), ("nobody", Value::Null)] {
-            let got = place.ok(
-                major,
-                &python,
-                json!({"op": "alias", "model": model, "alias": alias}),
-            );
-            assert_eq!(
-                got["found"]["version"], want,
-                "{major}: alias {alias}: {got}"
-            );
-        }
         let copy_to = format!("main.mlops.majors_prod_{}", &major[..1]);
-        let copied = place.ok(
+        let got = place.ok(
             major,
             &python,
-            json!({"op": "copy", "from_model": model, "version": "1", "model": copy_to,
-                   "tags": {"mlops.promoted_from": format!("{model}/1")}, "alias": "champion"}),
+            &[
+                // of_run meets a `ModelVersionSearch` (its tags raise) and reads the version.
+                json!({"op": "find", "model": model, "run_id": run}),
+                // A release task repaired or re-run after it registered: nothing new.
+                release_op(model, "/Shared/majors", "77", "champion"),
+                json!({"op": "alias", "model": model, "alias": "champion"}),
+                json!({"op": "alias", "model": model, "alias": "nobody"}),
+                json!({"op": "copy", "from_model": model, "version": "1", "model": copy_to,
+                       "tags": {"mlops.promoted_from": format!("{model}/1")}, "alias": "champion"}),
+            ],
         );
-        assert_eq!(copied["found"]["version"], "1", "{major}: {copied}");
-        assert_eq!(copied["found"]["run_id"], run.as_str());
+        assert_eq!(got[0]["found"]["version"], "1", "{major}: {got:?}");
+        assert_eq!(got[0]["found"]["tags"]["mlops.branch"], "main", "{major}");
+        assert_eq!(got[1]["registered"], false, "{major}: {:?}", got[1]);
+        assert_eq!(got[1]["version"], "1");
+        assert_eq!(got[2]["found"]["version"], "1", "{major}");
+        assert_eq!(got[3]["found"], Value::Null, "{major}");
+        assert_eq!(got[4]["found"]["version"], "1", "{major}: {:?}", got[4]);
+        assert_eq!(got[4]["found"]["run_id"], run.as_str());
     }
 }

@@ -1,6 +1,6 @@
 //! The CI integrations users copy: the GitHub Action (`action.yml`), the Azure Pipelines step
-//! template (`.azure-pipelines/cargo-mlops.yml`) and the README's recipes (each a file in
-//! `fixtures/recipes`, shown verbatim in the README). Each loads as YAML; every cargo-mlops
+//! template (`.azure-pipelines/cargo-mlops.yml`) and the CI recipes of docs/ci.md (each a file in
+//! `fixtures/recipes`, shown verbatim there). Each loads as YAML; every cargo-mlops
 //! command in them exists and every flag it uses is one `--help` lists; versions are this
 //! crate's; the Action passes on every output the tool sets. (`scripts/package-check` also
 //! runs zizmor and the SchemaStore schemas over them.)
@@ -128,8 +128,8 @@ fn the_action_installs_the_pinned_wheel_and_passes_on_every_output() {
 }
 
 #[test]
-fn every_recipe_loads_uses_real_commands_and_is_in_the_readme() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn every_recipe_loads_uses_real_commands_and_is_in_the_guide() {
+    let readme = std::fs::read_to_string(root().join("docs/ci.md")).unwrap();
     let dir = root().join("fixtures/recipes");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -147,7 +147,7 @@ fn every_recipe_loads_uses_real_commands_and_is_in_the_readme() {
         if rel.starts_with("fixtures/recipes/") {
             assert!(
                 readme.contains(&format!("```yaml\n{text}```")),
-                "README.md does not show {rel} as it is"
+                "docs/ci.md does not show {rel} as it is"
             );
             // Our Action and template at this crate's version.
             if text.contains("cargo-mlops/cargo-mlops") {
