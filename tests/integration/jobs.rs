@@ -500,6 +500,12 @@ fn a_scheduled_retrain_and_release_runs_for_real_in_the_workspace() {
 fn a_gone_branchs_jobs_and_experiments_are_cleaned_up_but_released_runs_stay() {
     let (p, _remote) = project();
     let ws = FakeWorkspace::start();
+    // The runs' jobs end at once: their MLflow runs (never ended, as after `--no-wait`) are
+    // not in flight.
+    ws.with_state(|s| {
+        s.job_behaviour.pending = std::time::Duration::ZERO;
+        s.job_behaviour.running = std::time::Duration::ZERO;
+    });
     let mlops = |args: &[&str]| with_python(&p, &ws, args);
     // main: its job and a run. feature/x (never pushed, so gone): a job and a run.
     // feature/y (gone too): a run that was registered as a model version.
