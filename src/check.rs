@@ -53,7 +53,7 @@ pub fn check(
         return Ok(checked);
     }
     // Resolving credentials reads settings, the environment and ~/.databrickscfg only.
-    let (store, client) = session.store(&checked.plan)?;
+    let crate::session::OpenStore { store, client } = session.store(&checked.plan)?;
     let client = client.expect("a Databricks target has a client");
     checked.credentials = Some(format!(
         "{} ({}, from {})",
@@ -389,7 +389,7 @@ pub fn wheels_fit(
         ))
         .with_help(format!(
             "for a PyO3 crate, build for the stable ABI so one wheel fits every Python from a version on: add PyO3's `abi3-py{}{}` feature (`pyo3 = {{ version = \"...\", features = [\"abi3-py{}{}\"] }}` in its Cargo.toml); or build it with a Python {have_text} interpreter (`--python`); or pick a runtime whose Python the wheel is for",
-            have.0, have.1, have.0, have.1
+            have.major, have.minor, have.major, have.minor
         )));
     }
     Ok(())

@@ -13,7 +13,7 @@ use crate::plan::Plan;
 pub fn ensure(client: &Client, plan: &Plan, user: &str) -> Result<(String, String)> {
     let name = plan.experiment.replace("{user}", user);
     let mlflow = Mlflow { client };
-    let wanted: Vec<Tag> = experiment_tags(plan)
+    let wanted: Vec<Tag> = crate::run::tags::experiment_tags(plan)
         .into_iter()
         .map(|(key, value)| Tag { key, value })
         .collect();
@@ -48,20 +48,4 @@ pub fn ensure(client: &Client, plan: &Plan, user: &str) -> Result<(String, Strin
         }
     }
     Ok((name, id))
-}
-
-/// The tags that say whose an experiment is: the project, and the branch's slug when the
-/// experiment is the branch's own (its name uses `{branch}`).
-pub fn experiment_tags(plan: &Plan) -> std::collections::BTreeMap<String, String> {
-    let mut tags = std::collections::BTreeMap::from([(
-        crate::databricks::mlflow::EXPERIMENT_PROJECT_TAG.to_string(),
-        plan.project.clone(),
-    )]);
-    if plan.experiment_per_branch {
-        tags.insert(
-            crate::databricks::mlflow::EXPERIMENT_BRANCH_TAG.to_string(),
-            plan.branch_slug.clone(),
-        );
-    }
-    tags
 }

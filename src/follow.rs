@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::databricks::jobs::{Jobs, RunState};
 use crate::error::Result;
-use crate::output::Output;
+use crate::output::{Output, Progress};
 
 /// How following ended.
 #[derive(Clone, Debug)]
@@ -60,103 +60,128 @@ pub fn follow(
     timeout: Option<Duration>,
     output: &Output,
 ) -> Result<Ended> {
-    let started = Instant::now();
-    let deadline = timeout.map(|t| started + t);
+    let deadline = timeout.map(|t| Instant::now() + t);
     let group = output.group(&format!("Follow run {run_id}"));
     let spinner = output.spinner("Run", &format!("{run_id} submitted"));
-    let mut last: Option<(String, Option<String>)> = None;
+    let mut shown: Option<(String, Option<String>)> = None;
+    let mut outage = Outage::default();
     let mut poll = 0;
-    let mut failing_since: Option<Instant> = None;
     let result = loop {
         poll += 1;
-        let state = match jobs.get(run_id) {
+        match jobs.get(run_id) {
             Ok(state) => {
-                if failing_since.take().is_some() {
+                if outage.ended() {
                     output.status(
                         "Reached",
                         format!("the workspace again; following run {run_id}"),
                     );
                 }
-                Some(state)
+                let now = (state.life_cycle.clone(), state.result.clone());
+                if shown.as_ref() != Some(&now) {
+                    show_state(&state, run_id, &spinner, output);
+                    shown = Some(now);
+                }
+                if state.is_terminal() {
+                    break Ended::Done(state);
+                }
             }
             // Ctrl-C refused the poll: the run is cancelled all the same.
             Err(e) if e.kind == crate::databricks::error::Kind::Cancelled => {
                 output.status("Cancelling", format!("run {run_id}"));
                 break Ended::Interrupted(cancel_and_wait(jobs, run_id, output)?);
             }
-            // A two-hour job outlasts a passing outage: keep polling, and say so.
             Err(e) if passing(&e) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                let limit = outage_limit();
-                if since.elapsed() >= limit {
-                    break Ended::Lost {
-                        error: e.to_string(),
-                        waited: since.elapsed(),
-                    };
+                if let Some(lost) = outage.failed(&e, run_id, output) {
+                    break lost;
                 }
-                output.status(
-                    "Waiting",
-                    format!(
-                        "for the workspace ({e}); run {run_id} goes on, and is followed for up to {} more",
-                        humantime::format_duration(Duration::from_secs(
-                            (limit - since.elapsed()).as_secs()
-                        ))
-                    ),
-                );
-                None
             }
             Err(e) => return Err(e.into()),
-        };
-        if let Some(state) = state {
-            let now = (state.life_cycle.clone(), state.result.clone());
-            if last.as_ref() != Some(&now) {
-                let text = match &state.result {
-                    Some(r) => format!("{} {r}", state.life_cycle),
-                    None => state.life_cycle.clone(),
-                };
-                let message = if state.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", state.message)
-                };
-                output.status("Run", format!("{run_id} {text}{message}"));
-                spinner.message(&format!("{run_id} {text}"));
-                last = Some(now);
-            }
-            if state.is_terminal() {
-                break Ended::Done(state);
-            }
         }
-        // Sleep in small steps so Ctrl-C and the deadline are noticed promptly.
-        let until = Instant::now() + poll_interval(poll);
-        let mut stop = None;
-        while Instant::now() < until {
-            if crate::interrupt::requested() {
-                stop = Some(false);
-                break;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                stop = Some(true);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        match stop {
-            Some(timed_out) => {
-                output.status("Cancelling", format!("run {run_id}"));
-                let state = cancel_and_wait(jobs, run_id, output)?;
-                break if timed_out {
-                    Ended::TimedOut(state)
-                } else {
-                    Ended::Interrupted(state)
-                };
-            }
-            None => continue,
+        if let Some(timed_out) = pause(poll_interval(poll), deadline) {
+            output.status("Cancelling", format!("run {run_id}"));
+            let state = cancel_and_wait(jobs, run_id, output)?;
+            break if timed_out {
+                Ended::TimedOut(state)
+            } else {
+                Ended::Interrupted(state)
+            };
         }
     };
     spinner.finish();
     drop(group);
     Ok(result)
+}
+
+/// Shows a run's new state.
+fn show_state(state: &RunState, run_id: u64, spinner: &Progress, output: &Output) {
+    let text = match &state.result {
+        Some(r) => format!("{} {r}", state.life_cycle),
+        None => state.life_cycle.clone(),
+    };
+    let message = if state.message.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", state.message)
+    };
+    output.status("Run", format!("{run_id} {text}{message}"));
+    spinner.message(&format!("{run_id} {text}"));
+}
+
+/// A workspace that stopped answering while a run is followed: a two-hour job outlasts a
+/// passing outage, so polling goes on (and says so) for up to [`outage_limit`].
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+}
+
+impl Outage {
+    /// A poll was answered: whether an outage just ended.
+    fn ended(&mut self) -> bool {
+        self.since.take().is_some()
+    }
+
+    /// A poll failed: [`Ended::Lost`] once the outage has lasted too long.
+    fn failed(
+        &mut self,
+        e: &crate::databricks::ApiError,
+        run_id: u64,
+        output: &Output,
+    ) -> Option<Ended> {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let limit = outage_limit();
+        if since.elapsed() >= limit {
+            return Some(Ended::Lost {
+                error: e.to_string(),
+                waited: since.elapsed(),
+            });
+        }
+        output.status(
+            "Waiting",
+            format!(
+                "for the workspace ({e}); run {run_id} goes on, and is followed for up to {} more",
+                humantime::format_duration(Duration::from_secs(
+                    (limit - since.elapsed()).as_secs()
+                ))
+            ),
+        );
+        None
+    }
+}
+
+/// Sleeps until the next poll in small steps, so Ctrl-C and the deadline are noticed
+/// promptly: `Some(true)` when the deadline passed, `Some(false)` on Ctrl-C.
+fn pause(interval: Duration, deadline: Option<Instant>) -> Option<bool> {
+    let until = Instant::now() + interval;
+    while Instant::now() < until {
+        if crate::interrupt::requested() {
+            return Some(false);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// Cancels a run and waits (up to two minutes) until it has ended; also after Ctrl-C.
@@ -174,70 +199,9 @@ pub fn cancel_and_wait(jobs: &Jobs<'_>, run_id: u64, output: &Output) -> Result<
     }
 }
 
-/// The longest `--timeout`: the Jobs API's `timeout_seconds` is a 32-bit integer.
-pub const MAX_TIMEOUT_SECS: u64 = i32::MAX as u64;
-
-/// A duration written as `90s`, `30m`, `2h`, `1h30m`, `1d` (humantime's forms), or plain
-/// seconds; at most [`MAX_TIMEOUT_SECS`].
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    let parsed = match text.parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(text),
-    };
-    let too_long = || {
-        format!(
-            "`{text}` is longer than the longest timeout a Databricks job takes ({MAX_TIMEOUT_SECS} seconds, about 68 years)"
-        )
-    };
-    match parsed {
-        Ok(d) if d.as_secs() > MAX_TIMEOUT_SECS => Err(too_long()),
-        Ok(d) if d.is_zero() => Err(format!(
-            "`{text}` is no time at all: give a duration such as 90s, 30m or 1h30m"
-        )),
-        Ok(d) => Ok(d),
-        Err(humantime::DurationError::NumberOverflow) => Err(too_long()),
-        Err(_) if text.parse::<f64>().is_ok() || text.starts_with('-') => Err(format!(
-            "`{text}` is not a duration such as 90s, 30m or 1h30m"
-        )),
-        Err(e) => Err(format!(
-            "`{text}` is not a duration such as 90s, 30m or 1h30m ({e})"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("10m5").is_err());
-        assert!(parse_duration("0s").is_err());
-    }
-
-    #[test]
-    fn durations_past_the_jobs_limit_are_refused_without_overflowing() {
-        for text in [
-            "300000000000000d",
-            "18446744073709551615",
-            "69years",
-            "2147483648s",
-        ] {
-            let err = parse_duration(text).unwrap_err();
-            assert!(err.contains("2147483647 seconds"), "{text}: {err}");
-        }
-        assert_eq!(
-            parse_duration("2147483647").unwrap(),
-            Duration::from_secs(MAX_TIMEOUT_SECS)
-        );
-    }
 
     #[test]
     fn polls_grow_to_ten_seconds() {

@@ -356,34 +356,114 @@ pub fn deploy(
     hold_lease: bool,
     output: &Output,
 ) -> Result<Deployment> {
-    let Prepared {
-        manifest,
-        project,
-        plan,
-    } = prepared;
+    let plan = &prepared.plan;
     if let Some(warning) = dirty_warning(plan) {
         output.warn(warning);
     }
     let group = output.group("Build wheels");
     let wheels = build_wheels(session, prepared, no_cache, output)?;
     drop(group);
-    // Every wheel must install on the Python the target runs, before anything is uploaded.
-    if let Some(python) = crate::check::target_python(plan, manifest, project, open.1.as_deref())? {
+    check_wheels_fit(prepared, open, &wheels)?;
+    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
+        plan.wheels.iter().zip(wheels.iter().map(Some)).collect();
+    let planned = deploy_plan(plan, &known);
+    let (rendered, artifacts) = package(prepared, &wheels, &planned)?;
+    let (store, client) = (&open.store, &open.client);
+    claim_root(store.as_ref(), plan)?;
+    let record_path = planned.record.clone();
+    let old_record = store
+        .read_small(&record_path)?
+        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok());
+    // A redeploy whose files its own record names already needs no lease (and so sends no
+    // payload at all); any other deploy is leased before its first file is looked at.
+    let dests: Vec<String> = artifacts.iter().map(|a| a.dest.clone()).collect();
+    let recorded = old_record.as_ref().is_some_and(|old| old.names_all(&dests));
+    let mut lease = (!recorded)
+        .then(|| take_lease(store.as_ref(), plan, &dests))
+        .transpose()?;
+    output.status(
+        "Publishing",
+        format!("to {} under {}", store.describe(), plan.branch_artifacts),
+    );
+    let group = output.group(&format!("Publish to {}", plan.branch_artifacts));
+    let published = publish::publish_all(store.as_ref(), &artifacts, output).inspect_err(|_| {
+        // Nothing will record these files: the lease goes with the deploy (after Ctrl-C
+        // too, which stops new work, not this clean-up).
+        if let (true, Some(c)) = (crate::interrupt::requested(), client) {
+            c.clean_up_after_interrupt();
+        }
+        end_lease(store.as_ref(), &mut lease, output);
+    })?;
+    drop(group);
+    let record = deploy_record(plan, &published);
+    crate::interrupt::check()?;
+    // A redeploy of the same commit with the same files keeps the first record (and its
+    // time), so an unchanged redeploy sends no payload at all.
+    if !old_record.is_some_and(|old| old.same_as(&record)) {
+        let text = serde_json::to_string_pretty(&record).expect("records serialize");
+        store.write_small(&record_path, text.as_bytes())?;
+    }
+    let (requests, payload_bytes) = client.as_ref().map_or((0, 0), |c| c.stats.totals());
+    if !hold_lease {
+        end_lease(store.as_ref(), &mut lease, output);
+    }
+    let mut published = published.into_iter();
+    let wheels: Vec<Published> = published.by_ref().take(wheels.len()).collect();
+    let tarball = published.next().expect("the tarball was published");
+    let launcher = published.next().expect("the launcher was published");
+    Ok(Deployment {
+        target: plan.target.clone(),
+        store: store.describe(),
+        branch: plan.branch.clone(),
+        branch_folder: plan.branch_artifacts.clone(),
+        record: record_path,
+        wheels,
+        tarball,
+        launcher,
+        requests,
+        payload_bytes,
+        lease,
+        rendered,
+    })
+}
+
+/// Every wheel must install on the Python the target runs, before anything is uploaded.
+fn check_wheels_fit(prepared: &Prepared, open: &OpenStore, wheels: &[BuiltWheel]) -> Result<()> {
+    let Prepared {
+        manifest,
+        project,
+        plan,
+    } = prepared;
+    if let Some(python) =
+        crate::check::target_python(plan, manifest, project, open.client.as_deref())?
+    {
         let files: Vec<(String, String)> = wheels
             .iter()
             .map(|w| (w.package.clone(), w.file.clone()))
             .collect();
         crate::check::wheels_fit(&files, &python)?;
     }
-    let known: Vec<(&PlannedWheel, Option<&BuiltWheel>)> =
-        plan.wheels.iter().zip(wheels.iter().map(Some)).collect();
-    let planned = deploy_plan(plan, &known);
+    Ok(())
+}
+
+/// Renders the project and packs what goes to the store: the wheels at their planned
+/// places, the project tarball and the launcher.
+fn package(
+    prepared: &Prepared,
+    wheels: &[BuiltWheel],
+    planned: &DeployPlan,
+) -> Result<(Rendered, Vec<Artifact>)> {
+    let Prepared {
+        manifest,
+        project,
+        plan,
+    } = prepared;
     let work = manifest
         .make_state_dir()?
         .join("deploy")
         .join(&plan.target)
         .join(&plan.branch_slug);
-    let rendered = render::render(plan, manifest, project, &wheels, &work.join("project"))?;
+    let rendered = render::render(plan, manifest, project, wheels, &work.join("project"))?;
     let tarball_path = work.join(publish::TARBALL_FILE);
     write_tarball(&rendered, &tarball_path)?;
     let mut artifacts: Vec<Artifact> = wheels
@@ -406,98 +486,21 @@ pub fn deploy(
         rendered.dir.join(LAUNCHER_FILE),
         LAUNCHER_FILE,
     )?);
+    Ok((rendered, artifacts))
+}
 
-    let (store, client) = open;
-    // Before the first file: the root must be this project's (see `store::owner`).
+/// Before the first file: the root must be this project's (see `store::owner`).
+fn claim_root(store: &dyn crate::store::Store, plan: &Plan) -> Result<()> {
     let repository = crate::git::repository(&plan.mlproject);
     crate::store::owner::claim(
-        store.as_ref(),
+        store,
         &plan.artifacts,
         crate::store::owner::Deployer {
             project: &plan.project,
             repository: repository.as_deref(),
         },
         &format!("targets.{}.artifacts", plan.target),
-    )?;
-    let record_path = planned.record.clone();
-    let old_record = store
-        .read_small(&record_path)?
-        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok());
-    // A redeploy whose files its own record names already needs no lease (and so sends no
-    // payload at all); any other deploy is leased before its first file is looked at.
-    let dests: Vec<String> = artifacts.iter().map(|a| a.dest.clone()).collect();
-    let recorded = old_record.as_ref().is_some_and(|old| {
-        let named: std::collections::BTreeSet<&str> = old.paths().collect();
-        dests.iter().all(|d| named.contains(d.as_str()))
-    });
-    let lease = if recorded {
-        None
-    } else {
-        Some(take_lease(store.as_ref(), plan, &dests)?)
-    };
-    output.status(
-        "Publishing",
-        format!("to {} under {}", store.describe(), plan.branch_artifacts),
-    );
-    let group = output.group(&format!("Publish to {}", plan.branch_artifacts));
-    let published = match publish::publish_all(store.as_ref(), &artifacts, output) {
-        Ok(p) => p,
-        Err(e) => {
-            // Nothing will record these files: the lease goes with the deploy (after
-            // Ctrl-C too, which stops new work, not this clean-up).
-            if let (true, Some(c)) = (crate::interrupt::requested(), client) {
-                c.clean_up_after_interrupt();
-            }
-            let mut lease = lease;
-            end_lease(store.as_ref(), &mut lease, output);
-            return Err(e);
-        }
-    };
-    drop(group);
-    let record = deploy_record(plan, &published);
-    crate::interrupt::check()?;
-    // A redeploy of the same commit with the same files keeps the first record (and its
-    // time), so an unchanged redeploy sends no payload at all.
-    let unchanged = old_record.is_some_and(|old| old.same_as(&record));
-    if !unchanged {
-        store.write_small(
-            &record_path,
-            serde_json::to_string_pretty(&record)
-                .expect("records serialize")
-                .as_bytes(),
-        )?;
-    }
-    let (requests, payload_bytes) = client.as_ref().map_or((0, 0), |c| {
-        (
-            c.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
-            c.stats
-                .payload_bytes
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
-    });
-    let mut lease = lease;
-    if !hold_lease {
-        end_lease(store.as_ref(), &mut lease, output);
-    }
-    let mut published = published.into_iter();
-    let wheel_count = wheels.len();
-    let wheels: Vec<Published> = published.by_ref().take(wheel_count).collect();
-    let tarball = published.next().expect("the tarball was published");
-    let launcher = published.next().expect("the launcher was published");
-    Ok(Deployment {
-        target: plan.target.clone(),
-        store: store.describe(),
-        branch: plan.branch.clone(),
-        branch_folder: plan.branch_artifacts.clone(),
-        record: record_path,
-        wheels,
-        tarball,
-        launcher,
-        requests,
-        payload_bytes,
-        lease,
-        rendered,
-    })
+    )
 }
 
 /// Writes a lease on `paths` under the plan's branch folder; returns its path.

@@ -72,131 +72,27 @@ impl MlflowProject {
         let mlproject = crate::manifest::mlproject_file::find(&dir)
             .map(|path| read_mlproject(&dir, &path))
             .transpose()?;
-        let map = mlproject.as_ref().map(|m| &m.value);
-        let env_keys: Vec<&str> = ["conda_env", "python_env", "docker_env"]
-            .into_iter()
-            .filter(|k| map.is_some_and(|m| m.contains_key(*k)))
-            .collect();
-        if env_keys.len() > 1 {
-            let file = mlproject.as_ref().expect("keys came from it");
-            return Err(Error::diagnostic(
-                Diagnostic::whole_file(
-                    &display_path(&file.path),
-                    format!(
-                        "MLproject has several environments: {}",
-                        env_keys.join(", ")
-                    ),
-                )
-                .help("keep one of `conda_env` and `python_env`"),
-            ));
+        if let Some(file) = &mlproject {
+            one_environment(file)?;
         }
-        let named = |key: &str| {
-            map.and_then(|m| m.get(key))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
         let spark_job = match &mlproject {
             Some(file) => spark_job_of(file)?,
             None => None,
         };
-        let env = if spark_job.is_some() {
+        let env = match spark_job {
             // MLflow refuses an environment beside `databricks_spark_job` (checked in
             // `spark_job_of`); the environment comes from [environment] and
             // `python_libraries`.
-            Env::Missing
-        } else if map.is_some_and(|m| m.contains_key("docker_env")) {
-            Env::Docker
-        } else if let Some(name) = named("conda_env") {
-            Env::Conda(read_yaml_file(&dir, &name, "conda_env")?)
-        } else if let Some(name) = named("python_env") {
-            Env::Python(read_yaml_file(&dir, &name, "python_env")?)
-        } else if dir.join(PYTHON_ENV_FILE).is_file() {
-            // MLflow's own order without an env key: python_env.yaml, then conda.yaml.
-            Env::Python(read_yaml_file(&dir, PYTHON_ENV_FILE, "python_env")?)
-        } else if dir.join(CONDA_FILE).is_file() {
-            Env::Conda(read_yaml_file(&dir, CONDA_FILE, "conda_env")?)
-        } else {
-            Env::Missing
+            Some(_) => Env::Missing,
+            None => env_of(&dir, mlproject.as_ref().map(|m| &m.value))?,
         };
-        let cluster = if dir.join(CLUSTER_FILE).is_file() {
-            let path = dir.join(CLUSTER_FILE);
-            let text = fs_err::read_to_string(&path)?;
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                let offset = offset_of(&text, e.line(), e.column());
-                Error::diagnostic(
-                    Diagnostic::at(
-                        &display_path(&path),
-                        &text,
-                        offset..offset + 1,
-                        e.to_string(),
-                    )
-                    .help("fix the JSON of the cluster spec"),
-                )
-            })?;
-            if !value.is_object() {
-                return Err(Error::usage(format!(
-                    "{}: a cluster spec must be a JSON object",
-                    display_path(&path).display()
-                )));
-            }
-            Some(OwnFile {
-                name: CLUSTER_FILE.into(),
-                path,
-                value,
-            })
-        } else {
-            None
-        };
+        let cluster = read_cluster(&dir)?;
         let mut entry_points = match &mlproject {
             Some(file) => entry_points_of(file)?,
             None => BTreeMap::new(),
         };
-        if let (Some(_), Some(file)) = (&spark_job, &mlproject) {
-            for (name, entry) in &entry_points {
-                if let Some((pname, _)) = entry
-                    .parameters
-                    .iter()
-                    .find(|(_, p)| p.ty == ParamType::Path)
-                {
-                    return Err(Error::diagnostic(
-                        Diagnostic::whole_file(
-                            &display_path(&file.path),
-                            format!(
-                                "parameter `{pname}` of entry point `{name}` is a `path`, which a Databricks Spark job project cannot have (MLflow refuses it)"
-                            ),
-                        )
-                        .help("make it a `string` or a `uri`"),
-                    ));
-                }
-            }
-        }
-        if let Some(python_file) = spark_job.as_ref().and_then(|j| j.python_file.as_ref()) {
-            let file = mlproject.as_ref().expect("the section came from it");
-            if let Some(name) = manifest.entry_points.keys().next() {
-                return Err(Error::diagnostic(
-                    Diagnostic::whole_file(
-                        &display_path(&file.path),
-                        format!(
-                            "MLproject's `databricks_spark_job.python_file` runs the project as one entry point, but mlops.toml declares `[entry_points.{name}]`"
-                        ),
-                    )
-                    .help("MLflow allows `python_file` or entry points, not both: remove one"),
-                ));
-            }
-            let job = spark_job.as_ref().expect("checked above");
-            let command = std::iter::once("python".to_string())
-                .chain(std::iter::once(python_file.clone()))
-                .chain(job.parameters.iter().cloned())
-                .map(|a| crate::process::shell_quote(&a))
-                .collect::<Vec<_>>()
-                .join(" ");
-            entry_points.insert(
-                SPARK_JOB_ENTRY.to_string(),
-                EntryPoint {
-                    command,
-                    parameters: BTreeMap::new(),
-                },
-            );
+        if let (Some(job), Some(file)) = (&spark_job, &mlproject) {
+            spark_job_entry_points(job, file, manifest, &mut entry_points)?;
         }
         for (name, entry) in &manifest.entry_points {
             entry_points
@@ -243,6 +139,137 @@ impl MlflowProject {
             ),
         ))
     }
+}
+
+/// MLflow takes one environment per project.
+fn one_environment(file: &OwnFile<serde_yaml::Mapping>) -> Result<()> {
+    let env_keys: Vec<&str> = ["conda_env", "python_env", "docker_env"]
+        .into_iter()
+        .filter(|k| file.value.contains_key(*k))
+        .collect();
+    if env_keys.len() <= 1 {
+        return Ok(());
+    }
+    Err(Error::diagnostic(
+        Diagnostic::whole_file(
+            &display_path(&file.path),
+            format!(
+                "MLproject has several environments: {}",
+                env_keys.join(", ")
+            ),
+        )
+        .help("keep one of `conda_env` and `python_env`"),
+    ))
+}
+
+/// The project's environment: the MLproject's key, else MLflow's own order without one
+/// (python_env.yaml, then conda.yaml).
+fn env_of(dir: &Path, map: Option<&serde_yaml::Mapping>) -> Result<Env> {
+    let named = |key: &str| {
+        map.and_then(|m| m.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    Ok(if map.is_some_and(|m| m.contains_key("docker_env")) {
+        Env::Docker
+    } else if let Some(name) = named("conda_env") {
+        Env::Conda(read_yaml_file(dir, &name, "conda_env")?)
+    } else if let Some(name) = named("python_env") {
+        Env::Python(read_yaml_file(dir, &name, "python_env")?)
+    } else if dir.join(PYTHON_ENV_FILE).is_file() {
+        Env::Python(read_yaml_file(dir, PYTHON_ENV_FILE, "python_env")?)
+    } else if dir.join(CONDA_FILE).is_file() {
+        Env::Conda(read_yaml_file(dir, CONDA_FILE, "conda_env")?)
+    } else {
+        Env::Missing
+    })
+}
+
+/// The project's own `cluster.json`, when it has one: a JSON object.
+fn read_cluster(dir: &Path) -> Result<Option<OwnFile<serde_json::Value>>> {
+    let path = dir.join(CLUSTER_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = fs_err::read_to_string(&path)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let offset = offset_of(&text, e.line(), e.column());
+        Error::diagnostic(
+            Diagnostic::at(
+                &display_path(&path),
+                &text,
+                offset..offset + 1,
+                e.to_string(),
+            )
+            .help("fix the JSON of the cluster spec"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(Error::usage(format!(
+            "{}: a cluster spec must be a JSON object",
+            display_path(&path).display()
+        )));
+    }
+    Ok(Some(OwnFile {
+        name: CLUSTER_FILE.into(),
+        path,
+        value,
+    }))
+}
+
+/// A Spark job project's entry points: none may take a `path` (MLflow refuses it), and a
+/// `python_file` project runs as the one entry point [`SPARK_JOB_ENTRY`].
+fn spark_job_entry_points(
+    job: &SparkJob,
+    file: &OwnFile<serde_yaml::Mapping>,
+    manifest: &Manifest,
+    entry_points: &mut BTreeMap<String, EntryPoint>,
+) -> Result<()> {
+    for (name, entry) in entry_points.iter() {
+        if let Some((pname, _)) = entry
+            .parameters
+            .iter()
+            .find(|(_, p)| p.ty == ParamType::Path)
+        {
+            return Err(Error::diagnostic(
+                Diagnostic::whole_file(
+                    &display_path(&file.path),
+                    format!(
+                        "parameter `{pname}` of entry point `{name}` is a `path`, which a Databricks Spark job project cannot have (MLflow refuses it)"
+                    ),
+                )
+                .help("make it a `string` or a `uri`"),
+            ));
+        }
+    }
+    let Some(python_file) = &job.python_file else {
+        return Ok(());
+    };
+    if let Some(name) = manifest.entry_points.keys().next() {
+        return Err(Error::diagnostic(
+            Diagnostic::whole_file(
+                &display_path(&file.path),
+                format!(
+                    "MLproject's `databricks_spark_job.python_file` runs the project as one entry point, but mlops.toml declares `[entry_points.{name}]`"
+                ),
+            )
+            .help("MLflow allows `python_file` or entry points, not both: remove one"),
+        ));
+    }
+    let command = ["python", python_file.as_str()]
+        .into_iter()
+        .chain(job.parameters.iter().map(String::as_str))
+        .map(crate::process::shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    entry_points.insert(
+        SPARK_JOB_ENTRY.to_string(),
+        EntryPoint {
+            command,
+            parameters: BTreeMap::new(),
+        },
+    );
+    Ok(())
 }
 
 /// MLflow accepts `MLproject` in any letter case.
@@ -368,9 +395,10 @@ fn spark_job_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<Option<SparkJob>>
     let Some(section) = file.value.get("databricks_spark_job") else {
         return Ok(None);
     };
-    let shown = display_path(&file.path);
     let bad = |message: String, help: &str| {
-        Error::diagnostic(Diagnostic::whole_file(&shown, message).help(help.to_string()))
+        Error::diagnostic(
+            Diagnostic::whole_file(&display_path(&file.path), message).help(help.to_string()),
+        )
     };
     let section = section.as_mapping().ok_or_else(|| {
         bad(
@@ -390,26 +418,6 @@ fn spark_job_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<Option<SparkJob>>
             ));
         }
     }
-    let strings = |key: &str| -> Result<Vec<String>> {
-        match section.get(key) {
-            None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
-            Some(serde_yaml::Value::Sequence(items)) => items
-                .iter()
-                .map(|v| {
-                    scalar_string(v).ok_or_else(|| {
-                        bad(
-                            format!("`databricks_spark_job.{key}` must be a list of strings"),
-                            "write each item as a string",
-                        )
-                    })
-                })
-                .collect(),
-            Some(_) => Err(bad(
-                format!("`databricks_spark_job.{key}` must be a list"),
-                "write it as a YAML list",
-            )),
-        }
-    };
     let python_file = match section.get("python_file") {
         None | Some(serde_yaml::Value::Null) => None,
         Some(v) => Some(scalar_string(v).ok_or_else(|| {
@@ -419,39 +427,70 @@ fn spark_job_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<Option<SparkJob>>
             )
         })?),
     };
-    let has_entries = file
-        .value
-        .get("entry_points")
-        .and_then(|e| e.as_mapping())
-        .is_some_and(|e| !e.is_empty());
-    match (&python_file, has_entries) {
-        (None, false) => {
-            return Err(bad(
-                "a Databricks Spark job project needs `databricks_spark_job.python_file` or `entry_points`".into(),
-                "add `python_file: train.py` under `databricks_spark_job`, or an `entry_points` section",
-            ));
-        }
-        (Some(_), true) => {
-            return Err(bad(
-                "a Databricks Spark job project cannot have both `databricks_spark_job.python_file` and `entry_points`".into(),
-                "keep one of them",
-            ));
-        }
-        _ => {}
+    if let Some((message, help)) = spark_job_shape_problem(&file.value, python_file.is_some()) {
+        return Err(bad(message, help));
     }
-    for env in ["conda_env", "python_env", "docker_env"] {
-        if file.value.contains_key(env) {
-            return Err(bad(
-                format!("a Databricks Spark job project cannot set `{env}` (MLflow refuses it)"),
-                "remove it: list pip packages in `databricks_spark_job.python_libraries` or mlops.toml's [environment] pip",
-            ));
-        }
-    }
+    let strings = |key: &str| spark_job_strings(section, key).map_err(|(m, h)| bad(m, h));
     Ok(Some(SparkJob {
         python_file,
         parameters: strings("parameters")?,
         python_libraries: strings("python_libraries")?,
     }))
+}
+
+/// A Spark job project runs `python_file` or its entry points (one of the two), and has no
+/// environment of its own.
+fn spark_job_shape_problem(
+    mlproject: &serde_yaml::Mapping,
+    has_python_file: bool,
+) -> Option<(String, &'static str)> {
+    let has_entries = mlproject
+        .get("entry_points")
+        .and_then(|e| e.as_mapping())
+        .is_some_and(|e| !e.is_empty());
+    match (has_python_file, has_entries) {
+        (false, false) => return Some((
+            "a Databricks Spark job project needs `databricks_spark_job.python_file` or `entry_points`".into(),
+            "add `python_file: train.py` under `databricks_spark_job`, or an `entry_points` section",
+        )),
+        (true, true) => return Some((
+            "a Databricks Spark job project cannot have both `databricks_spark_job.python_file` and `entry_points`".into(),
+            "keep one of them",
+        )),
+        _ => {}
+    }
+    ["conda_env", "python_env", "docker_env"]
+        .into_iter()
+        .find(|env| mlproject.contains_key(*env))
+        .map(|env| (
+            format!("a Databricks Spark job project cannot set `{env}` (MLflow refuses it)"),
+            "remove it: list pip packages in `databricks_spark_job.python_libraries` or mlops.toml's [environment] pip",
+        ))
+}
+
+/// A list of strings under `databricks_spark_job` (absent: empty).
+fn spark_job_strings(
+    section: &serde_yaml::Mapping,
+    key: &str,
+) -> std::result::Result<Vec<String>, (String, &'static str)> {
+    match section.get(key) {
+        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .iter()
+            .map(|v| {
+                scalar_string(v).ok_or_else(|| {
+                    (
+                        format!("`databricks_spark_job.{key}` must be a list of strings"),
+                        "write each item as a string",
+                    )
+                })
+            })
+            .collect(),
+        Some(_) => Err((
+            format!("`databricks_spark_job.{key}` must be a list"),
+            "write it as a YAML list",
+        )),
+    }
 }
 
 /// MLflow gives meaning only to `path` and `uri`; other names are checked as we know them

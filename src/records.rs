@@ -57,6 +57,12 @@ impl DeployRecord {
             .chain(&self.launcher)
             .map(|f| f.path.as_str())
     }
+
+    /// Whether the record names every one of `paths`.
+    pub fn names_all(&self, paths: &[String]) -> bool {
+        let named: std::collections::BTreeSet<&str> = self.paths().collect();
+        paths.iter().all(|p| named.contains(p.as_str()))
+    }
 }
 
 /// `<branch folder>/runs/<databricks run id>.json`: what a submitted job reads, so that `gc`

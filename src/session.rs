@@ -235,18 +235,18 @@ impl Session {
             crate::manifest::TargetKind::Local => None,
             crate::manifest::TargetKind::Databricks => Some(self.client(plan)?),
         };
-        Ok((
-            crate::store::open(plan.store_kind, &plan.artifacts, client.clone()),
+        Ok(OpenStore {
+            store: crate::store::open(plan.store_kind, &plan.artifacts, client.clone()),
             client,
-        ))
+        })
     }
 }
 
 /// An artifact store, and the workspace client behind it when it is remote.
-pub type OpenStore = (
-    Box<dyn crate::store::Store>,
-    Option<std::sync::Arc<crate::databricks::Client>>,
-);
+pub struct OpenStore {
+    pub store: Box<dyn crate::store::Store>,
+    pub client: Option<std::sync::Arc<crate::databricks::Client>>,
+}
 
 /// The validated inputs of a command (see [`Session::prepare`]).
 pub struct Prepared {

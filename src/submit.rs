@@ -7,8 +7,6 @@
 //! run's environment dependencies. Public APIs only; `idempotency_token` = the MLflow run id,
 //! so a retried submit never starts two runs.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -17,7 +15,7 @@ use crate::databricks::jobs::Jobs;
 use crate::databricks::mlflow::Mlflow;
 use crate::databricks::workspace::Workspace;
 use crate::error::{Error, Result};
-use crate::launch::{self, Entry, Launch, RunRef};
+use crate::launch::{Entry, Launch, RunRef};
 use crate::manifest::Compute;
 use crate::output::Output;
 use crate::pipeline::Deployment;
@@ -35,80 +33,6 @@ pub struct Submission {
     pub databricks_run_id: u64,
     pub run_page_url: String,
     pub user: String,
-}
-
-/// The tags MLflow sets on a project run, and ours; `backend` is `databricks` or `local`.
-pub fn run_tags(
-    plan: &Plan,
-    entry: &str,
-    user: &str,
-    repo_url: Option<&str>,
-    deployment: &Deployment,
-    backend: &str,
-) -> Vec<(String, String)> {
-    let mut tags: Vec<(String, String)> = vec![
-        ("mlflow.user".into(), user.into()),
-        (
-            "mlflow.source.name".into(),
-            repo_url
-                .map(str::to_string)
-                .unwrap_or_else(|| plan.mlproject.display().to_string()),
-        ),
-        ("mlflow.source.type".into(), "PROJECT".into()),
-        ("mlflow.source.git.branch".into(), plan.branch.clone()),
-        ("mlflow.project.entryPoint".into(), entry.into()),
-        ("mlflow.project.backend".into(), backend.into()),
-        ("mlops.branch".into(), plan.branch.clone()),
-        ("mlops.branch_slug".into(), plan.branch_slug.clone()),
-        ("mlops.target".into(), plan.target.clone()),
-        ("mlops.deploy_record".into(), deployment.record.clone()),
-        (
-            "mlops.tarball".into(),
-            deployment.tarball.remote_path.clone(),
-        ),
-    ];
-    if plan.target_kind == crate::manifest::TargetKind::Databricks {
-        tags.push(("mlops.compute".into(), compute_name(&plan.compute).into()));
-    }
-    if let Some(commit) = &plan.commit {
-        tags.push(("mlflow.source.git.commit".into(), commit.clone()));
-    }
-    if let Some(url) = repo_url {
-        tags.push(("mlflow.source.git.repoURL".into(), url.into()));
-    }
-    if !plan.dirty.is_empty() {
-        tags.push(("mlops.dirty".into(), "true".into()));
-    }
-    for w in &deployment.wheels {
-        tags.push((wheel_tag(&w.file), w.sha256.clone()));
-    }
-    tags
-}
-
-/// The tag that records a wheel's hash: `mlops.wheel.<file>`, with every character MLflow
-/// refuses in a tag key (a local version's `+`, say) made `_`. MLflow allows alphanumerics,
-/// `_`, `-`, `.`, spaces and `/` (and `:` off Windows): `mlflow/utils/validation.py`
-/// `validate_param_and_metric_name`, which `_validate_tag_name` reuses.
-pub fn wheel_tag(file: &str) -> String {
-    let safe: String = file
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '/') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("mlops.wheel.{safe}")
-}
-
-fn compute_name(compute: &Compute) -> &'static str {
-    match compute {
-        Compute::JobCluster => "job_cluster",
-        Compute::ExistingCluster { .. } => "existing_cluster",
-        Compute::Serverless { .. } => "serverless",
-    }
 }
 
 /// Whether a requirement line is a wheel file.
@@ -388,18 +312,6 @@ pub fn import_launcher(
     Ok(path)
 }
 
-/// What the launcher runs for the plan's entry point: its command rendered with the checked
-/// parameters, classified.
-pub fn entry_of(plan: &Plan) -> Result<Entry> {
-    let entry = plan.entry_point.as_ref().ok_or_else(|| {
-        Error::usage("no entry point was chosen").with_help("pass `--entry NAME`")
-    })?;
-    Ok(launch::classify(&launch::render_command(
-        entry,
-        &plan.parameters,
-    )))
-}
-
 /// What the rendered project says a task runs on: its `cluster.json` (null when it has
 /// none) and its environment's pip requirements.
 pub fn rendered_compute(deployment: &Deployment) -> Result<(Value, Vec<String>)> {
@@ -425,7 +337,7 @@ pub fn submit(
     let (experiment, experiment_id) = crate::experiment::ensure(client, plan, &user)?;
     output.status("Experiment", &experiment);
     let repo_url = crate::git::remote_url(&plan.mlproject);
-    let tags = run_tags(
+    let tags = crate::run::tags::run_tags(
         plan,
         entry,
         &user,
@@ -433,7 +345,7 @@ pub fn submit(
         deployment,
         "databricks",
     );
-    let launch_entry = entry_of(plan)?;
+    let launch_entry = crate::run::entry::entry_of(plan)?;
     let mlflow = Mlflow { client };
     let run_name = format!("{entry}@{}", plan.branch);
     let request_id = uuid::Uuid::new_v4().simple().to_string();
@@ -444,26 +356,66 @@ pub fn submit(
         &tags,
         &request_id,
     )?;
+    let created = Created {
+        client,
+        plan,
+        deployment,
+        output,
+        user,
+        experiment,
+        experiment_id,
+        run_id,
+    };
     // The job run, once `runs/submit` answered: whatever fails after that cancels it.
     let submitted = std::cell::Cell::new(None);
-    let result = (|| -> Result<Submission> {
+    let result = created.submit_job(entry, launch_entry, timeout_seconds, &submitted);
+    if let Err(e) = &result {
+        created.undo(e, submitted.get());
+    }
+    result
+}
+
+/// The MLflow run made for a submit, and what submitting its job needs.
+struct Created<'a> {
+    client: &'a Client,
+    plan: &'a Plan,
+    deployment: &'a Deployment,
+    output: &'a Output,
+    user: String,
+    experiment: String,
+    experiment_id: String,
+    run_id: String,
+}
+
+impl Created<'_> {
+    /// Logs the parameters, submits the job (noting its id in `submitted` as soon as it
+    /// exists) and tags the MLflow run with it.
+    fn submit_job(
+        &self,
+        entry: &str,
+        launch_entry: Entry,
+        timeout_seconds: Option<u64>,
+        submitted: &std::cell::Cell<Option<u64>>,
+    ) -> Result<Submission> {
+        let (client, plan, deployment) = (self.client, self.plan, self.deployment);
+        let mlflow = Mlflow { client };
         let params: Vec<(String, String)> = plan
             .parameters
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        mlflow.log_params(&run_id, &params)?;
+        mlflow.log_params(&self.run_id, &params)?;
         let (cluster, pip) = rendered_compute(deployment)?;
-        let launcher = launcher_path(client, plan, deployment, &user, output)?;
+        let launcher = launcher_path(client, plan, deployment, &self.user, self.output)?;
         let launch = Launch {
             tarball: deployment.tarball.remote_path.clone(),
             run: RunRef::Existing {
-                run_id: run_id.clone(),
-                experiment_id: experiment_id.clone(),
+                run_id: self.run_id.clone(),
+                experiment_id: self.experiment_id.clone(),
             },
             tracking_uri: Some("databricks".into()),
             result_file: None,
-            entry: launch_entry.clone(),
+            entry: launch_entry,
         };
         let body = job_spec(
             plan,
@@ -491,63 +443,42 @@ pub fn submit(
                 ),
                 ("mlflow.databricks.webappURL", client.host.clone()),
             ] {
-                mlflow.set_tag(&run_id, k, &v)?;
+                mlflow.set_tag(&self.run_id, k, &v)?;
             }
             Ok(state.run_page_url)
         };
         let run_page_url = client.even_after_interrupt(describe)?;
         submitted.set(None);
         Ok(Submission {
-            experiment: experiment.clone(),
-            experiment_id: experiment_id.clone(),
-            mlflow_run_id: run_id.clone(),
+            experiment: self.experiment.clone(),
+            experiment_id: self.experiment_id.clone(),
+            mlflow_run_id: self.run_id.clone(),
             databricks_run_id,
             run_page_url,
-            user: user.clone(),
+            user: self.user.clone(),
         })
-    })();
-    if let Err(e) = &result {
+    }
+
+    /// After a failed submit: the job (if it was submitted) cancelled, and the MLflow run
+    /// ended rather than left RUNNING forever.
+    fn undo(&self, e: &Error, submitted: Option<u64>) {
+        let client = self.client;
         let interrupted = e.kind() == crate::error::Kind::Interrupted;
         if interrupted {
             // Ctrl-C stops new work, not the clean-up of what exists already.
             client.clean_up_after_interrupt();
         }
-        if let Some(id) = submitted.get() {
-            output.status(
+        if let Some(id) = submitted {
+            self.output.status(
                 "Cancelling",
                 format!("run {id}: it was submitted, then {e}"),
             );
             if let Err(cancel) = (Jobs { client }).cancel(id) {
-                output.warn(format!("cannot cancel run {id}: {cancel}"));
+                self.output
+                    .warn(format!("cannot cancel run {id}: {cancel}"));
             }
         }
-        // The run never started: say so in MLflow rather than leave it RUNNING forever.
         let status = if interrupted { "KILLED" } else { "FAILED" };
-        let _ = mlflow.end_run(&run_id, status, crate::time::now_ms());
-    }
-    result
-}
-
-/// Parameters sorted as the launcher receives them (for messages).
-pub fn describe_params(params: &BTreeMap<String, String>) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn wheel_tags_are_keys_mlflow_accepts() {
-        assert_eq!(
-            super::wheel_tag("demo-0.1.0+local.1-py3-none-any.whl"),
-            "mlops.wheel.demo-0.1.0_local.1-py3-none-any.whl"
-        );
-        assert_eq!(
-            super::wheel_tag("a-1.0-py3-none-any.whl"),
-            "mlops.wheel.a-1.0-py3-none-any.whl"
-        );
+        let _ = Mlflow { client }.end_run(&self.run_id, status, crate::time::now_ms());
     }
 }

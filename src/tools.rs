@@ -108,7 +108,7 @@ pub fn fingerprint(path: &Path) -> String {
 /// The interpreter's version (`(3, 11)`): a virtualenv's `pyvenv.cfg` says it without starting
 /// a process (`version` as `python -m venv` writes it, `version_info` as uv does); otherwise it
 /// is asked. `None` when it does not answer.
-pub fn python_version(python: &Python) -> Option<(u32, u32)> {
+pub fn python_version(python: &Python) -> Option<crate::build::tags::Version> {
     let cfg = python
         .path
         .parent()

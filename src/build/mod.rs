@@ -211,9 +211,11 @@ pub fn predicted_file(spec: &PlannedWheel, python: &Python) -> Result<Option<Str
     }
     let dist = backend::distribution_name(&spec.path);
     let file = match tags::abi3_floor(&spec.path) {
-        Some((major, minor)) => format!("{dist}-*-cp{major}{minor}-abi3-linux_x86_64.whl"),
+        Some(tags::Version { major, minor }) => {
+            format!("{dist}-*-cp{major}{minor}-abi3-linux_x86_64.whl")
+        }
         None => match crate::tools::python_version(python) {
-            Some((major, minor)) => {
+            Some(tags::Version { major, minor }) => {
                 format!("{dist}-*-cp{major}{minor}-cp{major}{minor}-linux_x86_64.whl")
             }
             None => return Ok(None),

@@ -4,8 +4,24 @@
 //! `compatible_tags`): `cp3Y-cp3Y` fits only 3.Y, `cp3X-abi3` fits 3.X and later,
 //! `py3`/`py3X` with `none` fit any 3.Y from X on; the platform must be `any` or Linux.
 
-/// A Python version, `(3, 11)`.
-pub type Version = (u32, u32);
+/// A Python version, 3.11.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Version {
+    pub const fn new(major: u32, minor: u32) -> Version {
+        Version { major, minor }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
 
 /// Why a wheel does not fit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,17 +32,20 @@ pub enum Misfit {
     Platform(String),
 }
 
-/// `3.11` → (3, 11).
+/// `3.11` → 3.11.
 pub fn parse_version(text: &str) -> Option<Version> {
     let mut parts = text.trim().split('.');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    Some(Version::new(
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    ))
 }
 
-/// `cp311` / `py310` → (3, 11) / (3, 10); `py3` → (3, 0).
+/// `cp311` / `py310` → 3.11 / 3.10; `py3` → 3.0.
 fn tag_version(tag: &str, prefix: &str) -> Option<Version> {
     let digits = tag.strip_prefix(prefix)?;
     let (major, minor) = digits.split_at(1.min(digits.len()));
-    Some((
+    Some(Version::new(
         major.parse().ok()?,
         if minor.is_empty() {
             0
@@ -58,7 +77,7 @@ fn platform_fits(platform: &str) -> bool {
 fn python_fits(py: &str, abi: &str, have: Version) -> bool {
     if let Some(v) = tag_version(py, "cp") {
         return match abi {
-            "abi3" => v.0 == have.0 && v <= have,
+            "abi3" => v.major == have.major && v <= have,
             "none" => v == have,
             // `cp311`, `cp311d`, `cp37m`: that interpreter's own ABI.
             other => {
@@ -68,7 +87,7 @@ fn python_fits(py: &str, abi: &str, have: Version) -> bool {
         };
     }
     if let Some(v) = tag_version(py, "py") {
-        return abi == "none" && v.0 == have.0 && (v.1 == 0 || v <= have);
+        return abi == "none" && v.major == have.major && (v.minor == 0 || v <= have);
     }
     false
 }
@@ -96,10 +115,12 @@ fn allowed(pys: &[&str], abis: &[&str]) -> String {
     let mut said: Vec<String> = Vec::new();
     for py in pys {
         let shown = match (tag_version(py, "cp"), tag_version(py, "py")) {
-            (Some(v), _) if abis.contains(&"abi3") => format!("CPython {}.{} and later", v.0, v.1),
-            (Some(v), _) => format!("CPython {}.{} only", v.0, v.1),
-            (None, Some(v)) if v.1 > 0 => format!("Python {}.{} and later", v.0, v.1),
-            (None, Some(v)) => format!("Python {}", v.0),
+            (Some(v), _) if abis.contains(&"abi3") => {
+                format!("CPython {}.{} and later", v.major, v.minor)
+            }
+            (Some(v), _) => format!("CPython {}.{} only", v.major, v.minor),
+            (None, Some(v)) if v.minor > 0 => format!("Python {}.{} and later", v.major, v.minor),
+            (None, Some(v)) => format!("Python {}", v.major),
             _ => format!("`{py}`"),
         };
         if !said.contains(&shown) {
@@ -158,7 +179,7 @@ pub fn abi3_floor(package: &std::path::Path) -> Option<Version> {
     features
         .iter()
         .filter_map(|f| match f.strip_prefix("abi3") {
-            Some("") => Some((3, 7)),
+            Some("") => Some(Version::new(3, 7)),
             Some(rest) => tag_version(rest.trim_start_matches('-'), "py"),
             None => None,
         })
@@ -173,28 +194,46 @@ mod tests {
     fn tags_fit_as_pip_judges_them() {
         let linux = "manylinux_2_17_x86_64.manylinux2014_x86_64";
         let cp311 = format!("churn-0.1.0-cp311-cp311-{linux}.whl");
-        assert_eq!(fits(&cp311, (3, 11)), Ok(()));
+        assert_eq!(fits(&cp311, Version::new(3, 11)), Ok(()));
         assert_eq!(
-            fits(&cp311, (3, 10)),
+            fits(&cp311, Version::new(3, 10)),
             Err(Misfit::Python("CPython 3.11 only".into()))
         );
-        assert!(fits(&cp311, (3, 12)).is_err());
+        assert!(fits(&cp311, Version::new(3, 12)).is_err());
         let abi3 = format!("demo-0.1.0-cp38-abi3-{linux}.whl");
-        assert_eq!(fits(&abi3, (3, 12)), Ok(()));
+        assert_eq!(fits(&abi3, Version::new(3, 12)), Ok(()));
         assert_eq!(
-            fits(&format!("demo-0.1.0-cp312-abi3-{linux}.whl"), (3, 10)),
+            fits(
+                &format!("demo-0.1.0-cp312-abi3-{linux}.whl"),
+                Version::new(3, 10)
+            ),
             Err(Misfit::Python("CPython 3.12 and later".into()))
         );
-        assert_eq!(fits("pure-1.0-py3-none-any.whl", (3, 9)), Ok(()));
-        assert_eq!(fits("pure-1.0-py2.py3-none-any.whl", (3, 12)), Ok(()));
-        assert!(fits("new-1.0-py311-none-any.whl", (3, 10)).is_err());
         assert_eq!(
-            fits("mac-1.0-cp311-cp311-macosx_11_0_arm64.whl", (3, 11)),
+            fits("pure-1.0-py3-none-any.whl", Version::new(3, 9)),
+            Ok(())
+        );
+        assert_eq!(
+            fits("pure-1.0-py2.py3-none-any.whl", Version::new(3, 12)),
+            Ok(())
+        );
+        assert!(fits("new-1.0-py311-none-any.whl", Version::new(3, 10)).is_err());
+        assert_eq!(
+            fits(
+                "mac-1.0-cp311-cp311-macosx_11_0_arm64.whl",
+                Version::new(3, 11)
+            ),
             Err(Misfit::Platform("macosx_11_0_arm64".into()))
         );
-        assert_eq!(fits("old-1.0-cp37-cp37m-linux_x86_64.whl", (3, 7)), Ok(()));
         assert_eq!(
-            fits("x-1.0-1build-cp310-cp310-linux_x86_64.whl", (3, 10)),
+            fits("old-1.0-cp37-cp37m-linux_x86_64.whl", Version::new(3, 7)),
+            Ok(())
+        );
+        assert_eq!(
+            fits(
+                "x-1.0-1build-cp310-cp310-linux_x86_64.whl",
+                Version::new(3, 10)
+            ),
             Ok(())
         );
     }
@@ -214,7 +253,7 @@ mod tests {
             &krate.join("Cargo.toml"),
             "[dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py39\"] }\n",
         );
-        assert_eq!(abi3_floor(&krate), Some((3, 9)));
+        assert_eq!(abi3_floor(&krate), Some(Version::new(3, 9)));
         write(
             &krate.join("Cargo.toml"),
             "[dependencies]\npyo3 = { workspace = true }\n",
@@ -223,12 +262,12 @@ mod tests {
             &dir.path().join("Cargo.toml"),
             "[workspace]\nmembers = [\"crates/*\"]\n[workspace.dependencies]\npyo3 = { version = \"0.22\", features = [\"abi3-py310\"] }\n",
         );
-        assert_eq!(abi3_floor(&krate), Some((3, 10)));
+        assert_eq!(abi3_floor(&krate), Some(Version::new(3, 10)));
         write(&dir.path().join("Cargo.toml"), "[workspace]\n");
         write(
             &krate.join("pyproject.toml"),
             "[tool.maturin]\nfeatures = [\"pyo3/abi3\"]\n",
         );
-        assert_eq!(abi3_floor(&krate), Some((3, 7)));
+        assert_eq!(abi3_floor(&krate), Some(Version::new(3, 7)));
     }
 }

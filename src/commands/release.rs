@@ -31,36 +31,8 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
         output.result(format!("version  {v}"));
         output.result(format!("alias    {}", r.alias));
     }
-    if let Some(m) = r.missing.first() {
-        let near = match m.closest.as_slice() {
-            [] => "it has none with a similar name".to_string(),
-            names => format!(
-                "did you mean {}?",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ),
-        };
-        return Err(Error::usage(format!(
-            "run {} has no metric `{}` (named by [release] {}){}: nothing was registered",
-            r.run_id,
-            m.metric,
-            m.used_by,
-            if r.missing.len() > 1 {
-                format!(" and {} more are missing", r.missing.len() - 1)
-            } else {
-                String::new()
-            }
-        ))
-        .with_help(format!(
-            "{near} Fix the name in {}, or log the metric in the run (`cargo mlops runs` shows what it has)",
-            session
-                .manifest()
-                .map(|m| m.display_path.display().to_string())
-                .unwrap_or_else(|_| "mlops.toml".into())
-        )));
+    if let Some(e) = missing_metric(session, &r) {
+        return Err(e);
     }
     if !r.passed {
         return Err(Error::failed(format!(
@@ -80,7 +52,51 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
             output.warn(format!("cannot write the CI outputs: {e}"));
         }
     }
-    let what = match (&r.version, r.dry_run, r.registered) {
+    output.status(
+        if r.dry_run { "Dry run" } else { "Released" },
+        what_happened(&r),
+    );
+    Ok(())
+}
+
+/// A metric the gates or `must_beat` name that the run never logged: a usage error naming
+/// the nearest metrics it has.
+fn missing_metric(session: &Session, r: &release::Released) -> Option<Error> {
+    let m = r.missing.first()?;
+    let near = match m.closest.as_slice() {
+        [] => "it has none with a similar name".to_string(),
+        names => format!(
+            "did you mean {}?",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    Some(Error::usage(format!(
+        "run {} has no metric `{}` (named by [release] {}){}: nothing was registered",
+        r.run_id,
+        m.metric,
+        m.used_by,
+        if r.missing.len() > 1 {
+            format!(" and {} more are missing", r.missing.len() - 1)
+        } else {
+            String::new()
+        }
+    ))
+    .with_help(format!(
+        "{near} Fix the name in {}, or log the metric in the run (`cargo mlops runs` shows what it has)",
+        session
+            .manifest()
+            .map(|m| m.display_path.display().to_string())
+            .unwrap_or_else(|_| "mlops.toml".into())
+    )))
+}
+
+/// What the release did (or, dry, would do).
+fn what_happened(r: &release::Released) -> String {
+    match (&r.version, r.dry_run, r.registered) {
         (None, true, _) => format!(
             "would register run {} as a new version of {}",
             r.run_id, r.model
@@ -95,9 +111,7 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
             r.run_id, r.model, r.alias
         ),
         (None, false, _) => format!("run {}", r.run_id),
-    };
-    output.status(if r.dry_run { "Dry run" } else { "Released" }, what);
-    Ok(())
+    }
 }
 
 /// The gates and `must_beat` beside the run's values, a row each.

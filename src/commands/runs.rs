@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use crate::cli::RunsArgs;
 use crate::error::Result;
-use crate::history::{self, table};
+use crate::history::{self, RunRow, table};
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
@@ -48,8 +48,41 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let params = table::varying_params(&listed.runs);
     let metrics = table::metric_names(&listed.runs);
+    for line in table::align(&rows(&listed.runs, &metrics, shared)) {
+        output.result(line);
+    }
+    // Trends read left to right, oldest first; only where someone is looking.
+    if std::io::stdout().is_terminal() {
+        for m in &metrics {
+            let values: Vec<Option<f64>> = listed
+                .runs
+                .iter()
+                .rev()
+                .map(|r| r.metrics.get(m).copied())
+                .collect();
+            output.result(format!("{m:>16}  {}", table::sparkline(&values)));
+        }
+    }
+    let whose = if shared && !args.all_targets {
+        whose(&prepared.plan)
+    } else {
+        String::new()
+    };
+    output.status(
+        "Listed",
+        format!(
+            "{} run(s) of experiment `{}`{whose}",
+            listed.runs.len(),
+            listed.experiment
+        ),
+    );
+    Ok(())
+}
+
+/// The table: a header, then a row per run with the parameters that vary and the metrics.
+fn rows(runs: &[RunRow], metrics: &[String], shared: bool) -> Vec<Vec<String>> {
+    let params = table::varying_params(runs);
     let mut rows = vec![
         ["run", "start", "status", "entry", "commit"]
             .iter()
@@ -59,7 +92,7 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
             .chain(metrics.iter().cloned())
             .collect::<Vec<_>>(),
     ];
-    for r in &listed.runs {
+    for r in runs {
         let mut row = vec![
             r.run_id.chars().take(12).collect(),
             r.start_ms
@@ -85,43 +118,18 @@ pub fn run(session: &Session, args: &RunsArgs) -> Result<()> {
         );
         rows.push(row);
     }
-    for line in table::align(&rows) {
-        output.result(line);
-    }
-    // Trends read left to right, oldest first; only where someone is looking.
-    if std::io::stdout().is_terminal() {
-        for m in &metrics {
-            let values: Vec<Option<f64>> = listed
-                .runs
-                .iter()
-                .rev()
-                .map(|r| r.metrics.get(m).copied())
-                .collect();
-            output.result(format!("{m:>16}  {}", table::sparkline(&values)));
-        }
-    }
-    let whose = if shared && !args.all_targets {
-        format!(
-            " made by target `{}` (it shares the experiment with {}; `--all-targets` lists theirs too)",
-            prepared.plan.target,
-            prepared
-                .plan
-                .experiment_shared_with
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    } else {
-        String::new()
-    };
-    output.status(
-        "Listed",
-        format!(
-            "{} run(s) of experiment `{}`{whose}",
-            listed.runs.len(),
-            listed.experiment
-        ),
-    );
-    Ok(())
+    rows
+}
+
+/// Whose runs were listed, when the target shares its experiment with others.
+fn whose(plan: &crate::plan::Plan) -> String {
+    format!(
+        " made by target `{}` (it shares the experiment with {}; `--all-targets` lists theirs too)",
+        plan.target,
+        plan.experiment_shared_with
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }

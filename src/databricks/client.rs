@@ -25,6 +25,16 @@ pub struct Stats {
     pub payload_bytes: AtomicU64,
 }
 
+impl Stats {
+    /// Requests sent and payload bytes uploaded so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.payload_bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The messages of errors the platform gives for passing conditions, retried whatever the
 /// status and the method, as databricks-sdk-py does (`databricks/sdk/_base_client.py`
 /// `_BaseClient._is_retryable`, `transient_error_string_matches`; the Go SDK's
@@ -168,7 +178,7 @@ impl Client {
     /// The bearer token, fetched (OAuth M2M, Azure CLI) when missing or about to expire.
     fn bearer(&self) -> Result<Secret, ApiError> {
         self.token.get(|| match &self.method {
-            Method::Pat(t) => Ok((t.clone(), None)),
+            Method::Pat(t) => Ok(token::Fetched::new(t.clone(), None)),
             Method::OAuthM2M {
                 client_id,
                 client_secret,
@@ -375,53 +385,12 @@ impl Client {
 
     fn attempt(&self, req: &Request<'_>) -> Result<Response, ApiError> {
         let url = format!("{}{}", self.host, req.path);
-        let mut builder = self.http.request(req.method.clone(), &url);
-        let token = match &req.auth {
-            // An MLflow tracking server's credentials take the place of the bearer token.
-            Auth::Bearer => match &self.method {
-                Method::Basic { username, password } => {
-                    builder = builder.basic_auth(username, Some(password.expose()));
-                    None
-                }
-                Method::Anonymous => None,
-                _ => {
-                    let token = self.bearer()?;
-                    builder = builder.bearer_auth(token.expose());
-                    Some(token)
-                }
-            },
-            Auth::Basic { id, secret } => {
-                builder = builder.basic_auth(id, Some(secret.expose()));
-                None
-            }
-            Auth::None => None,
-        };
+        let (mut builder, token) =
+            self.authorized(self.http.request(req.method.clone(), &url), req)?;
         if !req.query.is_empty() {
             builder = builder.query(&req.query);
         }
-        let timeout = REQUEST_TIMEOUT;
-        let mut payload = 0u64;
-        builder = match &req.body {
-            Body::Empty => builder,
-            Body::Json(v) => {
-                let bytes = serde_json::to_vec(v).expect("JSON values serialize");
-                payload = bytes.len() as u64;
-                builder
-                    .header("Content-Type", "application/json")
-                    .body(bytes)
-            }
-            Body::Form(text) => {
-                payload = text.len() as u64;
-                builder
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(text.clone())
-            }
-            Body::Bytes(bytes, content_type) => {
-                payload = bytes.len() as u64;
-                builder
-                    .header("Content-Type", content_type)
-                    .body(bytes.clone())
-            }
+        let (builder, payload) = match &req.body {
             Body::File {
                 path,
                 len,
@@ -431,8 +400,7 @@ impl Client {
                 progress,
             } => {
                 let total = prefix.len() as u64 + len + suffix.len() as u64;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.stats.payload_bytes.fetch_add(total, Ordering::Relaxed);
+                self.count(total);
                 let token = token.ok_or_else(|| {
                     ApiError::local(&self.host, req.path, "uploads need a bearer token")
                 })?;
@@ -447,12 +415,10 @@ impl Client {
                     progress.clone(),
                 );
             }
+            body => with_body(builder, body),
         };
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .payload_bytes
-            .fetch_add(payload, Ordering::Relaxed);
-        let resp = builder.timeout(timeout).send().map_err(|e| {
+        self.count(payload);
+        let resp = builder.timeout(REQUEST_TIMEOUT).send().map_err(|e| {
             if crate::interrupt::requested() {
                 ApiError::cancelled(&self.host, req.path)
             } else {
@@ -473,6 +439,38 @@ impl Client {
                 body,
             },
         )
+    }
+
+    /// A request's credentials: the bearer token (or an MLflow tracking server's basic
+    /// credentials in its place), a client's id and secret, or none. The bearer token is
+    /// returned too, for uploads.
+    fn authorized(
+        &self,
+        builder: reqwest::blocking::RequestBuilder,
+        req: &Request<'_>,
+    ) -> Result<(reqwest::blocking::RequestBuilder, Option<Secret>), ApiError> {
+        Ok(match &req.auth {
+            Auth::Bearer => match &self.method {
+                Method::Basic { username, password } => {
+                    (builder.basic_auth(username, Some(password.expose())), None)
+                }
+                Method::Anonymous => (builder, None),
+                _ => {
+                    let token = self.bearer()?;
+                    (builder.bearer_auth(token.expose()), Some(token))
+                }
+            },
+            Auth::Basic { id, secret } => (builder.basic_auth(id, Some(secret.expose())), None),
+            Auth::None => (builder, None),
+        })
+    }
+
+    /// One request sent with `payload` bytes, for the deploy's figures.
+    fn count(&self, payload: u64) {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .payload_bytes
+            .fetch_add(payload, Ordering::Relaxed);
     }
 
     /// A 401 or 403 answer: the credentials were refused, or lack a privilege (see
@@ -553,5 +551,37 @@ impl Client {
     /// POST to a JSON API; `idempotent` says whether sending it twice is harmless.
     pub fn post_json(&self, path: &str, body: Value, idempotent: bool) -> Result<Value, ApiError> {
         self.post_as(path, body, idempotent)
+    }
+}
+
+/// A request with an in-memory body (files go through [`Client::upload`]), and its size.
+fn with_body(
+    builder: reqwest::blocking::RequestBuilder,
+    body: &Body,
+) -> (reqwest::blocking::RequestBuilder, u64) {
+    match body {
+        Body::Empty | Body::File { .. } => (builder, 0),
+        Body::Json(v) => {
+            let bytes = serde_json::to_vec(v).expect("JSON values serialize");
+            let len = bytes.len() as u64;
+            (
+                builder
+                    .header("Content-Type", "application/json")
+                    .body(bytes),
+                len,
+            )
+        }
+        Body::Form(text) => (
+            builder
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(text.clone()),
+            text.len() as u64,
+        ),
+        Body::Bytes(bytes, content_type) => (
+            builder
+                .header("Content-Type", content_type)
+                .body(bytes.clone()),
+            bytes.len() as u64,
+        ),
     }
 }

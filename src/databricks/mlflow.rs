@@ -10,11 +10,6 @@ use super::error::ApiError;
 /// [`Mlflow::create_run`]).
 pub const REQUEST_ID_TAG: &str = "mlops.request_id";
 
-/// The experiment tags that say whose experiment it is (`experiment::ensure` sets them; `gc`
-/// finds a gone branch's experiments by them).
-pub const EXPERIMENT_PROJECT_TAG: &str = "mlops.project";
-pub const EXPERIMENT_BRANCH_TAG: &str = "mlops.branch";
-
 /// An experiment as `experiments/get-by-name` returns it (the fields we read).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Experiment {

@@ -20,8 +20,17 @@ pub struct TokenCache {
     cached: Mutex<Option<(Secret, Option<Instant>)>>,
 }
 
-/// A fetched token and how long it lives.
-pub type Fetched = (Secret, Option<Duration>);
+/// A fetched token and how long it lives (`None`: for as long as the client).
+pub struct Fetched {
+    pub token: Secret,
+    pub lifetime: Option<Duration>,
+}
+
+impl Fetched {
+    pub fn new(token: Secret, lifetime: Option<Duration>) -> Fetched {
+        Fetched { token, lifetime }
+    }
+}
 
 impl TokenCache {
     pub fn new(method: &Method) -> Self {
@@ -46,7 +55,7 @@ impl TokenCache {
                 return Ok(token.clone());
             }
         }
-        let (token, lifetime) = fetch()?;
+        let Fetched { token, lifetime } = fetch()?;
         *cached = Some((token.clone(), lifetime.map(|l| Instant::now() + l)));
         Ok(token)
     }
@@ -69,7 +78,7 @@ impl OAuthToken {
             _ => None,
         }
         .unwrap_or(3600);
-        (
+        Fetched::new(
             Secret::new(&self.access_token),
             Some(Duration::from_secs(secs)),
         )
@@ -134,7 +143,10 @@ pub fn databricks_cli_token(host: &str, external_browser: bool) -> Result<Fetche
         .as_deref()
         .and_then(expires_in)
         .unwrap_or(UNKNOWN_LIFETIME);
-    Ok((Secret::new(&token.access_token), Some(lifetime)))
+    Ok(Fetched::new(
+        Secret::new(&token.access_token),
+        Some(lifetime),
+    ))
 }
 
 /// The time until an RFC 3339 instant (any offset), if it can be read.
@@ -180,7 +192,7 @@ struct AzureToken {
 }
 
 /// A token from the Azure CLI for Azure Databricks.
-pub fn azure_cli_token(host: &str) -> Result<(Secret, Option<Duration>), ApiError> {
+pub fn azure_cli_token(host: &str) -> Result<Fetched, ApiError> {
     let out = Cmd::new("az")
         .args([
             "account",
@@ -217,7 +229,10 @@ pub fn azure_cli_token(host: &str) -> Result<(Secret, Option<Duration>), ApiErro
     let lifetime = expires_on
         .map(|at| Duration::from_secs(at.saturating_sub(now)))
         .unwrap_or(Duration::from_secs(300));
-    Ok((Secret::new(&token.access_token), Some(lifetime)))
+    Ok(Fetched::new(
+        Secret::new(&token.access_token),
+        Some(lifetime),
+    ))
 }
 
 #[cfg(test)]

@@ -38,7 +38,10 @@ pub fn for_env(
     for path in candidates(want, env) {
         let candidate = Python {
             path: path.clone(),
-            source: format!("Python {}.{} asked for by {env_file}", want.0, want.1),
+            source: format!(
+                "Python {}.{} asked for by {env_file}",
+                want.major, want.minor
+            ),
         };
         if tools::python_version(&candidate) == Some(want) {
             return Chosen {
@@ -47,32 +50,33 @@ pub fn for_env(
             };
         }
     }
-    let have = have.map_or("another version".to_string(), |(a, b)| {
-        format!("Python {a}.{b}")
-    });
+    let have = have.map_or("another version".to_string(), |v| format!("Python {v}"));
     keep(Some(format!(
         "{env_file} asks for Python {wanted}, but no Python {}.{} is installed here (looked for python{}.{} on PATH, in pyenv and with uv): the environment is made with {have} ({}); install it (`uv python install {}.{}` or `pyenv install {}.{}`) to run as the project expects",
-        want.0,
-        want.1,
-        want.0,
-        want.1,
+        want.major,
+        want.minor,
+        want.major,
+        want.minor,
         build.path.display(),
-        want.0,
-        want.1,
-        want.0,
-        want.1
+        want.major,
+        want.minor,
+        want.major,
+        want.minor
     )))
 }
 
-/// `3.9`, `3.9.18`, `>=3.9` → (3, 9).
-fn minor_of(wanted: &str) -> Option<(u32, u32)> {
+/// `3.9`, `3.9.18`, `>=3.9` → 3.9.
+fn minor_of(wanted: &str) -> Option<crate::build::tags::Version> {
     let text = wanted.trim_start_matches(['=', '>', '<', '~', '^', ' ']);
     crate::build::tags::parse_version(text.trim_end_matches(".*"))
 }
 
 /// Where an interpreter of `want` may be, best first.
-fn candidates(want: (u32, u32), env: &dyn Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
-    let name = format!("python{}.{}", want.0, want.1);
+fn candidates(
+    want: crate::build::tags::Version,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Vec<PathBuf> {
+    let name = format!("python{}.{}", want.major, want.minor);
     let mut out = Vec::new();
     if let Some(found) = tools::resolve(Path::new(&name), env("PATH").as_deref()) {
         out.push(found);
@@ -81,7 +85,7 @@ fn candidates(want: (u32, u32), env: &dyn Fn(&str) -> Option<OsString>) -> Vec<P
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
     if let Some(versions) = pyenv_root.map(|r| r.join("versions")) {
-        let prefix = format!("{}.{}", want.0, want.1);
+        let prefix = format!("{}.{}", want.major, want.minor);
         let mut found: Vec<PathBuf> = fs_err::read_dir(&versions)
             .into_iter()
             .flatten()
@@ -98,7 +102,7 @@ fn candidates(want: (u32, u32), env: &dyn Fn(&str) -> Option<OsString>) -> Vec<P
     }
     if let Some(uv) = tools::resolve(Path::new("uv"), env("PATH").as_deref()) {
         let asked = crate::process::Cmd::new(&uv)
-            .args(["python", "find", &format!("{}.{}", want.0, want.1)])
+            .args(["python", "find", &format!("{}.{}", want.major, want.minor)])
             .env("UV_PYTHON_DOWNLOADS", "never")
             .read();
         if let Ok(path) = asked {

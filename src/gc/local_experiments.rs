@@ -12,10 +12,10 @@ use rusqlite::params;
 use serde_json::json;
 
 use super::workspace::{Gone, PlannedExperiment, sort_gone};
-use crate::databricks::mlflow::{EXPERIMENT_BRANCH_TAG, EXPERIMENT_PROJECT_TAG};
 use crate::error::{Error, Result};
 use crate::history::sqlite_store::{self, Unreadable};
 use crate::release::registry::Local;
+use crate::run::tags::{EXPERIMENT_BRANCH_TAG, EXPERIMENT_PROJECT_TAG};
 
 /// The columns read here, by table (checked with the schema version).
 const COLUMNS: &[(&str, &[&str])] = &[

@@ -1,225 +1,29 @@
 //! Garbage collection of artifacts: the folders of branches that are gone from the remote, and
 //! content folders older than the retention that neither the branch's newest deploy nor a job
-//! that is still running refers to; on Databricks also a gone branch's persistent jobs and
-//! experiments (`workspace.rs`). A plan first; deletion only when asked.
+//! that is still running refers to (`folders.rs`); on Databricks also a gone branch's
+//! persistent jobs and experiments (`workspace.rs`), locally its experiments in the store
+//! (`local_experiments.rs`). A plan first; deletion only when asked.
 
+mod folders;
 pub mod local_experiments;
 mod records;
 pub mod workspace;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::databricks::jobs::Jobs;
 use crate::error::{Error, Result};
+use crate::manifest::TargetKind;
 use crate::naming;
 use crate::output::Output;
-use crate::session::Session;
-use crate::store::{Listing, Store, is_temp_name, owner};
+use crate::plan::Plan;
+use crate::session::{Prepared, Session};
+use crate::store::{Store, owner};
+pub use folders::{Doomed, Owner, Planned, Rules, Skipped, TEMP_AGE_MS, plan, tree};
 pub use records::JobFiles;
-use records::{content_folder_of, deploy_records, leases, run_records};
-
-/// Why something is to be deleted.
-#[derive(Clone, Debug, Serialize)]
-pub struct Doomed {
-    pub path: String,
-    pub bytes: u64,
-    pub reason: String,
-}
-
-fn name_of(path: &str) -> &str {
-    path.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or(path)
-}
-
-fn is_content_folder(name: &str) -> bool {
-    name.len() == 16 && name.chars().all(|c| c.is_ascii_hexdigit())
-}
-
-/// Total size and newest modification of everything below `path`.
-pub fn tree(store: &dyn Store, entry: &Listing) -> Result<(u64, i64)> {
-    if !entry.is_dir {
-        return Ok((entry.size, entry.modified_ms));
-    }
-    // Only files count: a folder's own time moves whenever anything in it changes.
-    let mut bytes = 0;
-    let mut newest = 0;
-    for child in store.list(&entry.path)? {
-        let (b, m) = tree(store, &child)?;
-        bytes += b;
-        newest = newest.max(m);
-    }
-    Ok((bytes, newest))
-}
-
-/// Leftovers of interrupted uploads are collected once they are this old, whatever the
-/// retention: an upload in flight writes its temporary file for far less than this.
-pub const TEMP_AGE_MS: i64 = 3_600_000;
-
-/// A branch folder gc leaves alone because its project did not make it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
-    pub path: String,
-    pub reason: String,
-}
-
-/// What to delete, and what was passed over as another project's.
-#[derive(Clone, Debug, Default)]
-pub struct Planned {
-    pub doomed: Vec<Doomed>,
-    pub skipped: Vec<Skipped>,
-}
-
-/// Whose artifacts gc is collecting: the project, and whether the root's marker names it
-/// (records written before records named their project then count as its own).
-#[derive(Clone, Copy, Debug)]
-pub struct Owner<'a> {
-    pub project: &'a str,
-    pub root_is_ours: bool,
-}
-
-/// Works out what to delete. `live_slugs` are the slugs of the remote's branches; `running`
-/// says whether a Databricks run is still going (unknown runs count as running); `job_paths`
-/// are the store paths persistent jobs name. Only branch folders whose records all name
-/// `owner`'s project are considered.
-#[allow(clippy::too_many_arguments)]
-pub fn plan(
-    store: &dyn Store,
-    root: &str,
-    owner: Owner<'_>,
-    live_slugs: &BTreeSet<String>,
-    keep_ms: i64,
-    now_ms: i64,
-    running: &dyn Fn(u64) -> bool,
-    job_paths: &BTreeSet<String>,
-) -> Result<Planned> {
-    let mut out = Planned::default();
-    let doomed = &mut out.doomed;
-    let old = |modified: i64| now_ms - modified > keep_ms;
-    for branch in store.list(root)? {
-        if !branch.is_dir {
-            continue;
-        }
-        let slug = name_of(&branch.path).to_string();
-        let runs = run_records(store, &branch.path)?;
-        // The folders are listed before the leases are read: a deploy writes its lease
-        // before its first file, so any folder seen here that a deploy in flight uses is
-        // named by a lease read after it.
-        let entries = store.list(&branch.path)?;
-        let leases = leases(store, &branch.path, now_ms)?;
-        let (deploys, newest) = deploy_records(store, &branch.path)?;
-        // A folder holding a root marker is another project's whole artifact root (its
-        // `artifacts` nested under ours), never a branch of ours.
-        let nested_root = if entries.iter().any(|e| name_of(&e.path) == owner::MARKER) {
-            Some(
-                owner::read(store, &branch.path)
-                    .unwrap_or(None)
-                    .map(|m| m.project)
-                    .unwrap_or_default(),
-            )
-        } else {
-            None
-        };
-        let maker = owner::maker(
-            owner.project,
-            owner.root_is_ours,
-            deploys
-                .iter()
-                .map(|d| Some(d.project.as_str()))
-                .chain(runs.iter().map(|r| r.project.as_deref()))
-                .chain(leases.projects.iter().map(Option::as_deref))
-                .chain(nested_root.as_deref().map(Some)),
-        );
-        if let Some(reason) = maker.why_kept() {
-            out.skipped.push(Skipped {
-                path: branch.path.clone(),
-                reason,
-            });
-            continue;
-        }
-        let active: Vec<&JobFiles> = runs
-            .iter()
-            .filter(|r| running(r.databricks_run_id))
-            .collect();
-        // What a persistent job uses is live whatever its age, for as long as the job exists.
-        let of_jobs: BTreeSet<&str> = job_paths
-            .iter()
-            .filter(|p| p.starts_with(&format!("{}/", branch.path.trim_end_matches('/'))))
-            .map(|p| content_folder_of(p))
-            .collect();
-        let protected: BTreeSet<&str> = active
-            .iter()
-            .flat_map(|r| r.paths.iter().map(|p| content_folder_of(p)))
-            .chain(leases.leased.iter().map(String::as_str))
-            .chain(of_jobs.iter().copied())
-            .collect();
-        if !live_slugs.contains(&slug)
-            && active.is_empty()
-            && leases.leased.is_empty()
-            && of_jobs.is_empty()
-        {
-            let (bytes, _) = tree(store, &branch)?;
-            doomed.push(Doomed {
-                path: branch.path.clone(),
-                bytes,
-                reason: "its branch is gone from the remote".into(),
-            });
-            continue;
-        }
-        let keep: BTreeSet<String> = newest
-            .iter()
-            .map(|p| content_folder_of(p).to_string())
-            .collect();
-        for lease in leases.expired {
-            doomed.push(Doomed {
-                path: lease.path.clone(),
-                bytes: 0,
-                reason: "the expired lease of a deploy that never finished".into(),
-            });
-        }
-        for entry in entries {
-            let name = name_of(&entry.path);
-            if entry.is_dir && is_content_folder(name) {
-                if keep.contains(entry.path.as_str()) || protected.contains(entry.path.as_str()) {
-                    // Still in use: only leftovers of interrupted uploads may go.
-                    for child in store.list(&entry.path)? {
-                        if is_temp_name(&child.path) && now_ms - child.modified_ms > TEMP_AGE_MS {
-                            doomed.push(Doomed {
-                                path: child.path.clone(),
-                                bytes: child.size,
-                                reason: "an interrupted upload".into(),
-                            });
-                        }
-                    }
-                    continue;
-                }
-                let (bytes, newest) = tree(store, &entry)?;
-                if old(newest) {
-                    doomed.push(Doomed {
-                        path: entry.path.clone(),
-                        bytes,
-                        reason: "no newest deploy, running job or persistent job refers to it"
-                            .into(),
-                    });
-                }
-            }
-        }
-        for r in &runs {
-            let finished = !running(r.databricks_run_id);
-            if finished && old(r.modified_ms) {
-                doomed.push(Doomed {
-                    path: r.record_path.clone(),
-                    bytes: 0,
-                    reason: "the run record of a finished job".into(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
+use records::{content_folder_of, leases};
 
 /// What `gc` looked at, planned and (with `execute`) deleted.
 #[derive(Clone, Debug, Serialize)]
@@ -256,21 +60,147 @@ pub struct Options<'a> {
 
 /// Plans what nobody uses in the target's store and, with `execute`, deletes it.
 pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result<Report> {
-    // The branch is not needed to collect garbage; a detached CI checkout must still work.
+    let scoped = without_branch(session, output);
+    let prepared = scoped.prepare(None, &[])?;
+    let target = &prepared.plan;
+    let refs = remote_refs(&prepared, args.remote)?;
+    let live_slugs: BTreeSet<String> = refs
+        .branches
+        .iter()
+        .chain(&refs.tags)
+        .map(|b| naming::slug(b))
+        .collect();
+    let crate::session::OpenStore { store, client } = scoped.store(target)?;
+    // An unknown state counts as running: never delete what a job might read.
+    let running = |id: u64| {
+        client.as_ref().is_some_and(|c| {
+            (Jobs { client: c })
+                .get(id)
+                .map_or(true, |s| !s.is_terminal())
+        })
+    };
+    let mut footprint = workspace_footprint(client.as_deref(), &prepared, &live_slugs)?;
+    let keep_ms = i64::from(args.keep_days) * 86_400_000;
+    let repository = crate::git::repository(&prepared.manifest.root);
+    let us = owner::Deployer {
+        project: &target.project,
+        repository: repository.as_deref(),
+    };
+    let root_is_ours = root_is_ours(store.as_ref(), target, us, args.claim_root)?;
+    let Planned {
+        doomed, skipped, ..
+    } = plan(
+        store.as_ref(),
+        &target.artifacts,
+        &Rules {
+            owner: Owner {
+                project: &target.project,
+                root_is_ours,
+            },
+            live_slugs: &live_slugs,
+            keep_ms,
+            now_ms: crate::time::now_ms(),
+            running: &running,
+            job_paths: &footprint.job_paths,
+        },
+    )?;
+    let local = Local::plan(&scoped, &prepared, &live_slugs, keep_ms)?;
+    footprint
+        .experiments
+        .extend(local.experiments.trash.iter().cloned());
+    footprint
+        .kept_experiments
+        .extend(local.experiments.kept.iter().cloned());
+    let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
+        + local.environments.iter().map(|e| e.bytes).sum::<u64>();
+    let deleted = match args.execute {
+        true => execute(
+            (store.as_ref(), client.as_deref()),
+            &target.artifacts,
+            args.claim_root.then_some(us),
+            (&footprint, &local, &doomed),
+            output,
+        )?,
+        false => Vec::new(),
+    };
+    Ok(Report {
+        target: target.target.clone(),
+        artifacts: target.artifacts.clone(),
+        live_branches: refs.branches,
+        live_tags: refs.tags,
+        plan: doomed,
+        skipped,
+        environments: local.environments,
+        jobs: footprint.jobs,
+        experiments: footprint.experiments,
+        kept_experiments: footprint.kept_experiments,
+        bytes: total,
+        executed: args.execute,
+        deleted,
+    })
+}
+
+/// The branch is not needed to collect garbage; a detached CI checkout must still work.
+fn without_branch(session: &Session, output: &Output) -> Session {
     let mut global = session.global.clone();
     global.branch.get_or_insert_with(|| "gc".into());
-    let scoped = Session {
+    Session {
         global,
         output: output.clone(),
         cwd: session.cwd.clone(),
+    }
+}
+
+/// In the workspace: a gone branch's jobs and experiments, and the paths every remaining
+/// persistent job names (read from the jobs themselves: a job another branch or tool
+/// deployed protects its files too). Nothing for a local target.
+fn workspace_footprint(
+    client: Option<&crate::databricks::Client>,
+    prepared: &Prepared,
+    live_slugs: &BTreeSet<String>,
+) -> Result<workspace::Footprint> {
+    let Some(c) = client else {
+        return Ok(workspace::Footprint::default());
     };
-    let prepared = scoped.prepare(None, &[])?;
     let target = &prepared.plan;
+    workspace::plan(
+        c,
+        &target.project,
+        &target.artifacts,
+        live_slugs,
+        &released_models(prepared),
+    )
+}
+
+/// Deletes what was planned: the workspace's jobs and experiments, the local store's
+/// experiments, then (after marking a claimed root as ours) the store's paths and the local
+/// environments.
+fn execute(
+    (store, client): (&dyn Store, Option<&crate::databricks::Client>),
+    root: &str,
+    claim: Option<owner::Deployer<'_>>,
+    (footprint, local, doomed): (&workspace::Footprint, &Local, &[Doomed]),
+    output: &Output,
+) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    if let Some(c) = client {
+        deleted.extend(workspace::execute(c, footprint, output)?);
+    }
+    deleted.extend(local.trash_experiments(output)?);
+    if let Some(us) = claim {
+        owner::write(store, root, us)?;
+    }
+    deleted.extend(delete_doomed(store, root, doomed, output)?);
+    deleted.extend(delete_environments(&local.environments, output)?);
+    Ok(deleted)
+}
+
+/// The remote's branches and tags: what is live. A remote that is not configured is a usage
+/// problem (exit 2), not the network's; a URL or path given as --remote is for git to try.
+fn remote_refs(prepared: &Prepared, remote: &str) -> Result<crate::git::RemoteRefs> {
     let remotes = crate::git::remotes(&prepared.manifest.root);
-    // A remote that is not configured is a usage problem (exit 2), not the network's; a URL
-    // or path given as --remote is for git to try.
-    let is_name = !args.remote.contains([':', '/', '\\']);
-    if is_name && !remotes.iter().any(|r| r == args.remote) {
+    let is_name = !remote.contains([':', '/', '\\']);
+    if is_name && !remotes.iter().any(|r| r == remote) {
         let help = if remotes.is_empty() {
             "gc needs the remote's branches to know which are gone: add it (`git remote add origin <url>`), or name a URL with `--remote <url>`".to_string()
         } else {
@@ -279,61 +209,28 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
                 remotes.join(", ")
             )
         };
-        return Err(Error::usage(format!(
-            "this repository has no git remote `{}`",
-            args.remote
-        ))
-        .with_help(help));
+        return Err(
+            Error::usage(format!("this repository has no git remote `{remote}`")).with_help(help),
+        );
     }
-    let refs = crate::git::remote_refs(&prepared.manifest.root, args.remote).map_err(|e| {
-        Error::remote(format!(
-            "cannot list the branches of remote `{}`: {e}",
-            args.remote
-        ))
+    crate::git::remote_refs(&prepared.manifest.root, remote).map_err(|e| {
+        Error::remote(format!("cannot list the branches of remote `{remote}`: {e}"))
         .with_help("gc deletes only what it knows is unused; fix access to the remote (or name another with --remote) and run it again")
-    })?;
-    let live_slugs: BTreeSet<String> = refs
-        .branches
-        .iter()
-        .chain(&refs.tags)
-        .map(|b| naming::slug(b))
-        .collect();
-    let (store, client) = scoped.store(target)?;
-    let running = |id: u64| -> bool {
-        match &client {
-            // An unknown state counts as running: never delete what a job might read.
-            Some(c) => Jobs { client: c }
-                .get(id)
-                .map_or(true, |s| !s.is_terminal()),
-            None => false,
-        }
-    };
-    // In the workspace: a gone branch's jobs and experiments, and the paths every remaining
-    // persistent job names (read from the jobs themselves: a job another branch or tool
-    // deployed protects its files too).
-    let mut footprint = match &client {
-        Some(c) => workspace::plan(
-            c,
-            &target.project,
-            &target.artifacts,
-            &live_slugs,
-            &released_models(&prepared),
-        )?,
-        None => workspace::Footprint::default(),
-    };
-    let job_paths = &footprint.job_paths;
-    let keep_ms = i64::from(args.keep_days) * 86_400_000;
-    let project = target.project.as_str();
-    let repository = crate::git::repository(&prepared.manifest.root);
-    let us = owner::Deployer {
-        project,
-        repository: repository.as_deref(),
-    };
-    let root_is_ours = match owner::read(store.as_ref(), &target.artifacts)? {
-        Some(_) if args.claim_root => true,
+    })
+}
+
+/// Whether the root's marker names this project (or `--claim-root` takes it over). A root
+/// of another project, or of a project of the same name in another repository, is never
+/// touched: its branches are not this remote's to judge.
+fn root_is_ours(
+    store: &dyn Store,
+    target: &Plan,
+    us: owner::Deployer<'_>,
+    claim_root: bool,
+) -> Result<bool> {
+    match owner::read(store, &target.artifacts)? {
+        Some(_) if claim_root => Ok(true),
         Some(m) => {
-            // A root of another project, or of a project of the same name in another
-            // repository, is never touched: its branches are not this remote's to judge.
             owner::check(
                 &target.artifacts,
                 &m,
@@ -347,134 +244,123 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
                 );
                 e.with_help(help)
             })?;
-            true
+            Ok(true)
         }
-        None => false,
-    };
-    let Planned {
-        doomed, skipped, ..
-    } = plan(
-        store.as_ref(),
-        &target.artifacts,
-        Owner {
-            project,
-            root_is_ours,
-        },
-        &live_slugs,
-        keep_ms,
-        crate::time::now_ms(),
-        &running,
-        job_paths,
-    )?;
-    // The local store's experiments of gone branches.
-    let local_registry = (target.target_kind == crate::manifest::TargetKind::Local).then(|| {
-        crate::release::registry::Local::of_state(
-            &prepared.manifest.state_dir(),
-            scoped.suggest(target, "run --entry NAME"),
-        )
-    });
-    let local_planned = match &local_registry {
-        Some(r) => {
-            local_experiments::plan(&prepared.manifest.state_dir(), r, project, &live_slugs)?
+        None => Ok(false),
+    }
+}
+
+/// The local target's part: its store's experiments of gone branches and its environments,
+/// which live on this machine beside the store.
+struct Local {
+    registry: Option<crate::release::registry::Local>,
+    experiments: local_experiments::Planned,
+    environments: Vec<crate::environment::Stale>,
+}
+
+impl Local {
+    fn plan(
+        session: &Session,
+        prepared: &Prepared,
+        live_slugs: &BTreeSet<String>,
+        keep_ms: i64,
+    ) -> Result<Local> {
+        let target = &prepared.plan;
+        if target.target_kind != TargetKind::Local {
+            return Ok(Local {
+                registry: None,
+                experiments: local_experiments::Planned::default(),
+                environments: Vec::new(),
+            });
         }
-        None => local_experiments::Planned::default(),
-    };
-    footprint
-        .experiments
-        .extend(local_planned.trash.iter().cloned());
-    footprint
-        .kept_experiments
-        .extend(local_planned.kept.iter().cloned());
-    // The local target's environments live on this machine, beside its store.
-    let environments = if target.target_kind == crate::manifest::TargetKind::Local {
-        crate::environment::stale(
-            &prepared.manifest.state_dir(),
-            keep_ms,
-            crate::time::now_ms(),
-        )?
-    } else {
-        Vec::new()
-    };
-    let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
-        + environments.iter().map(|e| e.bytes).sum::<u64>();
+        let state = prepared.manifest.state_dir();
+        let registry = crate::release::registry::Local::of_state(
+            &state,
+            session.suggest(target, "run --entry NAME"),
+        );
+        let experiments = local_experiments::plan(&state, &registry, &target.project, live_slugs)?;
+        let environments = crate::environment::stale(&state, keep_ms, crate::time::now_ms())?;
+        Ok(Local {
+            registry: Some(registry),
+            experiments,
+            environments,
+        })
+    }
+
+    fn trash_experiments(&self, output: &Output) -> Result<Vec<String>> {
+        let Some(registry) = &self.registry else {
+            return Ok(Vec::new());
+        };
+        for e in &self.experiments.trash {
+            output.status(
+                "Trashed",
+                format!("experiment {} ({})", e.name, e.experiment_id),
+            );
+        }
+        local_experiments::execute(registry, &self.experiments)
+    }
+}
+
+/// Deletes the planned store paths. A deploy that started after the plan may lease a folder
+/// the plan dooms (the same content as an old deploy): the leases are read again right
+/// before deleting.
+fn delete_doomed(
+    store: &dyn Store,
+    root: &str,
+    doomed: &[Doomed],
+    output: &Output,
+) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
-    if args.execute {
-        if let Some(c) = &client {
-            deleted.extend(workspace::execute(c, &footprint, output)?);
+    let mut leased_now: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for d in doomed {
+        crate::interrupt::check()?;
+        let branch_folder = branch_folder_of(root, &d.path);
+        if !leased_now.contains_key(&branch_folder) {
+            let leases = leases(store, &branch_folder, crate::time::now_ms())?;
+            leased_now.insert(branch_folder.clone(), leases.leased);
         }
-        if let Some(r) = &local_registry {
-            for e in &local_planned.trash {
-                output.status(
-                    "Trashed",
-                    format!("experiment {} ({})", e.name, e.experiment_id),
-                );
-            }
-            deleted.extend(local_experiments::execute(r, &local_planned)?);
+        let leased = &leased_now[&branch_folder];
+        if d.path == branch_folder && !leased.is_empty()
+            || leased.contains(content_folder_of(&d.path))
+            || leased.contains(d.path.as_str())
+        {
+            output.status("Kept", format!("{} (a deploy leased it just now)", d.path));
+            continue;
         }
+        store.delete(&d.path)?;
+        deleted.push(d.path.clone());
+        output.status(
+            "Deleted",
+            format!("{} ({})", d.path, crate::output::human_bytes(d.bytes)),
+        );
     }
-    if args.execute && args.claim_root {
-        owner::write(store.as_ref(), &target.artifacts, us)?;
+    Ok(deleted)
+}
+
+/// Deletes the local target's stale environments.
+fn delete_environments(
+    environments: &[crate::environment::Stale],
+    output: &Output,
+) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for e in environments {
+        crate::interrupt::check()?;
+        fs_err::remove_dir_all(&e.path)?;
+        deleted.push(e.path.display().to_string());
+        output.status(
+            "Deleted",
+            format!(
+                "environment {} ({})",
+                e.path.display(),
+                crate::output::human_bytes(e.bytes)
+            ),
+        );
     }
-    if args.execute {
-        // A deploy that started after the plan may lease a folder the plan dooms (the same
-        // content as an old deploy): the leases are read again right before deleting.
-        let mut leased_now: std::collections::BTreeMap<String, BTreeSet<String>> =
-            Default::default();
-        for d in &doomed {
-            crate::interrupt::check()?;
-            let branch_folder = branch_folder_of(&target.artifacts, &d.path);
-            if !leased_now.contains_key(&branch_folder) {
-                let leases = leases(store.as_ref(), &branch_folder, crate::time::now_ms())?;
-                leased_now.insert(branch_folder.clone(), leases.leased);
-            }
-            let leased = &leased_now[&branch_folder];
-            if d.path == branch_folder && !leased.is_empty()
-                || leased.contains(content_folder_of(&d.path))
-                || leased.contains(d.path.as_str())
-            {
-                output.status("Kept", format!("{} (a deploy leased it just now)", d.path));
-                continue;
-            }
-            store.delete(&d.path)?;
-            deleted.push(d.path.clone());
-            output.status(
-                "Deleted",
-                format!("{} ({})", d.path, crate::output::human_bytes(d.bytes)),
-            );
-        }
-        for e in &environments {
-            crate::interrupt::check()?;
-            fs_err::remove_dir_all(&e.path)?;
-            deleted.push(e.path.display().to_string());
-            output.status(
-                "Deleted",
-                format!(
-                    "environment {} ({})",
-                    e.path.display(),
-                    crate::output::human_bytes(e.bytes)
-                ),
-            );
-        }
-    }
-    Ok(Report {
-        target: target.target.clone(),
-        artifacts: target.artifacts.clone(),
-        live_branches: refs.branches,
-        live_tags: refs.tags,
-        plan: doomed,
-        skipped,
-        environments,
-        jobs: footprint.jobs,
-        experiments: footprint.experiments,
-        kept_experiments: footprint.kept_experiments,
-        bytes: total,
-        executed: args.execute,
-        deleted,
-    })
+    Ok(deleted)
 }
 
 /// The Unity Catalog models the project releases into (a version's run is never trashed).
-fn released_models(prepared: &crate::session::Prepared) -> Vec<String> {
+fn released_models(prepared: &Prepared) -> Vec<String> {
     let m = &prepared.manifest;
     let mut models: Vec<String> = m
         .targets
@@ -504,15 +390,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_folders_are_sixteen_hex_digits() {
-        assert!(is_content_folder("0123456789abcdef"));
-        assert!(!is_content_folder("deploys"));
-        assert!(!is_content_folder("0123456789abcdeg"));
-        assert_eq!(
-            content_folder_of("dbfs:/a/main/0123456789abcdef/x.whl"),
-            "dbfs:/a/main/0123456789abcdef"
-        );
-        assert_eq!(name_of("dbfs:/a/main/"), "main");
+    fn paths_belong_to_their_branch_folder() {
         assert_eq!(
             branch_folder_of("dbfs:/a/", "dbfs:/a/main/0123456789abcdef/x.whl"),
             "dbfs:/a/main"

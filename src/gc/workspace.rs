@@ -45,7 +45,7 @@ pub struct Footprint {
     pub job_paths: BTreeSet<String>,
 }
 
-use crate::databricks::mlflow::{
+use crate::run::tags::{
     EXPERIMENT_BRANCH_TAG as BRANCH_TAG, EXPERIMENT_PROJECT_TAG as PROJECT_TAG,
 };
 

@@ -4,6 +4,8 @@
 //! commit is the one checked out, unchanged. A commit that passed with the same manifest is
 //! remembered and not checked again.
 
+use std::path::PathBuf;
+
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -58,26 +60,56 @@ pub fn pre_push(session: &Session, input: impl std::io::BufRead) -> Result<()> {
     if branches.is_empty() {
         return Ok(());
     }
-    let repo = git::root(&session.cwd)
-        .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
-    // Where the manifest lives (found, not read: the working tree's copy may be broken or
-    // belong to another branch, or be missing from the branch checked out).
-    let manifest_path = session
-        .manifest_path()
-        .unwrap_or_else(|_| repo.join(crate::manifest::MANIFEST_FILE));
-    let relative = manifest_path
-        .strip_prefix(&repo)
-        .map(|p| p.to_path_buf())
-        .unwrap_or_else(|_| manifest_path.clone());
-    let root = manifest_path.parent().unwrap_or(&repo).to_path_buf();
-    let memo_path = root
-        .join(crate::manifest::STATE_DIR)
-        .join("hooks")
-        .join("pushed-ok");
-    let head = git::commit(&repo);
-    let clean = git::is_clean(&repo);
-
+    let checkout = Checkout::of(session)?;
     for (push, branch) in branches {
+        checkout.push(session, push, branch)?;
+    }
+    Ok(())
+}
+
+/// The repository the hook runs in, and where its manifest and memo are.
+struct Checkout {
+    repo: PathBuf,
+    /// Where the manifest lives (found, not read: the working tree's copy may be broken or
+    /// belong to another branch, or be missing from the branch checked out).
+    manifest_path: PathBuf,
+    /// The manifest's path inside the repository.
+    relative: PathBuf,
+    /// The commits that passed, one key per line.
+    memo_path: PathBuf,
+    head: Option<String>,
+    clean: bool,
+}
+
+impl Checkout {
+    fn of(session: &Session) -> Result<Checkout> {
+        let repo = git::root(&session.cwd)
+            .ok_or_else(|| Error::usage("the pre-push hook runs inside a git repository"))?;
+        let manifest_path = session
+            .manifest_path()
+            .unwrap_or_else(|_| repo.join(crate::manifest::MANIFEST_FILE));
+        let relative = manifest_path
+            .strip_prefix(&repo)
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|_| manifest_path.clone());
+        let root = manifest_path.parent().unwrap_or(&repo).to_path_buf();
+        let memo_path = root
+            .join(crate::manifest::STATE_DIR)
+            .join("hooks")
+            .join("pushed-ok");
+        Ok(Checkout {
+            head: git::commit(&repo),
+            clean: git::is_clean(&repo),
+            repo,
+            manifest_path,
+            relative,
+            memo_path,
+        })
+    }
+
+    /// One pushed branch: its commit's manifest read, its action taken unless it passed
+    /// before, and remembered when it passes.
+    fn push(&self, session: &Session, push: &Push, branch: &str) -> Result<()> {
         let short = &push.local_sha[..12.min(push.local_sha.len())];
         let blocked = |e: Error| {
             session.output.error(&e);
@@ -87,40 +119,43 @@ pub fn pre_push(session: &Session, input: impl std::io::BufRead) -> Result<()> {
             )
             .with_help("fix it and push again, or skip the check once with `git push --no-verify`")
         };
-        let text = git::file_at(&repo, &push.local_sha, &relative).map_err(|e| {
+        let text = git::file_at(&self.repo, &push.local_sha, &self.relative).map_err(|e| {
             blocked(Error::failed(format!(
                 "cannot read {} at {short}: {e}",
-                relative.display()
+                self.relative.display()
             )))
         })?;
         let Some(text) = text else {
             session.output.status(
                 "Skipped",
-                format!("{branch} at {short} (it has no {})", relative.display()),
+                format!(
+                    "{branch} at {short} (it has no {})",
+                    self.relative.display()
+                ),
             );
-            continue;
+            return Ok(());
         };
-        let manifest = crate::manifest::parse(&manifest_path, &text).map_err(blocked)?;
+        let manifest = crate::manifest::parse(&self.manifest_path, &text).map_err(blocked)?;
         let action = manifest.hooks.pre_push;
-        let target = manifest.hooks.target.clone();
+        let target = manifest.hooks.target.as_deref();
         if action == HookAction::Off {
-            continue;
+            return Ok(());
         }
         let manifest_hash = crate::build::wheel_file::hex(&Sha256::digest(text.as_bytes()));
         let key = match action {
             HookAction::Deploy => format!(
                 "{} {manifest_hash} deploy {} {branch}",
                 push.local_sha,
-                target.as_deref().unwrap_or("")
+                target.unwrap_or("")
             ),
             _ => format!("{} {manifest_hash} check", push.local_sha),
         };
-        let memo = fs_err::read_to_string(&memo_path).unwrap_or_default();
+        let memo = fs_err::read_to_string(&self.memo_path).unwrap_or_default();
         if memo.lines().any(|l| l == key) {
             session
                 .output
                 .status("Checked", format!("{branch} at {short} (already)"));
-            continue;
+            return Ok(());
         }
         session.output.status(
             if action == HookAction::Deploy {
@@ -130,38 +165,42 @@ pub fn pre_push(session: &Session, input: impl std::io::BufRead) -> Result<()> {
             },
             format!("{branch} at {short}"),
         );
-        let result = if clean && head.as_deref() == Some(push.local_sha.as_str()) {
-            // The checked-out commit, with nothing changed: the working tree is that commit.
-            act(session, &manifest_path, branch, action, target.as_deref())
-        } else {
-            // Another commit, or uncommitted changes: check the pushed commit itself, in a
-            // temporary worktree.
-            let tmp =
-                tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
-            let at = tmp.path().join("worktree");
-            git::add_worktree(&repo, &at, &push.local_sha)
-                .map_err(|e| Error::failed(format!("cannot check out {}: {e}", push.local_sha)))?;
-            let r = act(
-                session,
-                &at.join(&relative),
-                branch,
-                action,
-                target.as_deref(),
-            );
-            git::remove_worktree(&repo, &at);
-            // The worktree is gone: errors name the files as the commit holds them.
-            r.map_err(|e| e.renaming_path(&at, &format!("{short}:")))
-        };
-        result.map_err(blocked)?;
+        self.act_at(session, push, branch, action, target)
+            .map_err(blocked)?;
         let mut text = memo;
         text.push_str(&key);
         text.push('\n');
-        if let Some(dir) = memo_path.parent() {
+        if let Some(dir) = self.memo_path.parent() {
             fs_err::create_dir_all(dir)?;
         }
-        fs_err::write(&memo_path, text)?;
+        fs_err::write(&self.memo_path, text)?;
+        Ok(())
     }
-    Ok(())
+
+    /// The action on the pushed commit: in the working tree when that is the commit checked
+    /// out with nothing changed, else in a temporary worktree of the commit itself.
+    fn act_at(
+        &self,
+        session: &Session,
+        push: &Push,
+        branch: &str,
+        action: HookAction,
+        target: Option<&str>,
+    ) -> Result<()> {
+        if self.clean && self.head.as_deref() == Some(push.local_sha.as_str()) {
+            return act(session, &self.manifest_path, branch, action, target);
+        }
+        let short = &push.local_sha[..12.min(push.local_sha.len())];
+        let tmp =
+            tempfile::tempdir().map_err(|e| Error::io("cannot make a temporary folder", e))?;
+        let at = tmp.path().join("worktree");
+        git::add_worktree(&self.repo, &at, &push.local_sha)
+            .map_err(|e| Error::failed(format!("cannot check out {}: {e}", push.local_sha)))?;
+        let r = act(session, &at.join(&self.relative), branch, action, target);
+        git::remove_worktree(&self.repo, &at);
+        // The worktree is gone: errors name the files as the commit holds them.
+        r.map_err(|e| e.renaming_path(&at, &format!("{short}:")))
+    }
 }
 
 /// The hook's action for one branch, with the manifest at `manifest_path`.

@@ -247,7 +247,7 @@ pub fn deploy(
         // The store comes with the workspace's client: credentials are resolved once.
         let open = scoped.store(plan)?;
         let client = open
-            .1
+            .client
             .clone()
             .expect("a Databricks target's store comes with its client");
         let existing = listings.find(&client, plan, &job.name)?;
@@ -262,40 +262,17 @@ pub fn deploy(
             out.push(done);
             continue;
         }
-        // A job on an existing cluster fails at every scheduled run if the cluster cannot
-        // install its libraries: asked before anything is uploaded, as `run` asks.
-        crate::check::existing_cluster_runtime(&client, plan, &prepared.project)?;
-        let mut deployment =
-            crate::pipeline::deploy(&scoped, &prepared, &open, false, true, output)?;
-        let result = apply(
-            &client,
-            &prepared,
+        let (job_id, action) = deploy_one(
+            (&scoped, &prepared, &open),
             &job,
-            &deployment,
             release,
             (paused, live.live),
             existing,
             output,
-        );
-        crate::pipeline::end_lease(open.0.as_ref(), &mut deployment.lease, output);
-        let (job_id, action) = result?;
+        )?;
         done.job_id = Some(job_id);
         done.action = action.into();
-        let mut state = String::new();
-        if !live.live {
-            state = format!(", paused: only {} run schedules and release", live.branches);
-            if job.release {
-                state.push_str("; its release task checks the gates and registers nothing");
-            }
-        }
-        output.status(
-            match action {
-                "unchanged" => "Unchanged",
-                "created" => "Created",
-                _ => "Updated",
-            },
-            format!("job {} ({job_id}){state}", done.display_name),
-        );
+        show_deployed(&done, &live, output);
         out.push(done);
     }
     Ok(Report {
@@ -303,6 +280,60 @@ pub fn deploy(
         dry_run,
         jobs: out,
     })
+}
+
+/// Says what became of a deployed job, and why it is paused off the live branches.
+fn show_deployed(done: &Deployment, live: &Live, output: &Output) {
+    let mut state = String::new();
+    if !live.live {
+        state = format!(", paused: only {} run schedules and release", live.branches);
+        if done.release {
+            state.push_str("; its release task checks the gates and registers nothing");
+        }
+    }
+    output.status(
+        match done.action.as_str() {
+            "unchanged" => "Unchanged",
+            "created" => "Created",
+            _ => "Updated",
+        },
+        format!(
+            "job {} ({}){state}",
+            done.display_name,
+            done.job_id.unwrap_or_default()
+        ),
+    );
+}
+
+/// One job: its existing cluster's runtime checked before anything is uploaded (a job whose
+/// cluster cannot install its libraries fails at every scheduled run), this commit deployed,
+/// and the job created or updated; the deploy's lease ends once the job names its files.
+fn deploy_one(
+    (session, prepared, open): (&Session, &Prepared, &crate::session::OpenStore),
+    job: &Job,
+    release: Option<String>,
+    (paused, live): (bool, bool),
+    existing: Option<Deployed>,
+    output: &Output,
+) -> Result<(u64, &'static str)> {
+    let client = open
+        .client
+        .clone()
+        .expect("a Databricks target's store comes with its client");
+    crate::check::existing_cluster_runtime(&client, &prepared.plan, &prepared.project)?;
+    let mut deployment = crate::pipeline::deploy(session, prepared, open, false, true, output)?;
+    let result = apply(
+        &client,
+        prepared,
+        job,
+        &deployment,
+        release,
+        (paused, live),
+        existing,
+        output,
+    );
+    crate::pipeline::end_lease(open.store.as_ref(), &mut deployment.lease, output);
+    result
 }
 
 /// Creates the job, or resets it when its settings differ from the deployed ones.

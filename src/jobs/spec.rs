@@ -57,39 +57,6 @@ pub fn display_name(plan: &Plan, job: &str) -> String {
 pub fn settings(i: &Inputs<'_>) -> Value {
     let plan = i.plan;
     let job = i.job;
-    let mut tags: std::collections::BTreeMap<String, String> = submit::run_tags(
-        plan,
-        &job.entry,
-        i.user,
-        i.repo_url,
-        i.deployment,
-        "databricks",
-    )
-    .into_iter()
-    .collect();
-    tags.insert("mlops.job".into(), job.name.clone());
-    tags.insert(JOB_RUN_TAG.into(), "{{job.run_id}}".into());
-    tags.insert(
-        "mlflow.databricks.shellJobRunID".into(),
-        "{{job.run_id}}".into(),
-    );
-    let launch = Launch {
-        tarball: i.deployment.tarball.remote_path.clone(),
-        run: RunRef::New(NewRun {
-            experiment: plan.experiment.clone(),
-            artifact_location: None,
-            run_name: format!("{}@{}", job.entry, plan.branch),
-            tags,
-            params: plan.parameters.clone(),
-            experiment_tags: crate::experiment::experiment_tags(plan),
-        }),
-        tracking_uri: Some("databricks".into()),
-        result_file: None,
-        entry: plan
-            .launch
-            .clone()
-            .expect("a job's plan has its entry point"),
-    };
     let mut body = json!({
         "name": display_name(plan, &job.name),
         "max_concurrent_runs": job.max_concurrent_runs,
@@ -101,7 +68,7 @@ pub fn settings(i: &Inputs<'_>) -> Value {
     });
     let mut train = json!({
         "task_key": "train",
-        "spark_python_task": { "python_file": i.launcher_path, "parameters": launch.args() },
+        "spark_python_task": { "python_file": i.launcher_path, "parameters": train_launch(i).args() },
     });
     // Every task runs on the target's compute, with the deployment's wheels.
     let place = |task: &mut Value, body: &mut Value| {
@@ -117,50 +84,105 @@ pub fn settings(i: &Inputs<'_>) -> Value {
     place(&mut train, &mut body);
     let mut tasks = vec![train];
     if let Some(r) = &i.release {
-        let s = r.settings;
-        let op = json!({
-            "op": "release",
-            "model": r.model,
-            "experiment": plan.experiment,
-            "run_tag": { "key": JOB_RUN_TAG, "value": "{{job.run_id}}" },
-            "gates": s.gates.iter().map(|g| json!({
-                "metric": g.metric, "op": g.op.text(), "threshold": g.threshold,
-            })).collect::<Vec<_>>(),
-            "must_beat": s.must_beat.as_ref().map(|m| json!({
-                "alias": m.alias, "metric": m.metric, "better": m.better,
-            })),
-            "alias": s.alias,
-            "checks_only": r.checks_only,
-            "branch": plan.branch,
-            "artifact_path": s.artifact_path,
-            "tags": {
-                "mlops.branch": plan.branch,
-                "mlops.commit": plan.commit.clone().unwrap_or_default(),
-                "mlops.job": job.name,
-            },
-        });
-        let mut release = json!({
-            "task_key": "release",
-            "depends_on": [{ "task_key": "train" }],
-            "spark_python_task": {
-                "python_file": i.launcher_path,
-                "parameters": [
-                    "--registry", op.to_string(),
-                    "--tracking-uri", "databricks",
-                    "--registry-uri", r.registry_uri,
-                ],
-            },
-        });
+        let mut release = release_task(i, r);
         place(&mut release, &mut body);
         tasks.push(release);
     }
     share_job_cluster(&mut body, &mut tasks);
     body["tasks"] = json!(tasks);
+    add_schedule_and_notifications(&mut body, job, i.paused);
+    let digest = Sha256::digest(body.to_string().as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    body["tags"][SPEC_TAG] = json!(hex);
+    body
+}
+
+/// What the train task's launcher does: a new MLflow run in the target's experiment, tagged
+/// as `run` tags its runs plus the job and the job run.
+fn train_launch(i: &Inputs<'_>) -> Launch {
+    let plan = i.plan;
+    let job = i.job;
+    let mut tags: std::collections::BTreeMap<String, String> = crate::run::tags::run_tags(
+        plan,
+        &job.entry,
+        i.user,
+        i.repo_url,
+        i.deployment,
+        "databricks",
+    )
+    .into_iter()
+    .collect();
+    tags.insert("mlops.job".into(), job.name.clone());
+    tags.insert(JOB_RUN_TAG.into(), "{{job.run_id}}".into());
+    tags.insert(
+        "mlflow.databricks.shellJobRunID".into(),
+        "{{job.run_id}}".into(),
+    );
+    Launch {
+        tarball: i.deployment.tarball.remote_path.clone(),
+        run: RunRef::New(NewRun {
+            experiment: plan.experiment.clone(),
+            artifact_location: None,
+            run_name: format!("{}@{}", job.entry, plan.branch),
+            tags,
+            params: plan.parameters.clone(),
+            experiment_tags: crate::run::tags::experiment_tags(plan),
+        }),
+        tracking_uri: Some("databricks".into()),
+        result_file: None,
+        entry: plan
+            .launch
+            .clone()
+            .expect("a job's plan has its entry point"),
+    }
+}
+
+/// The release task after train: the launcher's registry mode on the run this job run made.
+fn release_task(i: &Inputs<'_>, r: &ReleaseTask<'_>) -> Value {
+    let plan = i.plan;
+    let s = r.settings;
+    let op = json!({
+        "op": "release",
+        "model": r.model,
+        "experiment": plan.experiment,
+        "run_tag": { "key": JOB_RUN_TAG, "value": "{{job.run_id}}" },
+        "gates": s.gates.iter().map(|g| json!({
+            "metric": g.metric, "op": g.op.text(), "threshold": g.threshold,
+        })).collect::<Vec<_>>(),
+        "must_beat": s.must_beat.as_ref().map(|m| json!({
+            "alias": m.alias, "metric": m.metric, "better": m.better,
+        })),
+        "alias": s.alias,
+        "checks_only": r.checks_only,
+        "branch": plan.branch,
+        "artifact_path": s.artifact_path,
+        "tags": {
+            "mlops.branch": plan.branch,
+            "mlops.commit": plan.commit.clone().unwrap_or_default(),
+            "mlops.job": i.job.name,
+        },
+    });
+    json!({
+        "task_key": "release",
+        "depends_on": [{ "task_key": "train" }],
+        "spark_python_task": {
+            "python_file": i.launcher_path,
+            "parameters": [
+                "--registry", op.to_string(),
+                "--tracking-uri", "databricks",
+                "--registry-uri", r.registry_uri,
+            ],
+        },
+    })
+}
+
+/// The job's schedule (paused or not), timeout and failure notifications.
+fn add_schedule_and_notifications(body: &mut Value, job: &Job, paused: bool) {
     if let Some(s) = &job.schedule {
         body["schedule"] = json!({
             "quartz_cron_expression": s.cron,
             "timezone_id": s.timezone,
-            "pause_status": if i.paused { "PAUSED" } else { "UNPAUSED" },
+            "pause_status": if paused { "PAUSED" } else { "UNPAUSED" },
         });
     }
     if let Some(t) = job.timeout_seconds {
@@ -174,10 +196,6 @@ pub fn settings(i: &Inputs<'_>) -> Value {
             "on_failure": job.on_failure_webhooks.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
         });
     }
-    let digest = Sha256::digest(body.to_string().as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    body["tags"][SPEC_TAG] = json!(hex);
-    body
 }
 
 /// The key of the one job cluster a job's tasks share.

@@ -23,176 +23,27 @@ pub(super) fn resolve(
     path: PathBuf,
     root: PathBuf,
 ) -> Result<Manifest> {
-    let err = |d: Diagnostic| Error::diagnostic(d);
-
     let Some(project) = raw.project else {
-        return Err(err(Diagnostic::whole_file(
+        return Err(Error::diagnostic(Diagnostic::whole_file(
             ctx.file,
             "missing `[project]` table",
         )
         .help("add a `[project]` table with the project's name:\n\n    [project]\n    name = \"my-model\"\n")));
     };
     let project = project.into_inner();
-    let name = project.name.get_ref().clone();
-    if let Some(problem) = name_problem(&name) {
-        return Err(err(ctx
-            .at(
-                project.name.span(),
-                format!("invalid project name `{name}`: {problem}"),
-            )
-            .key("project.name")
-            .help(
-                "use letters, digits, `-`, `_` and `.`, starting with a letter or digit",
-            )));
-    }
+    let name = project_name(&project.name, &ctx)?;
     let (mlproject, mlproject_span) = match &project.mlproject {
         Some(dir) => (root.join(dir.get_ref()), Some(dir.span())),
         None => (root.join(defaults::MLPROJECT_DIR), None),
     };
-
-    let mut wheels: Vec<WheelSpec> = Vec::new();
-    for (i, wheel) in raw.wheels.into_iter().enumerate() {
-        let wheel = wheel.into_inner();
-        let declared = wheel.path.get_ref().clone();
-        let span = wheel.path.span();
-        let key = format!("wheel[{i}].path");
-        if declared.trim().is_empty() {
-            return Err(err(ctx.at(span, "empty wheel path").key(key).help(
-                "set `path` to the folder holding the package's pyproject.toml",
-            )));
-        }
-        let full = normalize(&root.join(&declared));
-        if let Some(first) = wheels.iter().position(|w| w.path == full) {
-            return Err(err(ctx
-                .at(
-                    span,
-                    format!(
-                        "duplicate wheel path `{declared}`: `wheel[{first}]` already builds `{}`",
-                        wheels[first].declared
-                    ),
-                )
-                .key(key)
-                .help("remove one of the two `[[wheel]]` entries")));
-        }
-        wheels.push(WheelSpec {
-            path: full,
-            declared,
-            install: wheel.install.unwrap_or_default(),
-            span,
-        });
-    }
-
-    let environment = match raw.environment {
-        Some(env) => {
-            if let Some(python) = &env.python {
-                if !is_python_version(python.get_ref()) {
-                    return Err(err(ctx
-                        .at(
-                            python.span(),
-                            format!("invalid Python version `{}`", python.get_ref()),
-                        )
-                        .key("environment.python")
-                        .help("write a version such as \"3.11\" or \"3.11.9\"")));
-                }
-            }
-            Environment {
-                python: env
-                    .python
-                    .map(Spanned::into_inner)
-                    .unwrap_or_else(|| defaults::PYTHON.into()),
-                conda: env.conda.unwrap_or_default(),
-                pip: env.pip.unwrap_or_default(),
-            }
-        }
-        None => Environment {
-            python: defaults::PYTHON.into(),
-            conda: Vec::new(),
-            pip: Vec::new(),
-        },
-    };
-
+    let wheels = resolve_wheels(raw.wheels, &root, &ctx)?;
+    let environment = resolve_environment(raw.environment, &ctx)?;
     let project_cluster = raw.cluster.clone();
     let cluster = resolve_cluster(raw.cluster, &ctx)?;
-
-    let mut entry_points = BTreeMap::new();
-    for (name, entry) in raw.entry_points {
-        let key = format!("entry_points.{name}");
-        if let Some(problem) = name_problem(&name) {
-            return Err(err(ctx
-                .at(
-                    entry.span(),
-                    format!("invalid entry point name `{name}`: {problem}"),
-                )
-                .key(key)));
-        }
-        let entry = resolve_entry_point(entry.into_inner(), &key, &ctx)?;
-        entry_points.insert(name, entry);
-    }
-
-    let mut targets = BTreeMap::new();
-    for (target_name, target) in raw.targets {
-        if let Some(problem) = name_problem(&target_name) {
-            return Err(err(ctx
-                .at(
-                    target.span(),
-                    format!("invalid target name `{target_name}`: {problem}"),
-                )
-                .key(format!("targets.{target_name}"))));
-        }
-        let span = target.span();
-        let mut target = target.into_inner();
-        let own_cluster = target
-            .cluster
-            .take()
-            .map(|over| {
-                resolve_cluster(
-                    Some(RawCluster::overlaid(project_cluster.as_ref(), &over)),
-                    &ctx,
-                )
-            })
-            .transpose()?;
-        let mut target = resolve_target(&target_name, target, span, &ctx)?;
-        target.cluster = own_cluster;
-        targets.insert(target_name, target);
-    }
-    targets
-        .entry(defaults::TARGET.to_string())
-        .or_insert_with(builtin_local_target);
-
+    let entry_points = resolve_entry_points(raw.entry_points, &ctx)?;
+    let targets = resolve_targets(raw.targets, project_cluster.as_ref(), &ctx)?;
     let release = super::release::resolve(raw.release, &ctx)?;
-    let hooks = match raw.hooks {
-        Some(h) => {
-            let action = h.pre_push.unwrap_or_default();
-            if let Some(t) = &h.target {
-                if !targets.contains_key(t.get_ref()) {
-                    return Err(err(ctx
-                        .at(t.span(), format!("unknown target `{}`", t.get_ref()))
-                        .key("hooks.target")
-                        .help(suggestion(
-                            "targets",
-                            t.get_ref(),
-                            targets.keys().map(String::as_str),
-                        ))));
-                }
-            }
-            if action == HookAction::Deploy && h.target.is_none() {
-                return Err(err(Diagnostic::whole_file(
-                    ctx.file,
-                    "`[hooks] pre_push = \"deploy\"` needs a `target`",
-                )
-                .key("hooks.target")
-                .help(
-                    "add `target = \"dev\"` (a [targets.NAME] of this file) under [hooks]",
-                )));
-            }
-            Hooks {
-                pre_push: action,
-                target: h.target.map(Spanned::into_inner),
-            }
-        }
-        None => Hooks::default(),
-    };
-
+    let hooks = resolve_hooks(raw.hooks, &targets, &ctx)?;
     let job_entries = job_entry_points(&entry_points, &mlproject);
     let jobs = super::jobs::resolve(
         raw.jobs,
@@ -233,6 +84,190 @@ pub(super) fn resolve(
             .filter(|b| !b.trim().is_empty()),
         release,
         mlproject_span,
+    })
+}
+
+/// `[project] name`, checked as a name (it becomes folder and experiment names).
+fn project_name(name: &Spanned<String>, ctx: &Ctx<'_>) -> Result<String> {
+    let value = name.get_ref().clone();
+    match name_problem(&value) {
+        None => Ok(value),
+        Some(problem) => Err(Error::diagnostic(
+            ctx.at(
+                name.span(),
+                format!("invalid project name `{value}`: {problem}"),
+            )
+            .key("project.name")
+            .help("use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
+        )),
+    }
+}
+
+/// `[[wheel]]` entries: each path non-empty, normalized under the root, and built once.
+fn resolve_wheels(
+    raw: Vec<Spanned<raw::RawWheel>>,
+    root: &std::path::Path,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<WheelSpec>> {
+    let mut wheels: Vec<WheelSpec> = Vec::new();
+    for (i, wheel) in raw.into_iter().enumerate() {
+        let wheel = wheel.into_inner();
+        let declared = wheel.path.get_ref().clone();
+        let span = wheel.path.span();
+        let key = format!("wheel[{i}].path");
+        if declared.trim().is_empty() {
+            return Err(Error::diagnostic(
+                ctx.at(span, "empty wheel path")
+                    .key(key)
+                    .help("set `path` to the folder holding the package's pyproject.toml"),
+            ));
+        }
+        let full = normalize(&root.join(&declared));
+        if let Some(first) = wheels.iter().position(|w| w.path == full) {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    span,
+                    format!(
+                        "duplicate wheel path `{declared}`: `wheel[{first}]` already builds `{}`",
+                        wheels[first].declared
+                    ),
+                )
+                .key(key)
+                .help("remove one of the two `[[wheel]]` entries"),
+            ));
+        }
+        wheels.push(WheelSpec {
+            path: full,
+            declared,
+            install: wheel.install.unwrap_or_default(),
+            span,
+        });
+    }
+    Ok(wheels)
+}
+
+/// `[environment]`: the Python version checked, the rest as written.
+fn resolve_environment(raw: Option<raw::RawEnvironment>, ctx: &Ctx<'_>) -> Result<Environment> {
+    let Some(env) = raw else {
+        return Ok(Environment {
+            python: defaults::PYTHON.into(),
+            conda: Vec::new(),
+            pip: Vec::new(),
+        });
+    };
+    if let Some(python) = &env.python {
+        if !is_python_version(python.get_ref()) {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    python.span(),
+                    format!("invalid Python version `{}`", python.get_ref()),
+                )
+                .key("environment.python")
+                .help("write a version such as \"3.11\" or \"3.11.9\""),
+            ));
+        }
+    }
+    Ok(Environment {
+        python: env
+            .python
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| defaults::PYTHON.into()),
+        conda: env.conda.unwrap_or_default(),
+        pip: env.pip.unwrap_or_default(),
+    })
+}
+
+/// `[entry_points.NAME]`: each name checked, each entry resolved.
+fn resolve_entry_points(
+    raw: BTreeMap<String, Spanned<raw::RawEntryPoint>>,
+    ctx: &Ctx<'_>,
+) -> Result<BTreeMap<String, EntryPoint>> {
+    let mut entry_points = BTreeMap::new();
+    for (name, entry) in raw {
+        let key = format!("entry_points.{name}");
+        if let Some(problem) = name_problem(&name) {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    entry.span(),
+                    format!("invalid entry point name `{name}`: {problem}"),
+                )
+                .key(key),
+            ));
+        }
+        let entry = resolve_entry_point(entry.into_inner(), &key, ctx)?;
+        entry_points.insert(name, entry);
+    }
+    Ok(entry_points)
+}
+
+/// `[targets.NAME]`: each resolved with its own cluster (overlaid on the project's), and the
+/// built-in local target added unless the manifest defines one of that name.
+fn resolve_targets(
+    raw: BTreeMap<String, Spanned<raw::RawTarget>>,
+    project_cluster: Option<&RawCluster>,
+    ctx: &Ctx<'_>,
+) -> Result<BTreeMap<String, Target>> {
+    let mut targets = BTreeMap::new();
+    for (target_name, target) in raw {
+        if let Some(problem) = name_problem(&target_name) {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    target.span(),
+                    format!("invalid target name `{target_name}`: {problem}"),
+                )
+                .key(format!("targets.{target_name}")),
+            ));
+        }
+        let span = target.span();
+        let mut target = target.into_inner();
+        let own_cluster = target
+            .cluster
+            .take()
+            .map(|over| resolve_cluster(Some(RawCluster::overlaid(project_cluster, &over)), ctx))
+            .transpose()?;
+        let mut target = resolve_target(&target_name, target, span, ctx)?;
+        target.cluster = own_cluster;
+        targets.insert(target_name, target);
+    }
+    targets
+        .entry(defaults::TARGET.to_string())
+        .or_insert_with(builtin_local_target);
+    Ok(targets)
+}
+
+/// `[hooks]`: the pre-push action and its target, which `deploy` needs.
+fn resolve_hooks(
+    raw: Option<raw::RawHooks>,
+    targets: &BTreeMap<String, Target>,
+    ctx: &Ctx<'_>,
+) -> Result<Hooks> {
+    let Some(h) = raw else {
+        return Ok(Hooks::default());
+    };
+    let action = h.pre_push.unwrap_or_default();
+    if let Some(t) = &h.target {
+        if !targets.contains_key(t.get_ref()) {
+            return Err(Error::diagnostic(
+                ctx.at(t.span(), format!("unknown target `{}`", t.get_ref()))
+                    .key("hooks.target")
+                    .help(suggestion(
+                        "targets",
+                        t.get_ref(),
+                        targets.keys().map(String::as_str),
+                    )),
+            ));
+        }
+    }
+    if action == HookAction::Deploy && h.target.is_none() {
+        return Err(Error::diagnostic(
+            Diagnostic::whole_file(ctx.file, "`[hooks] pre_push = \"deploy\"` needs a `target`")
+                .key("hooks.target")
+                .help("add `target = \"dev\"` (a [targets.NAME] of this file) under [hooks]"),
+        ));
+    }
+    Ok(Hooks {
+        pre_push: action,
+        target: h.target.map(Spanned::into_inner),
     })
 }
 

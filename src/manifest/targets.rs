@@ -20,19 +20,9 @@ pub(super) fn resolve_target(
     ctx: &Ctx<'_>,
 ) -> Result<Target> {
     let key = format!("targets.{name}");
-    let template = |value: &Spanned<String>, field: &str| -> Result<Template> {
-        Template::parse(value.get_ref()).map_err(|e| {
-            let range = ctx.inside(value.span(), value.get_ref(), e.offset, e.len);
-            Error::diagnostic(
-                ctx.at(range, e.message)
-                    .key(format!("{key}.{field}"))
-                    .maybe_help(e.help),
-            )
-        })
-    };
     if name == defaults::TARGET && raw.kind != TargetKind::Local {
         return Err(Error::diagnostic(
-            ctx.at(span, "the `local` target must have `kind = \"local\"`")
+            ctx.at(span.clone(), "the `local` target must have `kind = \"local\"`")
                 .key(format!("{key}.kind"))
                 .help("`local` is the default target; give the Databricks target another name, such as `dev`"),
         ));
@@ -44,148 +34,185 @@ pub(super) fn resolve_target(
         &key,
         ctx,
     )?;
-    match raw.kind {
-        TargetKind::Local => {
-            if let Some(value) = &raw.env_manager {
-                return Err(Error::diagnostic(
-                    ctx.at(
-                        value.span(),
-                        "`env_manager` only applies to databricks targets",
-                    )
-                    .key(format!("{key}.env_manager"))
-                    .help(format!(
-                        "remove it, or set `kind = \"databricks\"` on `[{key}]`"
-                    )),
-                ));
-            }
-            let spans = [
-                ("host", raw.host.as_ref().map(Spanned::span)),
-                ("profile", raw.profile.as_ref().map(Spanned::span)),
-                ("cluster_id", raw.cluster_id.as_ref().map(Spanned::span)),
-                (
-                    "mlflow_version",
-                    raw.mlflow_version.as_ref().map(Spanned::span),
-                ),
-                ("compute", raw.compute.as_ref().map(Spanned::span)),
-                (
-                    "environment_version",
-                    raw.environment_version.as_ref().map(Spanned::span),
-                ),
-            ];
-            for (field, span) in spans {
-                if let Some(span) = span {
-                    return Err(Error::diagnostic(
-                        ctx.at(
-                            span,
-                            format!("`{field}` only applies to databricks targets"),
-                        )
-                        .key(format!("{key}.{field}"))
-                        .help(format!(
-                            "remove it, or set `kind = \"databricks\"` on `[{key}]`"
-                        )),
-                    ));
-                }
-            }
-            Ok(Target {
-                name: name.into(),
-                kind: TargetKind::Local,
-                host: None,
-                profile: None,
-                artifacts: match &raw.artifacts {
-                    Some(a) => template(a, "artifacts")?,
-                    None => Template::parse(defaults::LOCAL_ARTIFACTS).expect("valid default"),
-                },
-                experiment: match &raw.experiment {
-                    Some(e) => template(e, "experiment")?,
-                    None => Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
-                },
-                compute: Compute::JobCluster,
-                env_manager: EnvManager::Local,
-                mlflow_version: None,
-                builtin: false,
-                release,
-                cluster: None,
-            })
-        }
-        TargetKind::Databricks => {
-            let Some(artifacts_raw) = &raw.artifacts else {
-                return Err(Error::diagnostic(
-                    ctx.at(span, format!("databricks target `{name}` has no `artifacts`"))
-                        .key(format!("{key}.artifacts"))
-                        .help("say where wheels go: a Unity Catalog volume such as `artifacts = \"/Volumes/main/mlops/artifacts/{project}\"`, or `artifacts = \"dbfs:/mlops/{project}\"` for runtimes below 15.0"),
-                ));
-            };
-            let artifacts = template(artifacts_raw, "artifacts")?;
-            if let Some(problem) = databricks_artifacts_problem(&artifacts) {
-                return Err(Error::diagnostic(
-                    ctx.at(artifacts_raw.span(), problem)
-                        .key(format!("{key}.artifacts"))
-                        .help("use `/Volumes/<catalog>/<schema>/<volume>/...` or `dbfs:/...`"),
-                ));
-            }
-            let experiment = match &raw.experiment {
-                Some(e) => {
-                    let t = template(e, "experiment")?;
-                    if !t.literal_prefix().starts_with('/') || t.raw().ends_with('/') {
-                        return Err(Error::diagnostic(
-                            ctx.at(
-                                e.span(),
-                                format!("experiment `{}` is not an absolute workspace path", t.raw()),
-                            )
-                            .key(format!("{key}.experiment"))
-                            .help("Databricks names experiments by workspace path: use e.g. `/Shared/{project}/{branch}` or `/Users/{user}/{project}/{branch}`"),
-                        ));
-                    }
-                    t
-                }
-                None => Template::parse(defaults::DATABRICKS_EXPERIMENT).expect("valid default"),
-            };
-            if let Some(host) = &raw.host {
-                if host.get_ref().trim().is_empty() {
-                    return Err(Error::diagnostic(
-                        ctx.at(host.span(), "empty host")
-                            .key(format!("{key}.host"))
-                            .help("set the workspace URL, e.g. \"https://adb-123.4.azuredatabricks.net\", or remove it to use the profile"),
-                    ));
-                }
-            }
-            if let Some(manager) = raw
-                .env_manager
-                .as_ref()
-                .filter(|m| *m.get_ref() != EnvManager::Local)
-            {
-                // https://docs.databricks.com/aws/en/mlflow/projects: from Runtime 13.0 ML,
-                // MLflow Projects cannot run inside a job cluster, so nothing on Databricks may
-                // make its own environment with `mlflow run`.
-                return Err(Error::diagnostic(
-                    ctx.at(
-                        manager.span(),
-                        format!(
-                            "`env_manager = \"{}\"` cannot work on Databricks: the entry point runs in the task's own Python process (MLflow Projects cannot run inside a job cluster from Runtime 13.0 ML), and the platform installs its environment",
-                            manager.get_ref()
-                        ),
-                    )
-                    .key(format!("{key}.env_manager"))
-                    .help("remove `env_manager`: the environment's pip packages and every wheel become job libraries (or serverless dependencies)"),
-                ));
-            }
-            let compute = resolve_compute(&raw, &artifacts, &key, ctx)?;
-            Ok(Target {
-                name: name.into(),
-                kind: TargetKind::Databricks,
-                host: raw.host.map(Spanned::into_inner),
-                profile: raw.profile.map(Spanned::into_inner),
-                artifacts,
-                experiment,
-                compute,
-                env_manager: EnvManager::Local,
-                mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
-                builtin: false,
-                release,
-                cluster: None,
-            })
+    let mut target = match raw.kind {
+        TargetKind::Local => local_target(raw, &key, ctx)?,
+        TargetKind::Databricks => databricks_target(name, raw, span, &key, ctx)?,
+    };
+    target.name = name.into();
+    target.release = release;
+    Ok(target)
+}
+
+/// A `[targets.NAME]` template field, parsed, with its error placed inside the string.
+fn template(value: &Spanned<String>, key: &str, field: &str, ctx: &Ctx<'_>) -> Result<Template> {
+    Template::parse(value.get_ref()).map_err(|e| {
+        let range = ctx.inside(value.span(), value.get_ref(), e.offset, e.len);
+        Error::diagnostic(
+            ctx.at(range, e.message)
+                .key(format!("{key}.{field}"))
+                .maybe_help(e.help),
+        )
+    })
+}
+
+/// A `kind = "local"` target: Databricks-only keys refused, defaults for the rest.
+fn local_target(raw: raw::RawTarget, key: &str, ctx: &Ctx<'_>) -> Result<Target> {
+    let databricks_only = [
+        ("env_manager", raw.env_manager.as_ref().map(Spanned::span)),
+        ("host", raw.host.as_ref().map(Spanned::span)),
+        ("profile", raw.profile.as_ref().map(Spanned::span)),
+        ("cluster_id", raw.cluster_id.as_ref().map(Spanned::span)),
+        (
+            "mlflow_version",
+            raw.mlflow_version.as_ref().map(Spanned::span),
+        ),
+        ("compute", raw.compute.as_ref().map(Spanned::span)),
+        (
+            "environment_version",
+            raw.environment_version.as_ref().map(Spanned::span),
+        ),
+    ];
+    for (field, span) in databricks_only {
+        if let Some(span) = span {
+            return Err(Error::diagnostic(
+                ctx.at(
+                    span,
+                    format!("`{field}` only applies to databricks targets"),
+                )
+                .key(format!("{key}.{field}"))
+                .help(format!(
+                    "remove it, or set `kind = \"databricks\"` on `[{key}]`"
+                )),
+            ));
         }
     }
+    Ok(Target {
+        name: String::new(),
+        kind: TargetKind::Local,
+        host: None,
+        profile: None,
+        artifacts: match &raw.artifacts {
+            Some(a) => template(a, key, "artifacts", ctx)?,
+            None => Template::parse(defaults::LOCAL_ARTIFACTS).expect("valid default"),
+        },
+        experiment: match &raw.experiment {
+            Some(e) => template(e, key, "experiment", ctx)?,
+            None => Template::parse(defaults::LOCAL_EXPERIMENT).expect("valid default"),
+        },
+        compute: Compute::JobCluster,
+        env_manager: EnvManager::Local,
+        mlflow_version: None,
+        builtin: false,
+        release: Default::default(),
+        cluster: None,
+    })
+}
+
+/// A `kind = "databricks"` target: its artifact root, experiment path, host, environment
+/// manager and compute checked.
+fn databricks_target(
+    name: &str,
+    raw: raw::RawTarget,
+    span: Range<usize>,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Target> {
+    let artifacts = databricks_artifacts(name, &raw, span, key, ctx)?;
+    let experiment = match &raw.experiment {
+        Some(e) => databricks_experiment(e, key, ctx)?,
+        None => Template::parse(defaults::DATABRICKS_EXPERIMENT).expect("valid default"),
+    };
+    if let Some(host) = &raw.host {
+        if host.get_ref().trim().is_empty() {
+            return Err(Error::diagnostic(
+                ctx.at(host.span(), "empty host")
+                    .key(format!("{key}.host"))
+                    .help("set the workspace URL, e.g. \"https://adb-123.4.azuredatabricks.net\", or remove it to use the profile"),
+            ));
+        }
+    }
+    check_env_manager(&raw, key, ctx)?;
+    let compute = resolve_compute(&raw, &artifacts, key, ctx)?;
+    Ok(Target {
+        name: String::new(),
+        kind: TargetKind::Databricks,
+        host: raw.host.map(Spanned::into_inner),
+        profile: raw.profile.map(Spanned::into_inner),
+        artifacts,
+        experiment,
+        compute,
+        env_manager: EnvManager::Local,
+        mlflow_version: raw.mlflow_version.map(Spanned::into_inner),
+        builtin: false,
+        release: Default::default(),
+        cluster: None,
+    })
+}
+
+/// A Databricks target's `artifacts`: required, and on DBFS or a Unity Catalog volume.
+fn databricks_artifacts(
+    name: &str,
+    raw: &raw::RawTarget,
+    span: Range<usize>,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Template> {
+    let Some(artifacts_raw) = &raw.artifacts else {
+        return Err(Error::diagnostic(
+            ctx.at(span, format!("databricks target `{name}` has no `artifacts`"))
+                .key(format!("{key}.artifacts"))
+                .help("say where wheels go: a Unity Catalog volume such as `artifacts = \"/Volumes/main/mlops/artifacts/{project}\"`, or `artifacts = \"dbfs:/mlops/{project}\"` for runtimes below 15.0"),
+        ));
+    };
+    let artifacts = template(artifacts_raw, key, "artifacts", ctx)?;
+    if let Some(problem) = databricks_artifacts_problem(&artifacts) {
+        return Err(Error::diagnostic(
+            ctx.at(artifacts_raw.span(), problem)
+                .key(format!("{key}.artifacts"))
+                .help("use `/Volumes/<catalog>/<schema>/<volume>/...` or `dbfs:/...`"),
+        ));
+    }
+    Ok(artifacts)
+}
+
+/// Databricks names experiments by absolute workspace path.
+fn databricks_experiment(e: &Spanned<String>, key: &str, ctx: &Ctx<'_>) -> Result<Template> {
+    let t = template(e, key, "experiment", ctx)?;
+    if !t.literal_prefix().starts_with('/') || t.raw().ends_with('/') {
+        return Err(Error::diagnostic(
+            ctx.at(
+                e.span(),
+                format!("experiment `{}` is not an absolute workspace path", t.raw()),
+            )
+            .key(format!("{key}.experiment"))
+            .help("Databricks names experiments by workspace path: use e.g. `/Shared/{project}/{branch}` or `/Users/{user}/{project}/{branch}`"),
+        ));
+    }
+    Ok(t)
+}
+
+/// https://docs.databricks.com/aws/en/mlflow/projects: from Runtime 13.0 ML, MLflow Projects
+/// cannot run inside a job cluster, so nothing on Databricks may make its own environment
+/// with `mlflow run`.
+fn check_env_manager(raw: &raw::RawTarget, key: &str, ctx: &Ctx<'_>) -> Result<()> {
+    let Some(manager) = raw
+        .env_manager
+        .as_ref()
+        .filter(|m| *m.get_ref() != EnvManager::Local)
+    else {
+        return Ok(());
+    };
+    Err(Error::diagnostic(
+        ctx.at(
+            manager.span(),
+            format!(
+                "`env_manager = \"{}\"` cannot work on Databricks: the entry point runs in the task's own Python process (MLflow Projects cannot run inside a job cluster from Runtime 13.0 ML), and the platform installs its environment",
+                manager.get_ref()
+            ),
+        )
+        .key(format!("{key}.env_manager"))
+        .help("remove `env_manager`: the environment's pip packages and every wheel become job libraries (or serverless dependencies)"),
+    ))
 }
 
 /// `compute`, `cluster_id` and `environment_version` of a Databricks target, checked
@@ -243,36 +270,42 @@ fn resolve_compute(
             .help("store the artifacts in a Unity Catalog volume: `artifacts = \"/Volumes/<catalog>/<schema>/<volume>/...\"`"),
         ));
     }
-    let environment_version = match &raw.environment_version {
-        None => defaults::SERVERLESS_ENVIRONMENT_VERSION.to_string(),
-        Some(v) => {
-            let text = match v.get_ref() {
-                toml::Value::String(s) => s.trim().to_string(),
-                toml::Value::Integer(i) => i.to_string(),
-                _ => String::new(),
-            };
-            if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::diagnostic(
-                    ctx.at(
-                        v.span(),
-                        format!(
-                            "`environment_version` is {}, but it must be a serverless environment version number",
-                            describe_value(v.get_ref())
-                        ),
-                    )
-                    .key(format!("{key}.environment_version"))
-                    .help(format!(
-                        "write a version such as \"{}\" (see https://docs.databricks.com/aws/en/release-notes/serverless/environment-version)",
-                        defaults::SERVERLESS_ENVIRONMENT_VERSION
-                    )),
-                ));
-            }
-            text
-        }
-    };
     Ok(Compute::Serverless {
-        environment_version,
+        environment_version: environment_version(raw.environment_version.as_ref(), key, ctx)?,
     })
+}
+
+/// A serverless `environment_version`: a version number, as a string or an integer.
+fn environment_version(
+    value: Option<&Spanned<toml::Value>>,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<String> {
+    let Some(v) = value else {
+        return Ok(defaults::SERVERLESS_ENVIRONMENT_VERSION.to_string());
+    };
+    let text = match v.get_ref() {
+        toml::Value::String(s) => s.trim().to_string(),
+        toml::Value::Integer(i) => i.to_string(),
+        _ => String::new(),
+    };
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::diagnostic(
+            ctx.at(
+                v.span(),
+                format!(
+                    "`environment_version` is {}, but it must be a serverless environment version number",
+                    describe_value(v.get_ref())
+                ),
+            )
+            .key(format!("{key}.environment_version"))
+            .help(format!(
+                "write a version such as \"{}\" (see https://docs.databricks.com/aws/en/release-notes/serverless/environment-version)",
+                defaults::SERVERLESS_ENVIRONMENT_VERSION
+            )),
+        ));
+    }
+    Ok(text)
 }
 
 pub(super) fn builtin_local_target() -> Target {

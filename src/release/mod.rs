@@ -5,6 +5,7 @@
 //! target's model. Both refuse a branch outside the target's `release_branches` before
 //! anything is read.
 
+mod judge;
 mod read_first;
 pub mod registry;
 mod server_registry;
@@ -12,6 +13,7 @@ mod sqlite_registry;
 mod uc;
 mod workspace_job;
 
+pub use judge::{BeatResult, GateResult, MissingMetric};
 use registry::Registry;
 
 use std::collections::BTreeMap;
@@ -21,46 +23,12 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::history::{self, RunRow};
 use crate::manifest::TargetKind;
-use crate::manifest::release::{Better, branch_matches};
+use crate::manifest::release::branch_matches;
 use crate::plan::Plan;
 use crate::session::{Prepared, Session};
 
 /// How many runs are searched for the one to release.
 const SEARCHED: usize = 200;
-
-/// A gate, checked.
-#[derive(Clone, Debug, Serialize)]
-pub struct GateResult {
-    pub metric: String,
-    pub op: &'static str,
-    pub threshold: f64,
-    pub value: Option<f64>,
-    pub passed: bool,
-}
-
-/// A metric a gate or `must_beat` names that the run never logged: a mistake in the
-/// manifest (or the training code), not a bad model.
-#[derive(Clone, Debug, Serialize)]
-pub struct MissingMetric {
-    pub metric: String,
-    /// `gates` or `must_beat`.
-    pub used_by: &'static str,
-    /// The run's metrics nearest in spelling.
-    pub closest: Vec<String>,
-}
-
-/// `must_beat`, checked.
-#[derive(Clone, Debug, Serialize)]
-pub struct BeatResult {
-    pub alias: String,
-    pub metric: String,
-    pub better: Better,
-    /// The version the alias points at (`None`: nothing to beat yet).
-    pub version: Option<String>,
-    pub theirs: Option<f64>,
-    pub ours: Option<f64>,
-    pub passed: bool,
-}
 
 /// What a release decided and did.
 #[derive(Clone, Debug, Serialize)]
@@ -186,107 +154,14 @@ pub fn release(
     let settings = prepared.manifest.release.clone();
     let entry = request.entry.unwrap_or(&settings.entry).to_string();
     let registry = open_registry(session, &prepared, &plan.target)?;
-    let listed = history::list(session, &prepared, SEARCHED, history::Targets::This)?;
-    let run: RunRow = match request.run {
-        Some(id) => listed
-            .runs
-            .iter()
-            .find(|r| r.run_id == id)
-            .cloned()
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "run `{id}` is not among the runs of experiment `{}`",
-                    listed.experiment
-                ))
-                .with_help(format!(
-                    "list them with `{}`",
-                    session.suggest(plan, "runs")
-                ))
-            })?,
-        None => history::latest_finished(&listed.runs, &entry)
-            .cloned()
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "experiment `{}` has no finished run of `{entry}` to release",
-                    listed.experiment
-                ))
-                .with_help(format!(
-                    "make one with `{}`",
-                    session.suggest(plan, &format!("run --entry {entry}"))
-                ))
-            })?,
-    };
-    if run.status != "FINISHED" {
-        return Err(Error::usage(format!(
-            "run `{}` is {}, not FINISHED: only a finished run is released",
-            run.run_id, run.status
-        )));
-    }
-    let gates: Vec<GateResult> = settings
-        .gates
-        .iter()
-        .map(|g| {
-            let value = run.metrics.get(&g.metric).copied();
-            GateResult {
-                metric: g.metric.clone(),
-                op: g.op.text(),
-                threshold: g.threshold,
-                value,
-                passed: value.is_some_and(|v| g.op.holds(v, g.threshold)),
-            }
-        })
-        .collect();
-    let missing: Vec<MissingMetric> = settings
-        .gates
-        .iter()
-        .map(|g| (g.metric.as_str(), "gates"))
-        .chain(
-            settings
-                .must_beat
-                .iter()
-                .map(|m| (m.metric.as_str(), "must_beat")),
-        )
-        .filter(|(metric, _)| !run.metrics.contains_key(*metric))
-        .map(|(metric, used_by)| MissingMetric {
-            metric: metric.to_string(),
-            used_by,
-            closest: crate::diagnostic::closest(metric, run.metrics.keys().map(String::as_str))
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        })
-        .collect();
+    let run = chosen_run(session, &prepared, request.run, &entry)?;
+    let gates = judge::gates(&settings.gates, &run);
+    let missing = judge::missing(&settings.gates, settings.must_beat.as_ref(), &run);
     let gates_passed = gates.iter().all(|g| g.passed) && missing.is_empty();
     // The version to beat is looked up only for a run that passed its gates.
     let must_beat = match &settings.must_beat {
-        Some(_) if !gates_passed => None,
-        None => None,
-        Some(m) => {
-            let current = registry.alias(&model, &m.alias)?;
-            let ours = run.metrics.get(&m.metric).copied();
-            let theirs = current
-                .as_ref()
-                .and_then(|v| v.metrics.get(&m.metric).copied());
-            let passed = match (&current, ours, theirs) {
-                (None, _, _) => true,
-                (Some(v), _, _) if v.run_id.as_deref() == Some(run.run_id.as_str()) => true,
-                (Some(_), Some(o), Some(t)) => match m.better {
-                    Better::Higher => o > t,
-                    Better::Lower => o < t,
-                },
-                (Some(_), Some(_), None) => true,
-                (Some(_), None, _) => false,
-            };
-            Some(BeatResult {
-                alias: m.alias.clone(),
-                metric: m.metric.clone(),
-                better: m.better,
-                version: current.map(|v| v.version),
-                theirs,
-                ours,
-                passed,
-            })
-        }
+        Some(m) if gates_passed => Some(judge::must_beat(registry.as_ref(), &model, m, &run)?),
+        _ => None,
     };
     let passed = gates_passed && must_beat.as_ref().is_none_or(|m| m.passed);
     let mut released = Released {
@@ -304,18 +179,15 @@ pub fn release(
         version: None,
         registered: false,
     };
-    if !passed {
-        decided(&released);
-        return Ok(released);
-    }
-    if request.dry_run {
+    if passed && request.dry_run {
         released.version = registry
             .version_of_run(&model, &run.run_id)?
             .map(|v| v.version);
-        decided(&released);
-        return Ok(released);
     }
     decided(&released);
+    if !passed || request.dry_run {
+        return Ok(released);
+    }
     // Released already, with the alias on it: nothing to write (and, locally, no Python).
     if let Some(existing) = registry.version_of_run(&model, &run.run_id)? {
         let aliased = registry.alias(&model, &settings.alias)?;
@@ -334,6 +206,54 @@ pub fn release(
     released.version = Some(version.version);
     released.registered = version.registered;
     Ok(released)
+}
+
+/// The run to release: the one named, or the branch's latest finished run of `entry`; it
+/// must have finished.
+fn chosen_run(
+    session: &Session,
+    prepared: &Prepared,
+    named: Option<&str>,
+    entry: &str,
+) -> Result<RunRow> {
+    let plan = &prepared.plan;
+    let listed = history::list(session, prepared, SEARCHED, history::Targets::This)?;
+    let run = match named {
+        Some(id) => listed
+            .runs
+            .iter()
+            .find(|r| r.run_id == id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "run `{id}` is not among the runs of experiment `{}`",
+                    listed.experiment
+                ))
+                .with_help(format!(
+                    "list them with `{}`",
+                    session.suggest(plan, "runs")
+                ))
+            })?,
+        None => history::latest_finished(&listed.runs, entry)
+            .cloned()
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "experiment `{}` has no finished run of `{entry}` to release",
+                    listed.experiment
+                ))
+                .with_help(format!(
+                    "make one with `{}`",
+                    session.suggest(plan, &format!("run --entry {entry}"))
+                ))
+            })?,
+    };
+    if run.status != "FINISHED" {
+        return Err(Error::usage(format!(
+            "run `{}` is {}, not FINISHED: only a finished run is released",
+            run.run_id, run.status
+        )));
+    }
+    Ok(run)
 }
 
 /// The tags a released version carries: where its run came from.

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::databricks::Client;
-use crate::databricks::jobs::Jobs;
+use crate::databricks::jobs::{Jobs, RunState};
 use crate::databricks::workspace::Workspace;
 use crate::error::{Error, Result};
 use crate::follow::{self, Ended};
@@ -45,8 +45,36 @@ impl WorkspaceJob {
         let client = &*self.client;
         let what = op["op"].as_str().unwrap_or("registry");
         let model = op["model"].as_str().unwrap_or("");
+        let body = self.submission(op, what, model)?;
+        crate::interrupt::check()?;
+        let jobs = Jobs { client };
+        let run_id = jobs.submit(body)?;
+        let state = jobs.get(run_id)?;
+        self.output.status(
+            "Submitted",
+            format!(
+                "{what} of {model} as job run {run_id}: {}",
+                state.run_page_url
+            ),
+        );
+        let ended = follow::follow(&jobs, run_id, Some(TIMEOUT), &self.output)?;
+        client.clean_up_after_interrupt();
+        let state = self.succeeded(&jobs, ended, (run_id, &state.run_page_url), what, model)?;
+        let task_run = state.task_run_id.unwrap_or(run_id);
+        let logs = jobs.output(task_run)?.logs.unwrap_or_default();
+        answer_of(&logs).ok_or_else(|| {
+            Error::failed(format!(
+                "the {what} job run {run_id} finished without an answer in its log"
+            ))
+            .with_help(format!("see {}", state.run_page_url))
+        })
+    }
+
+    /// The `runs/submit` body: one task on the target's compute running this binary's
+    /// launcher (whatever an older deploy left: the registry mode is its) with MLflow only.
+    fn submission(&self, op: &Value, what: &str, model: &str) -> Result<Value> {
+        let client = &*self.client;
         let user = Workspace { client }.me()?;
-        // This binary's launcher, whatever an older deploy left: the registry mode is its.
         let launcher = crate::templates::LAUNCHER.as_bytes();
         let sha = crate::build::wheel_file::hex(&Sha256::digest(launcher));
         let path =
@@ -81,65 +109,53 @@ impl WorkspaceJob {
             || vec![mlflow.clone()],
         );
         body["tasks"] = json!([task]);
-        crate::interrupt::check()?;
-        let jobs = Jobs { client };
-        let run_id = jobs.submit(body)?;
-        let state = jobs.get(run_id)?;
-        self.output.status(
-            "Submitted",
-            format!(
-                "{what} of {model} as job run {run_id}: {}",
-                state.run_page_url
-            ),
-        );
-        let ended = follow::follow(&jobs, run_id, Some(TIMEOUT), &self.output)?;
-        client.clean_up_after_interrupt();
-        let state = match ended {
-            Ended::Done(state) if state.succeeded() => state,
+        Ok(body)
+    }
+
+    /// The job run's end state when it succeeded; otherwise why not, in the registry mode's
+    /// own words when it said them.
+    fn succeeded(
+        &self,
+        jobs: &Jobs<'_>,
+        ended: Ended,
+        (run_id, page): (u64, &str),
+        what: &str,
+        model: &str,
+    ) -> Result<RunState> {
+        match ended {
+            Ended::Done(state) if state.succeeded() => Ok(state),
             Ended::Done(state) => {
-                // The registry mode's own one-line error, when it said one.
                 let task_run = state.task_run_id.unwrap_or(run_id);
                 let logs = jobs.output(task_run).ok().and_then(|o| o.logs);
                 if let Some(said) = logs.as_deref().and_then(super::registry::plain_error) {
                     return Err(said);
                 }
-                crate::run::databricks::show_failure(&jobs, &state, &self.output);
-                return Err(Error::failed(format!(
+                crate::run::databricks::show_failure(jobs, &state, &self.output);
+                Err(Error::failed(format!(
                     "the {what} job run {run_id} for {model} ended {}",
                     state.outcome_and_message()
                 ))
                 .with_help(format!(
                     "see {} ; nothing was changed unless the job says it registered a version",
                     state.run_page_url
-                )));
+                )))
             }
-            Ended::TimedOut(state) => {
-                return Err(Error::failed(format!(
-                    "the {what} job run {run_id} took longer than {}; it was cancelled ({})",
-                    humantime::format_duration(TIMEOUT),
-                    state.outcome()
-                )));
-            }
-            Ended::Interrupted(_) => return Err(Error::interrupted()),
+            Ended::TimedOut(state) => Err(Error::failed(format!(
+                "the {what} job run {run_id} took longer than {}; it was cancelled ({})",
+                humantime::format_duration(TIMEOUT),
+                state.outcome()
+            ))),
+            Ended::Interrupted(_) => Err(Error::interrupted()),
             Ended::Lost { error, waited } => {
-                return Err(Error::remote(format!(
+                Err(Error::remote(format!(
                     "lost track of the {what} job run {run_id} for {model}: the workspace did not answer for {} ({error}); the job was not cancelled",
                     humantime::format_duration(Duration::from_secs(waited.as_secs()))
                 ))
                 .with_help(format!(
-                    "see {} ; once the workspace answers, release again: a run that has a version only has its alias moved",
-                    state.run_page_url
-                )));
+                    "see {page} ; once the workspace answers, release again: a run that has a version only has its alias moved",
+                )))
             }
-        };
-        let task_run = state.task_run_id.unwrap_or(run_id);
-        let logs = jobs.output(task_run)?.logs.unwrap_or_default();
-        answer_of(&logs).ok_or_else(|| {
-            Error::failed(format!(
-                "the {what} job run {run_id} finished without an answer in its log"
-            ))
-            .with_help(format!("see {}", state.run_page_url))
-        })
+        }
     }
 }
 

@@ -8,26 +8,26 @@ use crate::build::tags::Version;
 /// Databricks Runtime major version → its Python (every minor release of a major has the
 /// same one).
 const RUNTIME_PYTHON: &[(u32, Version)] = &[
-    (7, (3, 7)),
-    (8, (3, 8)),
-    (9, (3, 8)),
-    (10, (3, 8)),
-    (11, (3, 9)),
-    (12, (3, 9)),
-    (13, (3, 10)),
-    (14, (3, 10)),
-    (15, (3, 11)),
-    (16, (3, 12)),
-    (17, (3, 12)),
-    (18, (3, 12)),
+    (7, Version::new(3, 7)),
+    (8, Version::new(3, 8)),
+    (9, Version::new(3, 8)),
+    (10, Version::new(3, 8)),
+    (11, Version::new(3, 9)),
+    (12, Version::new(3, 9)),
+    (13, Version::new(3, 10)),
+    (14, Version::new(3, 10)),
+    (15, Version::new(3, 11)),
+    (16, Version::new(3, 12)),
+    (17, Version::new(3, 12)),
+    (18, Version::new(3, 12)),
 ];
 
 /// Serverless environment version → its Python.
 pub const SERVERLESS_PYTHON: &[(&str, Version)] = &[
-    ("1", (3, 10)),
-    ("2", (3, 11)),
-    ("3", (3, 12)),
-    ("4", (3, 12)),
+    ("1", Version::new(3, 10)),
+    ("2", Version::new(3, 11)),
+    ("3", Version::new(3, 12)),
+    ("4", Version::new(3, 12)),
 ];
 
 /// The Python of a runtime (`14.3.x-scala2.12`), if the version is one we know.
@@ -63,9 +63,9 @@ pub fn parse_runtime(spark_version: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// `(3, 12)` → `3.12`.
+/// `Version::new(3, 12)` → `3.12`.
 pub fn shown(v: Version) -> String {
-    format!("{}.{}", v.0, v.1)
+    v.to_string()
 }
 
 #[cfg(test)]
@@ -74,11 +74,20 @@ mod tests {
 
     #[test]
     fn runtimes_and_environments_have_their_python() {
-        assert_eq!(runtime_python("14.3.x-scala2.12"), Some((3, 10)));
-        assert_eq!(runtime_python("15.4.x-cpu-ml-scala2.12"), Some((3, 11)));
-        assert_eq!(runtime_python("16.x-snapshot-scala2.12"), Some((3, 12)));
+        assert_eq!(
+            runtime_python("14.3.x-scala2.12"),
+            Some(Version::new(3, 10))
+        );
+        assert_eq!(
+            runtime_python("15.4.x-cpu-ml-scala2.12"),
+            Some(Version::new(3, 11))
+        );
+        assert_eq!(
+            runtime_python("16.x-snapshot-scala2.12"),
+            Some(Version::new(3, 12))
+        );
         assert_eq!(runtime_python("99.1.x-scala2.13"), None);
-        assert_eq!(serverless_python("4"), Some((3, 12)));
+        assert_eq!(serverless_python("4"), Some(Version::new(3, 12)));
         assert_eq!(serverless_python("9"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! record that keeps `gc` away from what the job reads, following the run to its end, and
 //! the MLflow run ended with the job's result.
 
+use crate::databricks::Client;
 use crate::databricks::jobs::{Jobs, RunState};
 use crate::databricks::mlflow::Mlflow;
 use crate::error::{Error, Result};
@@ -9,9 +10,9 @@ use crate::follow::{self, Ended};
 use crate::output::Output;
 use crate::pipeline;
 use crate::plan::Plan;
-use crate::records::RunRecord;
+use crate::records::{RunRecord, RunReport};
 use crate::session::{Prepared, Session};
-use crate::submit;
+use crate::submit::{self, Submission};
 
 use super::request::{Finished, RunRequest};
 
@@ -27,18 +28,17 @@ pub fn run(
     request: &RunRequest<'_>,
     output: &Output,
 ) -> Result<Finished> {
-    let timeout = request.timeout;
     let plan = &prepared.plan;
     let open = session.store(plan)?;
     // An existing cluster's runtime decides whether it can install DBFS libraries: asked
     // before anything is uploaded.
-    if let Some(client) = &open.1 {
+    if let Some(client) = &open.client {
         crate::check::existing_cluster_runtime(client, plan, &prepared.project)?;
     }
     // The deploy's lease keeps `gc` away from its files until the run record does.
     let mut deployment =
         pipeline::deploy(session, prepared, &open, request.no_cache, true, output)?;
-    let (store, client) = &open;
+    let (store, client) = (&open.store, &open.client);
     let client = client
         .clone()
         .expect("a Databricks target's store comes with its client");
@@ -47,7 +47,7 @@ pub fn run(
         plan,
         request.entry,
         &deployment,
-        timeout.map(|t| t.as_secs()),
+        request.timeout.map(|t| t.as_secs()),
         output,
     ) {
         Ok(s) => s,
@@ -55,15 +55,6 @@ pub fn run(
             pipeline::end_lease(store.as_ref(), &mut deployment.lease, output);
             return Err(e);
         }
-    };
-    // What the job reads, so that `gc` never deletes it while the job may still run.
-    let run_record = RunRecord {
-        project: Some(prepared.plan.project.clone()),
-        databricks_run_id: submission.databricks_run_id,
-        mlflow_run_id: submission.mlflow_run_id.clone(),
-        deploy_record: deployment.record.clone(),
-        time: crate::time::rfc3339(crate::time::now_secs()),
-        paths: deployment.paths(),
     };
     // The job exists: after a Ctrl-C its record is still written, its id still printed,
     // and following it cancels it and ends the MLflow run KILLED.
@@ -77,39 +68,89 @@ pub fn run(
             submission.databricks_run_id, submission.mlflow_run_id, submission.run_page_url
         ),
     );
-    let write_record = || {
+    let written = record_run(store.as_ref(), &client, prepared, &deployment, &submission);
+    pipeline::end_lease(store.as_ref(), &mut deployment.lease, output);
+    if let Err(e) = written {
+        return Err(cancel_unrecorded(&client, &submission, e, output));
+    }
+    let report = submitted_report(plan, &client, &submission);
+    if request.no_wait && !crate::interrupt::requested() {
+        return Ok(Finished {
+            report,
+            failure: None,
+            log_tail: None,
+        });
+    }
+    let jobs = Jobs { client: &client };
+    let ended = follow::follow(&jobs, submission.databricks_run_id, request.timeout, output)?;
+    client.clean_up_after_interrupt();
+    let ending = Ending {
+        session,
+        plan,
+        request,
+        submission: &submission,
+        jobs: &jobs,
+        mlflow: &Mlflow { client: &client },
+    };
+    ending.finish(ended, report, output)
+}
+
+/// Writes what the job reads into the store, so that `gc` never deletes it while the job may
+/// still run; written even after a Ctrl-C.
+fn record_run(
+    store: &dyn crate::store::Store,
+    client: &Client,
+    prepared: &Prepared,
+    deployment: &pipeline::Deployment,
+    submission: &Submission,
+) -> Result<()> {
+    let plan = &prepared.plan;
+    let run_record = RunRecord {
+        project: Some(plan.project.clone()),
+        databricks_run_id: submission.databricks_run_id,
+        mlflow_run_id: submission.mlflow_run_id.clone(),
+        deploy_record: deployment.record.clone(),
+        time: crate::time::rfc3339(crate::time::now_secs()),
+        paths: deployment.paths(),
+    };
+    let written = client.even_after_interrupt(|| {
         store.write_small(
             &run_record_path(plan, submission.databricks_run_id),
             serde_json::to_string(&run_record)
                 .expect("records serialize")
                 .as_bytes(),
         )
-    };
-    let written = client.even_after_interrupt(write_record);
+    });
     if crate::interrupt::requested() {
         client.clean_up_after_interrupt();
     }
-    pipeline::end_lease(store.as_ref(), &mut deployment.lease, output);
-    if let Err(e) = written {
-        // Unrecorded, the job's files are not safe from `gc`: stop it rather than let it
-        // read files that may go.
-        let jobs = Jobs { client: &client };
-        output.status(
-            "Cancelling",
-            format!("run {}", submission.databricks_run_id),
-        );
-        let _ = follow::cancel_and_wait(&jobs, submission.databricks_run_id, output);
-        let _ = Mlflow { client: &client }.end_run(
-            &submission.mlflow_run_id,
-            "FAILED",
-            crate::time::now_ms(),
-        );
-        return Err(Error::failed(format!(
-            "cannot write the record of run {}, so it was cancelled: {e}",
-            submission.databricks_run_id
-        ))
-        .with_help("run again when the store is reachable"));
-    }
+    written
+}
+
+/// Unrecorded, the job's files are not safe from `gc`: the job is stopped rather than left
+/// to read files that may go, and its MLflow run ended FAILED.
+fn cancel_unrecorded(
+    client: &Client,
+    submission: &Submission,
+    cause: Error,
+    output: &Output,
+) -> Error {
+    let jobs = Jobs { client };
+    output.status(
+        "Cancelling",
+        format!("run {}", submission.databricks_run_id),
+    );
+    let _ = follow::cancel_and_wait(&jobs, submission.databricks_run_id, output);
+    let _ = Mlflow { client }.end_run(&submission.mlflow_run_id, "FAILED", crate::time::now_ms());
+    Error::failed(format!(
+        "cannot write the record of run {}, so it was cancelled: {cause}",
+        submission.databricks_run_id
+    ))
+    .with_help("run again when the store is reachable")
+}
+
+/// The report of a submitted run: its experiment, ids and pages.
+fn submitted_report(plan: &Plan, client: &Client, submission: &Submission) -> RunReport {
     let mut report = super::request::report(plan, &submission.mlflow_run_id, "databricks");
     report.experiment = submission.experiment.clone();
     report.experiment_id = Some(submission.experiment_id.clone());
@@ -122,87 +163,95 @@ pub fn run(
     ));
     report.databricks_run_id = Some(submission.databricks_run_id);
     report.run_page_url = Some(submission.run_page_url.clone());
-    if request.no_wait && !crate::interrupt::requested() {
-        return Ok(Finished {
-            report,
-            failure: None,
-            log_tail: None,
-        });
-    }
-    let jobs = Jobs { client: &client };
-    let mlflow = Mlflow { client: &client };
-    let ended = follow::follow(&jobs, submission.databricks_run_id, timeout, output)?;
-    client.clean_up_after_interrupt();
-    let end =
-        |status: &str| mlflow.end_run(&submission.mlflow_run_id, status, crate::time::now_ms());
-    let mut log_tail = None;
-    let failure = match ended {
-        Ended::Done(state) if state.succeeded() => {
-            end("FINISHED")?;
-            report.status = "FINISHED".into();
-            report.result = state.outcome();
-            None
+    report
+}
+
+/// What ending a followed run needs.
+struct Ending<'a> {
+    session: &'a Session,
+    plan: &'a Plan,
+    request: &'a RunRequest<'a>,
+    submission: &'a Submission,
+    jobs: &'a Jobs<'a>,
+    mlflow: &'a Mlflow<'a>,
+}
+
+impl Ending<'_> {
+    /// The finished run: its status and result, why it failed, and the metrics the entry
+    /// point logged (a report without them is still a report).
+    fn finish(&self, ended: Ended, mut report: RunReport, output: &Output) -> Result<Finished> {
+        let (failure, log_tail) = self.conclude(ended, &mut report, output)?;
+        match self.mlflow.metrics(&self.submission.mlflow_run_id) {
+            Ok(metrics) => report.metrics = metrics,
+            Err(e) => output.warn(format!("cannot read the run's metrics: {e}")),
         }
-        Ended::Done(state) => {
-            log_tail = show_failure(&jobs, &state, output);
-            end("FAILED")?;
-            report.status = "FAILED".into();
-            report.result = state.outcome();
-            Some(
-                Error::failed(format!(
-                    "run {} ended {}",
-                    submission.databricks_run_id,
+        report.error = failure.as_ref().map(|e| e.message().to_string());
+        Ok(Finished {
+            report,
+            failure,
+            log_tail,
+        })
+    }
+
+    fn end(&self, status: &str) -> Result<()> {
+        self.mlflow
+            .end_run(
+                &self.submission.mlflow_run_id,
+                status,
+                crate::time::now_ms(),
+            )
+            .map_err(Into::into)
+    }
+
+    /// Ends the MLflow run with the job's result and fills the report's status: the failure
+    /// (if any) and, for a failed task, its log tail.
+    fn conclude(
+        &self,
+        ended: Ended,
+        report: &mut RunReport,
+        output: &Output,
+    ) -> Result<(Option<Error>, Option<String>)> {
+        let run_id = self.submission.databricks_run_id;
+        let (status, result, failure, log_tail) = match ended {
+            Ended::Done(state) if state.succeeded() => ("FINISHED", state.outcome(), None, None),
+            Ended::Done(state) => {
+                let tail = show_failure(self.jobs, &state, output);
+                let failure = Error::failed(format!(
+                    "run {run_id} ended {}",
                     state.outcome_and_message()
                 ))
                 .with_help(format!(
                     "see {} ; `{}` shows the output again",
-                    submission.run_page_url,
-                    session.suggest(plan, &format!("logs {}", submission.databricks_run_id))
-                )),
-            )
-        }
-        Ended::TimedOut(state) => {
-            end("FAILED")?;
-            report.status = "FAILED".into();
-            report.result = "TIMEDOUT".into();
-            Some(Error::failed(format!(
-                "run {} took longer than --timeout {}; it was cancelled ({})",
-                submission.databricks_run_id,
-                request.timeout_text.unwrap_or(""),
-                state.outcome()
-            )))
-        }
-        Ended::Interrupted(state) => {
-            end("KILLED")?;
-            report.status = "KILLED".into();
-            report.result = state.outcome();
-            Some(Error::interrupted())
-        }
-        // The job goes on: its MLflow run is ended by the launcher, or by whoever looks at
-        // the job next (`status --wait` re-attaches).
-        Ended::Lost { error, waited } => {
-            report.status = "RUNNING".into();
-            report.result = "UNKNOWN".into();
-            Some(lost(
-                session,
-                plan,
-                submission.databricks_run_id,
-                &error,
-                waited,
-            ))
-        }
-    };
-    // The metrics the entry point logged; a report without them is still a report.
-    match mlflow.metrics(&submission.mlflow_run_id) {
-        Ok(metrics) => report.metrics = metrics,
-        Err(e) => output.warn(format!("cannot read the run's metrics: {e}")),
+                    self.submission.run_page_url,
+                    self.session.suggest(self.plan, &format!("logs {run_id}"))
+                ));
+                ("FAILED", state.outcome(), Some(failure), tail)
+            }
+            Ended::TimedOut(state) => {
+                let failure = Error::failed(format!(
+                    "run {run_id} took longer than --timeout {}; it was cancelled ({})",
+                    self.request.timeout_text.unwrap_or(""),
+                    state.outcome()
+                ));
+                ("FAILED", "TIMEDOUT".into(), Some(failure), None)
+            }
+            Ended::Interrupted(state) => {
+                ("KILLED", state.outcome(), Some(Error::interrupted()), None)
+            }
+            // The job goes on: its MLflow run is ended by the launcher, or by whoever looks
+            // at the job next (`status --wait` re-attaches).
+            Ended::Lost { error, waited } => {
+                report.status = "RUNNING".into();
+                report.result = "UNKNOWN".into();
+                let failure = lost(self.session, self.plan, run_id, &error, waited);
+                return Ok((Some(failure), None));
+            }
+        };
+        self.end(status)?;
+        report.status = status.into();
+        report.result = result;
+        Ok((failure, log_tail))
     }
-    report.error = failure.as_ref().map(|e| e.message().to_string());
-    Ok(Finished {
-        report,
-        failure,
-        log_tail,
-    })
 }
 
 /// Following gave up on a workspace that stopped answering: exit 3, the job left running,

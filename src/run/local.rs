@@ -14,6 +14,7 @@ use crate::output::Output;
 use crate::pipeline::{self, Deployment};
 use crate::plan::Plan;
 use crate::process::Cmd;
+use crate::records::RunReport;
 use crate::session::{Prepared, Session};
 
 use super::request::{Finished, RunRequest};
@@ -109,10 +110,6 @@ fn launch(
     output: &Output,
 ) -> Result<Finished> {
     let uri = tracking_uri(state_dir);
-    let user = crate::plan::local_user().unwrap_or_else(|| "unknown".into());
-    let repo_url = crate::git::remote_url(&plan.mlproject);
-    let tags =
-        crate::submit::run_tags(plan, entry, &user, repo_url.as_deref(), deployment, "local");
     fs_err::create_dir_all(state_dir)?;
     let result_file = tempfile::Builder::new()
         .prefix(".run-")
@@ -121,29 +118,12 @@ fn launch(
         .map_err(|e| Error::io(format!("cannot make a file in {}", state_dir.display()), e))?;
     let launch = Launch {
         tarball: deployment.tarball.remote_path.clone(),
-        run: RunRef::New(NewRun {
-            experiment: plan.experiment.clone(),
-            artifact_location: own_store_artifacts(state_dir, plan),
-            run_name: format!("{entry}@{}", plan.branch),
-            tags: tags.into_iter().collect(),
-            params: plan.parameters.clone(),
-            experiment_tags: crate::experiment::experiment_tags(plan),
-        }),
+        run: RunRef::New(new_run(plan, state_dir, deployment, entry)),
         tracking_uri: Some(uri.clone()),
         result_file: Some(result_file.path().to_string_lossy().into_owned()),
-        entry: crate::submit::entry_of(plan)?,
+        entry: super::entry::entry_of(plan)?,
     };
-    let path = std::env::join_paths(std::iter::once(bin_dir(&env.dir)).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))
-    .map_err(|e| Error::failed(format!("cannot build PATH: {e}")))?;
-    let cmd = Cmd::new(&env.python)
-        .arg(&deployment.launcher.remote_path)
-        .args(launch.args())
-        .env("PATH", path)
-        .env("VIRTUAL_ENV", &env.dir)
-        .env("MLFLOW_TRACKING_URI", &uri)
-        .env("PYTHONUNBUFFERED", "1");
+    let cmd = command(env, deployment, &launch, &uri)?;
     output.status(
         "Running",
         format!(
@@ -153,24 +133,11 @@ fn launch(
             } else {
                 "in a shell"
             },
-            crate::submit::describe_params(&plan.parameters)
+            super::entry::describe_params(&plan.parameters)
         ),
     );
     output.verbose("Running", cmd.display());
-    // Its output passes through as it comes, to stderr: stdout holds the command's result.
-    // The last lines are kept: with `-q` they are all a failed run shows of itself.
-    let mut tail = std::collections::VecDeque::with_capacity(LOG_TAIL);
-    let status = cmd
-        .stream(|line| {
-            output.passthrough(line);
-            if tail.len() == LOG_TAIL {
-                tail.pop_front();
-            }
-            tail.push_back(line.to_string());
-        })
-        .map_err(|e| Error::failed(format!("cannot run the local run: {e}")))?;
-    let tail: Vec<String> = tail.into();
-    let tail = tail.join("\n");
+    let (status, tail) = stream(cmd, output)?;
     if crate::interrupt::requested() {
         return Err(Error::interrupted());
     }
@@ -194,17 +161,82 @@ fn launch(
         ))
         .with_help(output_help(quiet)));
     };
-    let ui = format!(
-        "{} -m mlflow ui --backend-store-uri {uri}",
-        crate::process::shell_quote(&env.python.to_string_lossy())
-    );
-    // A launcher killed before it could end the run leaves it RUNNING: it failed.
+    let report = report(plan, env, &uri, result);
+    let failure = (report.result != "SUCCESS").then(|| {
+        show_tail();
+        Error::failed(format!(
+            "the entry point `{entry}` failed (MLflow run {} is {})",
+            report.mlflow_run_id, report.status
+        ))
+        .with_help(output_help(quiet))
+    });
+    let mut report = report;
+    report.error = failure.as_ref().map(|e| e.message().to_string());
+    Ok(Finished {
+        log_tail: failure.is_some().then_some(tail),
+        report,
+        failure,
+    })
+}
+
+/// The deployed launcher in `env`, with the environment's programs first on PATH.
+fn command(env: &Env, deployment: &Deployment, launch: &Launch, uri: &str) -> Result<Cmd> {
+    let path = std::env::join_paths(std::iter::once(bin_dir(&env.dir)).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .map_err(|e| Error::failed(format!("cannot build PATH: {e}")))?;
+    Ok(Cmd::new(&env.python)
+        .arg(&deployment.launcher.remote_path)
+        .args(launch.args())
+        .env("PATH", path)
+        .env("VIRTUAL_ENV", &env.dir)
+        .env("MLFLOW_TRACKING_URI", uri)
+        .env("PYTHONUNBUFFERED", "1"))
+}
+
+/// The MLflow run the launcher creates: named, tagged and with its parameters as on
+/// Databricks, in the branch's experiment.
+fn new_run(plan: &Plan, state_dir: &Path, deployment: &Deployment, entry: &str) -> NewRun {
+    let user = crate::plan::local_user().unwrap_or_else(|| "unknown".into());
+    let repo_url = crate::git::remote_url(&plan.mlproject);
+    let tags = super::tags::run_tags(plan, entry, &user, repo_url.as_deref(), deployment, "local");
+    NewRun {
+        experiment: plan.experiment.clone(),
+        artifact_location: own_store_artifacts(state_dir, plan),
+        run_name: format!("{entry}@{}", plan.branch),
+        tags: tags.into_iter().collect(),
+        params: plan.parameters.clone(),
+        experiment_tags: super::tags::experiment_tags(plan),
+    }
+}
+
+/// Runs the launcher with its output passing through as it comes, to stderr (stdout holds
+/// the command's result). The last lines are kept: with `-q` they are all a failed run shows
+/// of itself. Returns the exit status and those lines.
+fn stream(cmd: Cmd, output: &Output) -> Result<(Option<i32>, String)> {
+    let mut tail = std::collections::VecDeque::with_capacity(LOG_TAIL);
+    let status = cmd
+        .stream(|line| {
+            output.passthrough(line);
+            if tail.len() == LOG_TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_string());
+        })
+        .map_err(|e| Error::failed(format!("cannot run the local run: {e}")))?;
+    let tail: Vec<String> = tail.into();
+    Ok((status, tail.join("\n")))
+}
+
+/// The report of a run the launcher ended (or left RUNNING, killed before it could end it:
+/// then it failed).
+fn report(plan: &Plan, env: &Env, uri: &str, result: LaunchResult) -> RunReport {
     let status = if result.status == "RUNNING" {
         "FAILED".to_string()
     } else {
         result.status
     };
-    let mut report = super::request::report(plan, &result.run_id, &uri);
+    let mut report = super::request::report(plan, &result.run_id, uri);
     report.experiment_id = result.experiment_id;
     report.result = match status.as_str() {
         "FINISHED" => "SUCCESS",
@@ -219,21 +251,11 @@ fn launch(
         .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
         .collect();
     report.environment = Some(env.dir.display().to_string());
-    report.ui = Some(ui);
-    let failure = (report.result != "SUCCESS").then(|| {
-        show_tail();
-        Error::failed(format!(
-            "the entry point `{entry}` failed (MLflow run {} is {})",
-            report.mlflow_run_id, report.status
-        ))
-        .with_help(output_help(quiet))
-    });
-    report.error = failure.as_ref().map(|e| e.message().to_string());
-    Ok(Finished {
-        log_tail: failure.is_some().then_some(tail),
-        report,
-        failure,
-    })
+    report.ui = Some(format!(
+        "{} -m mlflow ui --backend-store-uri {uri}",
+        crate::process::shell_quote(&env.python.to_string_lossy())
+    ));
+    report
 }
 
 /// Where a failed local run's own words are.

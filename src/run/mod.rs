@@ -3,24 +3,19 @@
 //! anything is built or sent.
 
 pub mod databricks;
+pub mod entry;
 pub mod local;
 mod request;
+pub mod tags;
+mod timeout;
 
-use std::time::Duration;
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::manifest::TargetKind;
 use crate::output::Output;
 use crate::session::Session;
 
 pub use request::{Finished, RunRequest};
-
-/// Parses `--timeout` (at most the Jobs API's limit).
-pub fn timeout(text: Option<&str>) -> Result<Option<Duration>> {
-    text.map(crate::follow::parse_duration)
-        .transpose()
-        .map_err(|e| Error::usage(format!("--timeout {e}")))
-}
+pub use timeout::{MAX_TIMEOUT_SECS, parse_duration, timeout};
 
 /// Runs the entry point on the session's target.
 pub fn run(session: &Session, request: &RunRequest<'_>, output: &Output) -> Result<Finished> {

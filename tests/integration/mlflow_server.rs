@@ -80,7 +80,7 @@ fn the_run_lifecycle_as_mlflow_itself_answers_it() {
         .set_tag(&run, &format!("mlops.wheel.{file}"), "abc")
         .unwrap_err();
     assert!(raw.is("INVALID_PARAMETER_VALUE"), "{raw}");
-    m.set_tag(&run, &cargo_mlops::submit::wheel_tag(file), "abc")
+    m.set_tag(&run, &cargo_mlops::run::tags::wheel_tag(file), "abc")
         .unwrap();
 
     assert_eq!(m.status(&run).unwrap(), "RUNNING");
