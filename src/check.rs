@@ -142,7 +142,7 @@ fn report_wheel_paths(
     let project = &prepared.project;
     let mut files: Vec<(&std::path::Path, Vec<String>)> = Vec::new();
     match &project.env {
-        crate::project::Env::Conda(f) | crate::project::Env::Python(f) => {
+        crate::manifest::project::Env::Conda(f) | crate::manifest::project::Env::Python(f) => {
             files.push((&f.path, crate::render::placeholder::strings(&f.value)));
         }
         _ => {}
@@ -182,7 +182,7 @@ fn report_wheel_paths(
 /// job cluster, as MLflow's Databricks backend reads it).
 pub fn existing_cluster(
     plan: &Plan,
-    project: &crate::project::MlflowProject,
+    project: &crate::manifest::project::MlflowProject,
 ) -> Option<(String, String)> {
     match &plan.compute {
         crate::manifest::Compute::ExistingCluster { cluster_id } => Some((
@@ -211,7 +211,7 @@ pub fn existing_cluster(
 pub fn existing_cluster_runtime(
     client: &crate::databricks::Client,
     plan: &Plan,
-    project: &crate::project::MlflowProject,
+    project: &crate::manifest::project::MlflowProject,
 ) -> Result<()> {
     let Some((cluster_id, named_by)) = existing_cluster(plan, project) else {
         return Ok(());
@@ -272,8 +272,9 @@ fn known_wheels(
 
 /// The Python the project's own environment file asks for: the file (for messages) and the
 /// version as written.
-fn requested_python(project: &crate::project::MlflowProject) -> Option<(String, String)> {
-    let (crate::project::Env::Conda(file) | crate::project::Env::Python(file)) = &project.env
+fn requested_python(project: &crate::manifest::project::MlflowProject) -> Option<(String, String)> {
+    let (crate::manifest::project::Env::Conda(file) | crate::manifest::project::Env::Python(file)) =
+        &project.env
     else {
         return None;
     };
@@ -325,7 +326,7 @@ fn python_request_warning(
 pub fn target_python(
     plan: &Plan,
     manifest: &crate::manifest::Manifest,
-    project: &crate::project::MlflowProject,
+    project: &crate::manifest::project::MlflowProject,
     client: Option<&crate::databricks::Client>,
 ) -> Result<Option<(crate::build::tags::Version, String)>> {
     use crate::render::runtimes;

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::diagnostic::Diagnostic;
+use crate::support::diagnostic::Diagnostic;
 
 /// What went wrong, from the point of view of whoever reads the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

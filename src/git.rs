@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use crate::naming::GitHead;
-use crate::process::{Cmd, CmdError};
+use crate::support::naming::GitHead;
+use crate::support::process::{Cmd, CmdError};
 
 fn git(dir: &Path) -> Cmd {
     // A repository owned by another user (CI containers) makes git refuse to answer;

@@ -4,49 +4,43 @@
 //! The library never prints directly: everything shown goes through [`output`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod adopt;
-pub mod atomic;
-pub mod build;
-pub mod check;
-pub mod ci;
+// Invocation: the command line, one run of the tool, what it is asked to do.
 pub mod cli;
 pub mod commands;
-pub mod compare;
-pub mod databricks;
-pub mod diagnostic;
-pub mod environment;
 pub mod error;
-pub mod experiment;
-pub mod follow;
-pub mod gc;
-pub mod git;
-pub mod history;
-pub mod hook;
-pub mod interrupt;
-pub mod jobs;
-pub mod launch;
-pub mod manifest;
-pub mod naming;
-pub mod output;
 pub mod params;
-pub mod paths;
-pub mod pipeline;
 pub mod plan;
-pub mod process;
-pub mod project;
+pub mod session;
+
+// The project as written.
+pub mod manifest;
+
+// The stages, in the order a run meets them.
+pub mod build;
+pub mod pipeline;
 pub mod publish;
-pub mod records;
-pub mod release;
-pub mod remote;
 pub mod render;
 pub mod run;
-pub mod scaffold;
-pub mod session;
+
+// What follows a run: its history, releases, production jobs, housekeeping, checks.
+pub mod check;
+pub mod ci;
+pub mod gc;
+pub mod history;
+pub mod hook;
+pub mod init;
+pub mod jobs;
+pub mod release;
+
+// The platform clients.
+pub mod databricks;
+pub mod environment;
+pub mod git;
 pub mod store;
-pub mod submit;
-pub mod templates;
-pub mod time;
-pub mod tools;
+
+// Helpers, and the one place that prints.
+pub mod output;
+pub mod support;
 
 use std::ffi::OsString;
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::suggestion;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryPoint, ParamType};
+use crate::support::diagnostic::suggestion;
 
 /// Splits `name=value` arguments (the value may itself contain `=`).
 pub fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>> {

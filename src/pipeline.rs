@@ -12,9 +12,9 @@ use crate::manifest::{Manifest, TargetKind};
 use crate::output::Output;
 use crate::plan::{Plan, PlannedWheel};
 use crate::publish::{self, Artifact, Published};
-use crate::records::{DeployRecord, RecordedFile};
 use crate::render::{self, LAUNCHER_FILE, Rendered};
 use crate::session::{OpenStore, Prepared, Session};
+use crate::support::records::{DeployRecord, RecordedFile};
 
 /// What a deploy did, for `--json` and for `run`.
 #[derive(Clone, Debug, Serialize)]
@@ -30,7 +30,7 @@ pub struct Deployment {
     pub requests: u64,
     pub payload_bytes: u64,
     /// The lease that keeps `gc` away while the deploy's files are not yet recorded (see
-    /// [`crate::records::Lease`]); `None` once ended, or when none was needed.
+    /// [`crate::support::records::Lease`]); `None` once ended, or when none was needed.
     #[serde(skip)]
     pub lease: Option<String>,
     /// The rendered project the tarball was made from (for `run`).
@@ -327,7 +327,7 @@ pub fn deploy_record(plan: &Plan, published: &[Published]) -> DeployRecord {
         branch_slug: plan.branch_slug.clone(),
         commit: plan.commit.clone(),
         dirty: plan.dirty.clone(),
-        time: crate::time::rfc3339(crate::time::now_secs()),
+        time: crate::support::time::rfc3339(crate::support::time::now_secs()),
         experiment: plan.experiment.clone(),
         wheels: published
             .iter()
@@ -371,9 +371,9 @@ pub fn deploy(
     let (store, client) = (&open.store, &open.client);
     claim_root(store.as_ref(), plan)?;
     let record_path = planned.record.clone();
-    let old_record = store
-        .read_small(&record_path)?
-        .and_then(|bytes| crate::records::parse::<DeployRecord>("deploy record", &bytes).ok());
+    let old_record = store.read_small(&record_path)?.and_then(|bytes| {
+        crate::support::records::parse::<DeployRecord>("deploy record", &bytes).ok()
+    });
     // A redeploy whose files its own record names already needs no lease (and so sends no
     // payload at all); any other deploy is leased before its first file is looked at.
     let dests: Vec<String> = artifacts.iter().map(|a| a.dest.clone()).collect();
@@ -389,14 +389,14 @@ pub fn deploy(
     let published = publish::publish_all(store.as_ref(), &artifacts, output).inspect_err(|_| {
         // Nothing will record these files: the lease goes with the deploy (after Ctrl-C
         // too, which stops new work, not this clean-up).
-        if let (true, Some(c)) = (crate::interrupt::requested(), client) {
+        if let (true, Some(c)) = (crate::support::interrupt::requested(), client) {
             c.clean_up_after_interrupt();
         }
         end_lease(store.as_ref(), &mut lease, output);
     })?;
     drop(group);
     let record = deploy_record(plan, &published);
-    crate::interrupt::check()?;
+    crate::support::interrupt::check()?;
     // A redeploy of the same commit with the same files keeps the first record (and its
     // time), so an unchanged redeploy sends no payload at all.
     if !old_record.is_some_and(|old| old.same_as(&record)) {
@@ -508,13 +508,13 @@ fn take_lease(store: &dyn crate::store::Store, plan: &Plan, paths: &[String]) ->
     let path = format!(
         "{}/{}/{}.json",
         plan.branch_artifacts.trim_end_matches('/'),
-        crate::records::LEASES,
+        crate::support::records::LEASES,
         uuid::Uuid::new_v4().simple()
     );
-    let lease = crate::records::Lease {
+    let lease = crate::support::records::Lease {
         project: Some(plan.project.clone()),
-        time: crate::time::rfc3339(crate::time::now_secs()),
-        expires_ms: crate::time::now_ms() + crate::records::LEASE_TTL_MS,
+        time: crate::support::time::rfc3339(crate::support::time::now_secs()),
+        expires_ms: crate::support::time::now_ms() + crate::support::records::LEASE_TTL_MS,
         paths: paths.to_vec(),
         tool: format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
     };
@@ -542,8 +542,8 @@ pub fn end_lease(store: &dyn crate::store::Store, lease: &mut Option<String>, ou
 /// Writes the project tarball to `path` whole or not at all (a temporary file beside it,
 /// persisted into place); returns its hash and size.
 pub fn write_tarball(rendered: &Rendered, path: &Path) -> Result<render::tarball::Written> {
-    let tmp = crate::atomic::temp_beside(path)?;
+    let tmp = crate::support::atomic::temp_beside(path)?;
     let written = rendered.tarball(std::io::BufWriter::new(tmp.as_file()))?;
-    crate::atomic::persist(tmp, path)?;
+    crate::support::atomic::persist(tmp, path)?;
     Ok(written)
 }

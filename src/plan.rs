@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::manifest::{EntryPoint, Install, Manifest, Target, TargetKind};
-use crate::naming::Branch;
+use crate::support::naming::Branch;
 
 /// The resolved plan of one invocation.
 #[derive(Clone, Debug, Serialize)]
@@ -63,7 +63,7 @@ pub struct Plan {
     pub entry_point: Option<EntryPoint>,
     /// How the launcher runs it, with the parameters filled in.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub launch: Option<crate::launch::Entry>,
+    pub launch: Option<crate::run::launch::Entry>,
     /// Every parameter of that entry point: the `-P` values, type-checked, and the defaults.
     pub parameters: BTreeMap<String, String>,
 }
@@ -161,7 +161,10 @@ impl Plan {
             entry_points: inputs.entry_points,
             entry: inputs.entry.map(str::to_string),
             launch: inputs.entry_point.as_ref().map(|e| {
-                crate::launch::classify(&crate::launch::render_command(e, &inputs.parameters))
+                crate::run::launch::classify(&crate::run::launch::render_command(
+                    e,
+                    &inputs.parameters,
+                ))
             }),
             entry_point: inputs.entry_point,
             parameters: inputs.parameters,
@@ -199,7 +202,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::naming::{self, Source};
+    use crate::support::naming::{self, Source};
 
     fn manifest() -> Manifest {
         crate::manifest::parse(

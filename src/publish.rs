@@ -119,7 +119,7 @@ pub fn publish_all(
         }
     }
     if out.len() != artifacts.len() {
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         return Err(Error::remote(
             "publishing stopped before every file was written",
         ));

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
 use crate::git;
+use crate::manifest::project::MlflowProject;
 use crate::manifest::{self, Manifest};
-use crate::naming::{self, Branch};
 use crate::output::Output;
 use crate::plan::{Inputs, Plan, PlannedWheel};
-use crate::project::MlflowProject;
-use crate::tools::{self, Python};
+use crate::support::naming::{self, Branch};
+use crate::support::tools::{self, Python};
 
 /// What every command shares: the global flags, the output channel and where we started.
 pub struct Session {
@@ -48,11 +48,13 @@ impl Session {
         let mut text = format!("cargo mlops {args}");
         if target != crate::manifest::defaults::TARGET {
             text.push_str(" --target ");
-            text.push_str(&crate::process::shell_quote(target));
+            text.push_str(&crate::support::process::shell_quote(target));
         }
         if let Some(path) = &self.global.manifest_path {
             text.push_str(" --manifest-path ");
-            text.push_str(&crate::process::shell_quote(&path.to_string_lossy()));
+            text.push_str(&crate::support::process::shell_quote(
+                &path.to_string_lossy(),
+            ));
         }
         text
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::process::{Cmd, CmdError};
+use crate::support::process::{Cmd, CmdError};
 
 use super::backend::{self, Backend};
 

@@ -242,7 +242,7 @@ impl HashMemo {
             return;
         }
         if let Ok(json) = serde_json::to_vec(self) {
-            let _ = crate::atomic::write(path, &json);
+            let _ = crate::support::atomic::write(path, &json);
         }
     }
 

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::manifest::Install;
 use crate::output::Output;
 use crate::plan::PlannedWheel;
-use crate::process::{Cmd, CmdError, tail};
-use crate::tools::{self, Python};
+use crate::support::process::{Cmd, CmdError, tail};
+use crate::support::tools::{self, Python};
 
 use backend::{Backend, BuildSystem};
 use cache::{Cache, Entry};
@@ -214,7 +214,7 @@ pub fn predicted_file(spec: &PlannedWheel, python: &Python) -> Result<Option<Str
         Some(tags::Version { major, minor }) => {
             format!("{dist}-*-cp{major}{minor}-abi3-linux_x86_64.whl")
         }
-        None => match crate::tools::python_version(python) {
+        None => match crate::support::tools::python_version(python) {
             Some(tags::Version { major, minor }) => {
                 format!("{dist}-*-cp{major}{minor}-cp{major}{minor}-linux_x86_64.whl")
             }

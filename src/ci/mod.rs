@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::output::Output;
 use crate::output::ci::System;
 use crate::pipeline::Deployment;
-use crate::records::RunReport;
+use crate::support::records::RunReport;
 
 /// Every output a command sets (run, deploy, release and promote): what the GitHub Action
 /// (`action.yml`) passes on, checked by `tests/integration/recipes.rs`.

@@ -1,7 +1,7 @@
 //! The Markdown summaries of a run and a deploy, for a CI run's summary page.
 
 use crate::pipeline::Deployment;
-use crate::records::RunReport;
+use crate::support::records::RunReport;
 
 /// Text safe inside a Markdown table cell.
 fn cell(text: &str) -> String {

@@ -1,8 +1,8 @@
 //! `cargo mlops compare [RUN] [--base BRANCH]`: the branch's run beside the base branch's.
 
 use crate::cli::CompareArgs;
-use crate::compare::{self, Request};
 use crate::error::Result;
+use crate::history::compare::{self, Request};
 use crate::history::table;
 use crate::session::Session;
 

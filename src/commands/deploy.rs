@@ -7,7 +7,7 @@ use crate::pipeline;
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &DeployArgs) -> Result<()> {
-    crate::interrupt::install();
+    crate::support::interrupt::install();
     let output = session.output.clone().with_json(args.json);
     let prepared = session.prepare(None, &[])?;
     if args.dry_run {

@@ -7,7 +7,7 @@ use crate::output::human_bytes;
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
-    crate::interrupt::install();
+    crate::support::interrupt::install();
     let output = session.output.clone().with_json(args.json);
     let report = gc::collect(
         session,
@@ -71,7 +71,7 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
         if args.remote != "origin" {
             again.push_str(&format!(
                 " --remote {}",
-                crate::process::shell_quote(&args.remote)
+                crate::support::process::shell_quote(&args.remote)
             ));
         }
         format!(

@@ -6,8 +6,12 @@ use crate::session::Session;
 
 pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
     if args.adopt {
-        let name =
-            crate::adopt::adopt(&session.cwd, args.name.clone(), args.force, &session.output)?;
+        let name = crate::init::adopt::adopt(
+            &session.cwd,
+            args.name.clone(),
+            args.force,
+            &session.output,
+        )?;
         session.output.status(
             "Finished",
             format!(
@@ -16,7 +20,7 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let name = crate::scaffold::write(
+    let name = crate::init::scaffold::write(
         &session.cwd,
         args.name.as_deref(),
         args.force,

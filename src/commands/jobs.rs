@@ -2,12 +2,12 @@
 
 use crate::cli::{JobsAction, JobsArgs};
 use crate::error::{Error, Result};
-use crate::follow::Ended;
 use crate::output::Output;
+use crate::run::follow::Ended;
 use crate::session::Session;
 
 pub fn run(session: &Session, args: &JobsArgs) -> Result<()> {
-    crate::interrupt::install();
+    crate::support::interrupt::install();
     match &args.action {
         JobsAction::Deploy {
             name,

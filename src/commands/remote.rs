@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::cli::{RemoteRunArgs, StatusArgs};
 use crate::error::Result;
-use crate::remote;
+use crate::run::remote;
 use crate::session::Session;
 
 pub fn status(session: &Session, args: &StatusArgs) -> Result<()> {

@@ -35,7 +35,7 @@ pub fn run(session: &Session, args: &RenderArgs) -> Result<()> {
             "{} for target `{}` into {}",
             prepared.plan.project,
             prepared.plan.target,
-            crate::paths::display_path(&out).display()
+            crate::support::paths::display_path(&out).display()
         ),
     );
     Ok(())

@@ -4,12 +4,12 @@
 use crate::cli::RunArgs;
 use crate::error::Result;
 use crate::output::Output;
-use crate::records::RunReport;
 use crate::run::{self, RunRequest};
 use crate::session::Session;
+use crate::support::records::RunReport;
 
 pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
-    crate::interrupt::install();
+    crate::support::interrupt::install();
     let output = session.output.clone().with_json(args.json);
     let request = RunRequest {
         entry: &args.entry,
@@ -28,17 +28,17 @@ pub fn run(session: &Session, args: &RunArgs) -> Result<()> {
     // In a pull request build, how this run compares with the target branch's.
     if output.ci().is_some()
         && report.result != "SUBMITTED"
-        && crate::compare::in_pull_request(&|k| std::env::var(k).ok())
+        && crate::history::compare::in_pull_request(&|k| std::env::var(k).ok())
     {
-        let compared = crate::compare::compare(
+        let compared = crate::history::compare::compare(
             session,
-            &crate::compare::Request {
+            &crate::history::compare::Request {
                 run: Some(&report.mlflow_run_id),
                 entry: None,
                 base: None,
             },
         )
-        .and_then(|c| crate::ci::publish_summary(&crate::compare::markdown(&c), &output));
+        .and_then(|c| crate::ci::publish_summary(&crate::history::compare::markdown(&c), &output));
         if let Err(e) = compared {
             output.warn(format!("cannot compare the run with its base branch: {e}"));
         }

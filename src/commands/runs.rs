@@ -96,7 +96,7 @@ fn rows(runs: &[RunRow], metrics: &[String], shared: bool) -> Vec<Vec<String>> {
         let mut row = vec![
             r.run_id.chars().take(12).collect(),
             r.start_ms
-                .map_or("-".into(), |ms| crate::time::rfc3339(ms / 1000)),
+                .map_or("-".into(), |ms| crate::support::time::rfc3339(ms / 1000)),
             r.status.clone(),
             r.entry.clone().unwrap_or_else(|| "-".into()),
             r.commit

@@ -172,7 +172,7 @@ impl Client {
     }
 
     pub(super) fn stopped(&self) -> bool {
-        crate::interrupt::requested() && !self.cleaning_up.load(Ordering::SeqCst)
+        crate::support::interrupt::requested() && !self.cleaning_up.load(Ordering::SeqCst)
     }
 
     /// The bearer token, fetched (OAuth M2M, Azure CLI) when missing or about to expire.
@@ -419,7 +419,7 @@ impl Client {
         };
         self.count(payload);
         let resp = builder.timeout(REQUEST_TIMEOUT).send().map_err(|e| {
-            if crate::interrupt::requested() {
+            if crate::support::interrupt::requested() {
                 ApiError::cancelled(&self.host, req.path)
             } else {
                 ApiError::transport(&self.host, req.path, &e)

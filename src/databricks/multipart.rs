@@ -58,7 +58,7 @@ pub enum NotDone {
 
 /// An hour from now, as `expire_time` takes it (`_get_upload_url_expire_time`).
 fn expire_time() -> String {
-    crate::time::rfc3339(crate::time::now_secs() + 3600)
+    crate::support::time::rfc3339(crate::support::time::now_secs() + 3600)
 }
 
 impl Client {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::auth::{AZURE_DATABRICKS_RESOURCE, Method};
 use super::error::ApiError;
 use super::secret::Secret;
-use crate::process::{Cmd, CmdError};
+use crate::support::process::{Cmd, CmdError};
 
 /// How early before its expiry a fetched token is replaced.
 const REFRESH_BEFORE: Duration = Duration::from_secs(60);

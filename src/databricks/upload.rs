@@ -35,7 +35,7 @@ fn pieces(
             if let Some(h) = head.take() {
                 return Some((Ok(h), (None, body, tail, sent, progress)));
             }
-            if crate::interrupt::requested() {
+            if crate::support::interrupt::requested() {
                 return Some((
                     Err(std::io::Error::other("interrupted by Ctrl-C")),
                     (None, body, None, sent, progress),

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::tools::{self, Python};
+use crate::support::tools::{self, Python};
 
 /// The interpreter chosen, and a warning when the one asked for is not installed.
 pub struct Chosen {
@@ -101,7 +101,7 @@ fn candidates(
         out.extend(found.into_iter().rev());
     }
     if let Some(uv) = tools::resolve(Path::new("uv"), env("PATH").as_deref()) {
-        let asked = crate::process::Cmd::new(&uv)
+        let asked = crate::support::process::Cmd::new(&uv)
             .args(["python", "find", &format!("{}.{}", want.major, want.minor)])
             .env("UV_PYTHON_DOWNLOADS", "never")
             .read();

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::build::wheel_file::{WheelName, hex};
 use crate::error::{Error, Result};
 use crate::output::Output;
-use crate::process::{Cmd, CmdError, tail};
-use crate::tools::{self, Python};
+use crate::support::process::{Cmd, CmdError, tail};
+use crate::support::tools::{self, Python};
 
 pub use stale::{Stale, stale};
 
@@ -195,7 +195,10 @@ pub fn newest_python(state_dir: &Path) -> Option<PathBuf> {
 
 /// Marks an environment as used now (its modification time is what `gc` reads).
 fn touch(path: &Path) -> Result<()> {
-    fs_err::write(path, crate::time::rfc3339(crate::time::now_secs()))?;
+    fs_err::write(
+        path,
+        crate::support::time::rfc3339(crate::support::time::now_secs()),
+    )?;
     Ok(())
 }
 

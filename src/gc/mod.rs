@@ -16,11 +16,11 @@ use serde::Serialize;
 use crate::databricks::jobs::Jobs;
 use crate::error::{Error, Result};
 use crate::manifest::TargetKind;
-use crate::naming;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::session::{Prepared, Session};
 use crate::store::{Store, owner};
+use crate::support::naming;
 pub use folders::{Doomed, Owner, Planned, Rules, Skipped, TEMP_AGE_MS, plan, tree};
 pub use records::JobFiles;
 use records::{content_folder_of, leases};
@@ -99,7 +99,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
             },
             live_slugs: &live_slugs,
             keep_ms,
-            now_ms: crate::time::now_ms(),
+            now_ms: crate::support::time::now_ms(),
             running: &running,
             job_paths: &footprint.job_paths,
         },
@@ -279,7 +279,8 @@ impl Local {
             session.suggest(target, "run --entry NAME"),
         );
         let experiments = local_experiments::plan(&state, &registry, &target.project, live_slugs)?;
-        let environments = crate::environment::stale(&state, keep_ms, crate::time::now_ms())?;
+        let environments =
+            crate::environment::stale(&state, keep_ms, crate::support::time::now_ms())?;
         Ok(Local {
             registry: Some(registry),
             experiments,
@@ -313,10 +314,10 @@ fn delete_doomed(
     let mut deleted = Vec::new();
     let mut leased_now: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for d in doomed {
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         let branch_folder = branch_folder_of(root, &d.path);
         if !leased_now.contains_key(&branch_folder) {
-            let leases = leases(store, &branch_folder, crate::time::now_ms())?;
+            let leases = leases(store, &branch_folder, crate::support::time::now_ms())?;
             leased_now.insert(branch_folder.clone(), leases.leased);
         }
         let leased = &leased_now[&branch_folder];
@@ -344,7 +345,7 @@ fn delete_environments(
 ) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
     for e in environments {
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         fs_err::remove_dir_all(&e.path)?;
         deleted.push(e.path.display().to_string());
         output.status(

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::Result;
-use crate::records::{DeployRecord, Lease, RunRecord};
 use crate::store::{Listing, Store};
+use crate::support::records::{DeployRecord, Lease, RunRecord};
 
 /// A job that may still read files: where its run record is, and the paths it uses.
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ fn records<T: serde::de::DeserializeOwned>(
         let Some(bytes) = store.read_small(&entry.path)? else {
             continue;
         };
-        if let Ok(record) = crate::records::parse::<T>(&entry.path, &bytes) {
+        if let Ok(record) = crate::support::records::parse::<T>(&entry.path, &bytes) {
             out.push((entry, record));
         }
     }
@@ -83,7 +83,7 @@ pub(super) fn leases(store: &dyn Store, branch_folder: &str, now_ms: i64) -> Res
     let mut leased = BTreeSet::new();
     let mut expired = Vec::new();
     let mut projects = Vec::new();
-    let folder = format!("{branch_folder}/{}", crate::records::LEASES);
+    let folder = format!("{branch_folder}/{}", crate::support::records::LEASES);
     for (entry, lease) in records::<Lease>(store, &folder)? {
         projects.push(lease.project.clone());
         if lease.expires_ms > now_ms {

@@ -269,13 +269,13 @@ pub fn execute(
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for j in &planned.jobs {
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         (JobDefs { client }).delete(j.job_id)?;
         output.status("Deleted", format!("job {} ({})", j.name, j.job_id));
         done.push(format!("job {}", j.job_id));
     }
     for e in &planned.experiments {
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         match client.post_json(
             "/api/2.0/mlflow/experiments/delete",
             json!({ "experiment_id": e.experiment_id }),

@@ -32,7 +32,7 @@ pub fn list(session: &Session, plan: &Plan, limit: usize, filter: Option<&str>) 
         let Ok(state) = jobs.get(job_run) else {
             continue;
         };
-        if let Some(status) = crate::remote::reconcile(&client, &state, &session.output)? {
+        if let Some(status) = crate::run::remote::reconcile(&client, &state, &session.output)? {
             run.status = status.to_string();
         }
     }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::{Listed, RunRow};
 use crate::error::{Error, Result};
-use crate::process::Cmd;
 use crate::session::Prepared;
+use crate::support::process::Cmd;
 
 const SEARCH: &str = include_str!("../../templates/search_runs.py");
 

@@ -3,6 +3,7 @@
 //! run beside its base's). Databricks is asked over the MLflow REST API; the local store is
 //! read from its SQLite file (or through MLflow's own client when it cannot be).
 
+pub mod compare;
 mod databricks;
 mod local;
 mod rest;

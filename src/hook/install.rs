@@ -13,7 +13,7 @@ pub const PREVIOUS: &str = "pre-push.mlops-previous";
 
 /// The hook script: runs the previous hook first (with the same stdin), then ours.
 pub fn script(binary: &Path) -> String {
-    let bin = crate::process::shell_quote(&binary.to_string_lossy());
+    let bin = crate::support::process::shell_quote(&binary.to_string_lossy());
     format!(
         r#"#!/bin/sh
 {MARKER}: checks each pushed branch before it leaves this machine.

@@ -351,9 +351,9 @@ fn apply(
     let plan = &prepared.plan;
     let user = Workspace { client }.me()?;
     // The experiment exists before the first scheduled run (the launcher would make it too).
-    let (experiment, _) = crate::experiment::ensure(client, plan, &user)?;
-    let (cluster, pip) = crate::submit::rendered_compute(deployment)?;
-    let launcher = crate::submit::launcher_path(client, plan, deployment, &user, output)?;
+    let (experiment, _) = crate::run::experiment::ensure(client, plan, &user)?;
+    let (cluster, pip) = crate::run::submit::rendered_compute(deployment)?;
+    let launcher = crate::run::submit::launcher_path(client, plan, deployment, &user, output)?;
     let repo_url = crate::git::remote_url(&plan.mlproject);
     let mut plan_for_job = plan.clone();
     plan_for_job.experiment = experiment;
@@ -462,7 +462,7 @@ pub fn run(
     session: &Session,
     name: &str,
     output: &Output,
-) -> Result<(u64, u64, crate::follow::Ended)> {
+) -> Result<(u64, u64, crate::run::follow::Ended)> {
     let (client, prepared, _, found) = deployed(session, name, output)?;
     let Some(job) = found else {
         return Err(Error::usage(format!(
@@ -476,7 +476,7 @@ pub fn run(
     let token = uuid::Uuid::new_v4().simple().to_string();
     let run_id = JobDefs { client: &client }.run_now(job.job_id, &token)?;
     output.status("Started", format!("run {run_id} of job {}", job.job_id));
-    let ended = crate::follow::follow(&Jobs { client: &client }, run_id, None, output)?;
+    let ended = crate::run::follow::follow(&Jobs { client: &client }, run_id, None, output)?;
     Ok((job.job_id, run_id, ended))
 }
 

@@ -6,12 +6,12 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::launch::{Launch, NewRun, RunRef};
 use crate::manifest::jobs::Job;
 use crate::manifest::release::Release;
 use crate::pipeline::Deployment;
 use crate::plan::Plan;
-use crate::submit;
+use crate::run::launch::{Launch, NewRun, RunRef};
+use crate::run::submit;
 
 /// The tags that find a job: its project, its name and its branch's slug; never its display
 /// name, which a user may change in the UI.

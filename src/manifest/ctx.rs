@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use crate::diagnostic::{Diagnostic, closest, quote_list};
+use crate::support::diagnostic::{Diagnostic, closest, quote_list};
 
 /// The manifest being read: its shown path and text, for diagnostics that point into it.
 pub(super) struct Ctx<'a> {

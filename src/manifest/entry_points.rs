@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::ctx::Ctx;
 use super::model::{EntryPoint, ParamType, Parameter};
 use super::raw;
-use crate::diagnostic::suggestion;
 use crate::error::{Error, Result};
+use crate::support::diagnostic::suggestion;
 
 pub(super) fn resolve_entry_point(
     raw: raw::RawEntryPoint,

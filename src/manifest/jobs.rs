@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use crate::diagnostic::suggestion;
 use crate::error::{Error, Result};
+use crate::support::diagnostic::suggestion;
 
 /// `[jobs.<name>]` as written.
 #[derive(Debug, Deserialize, JsonSchema)]

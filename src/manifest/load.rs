@@ -6,8 +6,8 @@ use super::ctx::Ctx;
 use super::defaults::MANIFEST_FILE;
 use super::model::Manifest;
 use super::raw::RawManifest;
-use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
+use crate::support::diagnostic::Diagnostic;
 
 /// Finds `mlops.toml` in `start` or the nearest folder above it, as cargo finds Cargo.toml.
 pub fn find(start: &Path) -> Result<PathBuf> {
@@ -29,7 +29,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
 /// Reads, parses and validates the manifest at `path`, including the paths it names.
 pub fn load(path: &Path) -> Result<Manifest> {
-    let shown = crate::paths::display_path(&crate::paths::absolute(path));
+    let shown = crate::support::paths::display_path(&crate::support::paths::absolute(path));
     let cannot_read = |e: std::io::Error| {
         Error::usage(format!("cannot read manifest: {e}"))
             .with_help("pass `--manifest-path` with the path of an existing mlops.toml")
@@ -51,7 +51,7 @@ pub fn load(path: &Path) -> Result<Manifest> {
         let source = String::from_utf8_lossy(e.as_bytes()).into_owned();
         // The position in the lossy text: the same up to the first bad byte.
         Error::diagnostic(
-            crate::diagnostic::Diagnostic::at(
+            crate::support::diagnostic::Diagnostic::at(
                 &shown,
                 &source,
                 at..at + 1,
@@ -68,8 +68,8 @@ pub fn load(path: &Path) -> Result<Manifest> {
 /// Parses and validates manifest text; `path` says where it lives (for relative paths and
 /// messages). Does not touch the file system.
 pub fn parse(path: &Path, source: &str) -> Result<Manifest> {
-    let path = crate::paths::absolute(path);
-    let display_path = crate::paths::display_path(&path);
+    let path = crate::support::paths::absolute(path);
+    let display_path = crate::support::paths::display_path(&path);
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let ctx = Ctx {
         file: &display_path,

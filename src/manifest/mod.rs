@@ -9,13 +9,14 @@ mod load;
 pub mod mlproject_file;
 mod model;
 mod placeholders;
+pub mod project;
 mod raw;
 pub mod release;
 mod resolve;
 mod targets;
 
-pub use crate::diagnostic::{Diagnostic, closest, quote_list, suggestion};
-pub use crate::paths::{absolute, display_path, normalize};
+pub use crate::support::diagnostic::{Diagnostic, closest, quote_list, suggestion};
+pub use crate::support::paths::{absolute, display_path, normalize};
 pub use defaults::{MANIFEST_FILE, STATE_DIR};
 pub use load::{find, load, parse};
 pub use model::*;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::defaults;
 use super::placeholders::Template;
-use crate::diagnostic::suggestion;
 use crate::error::{Error, Result};
+use crate::support::diagnostic::suggestion;
 
 /// A validated `mlops.toml` with every default filled in.
 #[derive(Clone, Debug)]

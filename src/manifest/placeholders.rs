@@ -62,7 +62,7 @@ impl Template {
                             message: format!("unknown placeholder `{{{name}}}`"),
                             help: Some(format!(
                                 "{} (placeholders: {})",
-                                crate::diagnostic::suggestion(
+                                crate::support::diagnostic::suggestion(
                                     "placeholders",
                                     name,
                                     NAMES.iter().copied()

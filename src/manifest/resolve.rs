@@ -13,9 +13,9 @@ use super::model::*;
 use super::raw::RawCluster;
 use super::raw::{self, RawManifest};
 use super::targets::{builtin_local_target, resolve_target};
-use crate::diagnostic::{Diagnostic, suggestion};
 use crate::error::{Error, Result};
-use crate::paths::normalize;
+use crate::support::diagnostic::{Diagnostic, suggestion};
+use crate::support::paths::normalize;
 
 pub(super) fn resolve(
     raw: RawManifest,

@@ -245,9 +245,9 @@ impl Output {
 }
 
 /// Text from outside (a manifest, a branch name, an API answer) as it may reach a terminal:
-/// control characters escaped (see [`crate::diagnostic::escape_controls`]).
+/// control characters escaped (see [`crate::support::diagnostic::escape_controls`]).
 fn clean(text: &impl std::fmt::Display) -> String {
-    crate::diagnostic::escape_controls(&text.to_string()).into_owned()
+    crate::support::diagnostic::escape_controls(&text.to_string()).into_owned()
 }
 
 /// Sizes as people read them (`812 B`, `1.90 KiB`, `30.00 MiB`): indicatif's `HumanBytes`.

@@ -74,10 +74,13 @@ pub(super) fn missing(
         .map(|(metric, used_by)| MissingMetric {
             metric: metric.to_string(),
             used_by,
-            closest: crate::diagnostic::closest(metric, run.metrics.keys().map(String::as_str))
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
+            closest: crate::support::diagnostic::closest(
+                metric,
+                run.metrics.keys().map(String::as_str),
+            )
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         })
         .collect()
 }

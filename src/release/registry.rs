@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::process::Cmd;
+use crate::support::process::Cmd;
 
 /// A model version, with its run's metrics.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -92,7 +92,7 @@ impl Local {
                 .with_help(format!("make a run first with `{}`", self.make_a_run))
         })?;
         let out = Cmd::new(python)
-            .args(["-c", crate::templates::LAUNCHER, "--registry"])
+            .args(["-c", crate::support::templates::LAUNCHER, "--registry"])
             .arg(op.to_string())
             .arg("--tracking-uri")
             .arg(&self.tracking_uri)
@@ -102,12 +102,12 @@ impl Local {
             .output();
         if let Err(e) = out {
             let why = match &e {
-                crate::process::CmdError::Failed { output, .. } => {
+                crate::support::process::CmdError::Failed { output, .. } => {
                     if let Some(said) = plain_error(&output.stderr) {
                         return Err(said);
                     }
                     // MLflow's own words are the last lines of its traceback.
-                    format!("\n{}", crate::process::tail(&output.stderr, 15))
+                    format!("\n{}", crate::support::process::tail(&output.stderr, 15))
                 }
                 _ => format!(": {e}"),
             };

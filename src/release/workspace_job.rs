@@ -18,10 +18,10 @@ use crate::databricks::Client;
 use crate::databricks::jobs::{Jobs, RunState};
 use crate::databricks::workspace::Workspace;
 use crate::error::{Error, Result};
-use crate::follow::{self, Ended};
 use crate::output::Output;
 use crate::plan::Plan;
-use crate::submit;
+use crate::run::follow::{self, Ended};
+use crate::run::submit;
 
 /// What the launcher's registry mode prints before its answer.
 const ANSWER: &str = "cargo-mlops registry: ";
@@ -46,7 +46,7 @@ impl WorkspaceJob {
         let what = op["op"].as_str().unwrap_or("registry");
         let model = op["model"].as_str().unwrap_or("");
         let body = self.submission(op, what, model)?;
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         let jobs = Jobs { client };
         let run_id = jobs.submit(body)?;
         let state = jobs.get(run_id)?;
@@ -75,7 +75,7 @@ impl WorkspaceJob {
     fn submission(&self, op: &Value, what: &str, model: &str) -> Result<Value> {
         let client = &*self.client;
         let user = Workspace { client }.me()?;
-        let launcher = crate::templates::LAUNCHER.as_bytes();
+        let launcher = crate::support::templates::LAUNCHER.as_bytes();
         let sha = crate::build::wheel_file::hex(&Sha256::digest(launcher));
         let path =
             submit::import_launcher(client, &self.plan, &user, &sha, launcher, &self.output)?;

@@ -7,10 +7,10 @@ use super::placeholder;
 use super::text::json_text;
 use super::wheels::WheelRef;
 use crate::error::{Error, Result};
+use crate::manifest::project::MlflowProject;
 use crate::manifest::{Cluster, Install, Manifest, Workers};
 use crate::plan::Plan;
-use crate::project::MlflowProject;
-use crate::templates;
+use crate::support::templates;
 
 /// cluster.json: the project's own (either form MLflow reads) with the wheels put in, or one
 /// generated from `[cluster]`. A target's `cluster_id` replaces the new cluster.

@@ -7,10 +7,10 @@ use super::placeholder;
 use super::text::{mapping, yaml_text};
 use super::wheels::WheelRef;
 use crate::error::{Error, Result};
+use crate::manifest::project::{self, Env, MlflowProject, OwnFile};
 use crate::manifest::{Environment, Install, Manifest};
 use crate::plan::Plan;
-use crate::project::{self, Env, MlflowProject, OwnFile};
-use crate::templates;
+use crate::support::templates;
 
 /// The environment file: the project's own with the wheels put in, or one generated from
 /// `[environment]`. Returns its name and text.

@@ -9,8 +9,8 @@
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::manifest::project::{Env, MlflowProject};
 use crate::plan::Plan;
-use crate::project::{Env, MlflowProject};
 
 /// The pip lines the environment file (or `[environment] pip`) gives, with where they come
 /// from; our own wheel files are left out (they are replaced by the built ones).

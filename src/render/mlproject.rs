@@ -6,9 +6,9 @@ use serde_yaml::{Mapping, Value as Yaml};
 use super::text::yaml_text;
 use crate::error::{Error, Result};
 use crate::manifest::ParamType;
+use crate::manifest::project::{self, MlflowProject};
 use crate::plan::Plan;
-use crate::project::{self, MlflowProject};
-use crate::templates;
+use crate::support::templates;
 
 /// MLproject: the project's own, with the manifest's entry points added where it has none of
 /// that name and the environment file named; or the built-in template filled from mlops.toml.

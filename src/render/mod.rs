@@ -21,9 +21,9 @@ use crate::build::BuiltWheel;
 use crate::build::inputs;
 use crate::error::Result;
 use crate::manifest::Manifest;
+use crate::manifest::project::{self, MlflowProject};
 use crate::plan::Plan;
-use crate::project::{self, MlflowProject};
-use crate::templates;
+use crate::support::templates;
 
 pub use cluster::compute_only;
 pub use rendered::Rendered;

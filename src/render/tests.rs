@@ -4,8 +4,8 @@ use std::path::Path;
 use super::*;
 use crate::build::backend::Backend;
 use crate::manifest::Install;
-use crate::naming::{self, Branch, Source};
 use crate::plan::Inputs;
+use crate::support::naming::{self, Branch, Source};
 use serde_json::json;
 
 /// A project folder with `mlops.toml` and the given files, and its plan for `target`.

@@ -2,11 +2,11 @@
 //! writing anything: `docker_env`, DBFS on new runtimes, what serverless compute cannot carry,
 //! conda-only packages and shell entry points on Databricks.
 
-use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
+use crate::manifest::project::{Env, MlflowProject};
 use crate::manifest::{Compute, Manifest, TargetKind};
 use crate::plan::Plan;
-use crate::project::{Env, MlflowProject};
+use crate::support::diagnostic::Diagnostic;
 
 /// Checks what rendering would refuse, without writing anything; returns what works but
 /// deserves a warning.
@@ -64,7 +64,7 @@ pub fn validate(plan: &Plan, manifest: &Manifest, project: &MlflowProject) -> Re
         }
     }
     warnings.extend(conda_only_warnings(manifest, project));
-    if let Some(crate::launch::Entry::Shell { command }) = &plan.launch {
+    if let Some(crate::run::launch::Entry::Shell { command }) = &plan.launch {
         warnings.push(format!(
             "entry point `{}` runs `{command}` as a subprocess of a shell: on Databricks it has no Spark session (only a `python FILE` or `python -m MODULE` entry point runs in the task's own Python process)",
             plan.entry.as_deref().unwrap_or_default()
@@ -304,7 +304,8 @@ const CLUSTER_ONLY: &[&str] = &[
 /// A Python version the environment file asks for is not what serverless runs: the
 /// environment version decides.
 fn serverless_python_warning(project: &MlflowProject, version: &str) -> Option<String> {
-    let (crate::project::Env::Conda(file) | crate::project::Env::Python(file)) = &project.env
+    let (crate::manifest::project::Env::Conda(file) | crate::manifest::project::Env::Python(file)) =
+        &project.env
     else {
         return None;
     };

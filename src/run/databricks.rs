@@ -6,13 +6,13 @@ use crate::databricks::Client;
 use crate::databricks::jobs::{Jobs, RunState};
 use crate::databricks::mlflow::Mlflow;
 use crate::error::{Error, Result};
-use crate::follow::{self, Ended};
 use crate::output::Output;
 use crate::pipeline;
 use crate::plan::Plan;
-use crate::records::{RunRecord, RunReport};
+use crate::run::follow::{self, Ended};
+use crate::run::submit::{self, Submission};
 use crate::session::{Prepared, Session};
-use crate::submit::{self, Submission};
+use crate::support::records::{RunRecord, RunReport};
 
 use super::request::{Finished, RunRequest};
 
@@ -58,7 +58,7 @@ pub fn run(
     };
     // The job exists: after a Ctrl-C its record is still written, its id still printed,
     // and following it cancels it and ends the MLflow run KILLED.
-    if crate::interrupt::requested() {
+    if crate::support::interrupt::requested() {
         client.clean_up_after_interrupt();
     }
     output.status(
@@ -74,7 +74,7 @@ pub fn run(
         return Err(cancel_unrecorded(&client, &submission, e, output));
     }
     let report = submitted_report(plan, &client, &submission);
-    if request.no_wait && !crate::interrupt::requested() {
+    if request.no_wait && !crate::support::interrupt::requested() {
         return Ok(Finished {
             report,
             failure: None,
@@ -110,7 +110,7 @@ fn record_run(
         databricks_run_id: submission.databricks_run_id,
         mlflow_run_id: submission.mlflow_run_id.clone(),
         deploy_record: deployment.record.clone(),
-        time: crate::time::rfc3339(crate::time::now_secs()),
+        time: crate::support::time::rfc3339(crate::support::time::now_secs()),
         paths: deployment.paths(),
     };
     let written = client.even_after_interrupt(|| {
@@ -121,7 +121,7 @@ fn record_run(
                 .as_bytes(),
         )
     });
-    if crate::interrupt::requested() {
+    if crate::support::interrupt::requested() {
         client.clean_up_after_interrupt();
     }
     written
@@ -141,7 +141,11 @@ fn cancel_unrecorded(
         format!("run {}", submission.databricks_run_id),
     );
     let _ = follow::cancel_and_wait(&jobs, submission.databricks_run_id, output);
-    let _ = Mlflow { client }.end_run(&submission.mlflow_run_id, "FAILED", crate::time::now_ms());
+    let _ = Mlflow { client }.end_run(
+        &submission.mlflow_run_id,
+        "FAILED",
+        crate::support::time::now_ms(),
+    );
     Error::failed(format!(
         "cannot write the record of run {}, so it was cancelled: {cause}",
         submission.databricks_run_id
@@ -198,7 +202,7 @@ impl Ending<'_> {
             .end_run(
                 &self.submission.mlflow_run_id,
                 status,
-                crate::time::now_ms(),
+                crate::support::time::now_ms(),
             )
             .map_err(Into::into)
     }
@@ -297,7 +301,7 @@ pub fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) -> Optio
             let tail = out
                 .logs
                 .as_deref()
-                .map(|l| crate::process::tail(l, LOG_TAIL));
+                .map(|l| crate::support::process::tail(l, LOG_TAIL));
             if let Some(tail) = &tail {
                 output.block(&format!("Last {LOG_TAIL} lines of the log:"), tail);
             }

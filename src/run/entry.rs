@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::launch::{self, Entry};
 use crate::plan::Plan;
+use crate::run::launch::{self, Entry};
 
 /// What the launcher runs for the plan's entry point: its command rendered with the checked
 /// parameters, classified.

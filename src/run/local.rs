@@ -9,13 +9,13 @@ use serde::Deserialize;
 
 use crate::environment::{self, Env, bin_dir};
 use crate::error::{Error, Result};
-use crate::launch::{Launch, NewRun, RunRef};
 use crate::output::Output;
 use crate::pipeline::{self, Deployment};
 use crate::plan::Plan;
-use crate::process::Cmd;
-use crate::records::RunReport;
+use crate::run::launch::{Launch, NewRun, RunRef};
 use crate::session::{Prepared, Session};
+use crate::support::process::Cmd;
+use crate::support::records::RunReport;
 
 use super::request::{Finished, RunRequest};
 
@@ -59,7 +59,7 @@ pub fn run(
         output.warn(warning);
     }
     let env = environment::ensure_env(&state_dir, &chosen.python, &spec, output)?;
-    crate::interrupt::check()?;
+    crate::support::interrupt::check()?;
     launch(plan, &state_dir, &deployment, &env, request.entry, output)
 }
 
@@ -79,7 +79,7 @@ pub fn tracking_uri(state_dir: &Path) -> String {
 fn own_store_artifacts(state_dir: &Path, plan: &Plan) -> Option<String> {
     let ours = std::env::var("MLFLOW_TRACKING_URI").map_or(true, |v| v.is_empty());
     ours.then(|| {
-        crate::paths::absolute(&state_dir.join("mlartifacts").join(&plan.branch_slug))
+        crate::support::paths::absolute(&state_dir.join("mlartifacts").join(&plan.branch_slug))
             .to_string_lossy()
             .into_owned()
     })
@@ -138,7 +138,7 @@ fn launch(
     );
     output.verbose("Running", cmd.display());
     let (status, tail) = stream(cmd, output)?;
-    if crate::interrupt::requested() {
+    if crate::support::interrupt::requested() {
         return Err(Error::interrupted());
     }
     let result: Option<LaunchResult> = fs_err::read(result_file.path())
@@ -253,7 +253,7 @@ fn report(plan: &Plan, env: &Env, uri: &str, result: LaunchResult) -> RunReport 
     report.environment = Some(env.dir.display().to_string());
     report.ui = Some(format!(
         "{} -m mlflow ui --backend-store-uri {uri}",
-        crate::process::shell_quote(&env.python.to_string_lossy())
+        crate::support::process::shell_quote(&env.python.to_string_lossy())
     ));
     report
 }

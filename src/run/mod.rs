@@ -4,8 +4,13 @@
 
 pub mod databricks;
 pub mod entry;
+pub mod experiment;
+pub mod follow;
+pub mod launch;
 pub mod local;
+pub mod remote;
 mod request;
+pub mod submit;
 pub mod tags;
 mod timeout;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::manifest::TargetKind;
 use crate::plan::Plan;
-use crate::records::RunReport;
+use crate::support::records::RunReport;
 
 /// What to run, and how.
 #[derive(Clone, Debug)]

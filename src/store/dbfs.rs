@@ -48,7 +48,7 @@ impl Store for DbfsStore {
             } else {
                 dbfs.put_file(&tmp, local, size, true, Some(progress.clone()))?;
             }
-            crate::interrupt::check()?;
+            crate::support::interrupt::check()?;
             match dbfs.get_status(&tmp)? {
                 Some(info) if info.size == size => {}
                 other => {

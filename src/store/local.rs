@@ -41,7 +41,7 @@ impl Store for LocalStore {
         if let Some(dir) = dest.parent() {
             fs_err::create_dir_all(dir)?;
         }
-        let mut tmp = crate::atomic::temp_beside(dest)?;
+        let mut tmp = crate::support::atomic::temp_beside(dest)?;
         let mut from = fs_err::File::open(local)?;
         std::io::copy(&mut from, tmp.as_file_mut()).map_err(|e| {
             Error::io(
@@ -49,7 +49,7 @@ impl Store for LocalStore {
                 e,
             )
         })?;
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         progress(size);
         // Persisted without replacing: a file already there (a concurrent deploy) is never
         // overwritten, and the destination appears whole (a link, then the temporary name
@@ -67,7 +67,7 @@ impl Store for LocalStore {
     }
 
     fn write_small(&self, dest: &str, bytes: &[u8]) -> Result<()> {
-        crate::atomic::write(Path::new(dest), bytes)
+        crate::support::atomic::write(Path::new(dest), bytes)
     }
 
     fn read_small(&self, path: &str) -> Result<Option<Vec<u8>>> {

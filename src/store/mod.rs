@@ -83,7 +83,7 @@ pub fn publish(
         Some(existing) => return Err(wrong_size(dest, existing, size)),
         None => {}
     }
-    crate::interrupt::check()?;
+    crate::support::interrupt::check()?;
     let placed = store.place(local, size, dest, &progress())?;
     match store.size(dest)? {
         Some(existing) if existing == size => Ok(Published {

@@ -116,7 +116,7 @@ pub fn write(store: &dyn Store, root: &str, us: Deployer<'_>) -> Result<()> {
     let marker = Marker {
         project: us.project.to_string(),
         repository: us.repository.map(str::to_string),
-        time: crate::time::rfc3339(crate::time::now_secs()),
+        time: crate::support::time::rfc3339(crate::support::time::now_secs()),
         tool: format!("cargo-mlops {}", env!("CARGO_PKG_VERSION")),
     };
     store.write_small(

@@ -1,6 +1,7 @@
 """Checks request bodies our client sent against databricks-sdk-py's own request shapes.
 
-Usage: python request_bodies.py FILE, where FILE holds a JSON list of
+Usage: python request_bodies.py FILE (or --serve: a list a line on standard input, a JSON
+list of problems a line back), where FILE holds a JSON list of
 {"method", "path", "body"} objects (what the fake workspace logged). For each body of an
 endpoint the SDK has a method for, every key must be a parameter of that method, and every
 value must survive the SDK's own types: `T.from_dict(v).as_dict() == v` for a dataclass
@@ -91,9 +92,7 @@ def check(method_name, api, body, where, problems):
         roundtrip(hints.get(wire[key], typing.Any), value, f"{where}.{key}", problems)
 
 
-def main():
-    with open(sys.argv[1]) as f:
-        logged = json.load(f)
+def problems_of(logged):
     problems = []
     for entry in logged:
         body = entry.get("body")
@@ -103,7 +102,23 @@ def main():
             if entry["method"] == method and re.fullmatch(pattern, entry["path"]):
                 check(name, api, body, f"{method} {entry['path']}", problems)
                 break
-    for p in dict.fromkeys(problems):
+    return list(dict.fromkeys(problems))
+
+
+def serve():
+    """One checker for a whole test run: a JSON list a line in, a JSON list of problems a
+    line out, until standard input closes (the SDK is imported once, not per workspace)."""
+    for line in sys.stdin:
+        print(json.dumps(problems_of(json.loads(line))), flush=True)
+
+
+def main():
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
+    with open(sys.argv[1]) as f:
+        problems = problems_of(json.load(f))
+    for p in problems:
         print(p)
     sys.exit(1 if problems else 0)
 

@@ -162,7 +162,7 @@ fn which(program: &Path) -> PathBuf {
     if program.is_absolute() {
         return program.to_path_buf();
     }
-    cargo_mlops::tools::resolve(program, std::env::var_os("PATH").as_deref())
+    cargo_mlops::support::tools::resolve(program, std::env::var_os("PATH").as_deref())
         .unwrap_or_else(|| panic!("{} not on PATH", program.display()))
 }
 

@@ -102,7 +102,7 @@ fn check_json_has_the_documented_keys() {
     assert_eq!(plan["target_kind"], "databricks");
     assert_eq!(plan["branch"], "Feature/Login");
     assert_eq!(plan["branch_source"], "--branch");
-    let slug = cargo_mlops::naming::slug("Feature/Login");
+    let slug = cargo_mlops::support::naming::slug("Feature/Login");
     assert_eq!(plan["branch_slug"], slug.as_str());
     assert_eq!(plan["experiment"], format!("/Users/{{user}}/churn/{slug}"));
     assert_eq!(plan["artifacts"], "/Volumes/main/mlops/artifacts");

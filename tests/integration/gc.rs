@@ -222,7 +222,7 @@ fn gc_never_deletes_what_a_running_job_reads() {
         .success()
         .json();
     let doomed = planned(&plan);
-    let slug = |b: &str| cargo_mlops::naming::slug(b);
+    let slug = |b: &str| cargo_mlops::support::naming::slug(b);
     assert!(
         doomed.contains(&format!("dbfs:/gc/gcdemo/{}", slug("feature/done"))),
         "{doomed:?}"
@@ -314,11 +314,11 @@ fn deploys_under_a_tag_name_are_alive_while_the_tag_is() {
     let tag_folder = p
         .path()
         .join(".mlops/artifacts")
-        .join(cargo_mlops::naming::slug("v1.0"));
+        .join(cargo_mlops::support::naming::slug("v1.0"));
     let unpushed = p
         .path()
         .join(".mlops/artifacts")
-        .join(cargo_mlops::naming::slug("v0.9"));
+        .join(cargo_mlops::support::naming::slug("v0.9"));
     assert!(tag_folder.is_dir() && unpushed.is_dir());
     let plan = p.mlops(&["gc", "--json"]).success().json();
     let doomed = planned(&plan);

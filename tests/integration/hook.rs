@@ -169,7 +169,7 @@ fn the_deploy_action_deploys_the_pushed_branch_under_its_own_name() {
     let out = push(&p, &["origin", "feature/x"]);
     out.success();
     assert_has(&out.stderr, &["Deploying feature/x at"]);
-    let slug = cargo_mlops::naming::slug("feature/x");
+    let slug = cargo_mlops::support::naming::slug("feature/x");
     let records = p.path().join(format!(".mlops/artifacts/{slug}/deploys"));
     let commit = p.git_cmd(&["rev-parse", "feature/x"]);
     assert!(

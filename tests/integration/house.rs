@@ -392,6 +392,39 @@ fn functions_fit_a_screen() {
 }
 
 #[test]
+fn a_local_run_never_enters_a_databricks_only_module() {
+    let graph = graph();
+    let databricks_only = |m: &str| {
+        m.starts_with("databricks")
+            || [
+                "run::submit",
+                "run::follow",
+                "run::experiment",
+                "run::remote",
+                "run::databricks",
+            ]
+            .contains(&m)
+    };
+    // The local target's own module and what both targets share.
+    for module in [
+        "run::local",
+        "run::tags",
+        "run::entry",
+        "run::request",
+        "run::launch",
+        "run::timeout",
+    ] {
+        let imports = graph
+            .get(module)
+            .unwrap_or_else(|| panic!("no module {module}"));
+        let wrong: Vec<&String> = imports.iter().filter(|m| databricks_only(m)).collect();
+        assert!(wrong.is_empty(), "{module} imports {wrong:?}");
+    }
+    // The check can fail: the Databricks run does import them.
+    assert!(graph["run::databricks"].iter().any(|m| databricks_only(m)));
+}
+
+#[test]
 fn the_checker_sees_imports() {
     // A check that can fail: the checker resolves the paths the house test relies on.
     let mods = modules();

@@ -206,7 +206,7 @@ fn jobs_deploy_once_run_on_schedule_pause_off_main_and_keep_gc_away() {
     assert_eq!(fsettings["schedule"]["pause_status"], "PAUSED");
     assert_eq!(
         fsettings["tags"]["mlops-branch"],
-        cargo_mlops::naming::slug("feature/x").as_str()
+        cargo_mlops::support::naming::slug("feature/x").as_str()
     );
 
     // A change on main updates the job in place (reset, same id).
@@ -531,8 +531,12 @@ fn a_gone_branchs_jobs_and_experiments_are_cleaned_up_but_released_runs_stay() {
     let y = on("feature/y");
     let released = y["mlflow_run_id"].as_str().unwrap().to_string();
     ws.with_state(|s| s.add_model_version("main.ml.jobsdemo", &released));
-    let experiment_of =
-        |branch: &str| format!("/Shared/jobsdemo/{}", cargo_mlops::naming::slug(branch));
+    let experiment_of = |branch: &str| {
+        format!(
+            "/Shared/jobsdemo/{}",
+            cargo_mlops::support::naming::slug(branch)
+        )
+    };
     let id_of = |name: &str| -> String {
         ws.mlflow_experiments()
             .into_iter()
@@ -549,7 +553,7 @@ fn a_gone_branchs_jobs_and_experiments_are_cleaned_up_but_released_runs_stay() {
     let plan = mlops(&["gc", "--target", "prod", "--json"]);
     plan.success();
     let report = plan.json();
-    let slug = |b: &str| cargo_mlops::naming::slug(b);
+    let slug = |b: &str| cargo_mlops::support::naming::slug(b);
     let jobs: Vec<&Value> = report["jobs"].as_array().unwrap().iter().collect();
     assert_eq!(jobs.len(), 1, "{report}");
     assert_eq!(jobs[0]["branch_slug"], slug("feature/x").as_str());

@@ -18,6 +18,7 @@ mod compute_checks;
 mod corners;
 mod deploy;
 mod dirty;
+mod docs;
 mod environments;
 mod fidelity;
 mod gc;

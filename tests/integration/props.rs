@@ -6,7 +6,7 @@ use std::path::Path;
 
 use cargo_mlops::build::wheel_file::WheelName;
 use cargo_mlops::manifest::{self, Template};
-use cargo_mlops::naming;
+use cargo_mlops::support::naming;
 use proptest::prelude::*;
 
 fn config(cases: u32) -> ProptestConfig {
@@ -131,7 +131,7 @@ proptest! {
         std::fs::create_dir_all(dir.path().join("mlproject")).unwrap();
 
         let m = manifest::load(&dir.path().join("mlops.toml")).unwrap();
-        let project = cargo_mlops::project::MlflowProject::load(&m).unwrap();
+        let project = cargo_mlops::manifest::project::MlflowProject::load(&m).unwrap();
         let plan = cargo_mlops::plan::Plan::new(&m, cargo_mlops::plan::Inputs {
             target: None,
             branch: naming::Branch { name: branch.clone(), source: naming::Source::Flag, slug: naming::slug(&branch) },

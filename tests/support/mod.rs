@@ -161,7 +161,7 @@ impl Project {
 /// A command with no CI, branch, target or colour variables from the outer environment.
 pub fn clean_command(program: &Path) -> Command {
     let mut cmd = Command::new(program);
-    for var in cargo_mlops::naming::variables() {
+    for var in cargo_mlops::support::naming::variables() {
         cmd.env_remove(var);
     }
     for var in [

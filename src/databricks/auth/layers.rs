@@ -278,7 +278,9 @@ fn by_host(path: &Path, before: &Before<'_>, tried: &mut Vec<String>) -> Result<
         several => Err(Error::usage(format!(
             "{host}: several profiles in {} are for this host: {}",
             path.display(),
-            crate::diagnostic::quote_list(&several.iter().map(String::as_str).collect::<Vec<_>>())
+            crate::support::diagnostic::quote_list(
+                &several.iter().map(String::as_str).collect::<Vec<_>>()
+            )
         ))
         .with_help(
             "name one with `profile = \"...\"` on the target, or DATABRICKS_CONFIG_PROFILE",
@@ -388,7 +390,7 @@ fn no_such_profile(
         .filter(|k| *k != "__settings__")
         .map(String::as_str)
         .collect();
-    let near = crate::diagnostic::closest(chosen, names.iter().copied());
+    let near = crate::support::diagnostic::closest(chosen, names.iter().copied());
     let help = match near.first() {
         Some(n) => format!("did you mean `{n}`? (profiles there: {})", names.join(", ")),
         None => format!(

@@ -112,7 +112,11 @@ pub fn by_auth_type(kind: &str, from: &str, i: &Inputs<'_>) -> Result<Option<(Me
         other => {
             return Err(
                 Error::usage(format!("unknown auth_type `{other}` (from {from})")).with_help(
-                    crate::diagnostic::suggestion("auth types", other, AUTH_TYPES.iter().copied()),
+                    crate::support::diagnostic::suggestion(
+                        "auth types",
+                        other,
+                        AUTH_TYPES.iter().copied(),
+                    ),
                 ),
             );
         }

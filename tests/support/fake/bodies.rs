@@ -36,24 +36,70 @@ pub fn problems(log: &[Logged]) -> String {
     if bodies.is_empty() {
         return String::new();
     }
-    let file = tempfile::NamedTempFile::new().expect("a temporary file");
-    fs_err::write(file.path(), serde_json::to_vec(&bodies).unwrap()).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fidelity/request_bodies.py"
-    );
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(file.path())
-        .output()
-        .expect("the request body checker runs");
-    if out.status.success() {
-        String::new()
-    } else {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+    let mut checker = CHECKER.lock().unwrap_or_else(|p| p.into_inner());
+    let answer = checker
+        .get_or_insert_with(|| Checker::start(&python))
+        .check(&bodies);
+    match answer {
+        Some(problems) => problems.join("\n"),
+        None => {
+            // The checker died (its interpreter's problem, not the bodies'): say why.
+            let dead = checker.take().map(Checker::stop).unwrap_or_default();
+            format!("the request body checker stopped: {dead}")
+        }
+    }
+}
+
+/// One checker process for the whole test binary: importing databricks-sdk takes seconds,
+/// and every fake workspace is checked when it goes away.
+static CHECKER: std::sync::Mutex<Option<Checker>> = std::sync::Mutex::new(None);
+
+struct Checker {
+    child: std::process::Child,
+    /// Where the checker's standard error goes (read when it dies).
+    stderr: tempfile::NamedTempFile,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Checker {
+    fn start(python: &std::ffi::OsStr) -> Checker {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fidelity/request_bodies.py"
+        );
+        let stderr = tempfile::NamedTempFile::new().expect("a temporary file");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .arg("--serve")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr.reopen().expect("the temporary file reopens"))
+            .spawn()
+            .expect("the request body checker runs");
+        Checker {
+            stderr,
+            stdin: child.stdin.take().expect("piped"),
+            stdout: std::io::BufReader::new(child.stdout.take().expect("piped")),
+            child,
+        }
+    }
+
+    /// The problems with `bodies`, or `None` when the checker did not answer.
+    fn check(&mut self, bodies: &[serde_json::Value]) -> Option<Vec<String>> {
+        use std::io::{BufRead, Write};
+        let line = serde_json::to_string(bodies).ok()?;
+        writeln!(self.stdin, "{line}").ok()?;
+        self.stdin.flush().ok()?;
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).ok()?;
+        serde_json::from_str(&answer).ok()
+    }
+
+    /// Ends the process; what it said on stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        fs_err::read_to_string(self.stderr.path()).unwrap_or_default()
     }
 }

@@ -133,9 +133,9 @@ fn name_of(dir: &Path, given: Option<String>, found: &Found) -> String {
             serde_yaml::from_str(&fs_err::read_to_string(file).ok()?).ok()?;
         yaml.get("name")?
             .as_str()
-            .map(crate::scaffold::project_name_from)
+            .map(crate::init::scaffold::project_name_from)
     });
-    from_mlproject.unwrap_or_else(|| crate::scaffold::name_from_folder(dir))
+    from_mlproject.unwrap_or_else(|| crate::init::scaffold::name_from_folder(dir))
 }
 
 pub fn adopt(dir: &Path, name: Option<String>, force: bool, output: &Output) -> Result<String> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::manifest::{self, MANIFEST_FILE};
 use crate::output::Output;
-use crate::templates;
+use crate::support::templates;
 
 /// Writes the scaffold of project `name` (default: from the folder's name) into `dir`;
 /// files that exist are only replaced with `force`. Returns the project's name.

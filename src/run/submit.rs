@@ -15,12 +15,12 @@ use crate::databricks::jobs::Jobs;
 use crate::databricks::mlflow::Mlflow;
 use crate::databricks::workspace::Workspace;
 use crate::error::{Error, Result};
-use crate::launch::{Entry, Launch, RunRef};
 use crate::manifest::Compute;
 use crate::output::Output;
 use crate::pipeline::Deployment;
 use crate::plan::Plan;
 use crate::publish::Published;
+use crate::run::launch::{Entry, Launch, RunRef};
 
 /// The task key of the one task we submit.
 pub const TASK_KEY: &str = "mlops";
@@ -316,7 +316,10 @@ pub fn import_launcher(
 /// none) and its environment's pip requirements.
 pub fn rendered_compute(deployment: &Deployment) -> Result<(Value, Vec<String>)> {
     let cluster: Value = serde_json::from_str(&fs_err::read_to_string(
-        deployment.rendered.dir.join(crate::project::CLUSTER_FILE),
+        deployment
+            .rendered
+            .dir
+            .join(crate::manifest::project::CLUSTER_FILE),
     )?)
     .unwrap_or(Value::Null);
     let env_text =
@@ -334,7 +337,7 @@ pub fn submit(
     output: &Output,
 ) -> Result<Submission> {
     let user = Workspace { client }.me()?;
-    let (experiment, experiment_id) = crate::experiment::ensure(client, plan, &user)?;
+    let (experiment, experiment_id) = crate::run::experiment::ensure(client, plan, &user)?;
     output.status("Experiment", &experiment);
     let repo_url = crate::git::remote_url(&plan.mlproject);
     let tags = crate::run::tags::run_tags(
@@ -352,7 +355,7 @@ pub fn submit(
     let run_id = mlflow.create_run(
         &experiment_id,
         &run_name,
-        crate::time::now_ms(),
+        crate::support::time::now_ms(),
         &tags,
         &request_id,
     )?;
@@ -427,7 +430,7 @@ impl Created<'_> {
             &pip,
             timeout_seconds,
         );
-        crate::interrupt::check()?;
+        crate::support::interrupt::check()?;
         let jobs = Jobs { client };
         let databricks_run_id = jobs.submit(body)?;
         submitted.set(Some(databricks_run_id));
@@ -479,6 +482,6 @@ impl Created<'_> {
             }
         }
         let status = if interrupted { "KILLED" } else { "FAILED" };
-        let _ = Mlflow { client }.end_run(&self.run_id, status, crate::time::now_ms());
+        let _ = Mlflow { client }.end_run(&self.run_id, status, crate::support::time::now_ms());
     }
 }

@@ -123,7 +123,7 @@ pub fn python_version(python: &Python) -> Option<crate::build::tags::Version> {
             return Some(v);
         }
     }
-    let out = crate::process::Cmd::new(&python.path)
+    let out = crate::support::process::Cmd::new(&python.path)
         .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
         .read()
         .ok()?;

@@ -50,7 +50,7 @@ impl Entry {
 /// shell-quoted value, `{{` and `}}` are literal braces, and parameters the command does not
 /// name are appended as `--name value`.
 pub fn render_command(entry: &EntryPoint, values: &BTreeMap<String, String>) -> String {
-    let quote = |v: &str| crate::process::shell_quote(v);
+    let quote = |v: &str| crate::support::process::shell_quote(v);
     let mut out = String::new();
     let mut used = std::collections::BTreeSet::new();
     let mut rest = entry.command.as_str();

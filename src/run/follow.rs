@@ -173,7 +173,7 @@ impl Outage {
 fn pause(interval: Duration, deadline: Option<Instant>) -> Option<bool> {
     let until = Instant::now() + interval;
     while Instant::now() < until {
-        if crate::interrupt::requested() {
+        if crate::support::interrupt::requested() {
             return Some(false);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {

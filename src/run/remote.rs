@@ -61,7 +61,7 @@ pub fn reconcile(
         return Ok(None);
     }
     let status = mlflow_status_of(state);
-    mlflow.end_run(id, status, crate::time::now_ms())?;
+    mlflow.end_run(id, status, crate::support::time::now_ms())?;
     output.status(
         "Ended",
         format!(
@@ -100,13 +100,13 @@ pub fn status(
 /// outage is waited out), ends its MLflow run with the result when nothing did, and shows a
 /// failed run's error and log tail; returns the final state and the error to exit with.
 pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState, Option<Error>)> {
-    crate::interrupt::install();
+    crate::support::interrupt::install();
     let prepared = quiet(session).prepare(None, &[])?;
     let client = client(session)?;
     let jobs = Jobs { client: &client };
-    let ended = crate::follow::follow(&jobs, run_id, None, output)?;
+    let ended = crate::run::follow::follow(&jobs, run_id, None, output)?;
     client.clean_up_after_interrupt();
-    use crate::follow::Ended;
+    use crate::run::follow::Ended;
     let state = match ended {
         Ended::Done(state) | Ended::TimedOut(state) => state,
         Ended::Interrupted(state) => {
@@ -156,11 +156,11 @@ pub fn cancel(
     output: &Output,
 ) -> Result<(RunState, Option<String>)> {
     let client = client(session)?;
-    let state = crate::follow::cancel_and_wait(&Jobs { client: &client }, run_id, output)?;
+    let state = crate::run::follow::cancel_and_wait(&Jobs { client: &client }, run_id, output)?;
     let mlflow = Mlflow { client: &client };
     if let Some(id) = &state.mlflow_run_id {
         if matches!(mlflow.status(id)?.as_str(), "RUNNING" | "SCHEDULED") {
-            mlflow.end_run(id, "KILLED", crate::time::now_ms())?;
+            mlflow.end_run(id, "KILLED", crate::support::time::now_ms())?;
             output.status("Ended", format!("MLflow run {id} KILLED"));
         }
     }

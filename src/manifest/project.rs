@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 use crate::manifest::{EntryPoint, Manifest, ParamType, Parameter, display_path};
+use crate::support::diagnostic::Diagnostic;
 
 /// The file names MLflow and we look for.
 pub const MLPROJECT: &str = "MLproject";
@@ -132,7 +132,7 @@ impl MlflowProject {
             "unknown entry point `{name}` (entry points come from MLproject's `entry_points` and mlops.toml's `[entry_points.NAME]`)"
         ))
         .with_help(
-            crate::diagnostic::suggestion(
+            crate::support::diagnostic::suggestion(
                 "entry points",
                 name,
                 self.entry_points.keys().map(String::as_str),
@@ -259,7 +259,7 @@ fn spark_job_entry_points(
     let command = ["python", python_file.as_str()]
         .into_iter()
         .chain(job.parameters.iter().map(String::as_str))
-        .map(crate::process::shell_quote)
+        .map(crate::support::process::shell_quote)
         .collect::<Vec<_>>()
         .join(" ");
     entry_points.insert(
