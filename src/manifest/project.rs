@@ -231,14 +231,12 @@ fn spark_job_entry_points(
             .iter()
             .find(|(_, p)| p.ty == ParamType::Path)
         {
-            return Err(Error::diagnostic(
-                Diagnostic::whole_file(
-                    &display_path(&file.path),
-                    format!(
-                        "parameter `{pname}` of entry point `{name}` is a `path`, which a Databricks Spark job project cannot have (MLflow refuses it)"
-                    ),
-                )
-                .help("make it a `string` or a `uri`"),
+            return Err(whole_file_error(
+                file,
+                format!(
+                    "parameter `{pname}` of entry point `{name}` is a `path`, which a Databricks Spark job project cannot have (MLflow refuses it)"
+                ),
+                "make it a `string` or a `uri`",
             ));
         }
     }
@@ -246,14 +244,12 @@ fn spark_job_entry_points(
         return Ok(());
     };
     if let Some(name) = manifest.entry_points.keys().next() {
-        return Err(Error::diagnostic(
-            Diagnostic::whole_file(
-                &display_path(&file.path),
-                format!(
-                    "MLproject's `databricks_spark_job.python_file` runs the project as one entry point, but mlops.toml declares `[entry_points.{name}]`"
-                ),
-            )
-            .help("MLflow allows `python_file` or entry points, not both: remove one"),
+        return Err(whole_file_error(
+            file,
+            format!(
+                "MLproject's `databricks_spark_job.python_file` runs the project as one entry point, but mlops.toml declares `[entry_points.{name}]`"
+            ),
+            "MLflow allows `python_file` or entry points, not both: remove one",
         ));
     }
     let command = ["python", python_file.as_str()]
@@ -270,6 +266,13 @@ fn spark_job_entry_points(
         },
     );
     Ok(())
+}
+
+/// A problem of the MLproject as a whole, with its fix.
+fn whole_file_error(file: &OwnFile<serde_yaml::Mapping>, message: String, help: &str) -> Error {
+    Error::diagnostic(
+        Diagnostic::whole_file(&display_path(&file.path), message).help(help.to_string()),
+    )
 }
 
 /// MLflow accepts `MLproject` in any letter case.
@@ -395,11 +398,7 @@ fn spark_job_of(file: &OwnFile<serde_yaml::Mapping>) -> Result<Option<SparkJob>>
     let Some(section) = file.value.get("databricks_spark_job") else {
         return Ok(None);
     };
-    let bad = |message: String, help: &str| {
-        Error::diagnostic(
-            Diagnostic::whole_file(&display_path(&file.path), message).help(help.to_string()),
-        )
-    };
+    let bad = |message: String, help: &str| whole_file_error(file, message, help);
     let section = section.as_mapping().ok_or_else(|| {
         bad(
             "`databricks_spark_job` must be a mapping".into(),

@@ -213,26 +213,19 @@ fn schema_problems(files: &[(String, PathBuf)]) -> Vec<String> {
 import json, sys, tomllib
 import jsonschema
 validator = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+answers = []
 for path in sys.argv[2:]:
     with open(path, "rb") as f:
         doc = tomllib.load(f)
-    print(json.dumps([e.message for e in validator.iter_errors(doc)]))
+    answers.append([e.message for e in validator.iter_errors(doc)])
+print(json.dumps(answers))
 "#;
-    let out = std::process::Command::new(crate::support::test_python())
-        .args(["-c", script])
-        .arg(root().join("mlops.schema.json"))
-        .args(files.iter().map(|(_, p)| p.as_path()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answers: Vec<Vec<String>> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let schema = root().join("mlops.schema.json");
+    let args: Vec<&str> = std::iter::once(schema.to_str().unwrap())
+        .chain(files.iter().map(|(_, p)| p.to_str().unwrap()))
         .collect();
+    let answers: Vec<Vec<String>> =
+        serde_json::from_value(crate::support::python_json(script, &args)).unwrap();
     assert_eq!(answers.len(), files.len());
     files
         .iter()
