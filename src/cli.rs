@@ -83,8 +83,11 @@ pub enum Command {
     Run(RunArgs),
     /// Show the state of a submitted Databricks run (or, with --wait, follow it to its end)
     Status(StatusArgs),
-    /// Show the output (error, trace, logs) of a submitted Databricks run
-    Logs(RemoteRunArgs),
+    /// Show what a Databricks run printed (the branch's last run by default), or --follow it
+    ///
+    /// Without --follow, everything the task printed so far, then the run's error if it failed;
+    /// with --follow, the lines as they come until the run ends, exiting as `run` would.
+    Logs(LogsArgs),
     /// Cancel a submitted Databricks run and wait until it has ended
     Cancel(RemoteRunArgs),
     /// Install or remove the git pre-push hook that checks (or deploys) every pushed branch
@@ -325,6 +328,23 @@ pub struct StatusArgs {
     pub wait: bool,
 
     /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The Databricks run id (as `run` prints it); the branch's last run when left out
+    #[arg(value_name = "RUN")]
+    pub run_id: Option<u64>,
+
+    /// Follow the run to its end, printing its output as it comes (the output so far first),
+    /// and exit as `run` would: 0 on SUCCESS, 1 on any other result (Ctrl-C cancels the run)
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Print the result as one JSON object on stdout (with --follow, each line of output is
+    /// a JSON event on stderr)
     #[arg(long)]
     pub json: bool,
 }

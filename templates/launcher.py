@@ -9,6 +9,10 @@ cluster or serverless compute); the local target runs it in the project's enviro
 - runs a `python FILE` (or `python -m MODULE`) entry point as `__main__` in this interpreter,
   so it shares the task's Spark session and dbutils, as MLflow's own Databricks Spark job
   format does; any other command runs as a subprocess with the same environment;
+- with --log-dir, tees the entry point's stdout and stderr (its subprocesses' too) into
+  numbered chunks in that folder every few seconds (through the /Volumes or /dbfs mount on a
+  cluster, a plain folder locally), which `cargo mlops run` and `logs --follow` read while it
+  runs, and logs the whole output as the run's artifacts logs/stdout.txt and logs/stderr.txt;
 - ends the MLflow run FINISHED, FAILED or KILLED, and fails the task when the entry point
   fails: a non-zero exit, or its exception with the traceback.
 
@@ -25,6 +29,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import traceback
 
 PROJECT_PREFIX = "mlflow-project"
@@ -69,6 +75,7 @@ def parse(argv):
     parser.add_argument("--experiment-id", help="the run's experiment")
     parser.add_argument("--tracking-uri", help="MLFLOW_TRACKING_URI for the entry point (databricks in a job)")
     parser.add_argument("--result-file", help="write the run's id, status, params and metrics here as JSON")
+    parser.add_argument("--log-dir", help="stream the output into numbered chunks here ({run_id} is the run's id)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--python-file", help="run this file of the project as __main__, in this process")
     what.add_argument("--python-module", help="run this module as __main__, in this process")
@@ -211,6 +218,253 @@ def run_shell(command):
     if shell is None:
         return subprocess.call(command, shell=True, env=env)
     return subprocess.call([shell, "-c", command], env=env)
+
+
+# The live log: a chunk every few seconds, at most this big, and at most this much output kept
+# for a store that refuses writes before the live log gives up (the task's own log keeps it).
+LOG_INTERVAL_SECS = 3.0
+LOG_CHUNK_BYTES = 512 * 1024
+LOG_WAITING_BYTES = 16 * 1024 * 1024
+
+
+class TeeStream(object):
+    """A Python stream that also hands what is written to the live log: used where the stream
+    is not backed by file descriptor 1 or 2, so the descriptor cannot be teed."""
+
+    def __init__(self, inner, live, letter):
+        self._inner, self._live, self._letter = inner, live, letter
+
+    def write(self, text):
+        n = self._inner.write(text)
+        self._live.keep(self._letter, text.encode("utf-8", "replace") if isinstance(text, str) else bytes(text))
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+class LiveLog(object):
+    """The entry point's output, teed into numbered chunks 000001.txt, 000002.txt... in
+    `folder`, which `cargo mlops run` and `logs --follow` read while the task runs (src/run/
+    live_log.rs). Each line of a chunk is `o ` (stdout) or `e ` (stderr) and the text: one
+    sequence for both streams keeps their order. A chunk is written whole under its own
+    number, once (to a temporary name, then renamed where the store allows it): a lost write is
+    retried under the same number and a repeated one writes the same bytes, so no reader sees a
+    garbled log. end.json gives the last number once the entry point has ended. Chunks are
+    written by a thread of their own; a store that refuses is said once on stderr and the
+    training goes on, its output still in the task's own log."""
+
+    def __init__(self, folder):
+        self.folder = local_path(folder)
+        self.interval = float(os.environ.get("MLOPS_LOG_INTERVAL_SECS") or LOG_INTERVAL_SECS)
+        self.lock = threading.Lock()
+        self.lines, self.waiting = [], 0
+        self.partial = {"o": b"", "e": b""}
+        self.whole = {"o": tempfile.TemporaryFile(), "e": tempfile.TemporaryFile()}
+        self.pending, self.number, self.written = [], 0, 0
+        self.refused = self.given_up = False
+        self.restore, self.wrapped, self.pumps = [], [], []
+        self.stopping = threading.Event()
+        self.writer = threading.Thread(target=self.write_loop, name="mlops-live-log")
+        self.writer.daemon = True
+
+    def start(self):
+        for letter, fd, name in (("o", 1, "stdout"), ("e", 2, "stderr")):
+            if not self.tee_fd(letter, fd, getattr(sys, name)):
+                self.wrapped.append((name, getattr(sys, name)))
+                setattr(sys, name, TeeStream(getattr(sys, name), self, letter))
+        self.writer.start()
+
+    def tee_fd(self, letter, fd, stream):
+        """Puts a pipe in place of descriptor `fd`: what anyone writes there (this process,
+        C extensions, subprocesses) still reaches the original stream, through the pump."""
+        try:
+            if stream.fileno() != fd:
+                return False
+            stream.flush()
+            saved = os.dup(fd)
+            read, write = os.pipe()
+            os.dup2(write, fd)
+            os.close(write)
+        except (AttributeError, OSError, ValueError):
+            return False
+        try:
+            # Line by line into the pipe, as on a terminal.
+            stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass
+        pump = threading.Thread(target=self.pump, args=(read, saved, letter), name="mlops-tee-" + letter)
+        pump.daemon = True
+        pump.start()
+        self.pumps.append(pump)
+        self.restore.append((fd, saved))
+        return True
+
+    def pump(self, read, saved, letter):
+        while True:
+            try:
+                data = os.read(read, 65536)
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(saved, view):]
+                except InterruptedError:
+                    continue
+                except OSError:
+                    # A closed original stream: the live log still gets the output.
+                    break
+            self.keep(letter, data)
+        os.close(read)
+
+    def keep(self, letter, data):
+        with self.lock:
+            self.whole[letter].write(data)
+            if self.given_up:
+                return
+            text = self.partial[letter] + data
+            lines = text.split(b"\n")
+            rest = lines.pop()
+            if len(rest) > LOG_CHUNK_BYTES // 2:
+                lines.append(rest)
+                rest = b""
+            self.partial[letter] = rest
+            for line in lines:
+                self.lines.append((letter, line.rstrip(b"\r").decode("utf-8", "replace")))
+                self.waiting += len(line) + 3
+            if self.waiting > LOG_WAITING_BYTES:
+                self.give_up("over %d MiB of output waits for it" % (LOG_WAITING_BYTES >> 20))
+
+    def give_up(self, why):
+        """Stops the live log (not the training); called with the lock held."""
+        self.given_up = True
+        self.lines, self.pending, self.waiting = [], [], 0
+        say("the live log in %s stops: %s; the task's own log has the whole output" % (self.folder, why))
+
+    def write_loop(self):
+        while not self.stopping.wait(self.interval):
+            self.cut(final=False)
+            self.write_pending()
+
+    def cut(self, final):
+        """The waiting lines as numbered chunks (with the unfinished lines too at the end)."""
+        with self.lock:
+            if final:
+                for letter in ("o", "e"):
+                    if self.partial[letter]:
+                        self.lines.append((letter, self.partial[letter].decode("utf-8", "replace")))
+                        self.partial[letter] = b""
+            lines, self.lines = self.lines, []
+            chunk, size = [], 0
+            for letter, text in lines:
+                line = ("%s %s\n" % (letter, text)).encode("utf-8", "replace")
+                if chunk and size + len(line) > LOG_CHUNK_BYTES:
+                    self.queue(b"".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            if chunk:
+                self.queue(b"".join(chunk))
+
+    def queue(self, data):
+        self.number += 1
+        self.pending.append((self.number, data))
+
+    def write_pending(self):
+        while True:
+            with self.lock:
+                if not self.pending:
+                    return
+                number, data = self.pending[0]
+            try:
+                self.put("%06d.txt" % number, data)
+            except Exception as e:
+                if not self.refused:
+                    self.refused = True
+                    say("cannot write the live log to %s (%s): the training goes on, and its output is in the task's own log" % (self.folder, e))
+                return
+            with self.lock:
+                if self.pending and self.pending[0][0] == number:
+                    self.pending.pop(0)
+                    self.waiting = max(0, self.waiting - len(data))
+                self.written += 1
+
+    def put(self, name, data):
+        if not os.path.isdir(self.folder):
+            os.makedirs(self.folder)
+        final = os.path.join(self.folder, name)
+        temp = os.path.join(self.folder, ".tmp-" + name)
+        with open(temp, "wb") as f:
+            f.write(data)
+        try:
+            os.replace(temp, final)
+        except OSError:
+            # A mount that cannot rename: the whole chunk in one write.
+            with open(final, "wb") as f:
+                f.write(data)
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+
+    def stop(self):
+        """The original streams back, and every line written (the writer waits at most a
+        minute for a slow store)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        for name, inner in self.wrapped:
+            setattr(sys, name, inner)
+        for fd, saved in self.restore:
+            os.dup2(saved, fd)
+        for pump in self.pumps:
+            # A process the entry point left behind may hold the pipe open.
+            pump.join(5)
+        # Only once its pump has written the last bytes through it: closed earlier, the
+        # entry point's last lines would be lost on the way to the terminal.
+        for (fd, saved), pump in zip(self.restore, self.pumps):
+            if not pump.is_alive():
+                os.close(saved)
+        self.stopping.set()
+        self.writer.join(60)
+        if not self.writer.is_alive():
+            self.cut(final=True)
+            self.write_pending()
+
+    def end(self, status, code):
+        """end.json: the last chunk's number, for readers to know the log is whole."""
+        if self.given_up or self.writer.is_alive():
+            return
+        try:
+            self.put("end.json", json.dumps({"chunks": self.number, "status": status, "exit_code": code}).encode())
+        except Exception as e:
+            if not self.refused:
+                say("cannot write the live log's end to %s (%s)" % (self.folder, e))
+
+    def log_artifacts(self, run_id):
+        """The whole output as the MLflow run's artifacts logs/stdout.txt and logs/stderr.txt,
+        so the run's page shows it."""
+        folder = tempfile.mkdtemp(prefix="mlops-logs-")
+        try:
+            for letter, name in (("o", "stdout.txt"), ("e", "stderr.txt")):
+                whole = self.whole[letter]
+                whole.seek(0)
+                with open(os.path.join(folder, name), "wb") as out:
+                    shutil.copyfileobj(whole, out)
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient().log_artifacts(run_id, folder, "logs")
+        except Exception:
+            say("could not log the output as artifacts of MLflow run %s:\n%s" % (run_id, traceback.format_exc()))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def end_run(run_id, status):
@@ -606,16 +860,30 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix="mlops-project-")
     cwd = os.getcwd()
     status, code = "FAILED", 1
+    live = LiveLog(args.log_dir.replace("{run_id}", run_id)) if args.log_dir else None
     try:
         os.chdir(extract(args.tarball, workdir))
+        if live is not None:
+            live.start()
         code = run_shell(args.shell) if args.shell else run_in_process(args)
         status = "FINISHED" if code == 0 else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except BaseException:
+        # Python prints the traceback after this, on the original stderr: the live log
+        # gets it here.
+        if live is not None:
+            live.keep("e", traceback.format_exc().encode("utf-8", "replace"))
+        raise
     finally:
         os.chdir(cwd)
+        if live is not None:
+            live.stop()
+            live.log_artifacts(run_id)
         end_run(run_id, status)
+        if live is not None:
+            live.end(status, code)
         write_result(args.result_file, run_id, experiment_id, status)
         shutil.rmtree(workdir, ignore_errors=True)
     if code != 0:

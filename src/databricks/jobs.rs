@@ -18,6 +18,9 @@ pub struct RunState {
     /// The MLflow run the task logs into: the launcher's `--run-id` in the task's
     /// `spark_python_task.parameters`, which `runs/get` returns with each task.
     pub mlflow_run_id: Option<String>,
+    /// Where the launcher streams the task's output (its `--log-dir`; see
+    /// `crate::run::live_log`), for runs that have one.
+    pub log_dir: Option<String>,
 }
 
 impl RunState {
@@ -126,20 +129,22 @@ impl Jobs<'_> {
         let v: RunAnswer = self
             .client
             .get_as("/api/2.1/jobs/runs/get", &[("run_id", &run_id.to_string())])?;
+        // The launcher's options, as the task's parameters give them.
+        let launcher_option = |flag: &str| {
+            let p = v.tasks.first()?.spark_python_task.as_ref()?;
+            let at = p.parameters.iter().position(|a| a == flag)?;
+            p.parameters.get(at + 1).cloned()
+        };
+        let mlflow_run_id = launcher_option("--run-id");
+        let log_dir = launcher_option("--log-dir");
         Ok(RunState {
             life_cycle: v.state.life_cycle_state,
             result: v.state.result_state,
             message: v.state.state_message,
             run_page_url: v.run_page_url,
             task_run_id: v.tasks.first().map(|t| t.run_id),
-            mlflow_run_id: v
-                .tasks
-                .first()
-                .and_then(|t| t.spark_python_task.as_ref())
-                .and_then(|p| {
-                    let at = p.parameters.iter().position(|a| a == "--run-id")?;
-                    p.parameters.get(at + 1).cloned()
-                }),
+            mlflow_run_id,
+            log_dir,
         })
     }
 
@@ -232,6 +237,7 @@ mod tests {
             run_page_url: String::new(),
             task_run_id: None,
             mlflow_run_id: None,
+            log_dir: None,
         };
         assert!(!s("RUNNING", None).is_terminal());
         assert!(s("TERMINATED", Some("SUCCESS")).succeeded());

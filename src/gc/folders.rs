@@ -171,15 +171,41 @@ fn plan_branch(
     });
     out.doomed.extend(expired);
     plan_content_folders(store, entries, &in_use, rules, out)?;
-    let finished = runs
+    let (finished, kept): (Vec<&JobFiles>, Vec<&JobFiles>) = runs
         .iter()
-        .filter(|r| !(rules.running)(r.databricks_run_id) && rules.old(r.modified_ms))
-        .map(|r| Doomed {
-            path: r.record_path.clone(),
-            bytes: 0,
-            reason: "the run record of a finished job".into(),
-        });
-    out.doomed.extend(finished);
+        .partition(|r| !(rules.running)(r.databricks_run_id) && rules.old(r.modified_ms));
+    out.doomed.extend(finished.iter().map(|r| Doomed {
+        path: r.record_path.clone(),
+        bytes: 0,
+        reason: "the run record of a finished job".into(),
+    }));
+    let kept: BTreeSet<&str> = kept.iter().map(|r| r.mlflow_run_id.as_str()).collect();
+    plan_live_logs(store, &branch.path, &kept, rules, out)
+}
+
+/// The live logs of runs (`runs/<MLflow run id>/logs/`, see `crate::run::live_log`): kept
+/// while a kept run record names their run, or while younger than the retention (a local
+/// run's, a persistent job's: no record names those).
+fn plan_live_logs(
+    store: &dyn Store,
+    branch_folder: &str,
+    kept: &BTreeSet<&str>,
+    rules: &Rules<'_>,
+    out: &mut Planned,
+) -> Result<()> {
+    for entry in store.list(&format!("{branch_folder}/runs"))? {
+        if !entry.is_dir || kept.contains(name_of(&entry.path)) {
+            continue;
+        }
+        let (bytes, newest) = tree(store, &entry)?;
+        if rules.old(newest) {
+            out.doomed.push(Doomed {
+                path: entry.path.clone(),
+                bytes,
+                reason: "the live log of a run no kept record names".into(),
+            });
+        }
+    }
     Ok(())
 }
 

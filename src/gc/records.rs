@@ -14,6 +14,8 @@ pub struct JobFiles {
     pub project: Option<String>,
     pub branch_folder: String,
     pub databricks_run_id: u64,
+    /// The MLflow run the job logs into, whose live log is `runs/<this>/`.
+    pub mlflow_run_id: String,
     pub paths: Vec<String>,
     pub modified_ms: i64,
 }
@@ -70,6 +72,7 @@ pub fn run_records(store: &dyn Store, branch_folder: &str) -> Result<Vec<JobFile
                 branch_folder: branch_folder.to_string(),
                 project: record.project,
                 databricks_run_id: record.databricks_run_id,
+                mlflow_run_id: record.mlflow_run_id,
                 paths: record.paths,
                 modified_ms: entry.modified_ms,
             })

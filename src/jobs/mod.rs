@@ -476,7 +476,7 @@ pub fn run(
     let token = uuid::Uuid::new_v4().simple().to_string();
     let run_id = JobDefs { client: &client }.run_now(job.job_id, &token)?;
     output.status("Started", format!("run {run_id} of job {}", job.job_id));
-    let ended = crate::run::follow::follow(&Jobs { client: &client }, run_id, None, output)?;
+    let ended = crate::run::follow::follow(&Jobs { client: &client }, run_id, None, output, None)?;
     Ok((job.job_id, run_id, ended))
 }
 

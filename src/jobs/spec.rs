@@ -130,6 +130,11 @@ fn train_launch(i: &Inputs<'_>) -> Launch {
         }),
         tracking_uri: Some("databricks".into()),
         result_file: None,
+        // The launcher makes the run, so it fills in the run's id.
+        log_dir: Some(crate::run::live_log::folder(
+            &plan.branch_artifacts,
+            "{run_id}",
+        )),
         entry: plan
             .launch
             .clone()

@@ -52,6 +52,7 @@ const CYAN: Style = AnsiColor::Cyan.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
 const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
 
 impl Output {
     pub fn new(verbosity: Verbosity, color: ColorChoice) -> Self {
@@ -226,6 +227,28 @@ impl Output {
         }
     }
 
+    /// A line of a remote task's own output, as it arrives, on stderr and marked as the
+    /// task's (`[out]`, or `[err]` for its stderr) among the status lines; with `--json`, an
+    /// event object per line (`{"event": "task_output", "stream": ..., "line": ...}`), also
+    /// on stderr, since stdout holds the one result document. `--quiet` hides it.
+    pub fn task_line(&self, stderr: bool, text: &str) {
+        if self.verbosity < Verbosity::Normal {
+            return;
+        }
+        let stream = if stderr { "stderr" } else { "stdout" };
+        if self.json {
+            let event = serde_json::json!({"event": "task_output", "stream": stream, "line": text});
+            self.err_line(&event.to_string());
+            return;
+        }
+        let marker = if stderr {
+            self.paint(YELLOW, &format!("{:>12}", "[err]"))
+        } else {
+            self.paint(DIM, &format!("{:>12}", "[out]"))
+        };
+        self.err_line(&format!("{marker} {}", clean(&without_colours(text))));
+    }
+
     /// A line on stderr exactly as given (CI logging commands).
     pub fn raw_err(&self, line: &str) {
         self.err_line(line);
@@ -248,6 +271,30 @@ impl Output {
 /// control characters escaped (see [`crate::support::diagnostic::escape_controls`]).
 fn clean(text: &impl std::fmt::Display) -> String {
     crate::support::diagnostic::escape_controls(&text.to_string()).into_owned()
+}
+
+/// `text` without its ANSI colour and style sequences (`ESC [ ... m`, as Python's warnings
+/// and progress bars print them): a task's colours are dropped rather than shown escaped,
+/// while any other control character is still escaped by [`clean`].
+fn without_colours(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\x1b') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let seq = &rest[at + 2..];
+        match seq.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(end) if seq[end..].starts_with('m') => rest = &seq[end + 1..],
+            _ => {
+                out.push('\x1b');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// Sizes as people read them (`812 B`, `1.90 KiB`, `30.00 MiB`): indicatif's `HumanBytes`.
@@ -332,5 +379,19 @@ impl Output {
         if let Some(system) = self.ci {
             self.ci_line(&system.error_line(message));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tasks_colours_are_dropped_and_other_escapes_kept() {
+        assert_eq!(without_colours("\x1b[1;33mwarning\x1b[0m: x"), "warning: x");
+        assert_eq!(without_colours("plain"), "plain");
+        // Not a colour: left for `clean` to escape.
+        assert_eq!(without_colours("a\x1b[2Jb"), "a\x1b[2Jb");
+        assert_eq!(clean(&without_colours("a\x1b[2Jb")), "a\\u{1b}[2Jb");
     }
 }

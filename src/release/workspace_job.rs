@@ -57,7 +57,7 @@ impl WorkspaceJob {
                 state.run_page_url
             ),
         );
-        let ended = follow::follow(&jobs, run_id, Some(TIMEOUT), &self.output)?;
+        let ended = follow::follow(&jobs, run_id, Some(TIMEOUT), &self.output, None)?;
         client.clean_up_after_interrupt();
         let state = self.succeeded(&jobs, ended, (run_id, &state.run_page_url), what, model)?;
         let task_run = state.task_run_id.unwrap_or(run_id);
@@ -130,7 +130,7 @@ impl WorkspaceJob {
                 if let Some(said) = logs.as_deref().and_then(super::registry::plain_error) {
                     return Err(said);
                 }
-                crate::run::databricks::show_failure(jobs, &state, &self.output);
+                crate::run::databricks::show_failure(jobs, &state, &self.output, false);
                 Err(Error::failed(format!(
                     "the {what} job run {run_id} for {model} ended {}",
                     state.outcome_and_message()

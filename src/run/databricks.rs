@@ -10,6 +10,7 @@ use crate::output::Output;
 use crate::pipeline;
 use crate::plan::Plan;
 use crate::run::follow::{self, Ended};
+use crate::run::live_log::{self, Live};
 use crate::run::submit::{self, Submission};
 use crate::session::{Prepared, Session};
 use crate::support::records::{RunRecord, RunReport};
@@ -81,18 +82,58 @@ pub fn run(
             log_tail: None,
         });
     }
-    let jobs = Jobs { client: &client };
-    let ended = follow::follow(&jobs, submission.databricks_run_id, request.timeout, output)?;
-    client.clean_up_after_interrupt();
-    let ending = Ending {
+    let followed = Followed {
         session,
         plan,
         request,
         submission: &submission,
-        jobs: &jobs,
-        mlflow: &Mlflow { client: &client },
+        store: store.as_ref(),
+        client: &client,
     };
-    ending.finish(ended, report, output)
+    followed.to_the_end(report, output)
+}
+
+/// A submitted run to follow to its end.
+struct Followed<'a> {
+    session: &'a Session,
+    plan: &'a Plan,
+    request: &'a RunRequest<'a>,
+    submission: &'a Submission,
+    store: &'a dyn crate::store::Store,
+    client: &'a Client,
+}
+
+impl Followed<'_> {
+    /// Follows the run, with the task's own output as it comes (unless nobody would see
+    /// it), and ends its MLflow run.
+    fn to_the_end(&self, report: RunReport, output: &Output) -> Result<Finished> {
+        let jobs = Jobs {
+            client: self.client,
+        };
+        let folder = live_log::folder(&self.plan.branch_artifacts, &self.submission.mlflow_run_id);
+        let mut live = (output.verbosity() >= crate::output::Verbosity::Normal)
+            .then(|| Live::new(self.store, &folder));
+        let ended = follow::follow(
+            &jobs,
+            self.submission.databricks_run_id,
+            self.request.timeout,
+            output,
+            live.as_mut(),
+        )?;
+        self.client.clean_up_after_interrupt();
+        let ending = Ending {
+            session: self.session,
+            plan: self.plan,
+            request: self.request,
+            submission: self.submission,
+            jobs: &jobs,
+            mlflow: &Mlflow {
+                client: self.client,
+            },
+            live: live.as_ref(),
+        };
+        ending.finish(ended, report, output)
+    }
 }
 
 /// Writes what the job reads into the store, so that `gc` never deletes it while the job may
@@ -136,10 +177,6 @@ fn cancel_unrecorded(
     output: &Output,
 ) -> Error {
     let jobs = Jobs { client };
-    output.status(
-        "Cancelling",
-        format!("run {}", submission.databricks_run_id),
-    );
     let _ = follow::cancel_and_wait(&jobs, submission.databricks_run_id, output);
     let _ = Mlflow { client }.end_run(
         &submission.mlflow_run_id,
@@ -178,6 +215,8 @@ struct Ending<'a> {
     submission: &'a Submission,
     jobs: &'a Jobs<'a>,
     mlflow: &'a Mlflow<'a>,
+    /// The live output shown while following, if any.
+    live: Option<&'a Live<'a>>,
 }
 
 impl Ending<'_> {
@@ -219,7 +258,9 @@ impl Ending<'_> {
         let (status, result, failure, log_tail) = match ended {
             Ended::Done(state) if state.succeeded() => ("FINISHED", state.outcome(), None, None),
             Ended::Done(state) => {
-                let tail = show_failure(self.jobs, &state, output);
+                let live_tail = self.live.and_then(Live::tail_text);
+                let tail = show_failure(self.jobs, &state, output, live_tail.is_some());
+                let tail = live_tail.or(tail);
                 let failure = Error::failed(format!(
                     "run {run_id} ended {}",
                     state.outcome_and_message()
@@ -286,14 +327,22 @@ pub fn run_record_path(plan: &Plan, id: u64) -> String {
     )
 }
 
-/// Prints the task's error, trace and the end of its log.
-/// Shows a failed run's error, trace and log tail; returns the log tail (or the trace).
-pub fn show_failure(jobs: &Jobs<'_>, state: &RunState, output: &Output) -> Option<String> {
+/// Shows a failed run's error, trace and log tail (only its error when its output was shown
+/// live, trace included); returns the log tail (or the trace).
+pub fn show_failure(
+    jobs: &Jobs<'_>,
+    state: &RunState,
+    output: &Output,
+    shown_live: bool,
+) -> Option<String> {
     let task = state.task_run_id?;
     match jobs.output(task) {
         Ok(out) => {
             if let Some(error) = &out.error {
                 output.block("Error:", error);
+            }
+            if shown_live {
+                return out.error_trace;
             }
             if let Some(trace) = &out.error_trace {
                 output.block("Trace:", trace);

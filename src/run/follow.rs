@@ -1,12 +1,13 @@
 //! The follow stage: poll the job run until it ends (about 1 s growing to 10 s between polls),
-//! show each state change and the run page, and on Ctrl-C or a timeout cancel it and wait
-//! until it has ended.
+//! show each state change, the run page and the task's own output as it arrives, and on
+//! Ctrl-C or a timeout cancel it and wait until it has ended.
 
 use std::time::{Duration, Instant};
 
 use crate::databricks::jobs::{Jobs, RunState};
 use crate::error::Result;
 use crate::output::{Output, Progress};
+use crate::run::live_log::{self, Live};
 
 /// How following ended.
 #[derive(Clone, Debug)]
@@ -53,52 +54,63 @@ fn poll_interval(poll: u32) -> Duration {
     Duration::from_millis((first * u64::from(poll)).min(10_000))
 }
 
-/// Follows run `run_id` to its end.
+/// Follows run `run_id` to its end. With `live`, the task's own output is shown as it
+/// arrives while the run is RUNNING (read every [`live_log::poll_interval`], between the
+/// state polls), and what is left of it once the run has ended, cancelled or not.
 pub fn follow(
     jobs: &Jobs<'_>,
     run_id: u64,
     timeout: Option<Duration>,
     output: &Output,
+    mut live: Option<&mut Live<'_>>,
 ) -> Result<Ended> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let group = output.group(&format!("Follow run {run_id}"));
+    let group = output.group(&format!("Follow run {run_id}: its states and its output"));
     let spinner = output.spinner("Run", &format!("{run_id} submitted"));
     let mut shown: Option<(String, Option<String>)> = None;
     let mut outage = Outage::default();
     let mut poll = 0;
+    let mut next_poll = Instant::now();
     let result = loop {
-        poll += 1;
-        match jobs.get(run_id) {
-            Ok(state) => {
-                if outage.ended() {
-                    output.status(
-                        "Reached",
-                        format!("the workspace again; following run {run_id}"),
-                    );
+        if Instant::now() >= next_poll {
+            poll += 1;
+            next_poll = Instant::now() + poll_interval(poll);
+            match jobs.get(run_id) {
+                Ok(state) => {
+                    if outage.ended() {
+                        output.status(
+                            "Reached",
+                            format!("the workspace again; following run {run_id}"),
+                        );
+                    }
+                    let now = (state.life_cycle.clone(), state.result.clone());
+                    if shown.as_ref() != Some(&now) {
+                        show_state(&state, run_id, &spinner, output);
+                        shown = Some(now);
+                    }
+                    if state.is_terminal() {
+                        break Ended::Done(state);
+                    }
                 }
-                let now = (state.life_cycle.clone(), state.result.clone());
-                if shown.as_ref() != Some(&now) {
-                    show_state(&state, run_id, &spinner, output);
-                    shown = Some(now);
+                // Ctrl-C refused the poll: the run is cancelled all the same.
+                Err(e) if e.kind == crate::databricks::error::Kind::Cancelled => {
+                    break Ended::Interrupted(cancel_and_wait(jobs, run_id, output)?);
                 }
-                if state.is_terminal() {
-                    break Ended::Done(state);
+                Err(e) if passing(&e) => {
+                    if let Some(lost) = outage.failed(&e, run_id, output) {
+                        break lost;
+                    }
                 }
+                Err(e) => return Err(e.into()),
             }
-            // Ctrl-C refused the poll: the run is cancelled all the same.
-            Err(e) if e.kind == crate::databricks::error::Kind::Cancelled => {
-                output.status("Cancelling", format!("run {run_id}"));
-                break Ended::Interrupted(cancel_and_wait(jobs, run_id, output)?);
-            }
-            Err(e) if passing(&e) => {
-                if let Some(lost) = outage.failed(&e, run_id, output) {
-                    break lost;
-                }
-            }
-            Err(e) => return Err(e.into()),
         }
-        if let Some(timed_out) = pause(poll_interval(poll), deadline) {
-            output.status("Cancelling", format!("run {run_id}"));
+        let running = shown.as_ref().is_some_and(|(life, _)| life == "RUNNING");
+        let mut wake = next_poll;
+        if let (true, Some(live)) = (running, live.as_deref_mut()) {
+            live.show_new(output);
+            wake = wake.min(Instant::now() + live_log::poll_interval());
+        }
+        if let Some(timed_out) = pause(wake.saturating_duration_since(Instant::now()), deadline) {
             let state = cancel_and_wait(jobs, run_id, output)?;
             break if timed_out {
                 Ended::TimedOut(state)
@@ -107,9 +119,33 @@ pub fn follow(
             };
         }
     };
+    if let Some(live) = live {
+        end_live_log(jobs, &result, live, output);
+    }
     spinner.finish();
     drop(group);
     Ok(result)
+}
+
+/// The task's last lines once its run has ended: the live log's last chunks, and when the
+/// launcher could not end the log (a cancelled or killed task), the rest from the task's own
+/// log.
+fn end_live_log(jobs: &Jobs<'_>, ended: &Ended, live: &mut Live<'_>, output: &Output) {
+    let state = match ended {
+        Ended::Done(s) | Ended::TimedOut(s) | Ended::Interrupted(s) => s,
+        Ended::Lost { .. } => return,
+    };
+    live.drain(output);
+    if live.reader.done() || !live.reader.started {
+        return;
+    }
+    let logs = state
+        .task_run_id
+        .and_then(|task| jobs.output(task).ok())
+        .and_then(|out| out.logs);
+    if let Some(logs) = logs {
+        live.catch_up(&logs, output);
+    }
 }
 
 /// Shows a run's new state.
@@ -187,6 +223,7 @@ fn pause(interval: Duration, deadline: Option<Instant>) -> Option<bool> {
 /// Cancels a run and waits (up to two minutes) until it has ended; also after Ctrl-C.
 pub fn cancel_and_wait(jobs: &Jobs<'_>, run_id: u64, output: &Output) -> Result<RunState> {
     jobs.client.clean_up_after_interrupt();
+    output.status("Cancelling", format!("run {run_id}"));
     jobs.cancel(run_id)?;
     let started = Instant::now();
     loop {

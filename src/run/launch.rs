@@ -186,6 +186,9 @@ pub struct Launch {
     pub tracking_uri: Option<String>,
     /// Where the launcher writes the run's outcome as JSON (the local target reads it back).
     pub result_file: Option<String>,
+    /// Where the launcher streams the entry point's output in numbered chunks (`{run_id}`
+    /// stands for the MLflow run's id; see [`crate::run::live_log`]).
+    pub log_dir: Option<String>,
     pub entry: Entry,
 }
 
@@ -213,6 +216,9 @@ impl Launch {
         }
         if let Some(file) = &self.result_file {
             out.extend(["--result-file".into(), file.clone()]);
+        }
+        if let Some(dir) = &self.log_dir {
+            out.extend(["--log-dir".into(), dir.clone()]);
         }
         out.extend(self.entry.launcher_args());
         out
@@ -307,6 +313,7 @@ mod tests {
             },
             tracking_uri: Some("databricks".into()),
             result_file: None,
+            log_dir: Some("dbfs:/a/main/runs/r1/logs".into()),
             entry: classify("python train.py --x 1"),
         };
         assert_eq!(
@@ -320,6 +327,8 @@ mod tests {
                 "7",
                 "--tracking-uri",
                 "databricks",
+                "--log-dir",
+                "dbfs:/a/main/runs/r1/logs",
                 "--python-file",
                 "train.py",
                 "--",

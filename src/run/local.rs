@@ -121,6 +121,8 @@ fn launch(
         run: RunRef::New(new_run(plan, state_dir, deployment, entry)),
         tracking_uri: Some(uri.clone()),
         result_file: Some(result_file.path().to_string_lossy().into_owned()),
+        // The launcher makes the run, so it fills in the run's id.
+        log_dir: Some(super::live_log::folder(&plan.branch_artifacts, "{run_id}")),
         entry: super::entry::entry_of(plan)?,
     };
     let cmd = command(env, deployment, &launch, &uri)?;

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod experiment;
 pub mod follow;
 pub mod launch;
+pub mod live_log;
 pub mod local;
 pub mod remote;
 mod request;

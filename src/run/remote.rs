@@ -1,4 +1,5 @@
-//! A submitted Databricks run, by its id: its state, its task's output, and cancelling it.
+//! A submitted Databricks run, by its id (or the branch's last): its state, its task's output
+//! (live while it runs), and cancelling it.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use crate::databricks::mlflow::Mlflow;
 use crate::error::{Error, Result};
 use crate::manifest::TargetKind;
 use crate::output::Output;
+use crate::run::live_log::{Line, Live};
 use crate::session::Session;
+use crate::store::Store;
+use crate::support::records::RunRecord;
 
 /// The client of the session's target, which must be a Databricks target. The project is
 /// read only to reach its workspace: its warnings (the environment file's, the compute's) are
@@ -96,15 +100,40 @@ pub fn status(
     Ok((state, failure))
 }
 
-/// Follows the run to its end as `run` does (state changes, Ctrl-C cancels it, a passing
-/// outage is waited out), ends its MLflow run with the result when nothing did, and shows a
-/// failed run's error and log tail; returns the final state and the error to exit with.
-pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState, Option<Error>)> {
+/// The run's live log (its launcher's `--log-dir`), on the store that folder is on. A
+/// persistent job's launcher names its run itself, so its folder is not known from here.
+fn live_log_of(client: &Arc<Client>, state: &RunState) -> Option<(Box<dyn Store>, String)> {
+    let dir = state.log_dir.clone().filter(|d| !d.contains("{run_id}"))?;
+    let kind = crate::store::StoreKind::of(true, &dir);
+    Some((crate::store::open(kind, "", Some(client.clone())), dir))
+}
+
+/// Follows the run to its end as `run` does (state changes, the task's output as it comes,
+/// Ctrl-C cancels it, a passing outage is waited out), ends its MLflow run with the result
+/// when nothing did, and shows a failed run's error; returns the final state and the error
+/// to exit with. `plain` prints the task's output as `logs` does (its stdout on stdout).
+pub fn wait(
+    session: &Session,
+    run_id: u64,
+    plain: bool,
+    output: &Output,
+) -> Result<(RunState, Option<Error>)> {
     crate::support::interrupt::install();
     let prepared = quiet(session).prepare(None, &[])?;
     let client = client(session)?;
     let jobs = Jobs { client: &client };
-    let ended = crate::run::follow::follow(&jobs, run_id, None, output)?;
+    // The live log's folder is in the run's parameters. A workspace that does not answer
+    // now is not an error yet: following waits out an outage (then without the live log).
+    let log = jobs
+        .get(run_id)
+        .ok()
+        .and_then(|first| live_log_of(&client, &first))
+        .filter(|_| output.verbosity() >= crate::output::Verbosity::Normal);
+    let mut live = log.as_ref().map(|(store, dir)| {
+        let live = Live::new(store.as_ref(), dir);
+        if plain { live.plain() } else { live }
+    });
+    let ended = crate::run::follow::follow(&jobs, run_id, None, output, live.as_mut())?;
     client.clean_up_after_interrupt();
     use crate::run::follow::Ended;
     let state = match ended {
@@ -125,26 +154,82 @@ pub fn wait(session: &Session, run_id: u64, output: &Output) -> Result<(RunState
     };
     reconcile(&client, &state, output)?;
     if state.is_terminal() && !state.succeeded() {
-        crate::run::databricks::show_failure(&jobs, &state, output);
+        let shown = live.as_ref().is_some_and(|l| l.reader.started);
+        crate::run::databricks::show_failure(&jobs, &state, output, shown);
     }
     let failure = failed(run_id, &state);
     Ok((state, failure))
 }
 
-/// The output of the run's task and that task's run id (the MLflow run ended when the job
-/// ended without doing it). Showing a failed run's logs succeeds: `status` is the command
-/// whose exit code says how the run ended.
-pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<(u64, RunOutput, RunState)> {
+/// A run's output as `logs` shows it.
+pub struct Logs {
+    pub run_id: u64,
+    pub state: RunState,
+    /// The launcher's live log so far, when the entry point reached it.
+    pub live: Option<Vec<Line>>,
+    /// `runs/get-output` (the task's run id and its answer): the whole log once the run has
+    /// ended, and a failed task's error.
+    pub task_output: Option<(u64, RunOutput)>,
+}
+
+/// The run given, or else the branch's last recorded run (`<branch folder>/runs/<id>.json`).
+pub fn run_or_last(session: &Session, run_id: Option<u64>) -> Result<u64> {
+    if let Some(id) = run_id {
+        return Ok(id);
+    }
+    let prepared = quiet(session).prepare(None, &[])?;
+    let plan = &prepared.plan;
+    let open = session.store(plan)?;
+    let folder = format!("{}/runs", plan.branch_artifacts.trim_end_matches('/'));
+    let mut newest: Option<RunRecord> = None;
+    for entry in open.store.list(&folder)? {
+        if entry.is_dir || !entry.path.ends_with(".json") {
+            continue;
+        }
+        let Some(bytes) = open.store.read_small(&entry.path)? else {
+            continue;
+        };
+        if let Ok(record) = crate::support::records::parse::<RunRecord>(&entry.path, &bytes) {
+            if newest.as_ref().is_none_or(|n| record.time > n.time) {
+                newest = Some(record);
+            }
+        }
+    }
+    newest.map(|r| r.databricks_run_id).ok_or_else(|| {
+        Error::usage(format!(
+            "branch `{}` has no recorded run on target `{}`",
+            plan.branch, plan.target
+        ))
+        .with_help("name the run: `cargo mlops logs RUN` (its id is in `run`'s output)")
+    })
+}
+
+/// The output of the run so far: its live log, or (when the entry point never reached the
+/// launcher: a library that did not install, a cluster that never came up) the task's log
+/// from `runs/get-output`. A failed run's error comes from `runs/get-output` too. The MLflow
+/// run is ended when the job ended without doing it.
+pub fn logs(session: &Session, run_id: u64, output: &Output) -> Result<Logs> {
     let client = client(session)?;
     let jobs = Jobs { client: &client };
     let state = jobs.get(run_id)?;
     reconcile(&client, &state, output)?;
-    let task = state.task_run_id.ok_or_else(|| {
-        Error::remote(format!(
-            "run {run_id} has no task run to read the output of"
-        ))
-    })?;
-    Ok((task, jobs.output(task)?, state))
+    let mut live = None;
+    if let Some((store, dir)) = live_log_of(&client, &state) {
+        let mut reader = crate::run::live_log::Reader::new(&dir);
+        let lines = reader.poll(store.as_ref())?;
+        live = reader.started.then_some(lines);
+    }
+    let wanted = live.is_none() || (state.is_terminal() && !state.succeeded());
+    let task_output = match (wanted, state.task_run_id) {
+        (true, Some(task)) => Some((task, jobs.output(task)?)),
+        _ => None,
+    };
+    Ok(Logs {
+        run_id,
+        state,
+        live,
+        task_output,
+    })
 }
 
 /// Cancels the run, waits until it has ended, and ends the MLflow run it logged into

@@ -418,6 +418,10 @@ impl Created<'_> {
             },
             tracking_uri: Some("databricks".into()),
             result_file: None,
+            log_dir: Some(super::live_log::folder(
+                &plan.branch_artifacts,
+                &self.run_id,
+            )),
             entry: launch_entry,
         };
         let body = job_spec(

@@ -83,6 +83,7 @@ fn check_body(compute: &str, body: &Value, report: &Value, entry_args: &[&str]) 
         params[1].starts_with("/Volumes/main/mlops/artifacts/main/")
             && params[1].ends_with("/project.tar.gz")
     );
+    let log_dir = format!("/Volumes/main/mlops/artifacts/main/runs/{run_id}/logs");
     let mut expected = vec![
         "--run-id",
         run_id,
@@ -90,6 +91,8 @@ fn check_body(compute: &str, body: &Value, report: &Value, entry_args: &[&str]) 
         report["experiment_id"].as_str().unwrap(),
         "--tracking-uri",
         "databricks",
+        "--log-dir",
+        &log_dir,
         "--python-file",
         "train.py",
         "--",
@@ -193,6 +196,22 @@ fn the_demo_trains_on_every_compute_kind() {
         let accuracy = metric(&mrun, "accuracy").expect("the entry point logged its metrics");
         assert!(accuracy > 0.6, "{compute}: {accuracy}");
         assert_eq!(ws.mlflow_runs().len(), 1, "one MLflow run only");
+        // The task's own output arrived while it was followed, a JSON event per line
+        // (stdout holds the report), on every compute kind.
+        let events: Vec<Value> = out
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] == "task_output")
+            .collect();
+        assert!(
+            events
+                .iter()
+                .any(|e| e["stream"] == "stdout"
+                    && e["line"].as_str().unwrap().starts_with("accuracy=")),
+            "{compute}: {}",
+            out.stderr
+        );
     }
 }
 

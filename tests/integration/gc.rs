@@ -210,6 +210,17 @@ fn gc_never_deletes_what_a_running_job_reads() {
     p.git_cmd(&["commit", "-qam", "v2"]);
     p.mlops_ws(&ws, &["deploy", "--target", "dbfs", "--python", py], &[])
         .success();
+    // Live logs (`runs/<MLflow run id>/logs/`): the running job's, and one no record names
+    // (a local run's, a persistent job's).
+    let job_log = format!(
+        "/gc/gcdemo/main/runs/{}",
+        job["mlflow_run_id"].as_str().unwrap()
+    );
+    let orphan_log = "/gc/gcdemo/main/runs/0123456789abcdef0123456789abcdef".to_string();
+    for folder in [&job_log, &orphan_log] {
+        let chunk = format!("dbfs:{folder}/logs/000001.txt");
+        assert!(ws.with_state(|s| s.mounted_write(&chunk, b"o tick 0\n".to_vec())));
+    }
     // Everything is old now.
     ws.with_state(|s| {
         s.dbfs_files
@@ -236,6 +247,8 @@ fn gc_never_deletes_what_a_running_job_reads() {
         !doomed.contains(&first_folder),
         "the running job's tarball folder is planned: {doomed:?}"
     );
+    assert!(!doomed.contains(&format!("dbfs:{job_log}")), "{doomed:?}");
+    assert!(doomed.contains(&format!("dbfs:{orphan_log}")), "{doomed:?}");
 
     // Once the jobs have ended, their folders can go.
     ws.with_state(|s| {
@@ -253,6 +266,8 @@ fn gc_never_deletes_what_a_running_job_reads() {
         doomed.contains(&first_folder),
         "{first_folder} not in {doomed:?}"
     );
+    // The ended job's record goes, and its live log with it.
+    assert!(doomed.contains(&format!("dbfs:{job_log}")), "{doomed:?}");
     assert!(
         doomed.iter().any(|d| d.contains(&slug("feature/running"))),
         "{doomed:?}"

@@ -30,6 +30,8 @@ mod jobs;
 mod json_shapes;
 mod launcher;
 mod launcher_majors;
+mod licenses;
+mod live_logs;
 mod manifest_errors;
 mod mlflow_server;
 mod oidc;

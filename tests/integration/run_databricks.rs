@@ -180,6 +180,9 @@ fn a_successful_run_end_to_end() {
         "the launcher was deployed"
     );
     let experiment_id = report["experiment_id"].as_str().unwrap();
+    // The live log goes into the run's folder beside the branch's content folders.
+    let branch_folder = tarball.rsplitn(3, '/').nth(2).unwrap();
+    let log_dir = format!("{branch_folder}/runs/{run_id}/logs");
     assert_eq!(
         &params[2..],
         [
@@ -189,6 +192,8 @@ fn a_successful_run_end_to_end() {
             experiment_id,
             "--tracking-uri",
             "databricks",
+            "--log-dir",
+            log_dir.as_str(),
             "--python-file",
             "train.py",
             "--",

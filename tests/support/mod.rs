@@ -428,8 +428,11 @@ pub fn assert_has(text: &str, parts: &[&str]) {
 /// sessions of their own, so descendants are ended as well as the group). Dropping it ends
 /// them all, also when the test panics.
 pub struct Group {
+    /// The leader, until it is waited for: then its pid may be another process's.
     child: Option<std::process::Child>,
     pgid: u32,
+    /// In the environment of everything the group starts (`fake::marks`).
+    mark: String,
 }
 
 /// `(pid, parent pid, process group)` of every process, from `/proc`.
@@ -463,16 +466,45 @@ fn processes() -> Vec<(u32, u32, u32)> {
 impl Group {
     pub fn spawn(cmd: &mut Command) -> Group {
         use std::os::unix::process::CommandExt;
-        let child = cmd.process_group(0).spawn().expect("the process starts");
+        let mark = fake::marks::new_mark();
+        let child = cmd
+            .env(fake::marks::VARIABLE, &mark)
+            .process_group(0)
+            .spawn()
+            .expect("the process starts");
         let pgid = child.id();
         Group {
             child: Some(child),
             pgid,
+            mark,
         }
     }
 
     pub fn id(&self) -> u32 {
         self.pgid
+    }
+
+    /// The process's stderr, line by line as it comes, each line with when it arrived (read
+    /// by a thread of its own; the output `wait_output` returns then has no stderr).
+    pub fn stderr_lines(&mut self) -> std::sync::mpsc::Receiver<(std::time::Instant, String)> {
+        use std::io::BufRead;
+        let stderr = self
+            .child
+            .as_mut()
+            .and_then(|c| c.stderr.take())
+            .expect("stderr piped and not taken yet");
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send((std::time::Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        receive
     }
 
     /// Sends `signal` (`INT`, `TERM`, `KILL`) to the process itself.
@@ -484,14 +516,20 @@ impl Group {
         assert!(status.success());
     }
 
-    /// The live processes of the group and every descendant of its leader.
+    /// The live processes that carry the group's mark; while the leader has not been waited
+    /// for (its pid and group id still ours), also the group and every descendant of the
+    /// leader (a process that cleared its environment has no mark).
     pub fn members(&self) -> Vec<u32> {
+        let mut found = fake::marks::marked(&self.mark);
+        if self.child.is_none() {
+            return found;
+        }
         let all = processes();
-        let mut found: Vec<u32> = all
-            .iter()
-            .filter(|(pid, _, pgrp)| *pgrp == self.pgid || *pid == self.pgid)
-            .map(|(pid, _, _)| *pid)
-            .collect();
+        for (pid, _, pgrp) in &all {
+            if (*pgrp == self.pgid || *pid == self.pgid) && !found.contains(pid) {
+                found.push(*pid);
+            }
+        }
         let mut i = 0;
         while i < found.len() {
             let parent = found[i];
@@ -521,36 +559,16 @@ impl Group {
 
     /// Ends the whole group and every descendant: TERM, then KILL after five seconds.
     pub fn end(&mut self) {
-        let signal_all = |signal: &str, pids: &[u32]| {
-            for pid in pids {
-                let _ = Command::new("kill")
-                    .args([signal, &pid.to_string()])
-                    .stderr(std::process::Stdio::null())
-                    .status();
-            }
-        };
-        // Remembered before any of them ends: an orphan is adopted by init and no longer
-        // looks like a descendant.
-        let mut members = self.members();
-        signal_all("-TERM", &members);
+        fake::marks::signal("-TERM", &self.members());
         let started = std::time::Instant::now();
-        loop {
-            if let Some(c) = self.child.as_mut() {
-                let _ = c.try_wait();
-            }
-            let all = processes();
-            members.retain(|m| all.iter().any(|(pid, _, _)| pid == m));
-            for m in self.members() {
-                if !members.contains(&m) {
-                    members.push(m);
-                }
-            }
-            if members.is_empty() || started.elapsed() > std::time::Duration::from_secs(5) {
-                break;
-            }
+        // Found afresh each time, never remembered by pid: a pid that ended may be reused.
+        // The leader is not reaped until the end: as a zombie its pid stays ours.
+        let mut members = self.members();
+        while !members.is_empty() && started.elapsed() < std::time::Duration::from_secs(5) {
             std::thread::sleep(std::time::Duration::from_millis(50));
+            members = self.members();
         }
-        signal_all("-KILL", &members);
+        fake::marks::signal("-KILL", &members);
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }

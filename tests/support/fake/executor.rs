@@ -1,10 +1,15 @@
 //! Runs a submitted `spark_python_task` for real, as a Databricks driver would: the task's
 //! libraries (or its serverless environment's wheel dependencies) are installed from what the
-//! workspace stores, DBFS and volume paths in the parameters are mounted (copied) under a
-//! folder of the run, and the task's `python_file` is executed with `exec()` in a fresh
-//! `__main__` namespace, with `DATABRICKS_HOST`/`DATABRICKS_TOKEN` pointing back at the fake,
-//! so `MLFLOW_TRACKING_URI=databricks` logs into the fake's MLflow. A path the workspace does
+//! workspace stores, DBFS and volume paths in the parameters are mounted under a folder of the
+//! run, and the task's `python_file` is executed with `exec()` in a fresh `__main__`
+//! namespace, with `DATABRICKS_HOST`/`DATABRICKS_TOKEN` pointing back at the fake, so
+//! `MLFLOW_TRACKING_URI=databricks` logs into the fake's MLflow. A path the workspace does
 //! not hold fails the run as the service fails a library install or a missing file.
+//!
+//! The mount stands for the cluster's `/dbfs` and `/Volumes` FUSE mounts: stored files are
+//! copied in, and files the task writes there are written through to the workspace's store
+//! (every 100 ms, and once more when the task ends, before its run is seen to end), as the
+//! mounts upload a file when it is closed.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -19,14 +24,35 @@ pub struct Executor {
     pub python: PathBuf,
     pub base_url: String,
     pub token: String,
+    /// Where files written through the mount go: the workspace's store.
+    pub sink: Sink,
 }
+
+/// Stores a file written through the mount at its store path (`dbfs:/...`, `/Volumes/...`);
+/// false when the store refuses it.
+#[derive(Clone)]
+pub struct Sink(pub Arc<StoreFile>);
+
+/// The store's write: path and bytes in, whether it took them out.
+pub type StoreFile = dyn Fn(&str, Vec<u8>) -> bool + Send + Sync;
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
+/// Files of the mount as last seen: their length and modification time.
+type Seen = std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>;
 
 /// One executed task.
 pub struct Execution {
-    child: Mutex<Option<Child>>,
-    exit: Mutex<Option<Option<i32>>>,
+    child: Arc<Mutex<Option<Child>>>,
+    /// In the task's environment, and so in everything it starts (see `marks`).
+    mark: String,
+    exit: Arc<Mutex<Option<Option<i32>>>>,
     log: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for Execution {
@@ -49,6 +75,7 @@ impl Execution {
         parameters: &[String],
         wheels: &[String],
         read: &dyn Fn(&str) -> Option<Vec<u8>>,
+        refuse_writes: bool,
     ) -> Result<Execution, String> {
         let dir = tempfile::Builder::new()
             .prefix("fake-run-")
@@ -80,10 +107,12 @@ impl Execution {
             .ok_or_else(|| format!("File {python_file} does not exist or is not accessible."))?;
         let task = dir.path().join("task.py");
         fs_err::write(&task, file).map_err(|e| e.to_string())?;
+        let mut seen = Seen::new();
         let mounted: Vec<String> = parameters
             .iter()
-            .map(|p| mount(dir.path(), p, read))
+            .map(|p| mount(dir.path(), p, read, refuse_writes, &mut seen))
             .collect();
+        let mark = super::marks::new_mark();
         let mut child = Command::new(&executor.python)
             .args(["-c", EXEC_SHIM])
             .arg(&task)
@@ -91,6 +120,7 @@ impl Execution {
             .current_dir(dir.path())
             .env("PYTHONPATH", &site)
             .env("PYTHONUNBUFFERED", "1")
+            .env(super::marks::VARIABLE, &mark)
             .env("HOME", dir.path())
             .env("DATABRICKS_HOST", &executor.base_url)
             .env("DATABRICKS_TOKEN", &executor.token)
@@ -119,36 +149,54 @@ impl Execution {
                 }
             });
         }
-        Ok(Execution {
-            child: Mutex::new(Some(child)),
-            exit: Mutex::new(None),
+        let execution = Execution {
+            child: Arc::new(Mutex::new(Some(child))),
+            mark,
+            exit: Arc::new(Mutex::new(None)),
             log,
-            _dir: dir,
-        })
+            _dir: Arc::new(dir),
+        };
+        execution.watch(executor.sink.clone(), seen);
+        Ok(execution)
+    }
+
+    /// Writes what the task writes into the mount through to the store, and notes the
+    /// task's exit only after the last of it is written.
+    fn watch(&self, sink: Sink, mut seen: Seen) {
+        let (child, exit, dir) = (self.child.clone(), self.exit.clone(), self._dir.clone());
+        std::thread::spawn(move || {
+            let mnt = dir.path().join("mnt");
+            loop {
+                write_through(&mnt, &sink, &mut seen);
+                let ended = child
+                    .lock()
+                    .unwrap()
+                    .as_mut()
+                    .map(|c| c.try_wait().ok().flatten().map(|s| s.code()))
+                    .unwrap_or(Some(None));
+                if let Some(code) = ended {
+                    write_through(&mnt, &sink, &mut seen);
+                    *exit.lock().unwrap() = Some(code);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
     }
 
     /// `None` while it runs; then its exit code (`None` when killed by a signal).
     pub fn poll(&self) -> Option<Option<i32>> {
-        let mut exit = self.exit.lock().unwrap();
-        if exit.is_none() {
-            let mut child = self.child.lock().unwrap();
-            if let Some(c) = child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    *exit = Some(status.code());
-                    *child = None;
-                }
-            }
-        }
-        *exit
+        *self.exit.lock().unwrap()
     }
 
-    /// Ends the task and everything it started.
+    /// Ends the task and everything it started (found by its mark: its pid may name another
+    /// process by now).
     pub fn kill(&self) {
         if let Some(c) = self.child.lock().unwrap().as_mut() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", c.id())])
-                .status();
-            let _ = c.kill();
+            if c.try_wait().ok().flatten().is_none() {
+                let _ = c.kill();
+            }
+            super::marks::signal("-KILL", &super::marks::marked(&self.mark));
             let _ = c.wait();
         }
     }
@@ -181,9 +229,17 @@ impl Drop for Execution {
     }
 }
 
-/// A parameter naming a stored file becomes the path of a local copy, as the platform's
-/// `/dbfs` and `/Volumes` mounts make it readable.
-fn mount(root: &Path, param: &str, read: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
+/// A parameter naming a DBFS or volume path becomes its path in the mount, as the
+/// platform's `/dbfs` and `/Volumes` mounts make it readable (a stored file is copied in) and
+/// writable. With `refuse_writes`, a path the store does not hold is under a file, so that
+/// writing there fails as a mount the store refuses fails (an `OSError`).
+fn mount(
+    root: &Path,
+    param: &str,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+    refuse_writes: bool,
+    seen: &mut Seen,
+) -> String {
     let rel = if let Some(rest) = param.strip_prefix("dbfs:/") {
         format!("dbfs/{}", rest.trim_start_matches('/'))
     } else if let Some(rest) = param.strip_prefix("/Volumes/") {
@@ -191,13 +247,61 @@ fn mount(root: &Path, param: &str, read: &dyn Fn(&str) -> Option<Vec<u8>>) -> St
     } else {
         return param.to_string();
     };
+    let mnt = root.join("mnt");
     match read(param) {
         Some(bytes) => {
-            let local = root.join("mnt").join(rel);
+            let local = mnt.join(rel);
             fs_err::create_dir_all(local.parent().unwrap()).unwrap();
             fs_err::write(&local, bytes).unwrap();
+            let meta = fs_err::metadata(&local).unwrap();
+            seen.insert(local.clone(), (meta.len(), meta.modified().unwrap()));
             local.to_string_lossy().into_owned()
         }
-        None => param.to_string(),
+        None if refuse_writes => {
+            fs_err::create_dir_all(&mnt).unwrap();
+            fs_err::write(root.join("refused"), b"").unwrap();
+            root.join("refused")
+                .join(rel)
+                .to_string_lossy()
+                .into_owned()
+        }
+        None => mnt.join(rel).to_string_lossy().into_owned(),
+    }
+}
+
+/// Stores the files of the mount that are new or changed since `seen` (not the temporary
+/// names a writer renames into place).
+fn write_through(mnt: &Path, sink: &Sink, seen: &mut Seen) {
+    let mut stack = vec![mnt.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stamp = (meta.len(), meta.modified().unwrap());
+            if name.starts_with(".tmp-") || seen.get(&path) == Some(&stamp) {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(mnt)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let store_path = match rel.strip_prefix("dbfs/") {
+                Some(rest) => format!("dbfs:/{rest}"),
+                None => format!("/{rel}"),
+            };
+            if let Ok(bytes) = fs_err::read(&path) {
+                (sink.0)(&store_path, bytes);
+                seen.insert(path, stamp);
+            }
+        }
     }
 }

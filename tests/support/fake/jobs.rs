@@ -32,6 +32,34 @@ impl State {
             .map(|(_, b)| b.clone())
     }
 
+    /// A file an executed task wrote through the `/dbfs` or `/Volumes` mount, stored as the
+    /// DBFS or Files API stores it; false where the store refuses it (no such volume, a
+    /// read-only one, a folder or file in the way).
+    pub fn mounted_write(&mut self, path: &str, data: Vec<u8>) -> bool {
+        if let Some(rest) = path.strip_prefix("dbfs:") {
+            return self.dbfs_write(&norm_dbfs(rest), data, true).status < 300;
+        }
+        let Some(volume) = self.volume_of(path) else {
+            return false;
+        };
+        if self.read_only_volumes.contains(&volume) || self.volume_dirs.contains(path) {
+            return false;
+        }
+        for dir in ancestors(path) {
+            if dir.len() > volume.len() {
+                self.volume_dirs.insert(dir);
+            }
+        }
+        self.volume_files.insert(
+            path.to_string(),
+            File {
+                data,
+                modified_ms: now_ms(),
+            },
+        );
+        true
+    }
+
     pub(super) fn job_state(&self, run: &JobRun) -> (String, Option<String>, String) {
         let elapsed = run.submitted.elapsed();
         let b = &run.behaviour;
@@ -145,7 +173,15 @@ impl State {
             .filter_map(|p| p.as_str().map(str::to_string))
             .collect();
         let wheels = wheels_of(body, task);
-        Execution::start(ex, python_file, &parameters, &wheels, &|p| self.stored(p)).map(Arc::new)
+        Execution::start(
+            ex,
+            python_file,
+            &parameters,
+            &wheels,
+            &|p| self.stored(p),
+            self.refuse_mount_writes,
+        )
+        .map(Arc::new)
     }
 
     pub(super) fn jobs(&mut self, op: &str, req: &Request) -> Response {

@@ -13,6 +13,7 @@ pub mod files;
 pub mod http;
 pub mod job_defs;
 mod jobs;
+pub mod marks;
 pub mod mlflow;
 pub mod mlflow_server;
 pub mod models;
@@ -68,6 +69,8 @@ pub struct Logged {
     /// `unavailable`, `too_many`, `gateway`, `denied`, `reset_before`, `reset_after`, or empty.
     pub fault: &'static str,
     pub body_len: usize,
+    /// The length of the answer's body.
+    pub answer_len: usize,
     /// The JSON body, for small JSON requests.
     pub json: Option<serde_json::Value>,
     pub authorization: Option<String>,
@@ -139,10 +142,16 @@ impl FakeWorkspace {
     /// Runs every job submitted from now on for real, with `python` as the cluster's Python
     /// (see `executor.rs`).
     pub fn execute_jobs(&self, python: &std::path::Path) {
+        let shared = Arc::downgrade(&self.shared);
         let executor = executor::Executor {
             python: python.to_path_buf(),
             base_url: self.url(),
             token: TOKEN.into(),
+            sink: executor::Sink(Arc::new(move |path, bytes| {
+                shared
+                    .upgrade()
+                    .is_some_and(|s| s.state.lock().unwrap().mounted_write(path, bytes))
+            })),
         };
         self.with_state(|s| s.executor = Some(executor));
     }
@@ -294,11 +303,16 @@ fn serve(stream: TcpStream, shared: &Shared) {
         if let Some(op) = req.path.strip_prefix("/_fake/") {
             // Test controls (no auth): counters for benchmarks.
             let resp = match op {
+                // `?contains=TEXT`: only the requests whose path holds TEXT.
                 "stats" => {
                     let log = shared.log.lock().unwrap();
+                    let part = req.query.get("contains").cloned().unwrap_or_default();
+                    let picked: Vec<&Logged> =
+                        log.iter().filter(|l| l.path.contains(&part)).collect();
                     http::Response::ok(serde_json::json!({
-                        "requests": log.len(),
-                        "payload_bytes": log.iter().map(|l| l.body_len).sum::<usize>(),
+                        "requests": picked.len(),
+                        "payload_bytes": picked.iter().map(|l| l.body_len).sum::<usize>(),
+                        "answer_bytes": picked.iter().map(|l| l.answer_len).sum::<usize>(),
                     }))
                 }
                 "reset" => {
@@ -415,6 +429,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             },
             fault,
             body_len: req.body.len(),
+            answer_len: response.as_ref().map_or(0, |r| r.body.len()),
             json,
             authorization: req.header("authorization").map(str::to_string),
             at: std::time::Instant::now(),

@@ -99,6 +99,9 @@ pub struct State {
     /// When set, submitted `spark_python_task`s run for real (see `executor.rs`) instead of
     /// following `job_behaviour`.
     pub executor: Option<Executor>,
+    /// Executed tasks' writes through the `/dbfs` and `/Volumes` mounts fail (see
+    /// `executor.rs`), as a mount the store refuses.
+    pub refuse_mount_writes: bool,
     pub oauth_tokens_issued: u64,
     /// Federation policies of service principals (`auth.rs`).
     pub federation: Vec<super::auth::Federation>,
