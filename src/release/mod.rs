@@ -203,6 +203,7 @@ pub fn release(
         &lineage(plan, &run),
         &settings.alias,
     )?;
+    registry::read_back(registry.as_ref(), &model, &settings.alias, &version.version)?;
     released.version = Some(version.version);
     released.registered = version.registered;
     Ok(released)
@@ -335,6 +336,7 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
             registry
                 .set_alias(&model, p.alias, &version)?
                 .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
+            registry::read_back(registry.as_ref(), &model, p.alias, &version)?;
             Ok(Promoted {
                 target: plan.target.clone(),
                 model,
@@ -352,13 +354,15 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
             let mut tags = source.tags.clone();
             tags.insert("mlops.copied_from".into(), format!("{model}/{version}"));
             // The destination's registry makes the copy (on Databricks, in the workspace).
-            let copied = open_registry(session, &prepared, to)?
+            let destination = open_registry(session, &prepared, to)?;
+            let copied = destination
                 .copy(&model, &version, &to_model, &tags, p.alias)?
                 .ok_or_else(|| {
                     Error::failed(format!(
                         "copying {model}/{version} to {to_model} returned nothing"
                     ))
                 })?;
+            registry::read_back(destination.as_ref(), &to_model, p.alias, &copied.version)?;
             Ok(Promoted {
                 target: to.to_string(),
                 model: to_model,

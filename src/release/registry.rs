@@ -224,3 +224,23 @@ pub(crate) fn plain_error(output: &str) -> Option<Error> {
 pub(super) fn understood<T>(parsed: serde_json::Result<T>) -> Result<T> {
     parsed.map_err(|e| Error::failed(format!("the registry's answer was not understood: {e}")))
 }
+
+/// Reads `alias` back from the registry after it was set, before anything says done. A
+/// registry that accepted the change and does not show it (the Databricks CLI's bundles never
+/// apply declared aliases, databricks/cli#4012; a Unity Catalog answer that lost it) fails
+/// the command rather than leave a release that serves the old version unannounced.
+pub fn read_back(registry: &dyn Registry, model: &str, alias: &str, version: &str) -> Result<()> {
+    let found = registry.alias(model, alias)?;
+    if found.as_ref().is_some_and(|v| v.version == version) {
+        return Ok(());
+    }
+    let reads = found.map_or("no version".to_string(), |v| {
+        format!("version {}", v.version)
+    });
+    Err(Error::failed(format!(
+        "alias `{alias}` of model `{model}` was set to version {version}, but the registry reads {reads}"
+    ))
+    .with_help(format!(
+        "set it again with `cargo mlops promote --alias {alias} --version {version}`, and check that you may manage the model's aliases"
+    )))
+}

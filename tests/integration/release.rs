@@ -547,6 +547,19 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
             "CAN READ",
         ],
     );
+    // A registry that answers an alias change as done and keeps nothing is caught by reading
+    // the alias back (databricks/cli#4012's failure): exit 1, saying what it reads.
+    ws.with_state(|s| s.drop_aliases = true);
+    let dropped = on(&["promote", "--alias", "staging", "--version", "1"]);
+    ws.with_state(|s| s.drop_aliases = false);
+    dropped.code(1);
+    assert_has(
+        &dropped.stderr,
+        &[
+            "alias `staging` of model `main.ml.demo` was set to version 1, but the registry reads no version",
+            "promote --alias staging --version 1",
+        ],
+    );
     let missing = on(&["promote", "--alias", "champion", "--version", "7"]);
     missing.code(2);
     assert_has(&missing.stderr, &["has no version 7"]);

@@ -118,6 +118,9 @@ impl State {
                 {
                     return no_version(name, n);
                 }
+                if self.drop_aliases {
+                    return Response::ok(json!({ "alias_name": alias, "version_num": n }));
+                }
                 self.models
                     .get_mut(name)
                     .expect("checked above")

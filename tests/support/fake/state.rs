@@ -102,6 +102,9 @@ pub struct State {
     /// Executed tasks' writes through the `/dbfs` and `/Volumes` mounts fail (see
     /// `executor.rs`), as a mount the store refuses.
     pub refuse_mount_writes: bool,
+    /// Unity Catalog answers an alias PUT as done and keeps nothing: the registry that
+    /// databricks/cli#4012 describes, where a declared alias never arrives.
+    pub drop_aliases: bool,
     pub oauth_tokens_issued: u64,
     /// Federation policies of service principals (`auth.rs`).
     pub federation: Vec<super::auth::Federation>,
