@@ -17,7 +17,7 @@ import re
 import sys
 import typing
 
-from databricks.sdk.service import catalog, files, jobs, workspace
+from databricks.sdk.service import catalog, files, jobs, serving, workspace
 
 # (method, path pattern) -> (API class, method name, path parameters the body leaves out)
 ENDPOINTS = [
@@ -33,10 +33,14 @@ ENDPOINTS = [
     ("POST", r"/api/2\.0/workspace/mkdirs", workspace.WorkspaceAPI, "mkdirs"),
     ("POST", r"/api/2\.0/workspace/import", workspace.WorkspaceAPI, "import_"),
     ("PUT", r"/api/2\.1/unity-catalog/models/[^/]+/aliases/[^/]+", catalog.RegisteredModelsAPI, "set_alias"),
+    # service/serving.py ServingEndpointsAPI: create, update_config (name in the path), query.
+    ("POST", r"/api/2\.0/serving-endpoints", serving.ServingEndpointsAPI, "create"),
+    ("PUT", r"/api/2\.0/serving-endpoints/[^/]+/config", serving.ServingEndpointsAPI, "update_config"),
+    ("POST", r"/serving-endpoints/[^/]+/invocations", serving.ServingEndpointsAPI, "query"),
 ]
 
 # Path parameters (in the URL, not the body).
-PATH_PARAMS = {"set_alias": {"full_name", "alias"}}
+PATH_PARAMS = {"set_alias": {"full_name", "alias"}, "update_config": {"name"}, "query": {"name"}}
 
 
 def unwrap(tp):

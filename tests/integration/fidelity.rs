@@ -182,3 +182,27 @@ fn the_fake_answers_serverless_submits_as_the_service_does() {
     );
     assert_eq!(status, 200, "{got}");
 }
+
+#[test]
+fn the_sdk_creates_updates_queries_and_deletes_serving_endpoints_on_the_fake() {
+    let ws = FakeWorkspace::start();
+    // The script's third config change fails (the create and the canary apply).
+    ws.with_state(|s| {
+        s.serving_behaviour.failing_changes.insert(3);
+    });
+    let summary = sdk_script(&ws, "sdk_serving.py");
+    assert_eq!(summary["canary_versions"], serde_json::json!(["1", "2"]));
+    assert_eq!(
+        summary["created_tags"],
+        serde_json::json!([{"key": "mlops.project", "value": "demo"}])
+    );
+    assert!(
+        summary["failed"]
+            .as_str()
+            .unwrap()
+            .contains("UPDATE_FAILED"),
+        "{summary}"
+    );
+    assert_eq!(summary["predictions"], serde_json::json!([0.5, 0.5]));
+    assert!(ws.with_state(|s| s.serving.is_empty()));
+}

@@ -12,6 +12,8 @@ const CHECKED: &[&str] = &[
     "/api/2.0/dbfs/",
     "/api/2.0/workspace/",
     "/api/2.1/unity-catalog/",
+    "/api/2.0/serving-endpoints",
+    "/serving-endpoints/",
 ];
 
 /// Problems found, one a line; empty when every body the workspace accepted is one the SDK

@@ -17,6 +17,7 @@ pub mod marks;
 pub mod mlflow;
 pub mod mlflow_server;
 pub mod models;
+pub mod serving;
 pub mod state;
 pub mod workspace;
 

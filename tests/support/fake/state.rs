@@ -105,6 +105,9 @@ pub struct State {
     /// Unity Catalog answers an alias PUT as done and keeps nothing: the registry that
     /// databricks/cli#4012 describes, where a declared alias never arrives.
     pub drop_aliases: bool,
+    /// Model serving endpoints by name (`serving.rs`), and how they behave.
+    pub serving: BTreeMap<String, super::serving::Endpoint>,
+    pub serving_behaviour: super::serving::ServingBehaviour,
     pub oauth_tokens_issued: u64,
     /// Federation policies of service principals (`auth.rs`).
     pub federation: Vec<super::auth::Federation>,
@@ -253,6 +256,17 @@ impl State {
             if let Some(rest) = p.strip_prefix(prefix) {
                 return self.jobs(rest, req);
             }
+        }
+        // Queries go to `/serving-endpoints/{name}/invocations`, outside /api (service/
+        // serving.py ServingEndpointsAPI.query).
+        if let Some(rest) = p.strip_prefix("/serving-endpoints/") {
+            return self.serving_api(rest, req);
+        }
+        if p == "/api/2.0/serving-endpoints" {
+            return self.serving_api("", req);
+        }
+        if let Some(rest) = p.strip_prefix("/api/2.0/serving-endpoints/") {
+            return self.serving_api(rest, req);
         }
         if let Some(rest) = p.strip_prefix("/api/2.1/unity-catalog/models/") {
             return self.models_api(rest, req);
