@@ -13,6 +13,7 @@ pub mod project;
 mod raw;
 pub mod release;
 mod resolve;
+pub mod serving;
 mod targets;
 
 pub use crate::support::diagnostic::{Diagnostic, closest, quote_list, suggestion};

@@ -35,6 +35,8 @@ pub struct Manifest {
     pub release: super::release::Release,
     /// `[jobs.<name>]`.
     pub jobs: BTreeMap<String, super::jobs::Job>,
+    /// `[serving.<name>]`.
+    pub serving: BTreeMap<String, super::serving::Serving>,
     pub(super) source: String,
     pub(super) mlproject_span: Option<Range<usize>>,
 }

@@ -37,6 +37,10 @@ pub struct RawManifest {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, super::jobs::RawJob>")]
     pub jobs: BTreeMap<String, Spanned<super::jobs::RawJob>>,
+    /// `[serving.<name>]`: model serving endpoints that follow an alias.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, super::serving::RawServing>")]
+    pub serving: BTreeMap<String, Spanned<super::serving::RawServing>>,
 }
 
 /// `[compare]`: what `cargo mlops compare` sets a branch's runs beside.

@@ -61,8 +61,10 @@ pub(super) fn resolve(
         },
         &ctx,
     )?;
+    let serving = resolve_serving(raw.serving, &targets, &release, &ctx)?;
     Ok(Manifest {
         jobs,
+        serving,
         display_path: ctx.file.to_path_buf(),
         source: ctx.source.to_string(),
         path,
@@ -371,4 +373,29 @@ fn job_entry_points<T>(
     names.sort();
     names.dedup();
     names
+}
+
+/// `[serving.<name>]` tables, checked against the targets and the aliases the project uses.
+fn resolve_serving(
+    raw: BTreeMap<String, Spanned<super::serving::RawServing>>,
+    targets: &BTreeMap<String, super::model::Target>,
+    release: &super::release::Release,
+    ctx: &Ctx<'_>,
+) -> Result<BTreeMap<String, super::serving::Serving>> {
+    let mut aliases = vec![release.alias.as_str()];
+    if let Some(m) = &release.must_beat {
+        aliases.push(m.alias.as_str());
+    }
+    super::serving::resolve(
+        raw,
+        &super::serving::Known {
+            targets: &targets
+                .iter()
+                .map(|(n, t)| (n.clone(), t.kind == TargetKind::Databricks))
+                .collect(),
+            aliases: &aliases,
+            release_alias: &release.alias,
+        },
+        ctx,
+    )
 }
