@@ -238,7 +238,7 @@ pub(super) fn resolve(
 }
 
 /// A manifest error at `span` under `key`, with `help`.
-fn fail(
+pub(super) fn fail(
     ctx: &Ctx<'_>,
     span: std::ops::Range<usize>,
     msg: String,

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::ctx::Ctx;
-use crate::error::{Error, Result};
+use super::jobs::fail;
+use crate::error::Result;
 use crate::support::diagnostic::suggestion;
 
 /// The workload sizes the service documents (`ServedEntityInput.workload_size`).
@@ -74,16 +75,6 @@ pub(super) fn resolve(
     raw.into_iter()
         .map(|(name, spanned)| Ok((name.clone(), resolve_one(name, spanned, known, ctx)?)))
         .collect()
-}
-
-fn fail(
-    ctx: &Ctx<'_>,
-    span: std::ops::Range<usize>,
-    msg: String,
-    key: String,
-    help: String,
-) -> Error {
-    Error::diagnostic(ctx.at(span, msg).key(key).help(help))
 }
 
 fn name_chars_ok(text: &str) -> bool {
