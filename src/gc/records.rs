@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::error::Result;
 use crate::store::{Listing, Store};
-use crate::support::records::{DeployRecord, Lease, RunRecord};
+use crate::support::records::{DeployRecord, Lease, RunRecord, read_all as records};
 
 /// A job that may still read files: where its run record is, and the paths it uses.
 #[derive(Clone, Debug)]
@@ -23,27 +23,6 @@ pub struct JobFiles {
 /// The folder of a content-addressed path: `<branch>/<16 hex>`.
 pub(super) fn content_folder_of(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(dir, _)| dir)
-}
-
-/// The records of type `T` in `folder` (deploy or run records), with their listings;
-/// unreadable ones are skipped (gc only keeps more when in doubt).
-fn records<T: serde::de::DeserializeOwned>(
-    store: &dyn Store,
-    folder: &str,
-) -> Result<Vec<(Listing, T)>> {
-    let mut out = Vec::new();
-    for entry in store.list(folder)? {
-        if entry.is_dir || !entry.path.ends_with(".json") {
-            continue;
-        }
-        let Some(bytes) = store.read_small(&entry.path)? else {
-            continue;
-        };
-        if let Ok(record) = crate::support::records::parse::<T>(&entry.path, &bytes) {
-            out.push((entry, record));
-        }
-    }
-    Ok(out)
 }
 
 /// The deploy records of a branch folder, and the paths the newest one names.

@@ -111,8 +111,7 @@ impl Followed<'_> {
             client: self.client,
         };
         let folder = live_log::folder(&self.plan.branch_artifacts, &self.submission.mlflow_run_id);
-        let mut live = (output.verbosity() >= crate::output::Verbosity::Normal)
-            .then(|| Live::new(self.store, &folder));
+        let mut live = Live::shown(self.store, &folder, false, output);
         let ended = follow::follow(
             &jobs,
             self.submission.databricks_run_id,

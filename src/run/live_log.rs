@@ -187,22 +187,21 @@ pub struct Live<'a> {
 const TAIL: usize = 50;
 
 impl<'a> Live<'a> {
-    pub fn new(store: &'a dyn Store, folder: &str) -> Live<'a> {
-        Live {
+    /// The live log in `folder`, shown plain (as `logs` does) or marked (as `run` does);
+    /// none when nobody would see its lines (`-q`).
+    pub fn shown(
+        store: &'a dyn Store,
+        folder: &str,
+        plain: bool,
+        output: &Output,
+    ) -> Option<Live<'a>> {
+        (output.verbosity() >= crate::output::Verbosity::Normal).then(|| Live {
             store,
             reader: Reader::new(folder),
             tail: Default::default(),
-            plain: false,
+            plain,
             warned: false,
-        }
-    }
-
-    /// Shows the output as `logs` does (see [`Live::plain`]'s field).
-    pub fn plain(self) -> Live<'a> {
-        Live {
-            plain: true,
-            ..self
-        }
+        })
     }
 
     fn show(&self, line: &Line, output: &Output) {

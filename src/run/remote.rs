@@ -127,12 +127,10 @@ pub fn wait(
     let log = jobs
         .get(run_id)
         .ok()
-        .and_then(|first| live_log_of(&client, &first))
-        .filter(|_| output.verbosity() >= crate::output::Verbosity::Normal);
-    let mut live = log.as_ref().map(|(store, dir)| {
-        let live = Live::new(store.as_ref(), dir);
-        if plain { live.plain() } else { live }
-    });
+        .and_then(|first| live_log_of(&client, &first));
+    let mut live = log
+        .as_ref()
+        .and_then(|(store, dir)| Live::shown(store.as_ref(), dir, plain, output));
     let ended = crate::run::follow::follow(&jobs, run_id, None, output, live.as_mut())?;
     client.clean_up_after_interrupt();
     use crate::run::follow::Ended;
@@ -181,20 +179,12 @@ pub fn run_or_last(session: &Session, run_id: Option<u64>) -> Result<u64> {
     let plan = &prepared.plan;
     let open = session.store(plan)?;
     let folder = format!("{}/runs", plan.branch_artifacts.trim_end_matches('/'));
-    let mut newest: Option<RunRecord> = None;
-    for entry in open.store.list(&folder)? {
-        if entry.is_dir || !entry.path.ends_with(".json") {
-            continue;
-        }
-        let Some(bytes) = open.store.read_small(&entry.path)? else {
-            continue;
-        };
-        if let Ok(record) = crate::support::records::parse::<RunRecord>(&entry.path, &bytes) {
-            if newest.as_ref().is_none_or(|n| record.time > n.time) {
-                newest = Some(record);
-            }
-        }
-    }
+    let records = crate::support::records::read_all::<RunRecord>(open.store.as_ref(), &folder)?;
+    // The first of the newest, by the record's own time.
+    let newest = records
+        .into_iter()
+        .map(|(_, r)| r)
+        .reduce(|a, b| if b.time > a.time { b } else { a });
     newest.map(|r| r.databricks_run_id).ok_or_else(|| {
         Error::usage(format!(
             "branch `{}` has no recorded run on target `{}`",

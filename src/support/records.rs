@@ -155,6 +155,28 @@ pub struct CacheEntry {
     pub backend: String,
 }
 
+/// The records of type `T` in a store's `folder` (deploy or run records, leases), with their
+/// listings; unreadable ones are skipped (gc only keeps more when in doubt, and `logs` looks
+/// for the newest it can read).
+pub fn read_all<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::Store,
+    folder: &str,
+) -> crate::error::Result<Vec<(crate::store::Listing, T)>> {
+    let mut out = Vec::new();
+    for entry in store.list(folder)? {
+        if entry.is_dir || !entry.path.ends_with(".json") {
+            continue;
+        }
+        let Some(bytes) = store.read_small(&entry.path)? else {
+            continue;
+        };
+        if let Ok(record) = parse::<T>(&entry.path, &bytes) {
+            out.push((entry, record));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a record, or says which file and field is wrong.
 pub fn parse<T: serde::de::DeserializeOwned>(
     what: &str,

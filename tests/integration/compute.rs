@@ -6,9 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::support::fake::FakeWorkspace;
-use crate::support::{
-    Project, Run, assert_has, project_from_fixture, shared_cargo_target, test_python,
-};
+use crate::support::{Project, Run, assert_has, project_from_fixture, test_python};
 
 /// The three ways a target can run a job.
 const COMPUTES: [(&str, &str); 3] = [
@@ -264,16 +262,8 @@ fn ctrl_c_cancels_the_remote_run_on_every_compute_kind() {
         let python = test_python();
         let mut cmd = crate::support::clean_command(&crate::support::bin());
         cmd.args(["run", "--entry", "train", "--target", compute, "--python"])
-            .arg(&python)
-            .current_dir(p.path())
-            .env("DATABRICKS_HOST", ws.url())
-            .env("DATABRICKS_TOKEN", ws.token())
-            .env("HOME", p.path())
-            .env("CARGO_TARGET_DIR", shared_cargo_target())
-            .env("MLOPS_POLL_FIRST_MS", "100")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = crate::support::Group::spawn(&mut cmd);
+            .arg(&python);
+        let mut child = crate::support::Group::spawn(p.against(&ws, &mut cmd));
         let started = std::time::Instant::now();
         while !ws.with_state(|s| {
             s.jobs

@@ -39,17 +39,11 @@ fn policy() -> Policy {
 
 /// The whole locked graph, dev-dependencies included, as cargo-deny sees it.
 fn metadata() -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::support::json_of(
+        std::process::Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
+    )
 }
 
 /// Why a license expression is not allowed, or None when it is. Lax parsing, as cargo-deny

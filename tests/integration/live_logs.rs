@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::fake::FakeWorkspace;
 use crate::support::{
-    Group, Project, Run, assert_has, clean_command, local_store, python_json, shared_cargo_target,
-    test_python,
+    Group, Project, Run, assert_has, clean_command, local_store, python_json, test_python,
 };
 
 /// An entry point that prints a line every `every` seconds, `count` times, with the time it
@@ -60,16 +59,8 @@ fn spawn(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> (Group, Receiver<(In
     cmd.args(["-c", "exec \"$0\" \"$@\" 1>&2"])
         .arg(crate::support::bin())
         .args(args)
-        .env("GITHUB_ACTIONS", "true")
-        .current_dir(p.path())
-        .env("DATABRICKS_HOST", ws.url())
-        .env("DATABRICKS_TOKEN", ws.token())
-        .env("HOME", p.path())
-        .env("CARGO_TARGET_DIR", shared_cargo_target())
-        .env("MLOPS_POLL_FIRST_MS", "100")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut group = Group::spawn(&mut cmd);
+        .env("GITHUB_ACTIONS", "true");
+    let mut group = Group::spawn(p.against(ws, &mut cmd));
     let lines = group.stderr_lines();
     (group, lines)
 }

@@ -4,9 +4,7 @@
 use serde_json::Value;
 
 use crate::support::fake::{FakeWorkspace, Faults, JobBehaviour};
-use crate::support::{
-    Project, Run, assert_has, project_from_fixture, shared_cargo_target, test_python,
-};
+use crate::support::{Project, Run, assert_has, project_from_fixture, test_python};
 
 fn demo() -> Project {
     let p = project_from_fixture("demo");
@@ -308,16 +306,8 @@ fn spawn_run(p: &Project, ws: &FakeWorkspace) -> crate::support::Group {
         "dbfs",
         "--python",
         python.to_str().unwrap(),
-    ])
-    .current_dir(p.path())
-    .env("DATABRICKS_HOST", ws.url())
-    .env("DATABRICKS_TOKEN", ws.token())
-    .env("HOME", p.path())
-    .env("CARGO_TARGET_DIR", shared_cargo_target())
-    .env("MLOPS_POLL_FIRST_MS", "100")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    crate::support::Group::spawn(&mut cmd)
+    ]);
+    crate::support::Group::spawn(p.against(ws, &mut cmd))
 }
 
 fn wait_for(what: &str, done: impl Fn() -> bool) {

@@ -110,6 +110,20 @@ impl Project {
         self.mlops_in(".", args, &all)
     }
 
+    /// `cmd` (cargo-mlops, or a shell that execs it) set up to run in this project against
+    /// `ws` in the background, as `Group::spawn` takes it: the workspace's credentials, the
+    /// project as home, the shared build folder, quick first polls, piped output.
+    pub fn against<'c>(&self, ws: &fake::FakeWorkspace, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.current_dir(self.path())
+            .env("DATABRICKS_HOST", ws.url())
+            .env("DATABRICKS_TOKEN", ws.token())
+            .env("HOME", self.path())
+            .env("CARGO_TARGET_DIR", shared_cargo_target())
+            .env("MLOPS_POLL_FIRST_MS", "100")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+    }
+
     /// `cargo-mlops ARGS` against the fake workspace `ws`: its host and token, a HOME with no
     /// `~/.databrickscfg`, the shared cargo target, fast retries and polls; `env` adds to or
     /// overrides that.
@@ -375,12 +389,13 @@ pub fn mlflow2_python() -> PathBuf {
 /// Runs a Python snippet with the test interpreter (which has MLflow) and reads the JSON it
 /// prints: how the tests ask MLflow's own client what a store holds.
 pub fn python_json(script: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(test_python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
+    json_of(Command::new(test_python()).arg("-c").arg(script).args(args))
+}
+
+/// Runs `cmd`, which must succeed (else its stderr is the failure), and reads the JSON it
+/// prints.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",

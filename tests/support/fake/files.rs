@@ -21,6 +21,22 @@ pub struct Upload {
 const MANAGED_ROOTS: [&str; 2] = ["/WorkspaceInternal", "/Models"];
 
 impl State {
+    /// Stores a file of `volume`, with the folders above it (as the Files API makes them).
+    pub(super) fn put_volume_file(&mut self, volume: &str, path: &str, data: Vec<u8>) {
+        for dir in ancestors(path) {
+            if dir.len() > volume.len() {
+                self.volume_dirs.insert(dir);
+            }
+        }
+        self.volume_files.insert(
+            path.to_string(),
+            File {
+                data,
+                modified_ms: now_ms(),
+            },
+        );
+    }
+
     pub(super) fn volume_of(&self, path: &str) -> Option<String> {
         self.volumes
             .iter()
@@ -58,18 +74,7 @@ impl State {
                         &format!("The file being created already exists: {path}."),
                     );
                 }
-                for dir in ancestors(&path) {
-                    if dir.len() > volume.len() {
-                        self.volume_dirs.insert(dir);
-                    }
-                }
-                self.volume_files.insert(
-                    path,
-                    File {
-                        data: req.body.clone(),
-                        modified_ms: now_ms(),
-                    },
-                );
+                self.put_volume_file(&volume, &path, req.body.clone());
                 Response::empty(204)
             }
             "GET" | "HEAD" => match self.volume_files.get(&path) {
@@ -259,18 +264,7 @@ impl State {
                 }
                 self.uploads.remove(&token);
                 let volume = self.volume_of(path).unwrap_or_default();
-                for dir in ancestors(path) {
-                    if dir.len() > volume.len() {
-                        self.volume_dirs.insert(dir);
-                    }
-                }
-                self.volume_files.insert(
-                    path.to_string(),
-                    File {
-                        data,
-                        modified_ms: now_ms(),
-                    },
-                );
+                self.put_volume_file(&volume, path, data);
                 Response::ok(json!({}))
             }
             _ => bad("unknown action"),

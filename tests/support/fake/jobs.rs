@@ -45,18 +45,7 @@ impl State {
         if self.read_only_volumes.contains(&volume) || self.volume_dirs.contains(path) {
             return false;
         }
-        for dir in ancestors(path) {
-            if dir.len() > volume.len() {
-                self.volume_dirs.insert(dir);
-            }
-        }
-        self.volume_files.insert(
-            path.to_string(),
-            File {
-                data,
-                modified_ms: now_ms(),
-            },
-        );
+        self.put_volume_file(&volume, path, data);
         true
     }
 
