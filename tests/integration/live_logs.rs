@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::fake::FakeWorkspace;
 use crate::support::{
-    Group, Project, Run, assert_has, clean_command, local_store, python_json, test_python,
+    Group, Project, Run, assert_has, clean_command, local_store, python_json, shared_cargo_target,
+    test_python,
 };
 
 /// An entry point that prints a line every `every` seconds, `count` times, with the time it
@@ -419,4 +420,59 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The README's "Trying it without a workspace": the example workspace, started as a person
+/// starts it (`--execute`, a port of its own), runs a submitted task for real and `run` shows
+/// the task's lines.
+#[test]
+fn the_example_workspace_runs_tasks_and_shows_their_output() {
+    use std::io::BufRead;
+    let p = project();
+    let example = crate::support::bin()
+        .parent()
+        .unwrap()
+        .join("examples/fake_workspace");
+    let mut cmd = clean_command(&example);
+    cmd.args(["--execute", "0"])
+        .env("MLOPS_PYTHON", test_python())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut group = Group::spawn(&mut cmd);
+    let mut said = std::io::BufReader::new(group.take_stdout()).lines();
+    let mut next = |key: &str| {
+        let line = said.next().unwrap().unwrap();
+        line.strip_prefix(&format!("{key}="))
+            .unwrap_or_else(|| panic!("not {key}: {line}"))
+            .to_string()
+    };
+    let (host, token) = (next("DATABRICKS_HOST"), next("DATABRICKS_TOKEN"));
+    let out = p.mlops_in(
+        ".",
+        &[
+            "run",
+            "-t",
+            "dev",
+            "--entry",
+            "tick",
+            "-P",
+            "count=2",
+            "-P",
+            "every=0.1",
+        ],
+        &[
+            ("DATABRICKS_HOST", host.as_str()),
+            ("DATABRICKS_TOKEN", token.as_str()),
+            ("HOME", p.path().to_str().unwrap()),
+            ("CARGO_TARGET_DIR", shared_cargo_target().to_str().unwrap()),
+        ],
+    );
+    out.success();
+    assert_eq!(
+        ticks(&out.stderr, "[out] "),
+        expected_ticks(2),
+        "{}",
+        out.stderr
+    );
+    group.end();
 }

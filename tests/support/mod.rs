@@ -563,6 +563,14 @@ impl Group {
         !self.members().is_empty()
     }
 
+    /// The process's stdout, to read as it comes.
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child
+            .as_mut()
+            .and_then(|c| c.stdout.take())
+            .expect("stdout piped and not taken yet")
+    }
+
     /// Waits for the process (not its group) and returns what it printed.
     pub fn wait_output(&mut self) -> std::process::Output {
         self.child
