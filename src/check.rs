@@ -24,6 +24,9 @@ pub struct Checked {
     /// artifact root that exists (the first deploy makes the rest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts_parent: Option<String>,
+    /// The target's serving endpoints: their names, and (`--online`) how each stands.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<crate::serving::check::Planned>,
 }
 
 /// Checks the plan for `entry` (and its `-P` values) on the session's target.
@@ -45,6 +48,7 @@ pub fn check(
         credentials: None,
         workspace_user: None,
         artifacts_parent: None,
+        serving: Vec::new(),
     };
     if checked.plan.target_kind != TargetKind::Databricks {
         if let Some(warning) = python_request_warning(session, &prepared, None) {
@@ -73,6 +77,20 @@ pub fn check(
     if let Some(warning) = python_request_warning(session, &prepared, python.as_ref()) {
         session.output.warn(warning);
     }
+    let tables: Vec<_> = prepared
+        .manifest
+        .serving
+        .values()
+        .filter(|s| s.target == checked.plan.target)
+        .collect();
+    if !tables.is_empty() {
+        checked.serving = endpoints(
+            &prepared,
+            &tables,
+            online.then_some(&*client),
+            &session.output,
+        )?;
+    }
     if !online {
         return Ok(checked);
     }
@@ -85,6 +103,33 @@ pub fn check(
     )?);
     checked.workspace_user = Some(user);
     Ok(checked)
+}
+
+/// The target's serving endpoints, offline as planned, online as they stand.
+fn endpoints(
+    prepared: &crate::session::Prepared,
+    tables: &[&crate::manifest::serving::Serving],
+    client: Option<&crate::databricks::Client>,
+    output: &crate::output::Output,
+) -> Result<Vec<crate::serving::check::Planned>> {
+    use crate::serving;
+    let plan = &prepared.plan;
+    let model = prepared.manifest.model_of(&plan.target)?;
+    let Some(client) = client else {
+        return Ok(serving::check::planned(
+            tables,
+            &plan.project,
+            &plan.branch_slug,
+            &model,
+        ));
+    };
+    let ctx = serving::Ctx {
+        client,
+        project: &plan.project,
+        branch_slug: &plan.branch_slug,
+        output,
+    };
+    serving::check::online(&ctx, tables, &model)
 }
 
 /// What the first deploy needs of the store, asked without writing: a volume must exist

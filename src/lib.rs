@@ -22,7 +22,8 @@ pub mod publish;
 pub mod render;
 pub mod run;
 
-// What follows a run: its history, releases, production jobs, housekeeping, checks.
+// What follows a run: its history, releases and the endpoints serving them, production
+// jobs, housekeeping, checks.
 pub mod check;
 pub mod ci;
 pub mod gc;
@@ -31,6 +32,7 @@ pub mod hook;
 pub mod init;
 pub mod jobs;
 pub mod release;
+pub mod serving;
 
 // The platform clients.
 pub mod databricks;

@@ -25,6 +25,9 @@ pub fn run(session: &Session, args: &CheckArgs) -> Result<()> {
                 output.result(format!("{key:>10}  {v}"));
             }
         }
+        for s in &checked.serving {
+            output.result(format!("{:>10}  {}: {}", "endpoint", s.endpoint, s.state));
+        }
     }
     let verdict = match output.warnings() {
         0 => "no problems found".to_string(),

@@ -24,34 +24,7 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
     if output.json() {
         output.result_json(&report);
     } else if !args.execute {
-        for d in doomed {
-            output.result(format!(
-                "would delete {} ({}): {}",
-                d.path,
-                human_bytes(d.bytes),
-                d.reason
-            ));
-        }
-        for e in &report.environments {
-            output.result(format!(
-                "would delete environment {} ({}): {}",
-                e.path.display(),
-                human_bytes(e.bytes),
-                e.reason
-            ));
-        }
-        for j in &report.jobs {
-            output.result(format!(
-                "would delete job {} ({}): {}",
-                j.name, j.job_id, j.reason
-            ));
-        }
-        for e in &report.experiments {
-            output.result(format!(
-                "would move experiment {} ({}) to MLflow's trash: {}",
-                e.name, e.experiment_id, e.reason
-            ));
-        }
+        show_plan(&output, &report);
     }
     for e in &report.kept_experiments {
         output.note(format!(
@@ -59,11 +32,17 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
             e.name, e.experiment_id, e.reason
         ));
     }
+    for e in &report.kept_endpoints {
+        output.note(format!("kept serving endpoint {}: {}", e.name, e.reason));
+    }
     for k in &report.skipped {
         output.note(format!("left alone: {} ({})", k.path, k.reason));
     }
-    let items =
-        doomed.len() + report.environments.len() + report.jobs.len() + report.experiments.len();
+    let items = doomed.len()
+        + report.environments.len()
+        + report.jobs.len()
+        + report.experiments.len()
+        + report.endpoints.len();
     let next = if args.execute || items == 0 {
         String::new()
     } else {
@@ -84,4 +63,42 @@ pub fn run(session: &Session, args: &GcArgs) -> Result<()> {
         format!("{} in {items} item(s){next}", human_bytes(total)),
     );
     Ok(())
+}
+
+/// What gc would delete, a line each.
+fn show_plan(output: &crate::output::Output, report: &gc::Report) {
+    for d in &report.plan {
+        output.result(format!(
+            "would delete {} ({}): {}",
+            d.path,
+            human_bytes(d.bytes),
+            d.reason
+        ));
+    }
+    for e in &report.environments {
+        output.result(format!(
+            "would delete environment {} ({}): {}",
+            e.path.display(),
+            human_bytes(e.bytes),
+            e.reason
+        ));
+    }
+    for j in &report.jobs {
+        output.result(format!(
+            "would delete job {} ({}): {}",
+            j.name, j.job_id, j.reason
+        ));
+    }
+    for e in &report.endpoints {
+        output.result(format!(
+            "would delete serving endpoint {}: {}",
+            e.name, e.reason
+        ));
+    }
+    for e in &report.experiments {
+        output.result(format!(
+            "would move experiment {} ({}) to MLflow's trash: {}",
+            e.name, e.experiment_id, e.reason
+        ));
+    }
 }

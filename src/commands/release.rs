@@ -30,6 +30,7 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
         output.result(format!("model    {}", r.model));
         output.result(format!("version  {v}"));
         output.result(format!("alias    {}", r.alias));
+        show_endpoints(&output, &r.serving);
     }
     if let Some(e) = missing_metric(session, &r) {
         return Err(e);
@@ -178,6 +179,8 @@ pub fn promote(session: &Session, args: &PromoteArgs) -> Result<()> {
     )?;
     if output.json() {
         output.result_json(&p);
+    } else {
+        show_endpoints(&output, &p.serving);
     }
     let pairs = [
         ("model", p.model.clone()),
@@ -198,4 +201,24 @@ pub fn promote(session: &Session, args: &PromoteArgs) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// A line per serving endpoint that follows the alias: what it serves and what was done.
+fn show_endpoints(output: &crate::output::Output, served: &[crate::serving::Served]) {
+    for s in served {
+        let routes: Vec<String> = s
+            .routes
+            .iter()
+            .map(|r| format!("{}% version {} (`{}`)", r.percent, r.version, r.alias))
+            .collect();
+        let what = match s.change {
+            "not_created" => "not created: its alias has no version yet".to_string(),
+            change => format!(
+                "{}, {change}, smoke {}",
+                routes.join(" + "),
+                s.smoke.replace('_', " ")
+            ),
+        };
+        output.result(format!("endpoint {}  {what}", s.endpoint));
+    }
 }

@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod request;
 pub mod retry;
 pub mod secret;
+pub mod serving;
 pub mod token;
 pub mod unreachable;
 mod upload;

@@ -4,6 +4,7 @@
 //! persistent jobs and experiments (`workspace.rs`), locally its experiments in the store
 //! (`local_experiments.rs`). A plan first; deletion only when asked.
 
+pub mod endpoints;
 mod folders;
 pub mod local_experiments;
 mod records;
@@ -43,6 +44,10 @@ pub struct Report {
     pub experiments: Vec<workspace::PlannedExperiment>,
     /// Experiments of gone branches kept, with why (a released run).
     pub kept_experiments: Vec<workspace::PlannedExperiment>,
+    /// Preview serving endpoints of gone branches, to delete.
+    pub endpoints: Vec<endpoints::PlannedEndpoint>,
+    /// Those kept, with why (they serve a version from a release branch).
+    pub kept_endpoints: Vec<endpoints::PlannedEndpoint>,
     pub bytes: u64,
     pub executed: bool,
     pub deleted: Vec<String>,
@@ -105,12 +110,7 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         },
     )?;
     let local = Local::plan(&scoped, &prepared, &live_slugs, keep_ms)?;
-    footprint
-        .experiments
-        .extend(local.experiments.trash.iter().cloned());
-    footprint
-        .kept_experiments
-        .extend(local.experiments.kept.iter().cloned());
+    footprint.add_experiments(&local.experiments.trash, &local.experiments.kept);
     let total: u64 = doomed.iter().map(|d| d.bytes).sum::<u64>()
         + local.environments.iter().map(|e| e.bytes).sum::<u64>();
     let deleted = match args.execute {
@@ -134,6 +134,8 @@ pub fn collect(session: &Session, args: &Options<'_>, output: &Output) -> Result
         jobs: footprint.jobs,
         experiments: footprint.experiments,
         kept_experiments: footprint.kept_experiments,
+        endpoints: footprint.endpoints,
+        kept_endpoints: footprint.kept_endpoints,
         bytes: total,
         executed: args.execute,
         deleted,
@@ -168,7 +170,10 @@ fn workspace_footprint(
         &target.project,
         &target.artifacts,
         live_slugs,
-        &released_models(prepared),
+        &workspace::Releases {
+            models: released_models(prepared),
+            branches: release_branches(prepared),
+        },
     )
 }
 
@@ -373,6 +378,19 @@ fn released_models(prepared: &Prepared) -> Vec<String> {
     models.sort();
     models.dedup();
     models
+}
+
+/// Every target's `release_branches` patterns.
+fn release_branches(prepared: &Prepared) -> Vec<String> {
+    let mut patterns: Vec<String> = prepared
+        .manifest
+        .targets
+        .values()
+        .flat_map(|t| t.release.branches.iter().cloned())
+        .collect();
+    patterns.sort();
+    patterns.dedup();
+    patterns
 }
 
 /// The branch folder a path under `root` is in: `<root>/<slug>`.

@@ -41,8 +41,20 @@ pub struct Footprint {
     pub jobs: Vec<DoomedJob>,
     pub experiments: Vec<PlannedExperiment>,
     pub kept_experiments: Vec<PlannedExperiment>,
+    /// Preview serving endpoints of gone branches, to delete.
+    pub endpoints: Vec<super::endpoints::PlannedEndpoint>,
+    /// Those kept, with why (they serve a version from a release branch).
+    pub kept_endpoints: Vec<super::endpoints::PlannedEndpoint>,
     /// The store paths under the artifact root that the remaining jobs name.
     pub job_paths: BTreeSet<String>,
+}
+
+impl Footprint {
+    /// Other experiments to trash and to keep (the local store's), beside the workspace's.
+    pub fn add_experiments(&mut self, trash: &[PlannedExperiment], kept: &[PlannedExperiment]) {
+        self.experiments.extend(trash.iter().cloned());
+        self.kept_experiments.extend(kept.iter().cloned());
+    }
 }
 
 use crate::run::tags::{
@@ -108,16 +120,24 @@ fn holding_released_runs(client: &Client, models: &[String]) -> Result<BTreeSet<
     Ok(held)
 }
 
-/// Plans the workspace side of gc. `models` are the Unity Catalog models the project
-/// releases into.
+/// What the project releases: the Unity Catalog models it releases into and the targets'
+/// `release_branches` patterns.
+pub struct Releases {
+    pub models: Vec<String>,
+    pub branches: Vec<String>,
+}
+
+/// Plans the workspace side of gc.
 pub fn plan(
     client: &Client,
     project: &str,
     artifacts: &str,
     live_slugs: &BTreeSet<String>,
-    models: &[String],
+    releases: &Releases,
 ) -> Result<Footprint> {
     let mut out = Footprint::default();
+    (out.endpoints, out.kept_endpoints) =
+        super::endpoints::plan(client, project, live_slugs, &releases.branches)?;
     for job in (JobDefs { client }).list(true)? {
         let tags = &job.settings["tags"];
         let ours = tags[spec::PROJECT_TAG] == project;
@@ -148,7 +168,7 @@ pub fn plan(
     if gone.is_empty() {
         return Ok(out);
     }
-    let held = holding_released_runs(client, models)?;
+    let held = holding_released_runs(client, &releases.models)?;
     let mut found = Vec::new();
     for (e, branch_slug) in gone {
         // An experiment the service names without an id is an answer we cannot act on: never
@@ -267,7 +287,7 @@ pub fn execute(
     planned: &Footprint,
     output: &crate::output::Output,
 ) -> Result<Vec<String>> {
-    let mut done = Vec::new();
+    let mut done = super::endpoints::execute(client, &planned.endpoints, output)?;
     for j in &planned.jobs {
         crate::support::interrupt::check()?;
         (JobDefs { client }).delete(j.job_id)?;

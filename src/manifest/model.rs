@@ -299,6 +299,22 @@ pub struct Target {
 }
 
 impl Manifest {
+    /// The model `target` releases into: its own `model`, else `[release] model`.
+    pub fn model_of(&self, target: &str) -> Result<String> {
+        let t = self.target(Some(target))?;
+        t.release
+            .model
+            .clone()
+            .or_else(|| self.release.model.clone())
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "{} names no model to release into",
+                    self.display_path.display()
+                ))
+                .with_help("add `[release] model = \"churn\"` (on Databricks `catalog.schema.model`), or `model` on the target")
+            })
+    }
+
     /// Where the tool keeps its local state for this project (`.mlops/` beside the manifest).
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(defaults::STATE_DIR)

@@ -9,9 +9,12 @@ mod judge;
 mod read_first;
 pub mod registry;
 mod server_registry;
+
 mod sqlite_registry;
 mod uc;
 mod workspace_job;
+
+use crate::serving;
 
 pub use judge::{BeatResult, GateResult, MissingMetric};
 use registry::Registry;
@@ -50,6 +53,8 @@ pub struct Released {
     pub version: Option<String>,
     /// Whether this release registered it (false: the run had a version already).
     pub registered: bool,
+    /// The serving endpoints that follow the alias, and what was done to each.
+    pub serving: Vec<serving::Served>,
 }
 
 pub struct Request<'a> {
@@ -74,19 +79,7 @@ pub fn guard(plan: &Plan, patterns: &[String], action: &str) -> Result<()> {
 
 /// The model a target releases into.
 pub fn model_of(prepared: &Prepared, target: &str) -> Result<String> {
-    let manifest = &prepared.manifest;
-    let t = manifest.target(Some(target))?;
-    t.release
-        .model
-        .clone()
-        .or_else(|| manifest.release.model.clone())
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "{} names no model to release into",
-                manifest.display_path.display()
-            ))
-            .with_help("add `[release] model = \"churn\"` (on Databricks `catalog.schema.model`), or `model` on the target")
-        })
+    prepared.manifest.model_of(target)
 }
 
 /// The registry of `target`: the local store's (through the newest local environment's
@@ -178,6 +171,7 @@ pub fn release(
         dry_run: request.dry_run,
         version: None,
         registered: false,
+        serving: Vec::new(),
     };
     if passed && request.dry_run {
         released.version = registry
@@ -188,25 +182,84 @@ pub fn release(
     if !passed || request.dry_run {
         return Ok(released);
     }
-    // Released already, with the alias on it: nothing to write (and, locally, no Python).
-    if let Some(existing) = registry.version_of_run(&model, &run.run_id)? {
-        let aliased = registry.alias(&model, &settings.alias)?;
-        if aliased.is_some_and(|a| a.version == existing.version) {
+    let endpoints = Following::of(session, &prepared, plan, &settings.alias)?;
+    let before = registry.alias_version(&model, &settings.alias)?;
+    let existing = registry.version_of_run(&model, &run.run_id)?;
+    match existing {
+        // Released already, with the alias on it: nothing to write (and, locally, no Python).
+        Some(existing) if before.as_ref() == Some(&existing.version) => {
             released.version = Some(existing.version);
-            return Ok(released);
+        }
+        _ => {
+            endpoints.preflight()?;
+            let version = registry.register(
+                &model,
+                &run.run_id,
+                &settings.artifact_path,
+                &lineage(plan, &run),
+                &settings.alias,
+            )?;
+            registry::read_back(registry.as_ref(), &model, &settings.alias, &version.version)?;
+            released.version = Some(version.version);
+            released.registered = version.registered;
         }
     }
-    let version = registry.register(
-        &model,
-        &run.run_id,
-        &settings.artifact_path,
-        &lineage(plan, &run),
-        &settings.alias,
-    )?;
-    registry::read_back(registry.as_ref(), &model, &settings.alias, &version.version)?;
-    released.version = Some(version.version);
-    released.registered = version.registered;
+    let after = released.version.clone().expect("set above");
+    released.serving = endpoints.follow(&serving::Move {
+        model: &model,
+        alias: &settings.alias,
+        before,
+        after,
+    })?;
     Ok(released)
+}
+
+/// The serving endpoints of a target that follow one alias, and the workspace they are in.
+struct Following<'m> {
+    tables: Vec<&'m crate::manifest::serving::Serving>,
+    client: Option<std::sync::Arc<crate::databricks::Client>>,
+    plan: Plan,
+    output: crate::output::Output,
+}
+
+impl<'m> Following<'m> {
+    fn of(session: &Session, prepared: &'m Prepared, plan: &Plan, alias: &str) -> Result<Self> {
+        let tables = serving::following(&prepared.manifest, &plan.target, alias);
+        let client = if tables.is_empty() {
+            None
+        } else {
+            Some(session.client(plan)?)
+        };
+        Ok(Following {
+            tables,
+            client,
+            plan: plan.clone(),
+            output: session.output.clone(),
+        })
+    }
+
+    fn ctx(&self) -> Option<serving::Ctx<'_>> {
+        Some(serving::Ctx {
+            client: self.client.as_deref()?,
+            project: &self.plan.project,
+            branch_slug: &self.plan.branch_slug,
+            output: &self.output,
+        })
+    }
+
+    fn preflight(&self) -> Result<()> {
+        match self.ctx() {
+            Some(ctx) => serving::preflight(&ctx, &self.tables),
+            None => Ok(()),
+        }
+    }
+
+    fn follow(&self, mv: &serving::Move<'_>) -> Result<Vec<serving::Served>> {
+        match self.ctx() {
+            Some(ctx) => serving::follow(&ctx, &self.tables, mv),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 /// The run to release: the one named, or the branch's latest finished run of `entry`; it
@@ -299,6 +352,8 @@ pub struct Promoted {
     /// With `--to-target`: where the version came from.
     pub from_model: Option<String>,
     pub from_version: Option<String>,
+    /// The serving endpoints that follow the alias, and what was done to each.
+    pub serving: Vec<serving::Served>,
 }
 
 pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
@@ -333,10 +388,19 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
     };
     match p.to_target {
         None => {
+            let endpoints = Following::of(session, &prepared, plan, p.alias)?;
+            let before = registry.alias_version(&model, p.alias)?;
+            endpoints.preflight()?;
             registry
                 .set_alias(&model, p.alias, &version)?
                 .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
             registry::read_back(registry.as_ref(), &model, p.alias, &version)?;
+            let serving = endpoints.follow(&serving::Move {
+                model: &model,
+                alias: p.alias,
+                before,
+                after: version.clone(),
+            })?;
             Ok(Promoted {
                 target: plan.target.clone(),
                 model,
@@ -344,33 +408,62 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
                 alias: p.alias.to_string(),
                 from_model: None,
                 from_version: None,
+                serving,
             })
         }
-        Some(to) => {
-            let to_model = model_of(&prepared, to)?;
-            let source = registry
-                .get(&model, &version)?
-                .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
-            let mut tags = source.tags.clone();
-            tags.insert("mlops.copied_from".into(), format!("{model}/{version}"));
-            // The destination's registry makes the copy (on Databricks, in the workspace).
-            let destination = open_registry(session, &prepared, to)?;
-            let copied = destination
-                .copy(&model, &version, &to_model, &tags, p.alias)?
-                .ok_or_else(|| {
-                    Error::failed(format!(
-                        "copying {model}/{version} to {to_model} returned nothing"
-                    ))
-                })?;
-            registry::read_back(destination.as_ref(), &to_model, p.alias, &copied.version)?;
-            Ok(Promoted {
-                target: to.to_string(),
-                model: to_model,
-                version: copied.version,
-                alias: p.alias.to_string(),
-                from_model: Some(model),
-                from_version: Some(version),
-            })
-        }
+        Some(to) => copy_to_target(
+            session,
+            &prepared,
+            registry.as_ref(),
+            p,
+            (&model, &version),
+            to,
+        ),
     }
+}
+
+/// `promote --to-target`: the version copied into the other target's model, with the alias.
+fn copy_to_target(
+    session: &Session,
+    prepared: &Prepared,
+    registry: &dyn Registry,
+    p: &Promotion<'_>,
+    (model, version): (&str, &str),
+    to: &str,
+) -> Result<Promoted> {
+    let to_model = model_of(prepared, to)?;
+    let source = registry
+        .get(model, version)?
+        .ok_or_else(|| Error::usage(format!("model `{model}` has no version {version}")))?;
+    let mut tags = source.tags.clone();
+    tags.insert("mlops.copied_from".into(), format!("{model}/{version}"));
+    // The destination's registry makes the copy (on Databricks, in the workspace).
+    let destination = open_registry(session, prepared, to)?;
+    let to_plan = session.for_target(prepared, to)?.plan;
+    let endpoints = Following::of(session, prepared, &to_plan, p.alias)?;
+    let before = destination.alias_version(&to_model, p.alias)?;
+    endpoints.preflight()?;
+    let copied = destination
+        .copy(model, version, &to_model, &tags, p.alias)?
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "copying {model}/{version} to {to_model} returned nothing"
+            ))
+        })?;
+    registry::read_back(destination.as_ref(), &to_model, p.alias, &copied.version)?;
+    let serving = endpoints.follow(&serving::Move {
+        model: &to_model,
+        alias: p.alias,
+        before,
+        after: copied.version.clone(),
+    })?;
+    Ok(Promoted {
+        target: to.to_string(),
+        model: to_model,
+        version: copied.version,
+        alias: p.alias.to_string(),
+        from_model: Some(model.to_string()),
+        from_version: Some(version.to_string()),
+        serving,
+    })
 }

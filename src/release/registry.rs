@@ -38,6 +38,10 @@ pub trait Registry {
     fn version_of_run(&self, model: &str, run_id: &str) -> Result<Option<Version>>;
     /// The version `alias` points at (with its run's metrics), if any.
     fn alias(&self, model: &str, alias: &str) -> Result<Option<Version>>;
+    /// The number of the version `alias` points at, if any (without its run's metrics).
+    fn alias_version(&self, model: &str, alias: &str) -> Result<Option<String>> {
+        Ok(self.alias(model, alias)?.map(|v| v.version))
+    }
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>>;
     /// Points `alias` at `version`.
@@ -150,6 +154,10 @@ impl Registry for Local {
         understood(serde_json::from_value(answer))
     }
 
+    /// The number of the version `alias` points at, if any (without its run's metrics).
+    fn alias_version(&self, model: &str, alias: &str) -> Result<Option<String>> {
+        Ok(self.alias(model, alias)?.map(|v| v.version))
+    }
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "get", "model": model, "version": version}))

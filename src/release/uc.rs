@@ -78,6 +78,14 @@ impl Registry for UnityCatalog {
         found.map(|v| self.version(model, v)).transpose()
     }
 
+    fn alias_version(&self, model: &str, alias: &str) -> Result<Option<String>> {
+        let found = Models {
+            client: &self.client,
+        }
+        .by_alias(model, alias)?;
+        Ok(found.map(|v| v.version.to_string()))
+    }
+
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
         let found = Models {
             client: &self.client,

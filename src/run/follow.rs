@@ -46,7 +46,7 @@ fn passing(e: &crate::databricks::ApiError) -> bool {
     }
 }
 
-fn poll_interval(poll: u32) -> Duration {
+pub fn poll_interval(poll: u32) -> Duration {
     let first = std::env::var("MLOPS_POLL_FIRST_MS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -149,6 +149,15 @@ def main() -> None:
     assert version.version == 1, version
     assert [a.alias_name for a in version.aliases] == ["champion"], version.aliases
     summary["uc_alias_version"] = version.version
+    # What a release that rolls back does to an alias that held no version.
+    w.registered_models.set_alias(name, "challenger", 1)
+    w.registered_models.delete_alias(name, "challenger")
+    try:
+        w.model_versions.get_by_alias(name, "challenger")
+    except NotFound:
+        pass
+    else:
+        raise AssertionError("a deleted alias was found")
     print(json.dumps(summary))
 
 

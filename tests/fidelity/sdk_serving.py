@@ -1,6 +1,6 @@
 """Drives the fake workspace's serving endpoints with the real databricks-sdk
 (service/serving.py ServingEndpointsAPI: create_and_wait, get, update_config_and_wait,
-query, delete), the way `release` will.
+query, list, delete), the way `release` and `gc` do.
 
 Usage: sdk_serving.py HOST TOKEN. The fake must fail exactly the third config change (the
 test sets that). Prints a JSON summary; any disagreement raises.
@@ -65,6 +65,10 @@ assert after.state.config_update == serving.EndpointStateConfigUpdate.UPDATE_FAI
 assert [e.entity_version for e in after.config.served_entities] == ["1", "2"]
 
 answer = api.query("demo-main", dataframe_records=[{"x": 1.0}, {"x": 2.0}])
+listed = [e for e in api.list() if e.name == "demo-main"]
+assert len(listed) == 1, listed
+assert [t.as_dict() for t in listed[0].tags] == [{"key": "mlops.project", "value": "demo"}], listed
+assert [e.entity_name for e in listed[0].config.served_entities] == ["main.ml.demo", "main.ml.demo"], listed
 api.delete("demo-main")
 try:
     api.get("demo-main")

@@ -511,6 +511,7 @@ fn an_id_the_service_did_not_send_is_an_error_never_a_made_up_one() {
 
     let c = client_at(answering(vec![
         ("/api/2.2/jobs/list", r#"{"jobs": [], "has_more": false}"#),
+        ("/api/2.0/serving-endpoints", r#"{"endpoints": []}"#),
         (
             "/api/2.0/mlflow/experiments/search",
             r#"{"experiments": [{"name": "/Shared/p/gone", "tags": [{"key": "mlops.project", "value": "p"}, {"key": "mlops.branch", "value": "gone"}]}]}"#,
@@ -521,7 +522,10 @@ fn an_id_the_service_did_not_send_is_an_error_never_a_made_up_one() {
         "p",
         "dbfs:/mlops/p",
         &std::collections::BTreeSet::from(["main".to_string()]),
-        &[],
+        &cargo_mlops::gc::workspace::Releases {
+            models: Vec::new(),
+            branches: Vec::new(),
+        },
     )
     .unwrap_err();
     assert!(

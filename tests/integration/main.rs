@@ -42,6 +42,7 @@ mod release;
 mod render;
 mod run_databricks;
 mod run_local;
+mod serving;
 mod shell;
 mod spark_job;
 mod suggestions;

@@ -128,6 +128,18 @@ impl State {
                     .insert(alias.to_string(), n);
                 Response::ok(json!({ "alias_name": alias, "version_num": n }))
             }
+            // databricks-sdk-py `service/catalog.py` `RegisteredModelsAPI.delete_alias`.
+            ("DELETE", ["aliases", alias]) => {
+                let model = self.models.get_mut(name).expect("checked above");
+                match model.aliases.remove(*alias) {
+                    Some(_) => Response::ok(json!({})),
+                    None => Response::error(
+                        404,
+                        "RESOURCE_DOES_NOT_EXIST",
+                        &format!("Alias {alias} does not exist on {name}."),
+                    ),
+                }
+            }
             _ => Response::error(
                 404,
                 "ENDPOINT_NOT_FOUND",

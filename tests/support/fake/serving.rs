@@ -4,7 +4,10 @@
 //! `wait_get_serving_endpoint_not_updating` polls `get` until `NOT_UPDATING` (done) or
 //! `UPDATE_FAILED`/`UPDATE_CANCELED` (failed: the previous config still serves). Here a
 //! pending config applies after a few `get`s; `failing_changes` names the ones that fail.
-//! Queries (`/serving-endpoints/{name}/invocations`) answer one prediction per record.
+//! Queries (`/serving-endpoints/{name}/invocations`) answer one prediction per record; in a
+//! workspace that executes jobs, the served version's files (as registered under
+//! `/Models/...`) are loaded with MLflow and predict on the request for real, parsed as
+//! MLflow's scoring server parses it (`mlflow/pyfunc/scoring_server` `infer_and_parse_data`).
 
 use serde_json::{Value, json};
 
@@ -82,6 +85,24 @@ impl Endpoint {
         out
     }
 
+    fn summary(&self) -> Value {
+        let mut out = self.detailed();
+        let map = out.as_object_mut().expect("an object");
+        for key in ["pending_config", "endpoint_url", "permission_level"] {
+            map.remove(key);
+        }
+        if let Some(config) = map.get_mut("config") {
+            let entities: Vec<Value> = config["served_entities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| json!({ "name": e["name"], "entity_name": e["entity_name"] }))
+                .collect();
+            *config = json!({ "served_entities": entities });
+        }
+        out
+    }
+
     /// One `get`: a pending config comes a poll closer to applying (or failing).
     fn advance(&mut self, behaviour: &ServingBehaviour) {
         let Some((pending, left, number)) = self.pending.take() else {
@@ -141,6 +162,12 @@ impl State {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         match (req.method.as_str(), parts.as_slice()) {
             ("POST", [""]) => self.create_endpoint(&body),
+            // `list`: every endpoint as `ServingEndpoint`, whose config is a summary
+            // (`EndpointCoreConfigSummary`: the served entities' names, no traffic).
+            ("GET", [""]) => {
+                let endpoints: Vec<Value> = self.serving.values().map(Endpoint::summary).collect();
+                Response::ok(json!({ "endpoints": endpoints }))
+            }
             ("GET", [name]) => {
                 let behaviour = &self.serving_behaviour;
                 match self.serving.get_mut(*name) {
@@ -241,6 +268,9 @@ impl State {
                 "Failed to process the input: the model raised on it.",
             );
         }
+        if let Some(python) = self.executor.as_ref().map(|x| x.python.clone()) {
+            return self.predict_for_real(&python, name, body);
+        }
         // `dataframe_records`, `dataframe_split.data`, `instances` or `inputs`.
         let records = body["dataframe_records"]
             .as_array()
@@ -256,5 +286,84 @@ impl State {
             );
         }
         Response::ok(json!({ "predictions": vec![0.5; records] }))
+    }
+}
+
+/// Loads a model folder with MLflow and predicts on a scoring request (argv: folder, body).
+const PREDICT: &str = r#"
+import json, sys
+import mlflow.pyfunc
+from mlflow.pyfunc import scoring_server
+model = mlflow.pyfunc.load_model(sys.argv[1])
+schema = model.metadata.get_input_schema()
+data = scoring_server.infer_and_parse_data(json.loads(sys.argv[2]), schema)
+out = model.predict(data)
+print(json.dumps({"predictions": list(getattr(out, "tolist", lambda: out)())}))
+"#;
+
+impl State {
+    /// The endpoint's most-routed version, loaded from its files and run on `body`.
+    fn predict_for_real(&self, python: &std::path::Path, name: &str, body: &Value) -> Response {
+        let config = &self.serving[name].config;
+        let routes = config["traffic_config"]["routes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let main = routes
+            .iter()
+            .max_by_key(|r| r["traffic_percentage"].as_u64())
+            .and_then(|r| r["served_model_name"].as_str().map(str::to_string));
+        let entities = config["served_entities"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let Some(entity) = entities
+            .iter()
+            .find(|e| main.is_none() || e["name"].as_str() == main.as_deref())
+        else {
+            return Response::error(400, "BAD_REQUEST", "The endpoint serves nothing.");
+        };
+        let model = entity["entity_name"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('.', "/");
+        let prefix = format!(
+            "/Models/{model}/{}/",
+            entity["entity_version"].as_str().unwrap_or("?")
+        );
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for (path, file) in self.volume_files.range(prefix.clone()..) {
+            let Some(rest) = path.strip_prefix(&prefix) else {
+                break;
+            };
+            let to = dir.path().join(rest);
+            fs_err::create_dir_all(to.parent().unwrap()).unwrap();
+            fs_err::write(&to, &file.data).unwrap();
+        }
+        let out = std::process::Command::new(python)
+            .args(["-c", PREDICT])
+            .arg(dir.path())
+            .arg(body.to_string())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => match serde_json::from_slice(&o.stdout) {
+                Ok(v) => Response::ok(v),
+                Err(e) => Response::error(500, "INTERNAL_ERROR", &format!("bad model answer: {e}")),
+            },
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let last = err
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                Response::error(
+                    400,
+                    "BAD_REQUEST",
+                    &format!("Failed to process the input: {last}"),
+                )
+            }
+            Err(e) => Response::error(500, "INTERNAL_ERROR", &format!("cannot run the model: {e}")),
+        }
     }
 }
