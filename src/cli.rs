@@ -102,6 +102,8 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Point an alias at a model version, or copy it into another target's model
     Promote(PromoteArgs),
+    /// Approve a model version its deployment job waits for, and follow the rest of the run
+    Approve(ApproveArgs),
     /// Show (or, with --execute, delete) artifacts nobody uses any more
     Gc(GcArgs),
     /// Print shell completions (bash, zsh, fish, powershell) to stdout
@@ -196,6 +198,17 @@ pub struct PromoteArgs {
     pub to_target: Option<String>,
 
     /// Print what was promoted as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The version to approve (default: the one `[release] alias` points at)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Print the approval and the deployment's end as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
 }

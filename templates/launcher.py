@@ -802,6 +802,20 @@ def registry_op(spec):
         if spec.get("alias"):
             client.set_registered_model_alias(name, spec["alias"], version.version)
         return {"found": described(client.get_model_version(name, version.version))}
+    if op == "approval_check":
+        # A deployment job's approval task: the version must carry the tag named after the
+        # task, `Approved` (what the Databricks UI's Approve button and `cargo mlops approve`
+        # set). Until then the task fails, and the job run waits to be repaired.
+        version = client.get_model_version(name, str(spec["version"]))
+        tags = dict(version.tags or {})
+        said = tags.get(spec["tag"])
+        if (said or "").lower() != "approved":
+            raise RegistryError(
+                "version %s of %s is not approved for deployment (its tag `%s` is %s)"
+                % (spec["version"], name, spec["tag"], "`%s`" % said if said else "not set"),
+                "approve it with `cargo mlops approve %s`, which sets the tag and repairs this run" % spec["version"],
+            )
+        return {"approved": True, "by": tags.get("mlops.approved_by")}
     raise SystemExit("unknown registry operation: %s" % op)
 
 

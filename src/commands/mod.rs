@@ -45,6 +45,7 @@ pub fn run(args: MlopsArgs, output: Output) -> Result<()> {
         Command::Compare(a) => compare::run(&session, &a),
         Command::Release(a) => release::release(&session, &a),
         Command::Promote(a) => release::promote(&session, &a),
+        Command::Approve(a) => release::approve(&session, &a),
         Command::Gc(a) => gc::run(&session, &a),
         Command::Schema => {
             session.output.result_json(&crate::manifest::schema());

@@ -1,6 +1,6 @@
 //! `cargo mlops release [RUN]` and `cargo mlops promote --alias A (--from B | --version N)`.
 
-use crate::cli::{PromoteArgs, ReleaseArgs};
+use crate::cli::{ApproveArgs, PromoteArgs, ReleaseArgs};
 use crate::error::{Error, Result};
 use crate::history::table;
 use crate::release::{self, Promotion, Request};
@@ -221,4 +221,13 @@ fn show_endpoints(output: &crate::output::Output, served: &[crate::serving::Serv
         };
         output.result(format!("endpoint {}  {what}", s.endpoint));
     }
+}
+
+pub fn approve(session: &Session, args: &ApproveArgs) -> Result<()> {
+    let output = session.output.clone().with_json(args.json);
+    let a = release::approve(session, args.version.as_deref())?;
+    if output.json() {
+        output.result_json(&a);
+    }
+    Ok(())
 }

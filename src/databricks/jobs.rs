@@ -162,6 +162,18 @@ impl Jobs<'_> {
         })
     }
 
+    /// Runs `task` of run `run_id` again, and the tasks that depend on it (`runs/repair`,
+    /// databricks-sdk-py `service/jobs.py` `JobsAPI.repair_run`).
+    pub fn repair(&self, run_id: u64, task: &str) -> Result<(), ApiError> {
+        self.client
+            .post_json(
+                "/api/2.1/jobs/runs/repair",
+                json!({ "run_id": run_id, "rerun_tasks": [task], "rerun_dependent_tasks": true }),
+                false,
+            )
+            .map(drop)
+    }
+
     pub fn cancel(&self, run_id: u64) -> Result<(), ApiError> {
         self.client
             .post_json(

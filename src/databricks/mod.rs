@@ -6,6 +6,7 @@ pub mod client;
 pub mod clusters;
 pub mod config_file;
 pub mod dbfs;
+pub mod deployment_jobs;
 pub mod error;
 pub mod files;
 pub mod host;

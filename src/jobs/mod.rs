@@ -117,7 +117,7 @@ fn ours(jobs: &[Deployed], project: &str, job: &str, slug: &str) -> Option<Deplo
 }
 
 /// The deployed job of `project`'s `job` on branch `slug`.
-fn find(client: &Client, project: &str, job: &str, slug: &str) -> Result<Option<Deployed>> {
+pub fn find(client: &Client, project: &str, job: &str, slug: &str) -> Result<Option<Deployed>> {
     Ok(ours(&JobDefs { client }.list(false)?, project, job, slug))
 }
 
@@ -373,6 +373,9 @@ fn apply(
             registry_uri: "databricks-uc",
             checks_only: !live,
         }),
+        deploys: (prepared.manifest.release.deployment_job.as_deref() == Some(job.name.as_str()))
+            .then(|| prepared.manifest.model_of(&job.target).ok())
+            .flatten(),
     });
     let defs = JobDefs { client };
     match existing {

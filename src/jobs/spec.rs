@@ -46,7 +46,14 @@ pub struct Inputs<'a> {
     pub repo_url: Option<&'a str>,
     pub paused: bool,
     pub release: Option<ReleaseTask<'a>>,
+    /// The model whose deployment job this is (`[release] deployment_job`): the job takes
+    /// the parameters `model_name` and `model_version` a new version starts it with.
+    pub deploys: Option<String>,
 }
+
+/// The job parameters a deployment job is started with (MLflow 3 deployment jobs: the
+/// registry starts the linked job with the new version's `model_name` and `model_version`).
+pub const DEPLOYMENT_PARAMETERS: [&str; 2] = ["model_name", "model_version"];
 
 /// The job's display name: `project:job@branch`, as one-time runs are named.
 pub fn display_name(plan: &Plan, job: &str) -> String {
@@ -81,8 +88,23 @@ pub fn settings(i: &Inputs<'_>) -> Value {
             || submit::serverless_dependencies(plan, i.deployment, i.cluster, i.env_pip),
         )
     };
+    let mut tasks = Vec::new();
+    if let (Some(key), Some(model)) = (&job.approval, &i.deploys) {
+        let mut approval = approval_task(i, key, model);
+        place(&mut approval, &mut body);
+        train["depends_on"] = json!([{ "task_key": key }]);
+        tasks.push(approval);
+    }
+    if i.deploys.is_some() {
+        body["parameters"] = json!(
+            DEPLOYMENT_PARAMETERS
+                .iter()
+                .map(|p| json!({ "name": p, "default": "" }))
+                .collect::<Vec<_>>()
+        );
+    }
     place(&mut train, &mut body);
-    let mut tasks = vec![train];
+    tasks.push(train);
     if let Some(r) = &i.release {
         let mut release = release_task(i, r);
         place(&mut release, &mut body);
@@ -176,6 +198,28 @@ fn release_task(i: &Inputs<'_>, r: &ReleaseTask<'_>) -> Value {
                 "--registry", op.to_string(),
                 "--tracking-uri", "databricks",
                 "--registry-uri", r.registry_uri,
+            ],
+        },
+    })
+}
+
+/// A deployment job's approval task: the launcher's registry mode checks that the version
+/// the job was started for carries the tag `<key> = Approved`, and fails until it does.
+fn approval_task(i: &Inputs<'_>, key: &str, model: &str) -> Value {
+    let op = json!({
+        "op": "approval_check",
+        "model": model,
+        "version": "{{job.parameters.model_version}}",
+        "tag": key,
+    });
+    json!({
+        "task_key": key,
+        "spark_python_task": {
+            "python_file": i.launcher_path,
+            "parameters": [
+                "--registry", op.to_string(),
+                "--tracking-uri", "databricks",
+                "--registry-uri", "databricks-uc",
             ],
         },
     })

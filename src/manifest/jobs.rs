@@ -44,6 +44,11 @@ pub struct RawJob {
     /// 2147483647, the Jobs API's 32-bit field).
     #[schemars(with = "Option<u64>")]
     pub timeout_seconds: Option<Spanned<u64>>,
+    /// A deployment job's approval task: its key (e.g. `Approval_Check`). It runs first and
+    /// fails until the model version carries the tag `<key> = Approved`, which
+    /// `cargo mlops approve` sets.
+    #[schemars(with = "Option<String>")]
+    pub approval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -95,6 +100,8 @@ pub struct Job {
     pub on_failure_webhooks: Vec<String>,
     pub max_concurrent_runs: u32,
     pub timeout_seconds: Option<u64>,
+    /// The approval task's key (a deployment job's).
+    pub approval: Option<String>,
 }
 
 /// A Quartz cron expression as the Jobs API takes it, or why it is not one.
@@ -282,6 +289,7 @@ fn resolve_job(
         release_model(&name, &target, r.span(), known, ctx)?;
     }
     let limits = limits(&key, span, &job, ctx)?;
+    let approval = approval_task(&key, job.approval.as_ref(), ctx)?;
     let schedule = job.schedule.map(|s| schedule(&key, s, ctx)).transpose()?;
     let notify = job.on_failure.unwrap_or(RawNotify {
         email: Vec::new(),
@@ -302,7 +310,30 @@ fn resolve_job(
         on_failure_webhooks: notify.webhooks.into_inner(),
         max_concurrent_runs: limits.0,
         timeout_seconds: limits.1,
+        approval,
     })
+}
+
+/// The approval task's key: a task key of its own (not `train` or `release`).
+fn approval_task(
+    key: &str,
+    raw: Option<&Spanned<String>>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<String>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let task = raw.get_ref();
+    if !name_ok(task) || task == "train" || task == "release" {
+        return Err(fail(
+            ctx,
+            raw.span(),
+            format!("`{task}` cannot be the approval task's key"),
+            format!("{key}.approval"),
+            "use letters, digits, `-` and `_`, other than `train` and `release` (the job's own tasks), e.g. `Approval_Check`".into(),
+        ));
+    }
+    Ok(Some(task.clone()))
 }
 
 /// The job's target: the one it names (a Databricks one), else `[hooks] target` when that is
@@ -502,6 +533,35 @@ fn timezone_help(tz: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key and message of the error `extra` makes in a project with a Databricks target.
+    fn refused(extra: &str) -> (String, String) {
+        let text = format!(
+            "[project]\nname = \"p\"\n[entry_points.train]\ncommand = \"python t.py\"\n[targets.dev]\nkind = \"databricks\"\nartifacts = \"/Volumes/m/s/a\"\nmodel = \"m.s.p\"\n{extra}"
+        );
+        let err = crate::manifest::parse(std::path::Path::new("/p/mlops.toml"), &text)
+            .expect_err("refused");
+        let d = err.diagnostic_ref().expect("a diagnostic").clone();
+        (d.key.unwrap_or_default(), d.message)
+    }
+
+    #[test]
+    fn a_deployment_job_is_a_job_that_does_not_release_itself() {
+        let (key, msg) =
+            refused("[release]\ndeployment_job = \"deplyo\"\n[jobs.deploy]\nentry = \"train\"\n");
+        assert_eq!(key, "release.deployment_job");
+        assert!(msg.contains("`deplyo` is not a job of [jobs]"), "{msg}");
+        let (key, msg) = refused(
+            "[release]\ndeployment_job = \"deploy\"\n[jobs.deploy]\nentry = \"train\"\nrelease = true\n",
+        );
+        assert_eq!(key, "release.deployment_job");
+        assert!(
+            msg.contains("releases, so it cannot be the deployment job"),
+            "{msg}"
+        );
+        let (key, _) = refused("[jobs.deploy]\nentry = \"train\"\napproval = \"train\"\n");
+        assert_eq!(key, "jobs.deploy.approval");
+    }
 
     #[test]
     fn quartz_crons_are_checked_as_the_jobs_api_takes_them() {

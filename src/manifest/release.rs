@@ -32,6 +32,10 @@ pub struct RawRelease {
     pub gates: BTreeMap<String, Spanned<String>>,
     /// The version the new model must beat: `{ alias = "champion", metric = "accuracy" }`.
     pub must_beat: Option<RawMustBeat>,
+    /// A `[jobs.<name>]` job the model is linked to as its MLflow 3 deployment job: each new
+    /// version starts it with the parameters `model_name` and `model_version`.
+    #[schemars(with = "Option<String>")]
+    pub deployment_job: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +115,8 @@ pub struct Release {
     pub entry: String,
     pub gates: Vec<Gate>,
     pub must_beat: Option<MustBeat>,
+    /// The `[jobs.<name>]` job linked to the model as its deployment job.
+    pub deployment_job: Option<String>,
 }
 
 impl Default for Release {
@@ -122,6 +128,7 @@ impl Default for Release {
             entry: "main".into(),
             gates: Vec::new(),
             must_beat: None,
+            deployment_job: None,
         }
     }
 }
@@ -244,6 +251,7 @@ pub(super) fn resolve(raw: Option<RawRelease>, ctx: &Ctx<'_>) -> Result<Release>
             metric: m.metric,
             better: m.better.unwrap_or_default(),
         }),
+        deployment_job: raw.deployment_job.map(Spanned::into_inner),
     })
 }
 

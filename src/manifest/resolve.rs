@@ -42,6 +42,7 @@ pub(super) fn resolve(
     let cluster = resolve_cluster(raw.cluster, &ctx)?;
     let entry_points = resolve_entry_points(raw.entry_points, &ctx)?;
     let targets = resolve_targets(raw.targets, project_cluster.as_ref(), &ctx)?;
+    let raw_deployment_job = raw.release.as_ref().and_then(|r| r.deployment_job.clone());
     let release = super::release::resolve(raw.release, &ctx)?;
     let hooks = resolve_hooks(raw.hooks, &targets, &ctx)?;
     let job_entries = job_entry_points(&entry_points, &mlproject);
@@ -62,6 +63,7 @@ pub(super) fn resolve(
         &ctx,
     )?;
     let serving = resolve_serving(raw.serving, &targets, &release, &ctx)?;
+    deployment_job(raw_deployment_job.as_ref(), &jobs, &ctx)?;
     Ok(Manifest {
         jobs,
         serving,
@@ -373,6 +375,39 @@ fn job_entry_points<T>(
     names.sort();
     names.dedup();
     names
+}
+
+/// `[release] deployment_job` names a job of `[jobs]` that does not release itself (a new
+/// version starts it: a release task in it would start it again).
+fn deployment_job(
+    named: Option<&Spanned<String>>,
+    jobs: &BTreeMap<String, super::jobs::Job>,
+    ctx: &Ctx<'_>,
+) -> Result<()> {
+    let Some(named) = named else {
+        return Ok(());
+    };
+    let name = named.get_ref();
+    let (msg, help) = match jobs.get(name) {
+        None => (
+            format!("`{name}` is not a job of [jobs]"),
+            crate::support::diagnostic::suggestion("jobs", name, jobs.keys().map(String::as_str))
+                + "; the deployment job is a `[jobs.<name>]` table (add `approval = \"Approval_Check\"` for an approval step)",
+        ),
+        Some(job) if job.release => (
+            format!("job `{name}` releases, so it cannot be the deployment job"),
+            "a deployment job runs after a version is registered; remove its `release = true`"
+                .into(),
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(super::jobs::fail(
+        ctx,
+        named.span(),
+        msg,
+        "release.deployment_job".into(),
+        help,
+    ))
 }
 
 /// `[serving.<name>]` tables, checked against the targets and the aliases the project uses.

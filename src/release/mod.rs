@@ -5,6 +5,7 @@
 //! target's model. Both refuse a branch outside the target's `release_branches` before
 //! anything is read.
 
+mod deployment;
 mod judge;
 mod read_first;
 pub mod registry;
@@ -55,6 +56,9 @@ pub struct Released {
     pub registered: bool,
     /// The serving endpoints that follow the alias, and what was done to each.
     pub serving: Vec<serving::Served>,
+    /// The deployment job run the new version started, and where it stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<deployment::Deployment>,
 }
 
 pub struct Request<'a> {
@@ -172,6 +176,7 @@ pub fn release(
         version: None,
         registered: false,
         serving: Vec::new(),
+        deployment: None,
     };
     if passed && request.dry_run {
         released.version = registry
@@ -182,7 +187,29 @@ pub fn release(
     if !passed || request.dry_run {
         return Ok(released);
     }
-    let endpoints = Following::of(session, &prepared, plan, &settings.alias)?;
+    write(session, &prepared, registry.as_ref(), &run, &mut released)?;
+    Ok(released)
+}
+
+/// Registers the passed run (unless it is registered with the alias on it already), moves
+/// the alias, brings the serving endpoints that follow it along, and follows the deployment
+/// job a new version starts.
+fn write(
+    session: &Session,
+    prepared: &Prepared,
+    registry: &dyn Registry,
+    run: &RunRow,
+    released: &mut Released,
+) -> Result<()> {
+    let plan = &prepared.plan;
+    let settings = &prepared.manifest.release;
+    let model = released.model.clone();
+    let endpoints = Following::of(session, prepared, plan, &settings.alias)?;
+    let workspace = match plan.target_kind {
+        TargetKind::Databricks if settings.deployment_job.is_some() => Some(session.client(plan)?),
+        _ => None,
+    };
+    let mut linked = None;
     let before = registry.alias_version(&model, &settings.alias)?;
     let existing = registry.version_of_run(&model, &run.run_id)?;
     match existing {
@@ -192,14 +219,19 @@ pub fn release(
         }
         _ => {
             endpoints.preflight()?;
+            // A new version starts the deployment job the model is linked to: link it first.
+            linked = match (&workspace, existing) {
+                (Some(client), None) => deployment::link(session, prepared, client, &model)?,
+                _ => None,
+            };
             let version = registry.register(
                 &model,
                 &run.run_id,
                 &settings.artifact_path,
-                &lineage(plan, &run),
+                &lineage(plan, run),
                 &settings.alias,
             )?;
-            registry::read_back(registry.as_ref(), &model, &settings.alias, &version.version)?;
+            registry::read_back(registry, &model, &settings.alias, &version.version)?;
             released.version = Some(version.version);
             released.registered = version.registered;
         }
@@ -209,9 +241,12 @@ pub fn release(
         model: &model,
         alias: &settings.alias,
         before,
-        after,
+        after: after.clone(),
     })?;
-    Ok(released)
+    if let (Some(client), Some(_)) = (&workspace, linked) {
+        released.deployment = Some(deployment::follow(client, &session.output, &model, &after)?);
+    }
+    Ok(())
 }
 
 /// The serving endpoints of a target that follow one alias, and the workspace they are in.
@@ -332,6 +367,37 @@ fn lineage(plan: &Plan, run: &RunRow) -> BTreeMap<String, String> {
         }
     }
     tags
+}
+
+/// `approve [VERSION]`: the version (default: the release alias's) approved for the
+/// deployment run that waits for it.
+pub fn approve(session: &Session, version: Option<&str>) -> Result<deployment::Approved> {
+    let prepared = session.prepare(None, &[])?;
+    let plan = &prepared.plan;
+    let target = prepared.manifest.target(Some(&plan.target))?;
+    guard(plan, &target.release.branches, "approve")?;
+    if target.kind != TargetKind::Databricks || prepared.manifest.release.deployment_job.is_none() {
+        return Err(Error::usage(format!(
+            "target `{}` has no deployment job to approve for",
+            plan.target
+        ))
+        .with_help("a Databricks target's model runs one when `[release] deployment_job` names a `[jobs.<name>]` job with an `approval` task"));
+    }
+    let model = model_of(&prepared, &plan.target)?;
+    let alias = &prepared.manifest.release.alias;
+    let version = match version {
+        Some(v) => v.to_string(),
+        None => open_registry(session, &prepared, &plan.target)?
+            .alias_version(&model, alias)?
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "model `{model}` has no version with alias `{alias}`"
+                ))
+                .with_help("name the version: `cargo mlops approve N`")
+            })?,
+    };
+    let client = session.client(plan)?;
+    deployment::approve(&client, &session.output, &model, &version)
 }
 
 /// What `promote` does.

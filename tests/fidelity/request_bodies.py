@@ -23,6 +23,8 @@ from databricks.sdk.service import catalog, files, jobs, serving, workspace
 ENDPOINTS = [
     ("POST", r"/api/2\.[12]/jobs/runs/submit", jobs.JobsAPI, "submit"),
     ("POST", r"/api/2\.[12]/jobs/runs/cancel", jobs.JobsAPI, "cancel_run"),
+    ("POST", r"/api/2\.[12]/jobs/runs/repair", jobs.JobsAPI, "repair_run"),
+    ("POST", r"/api/2\.[12]/jobs/run-now", jobs.JobsAPI, "run_now"),
     ("POST", r"/api/2\.0/dbfs/put", files.DbfsAPI, "put"),
     ("POST", r"/api/2\.0/dbfs/create", files.DbfsAPI, "create"),
     ("POST", r"/api/2\.0/dbfs/add-block", files.DbfsAPI, "add_block"),
@@ -96,12 +98,35 @@ def check(method_name, api, body, where, problems):
         roundtrip(hints.get(wire[key], typing.Any), value, f"{where}.{key}", problems)
 
 
+# MLflow's Unity Catalog registry API, which the SDK does not describe: the bodies must parse
+# as MLflow's own request protos (mlflow/protos/databricks_uc_registry_messages.proto), which
+# refuse an unknown field.
+MLFLOW_UC = [
+    ("POST", r"/api/2\.0/mlflow/unity-catalog/registered-models/create", "CreateRegisteredModelRequest"),
+    ("PATCH", r"/api/2\.0/mlflow/unity-catalog/registered-models/update", "UpdateRegisteredModelRequest"),
+    ("POST", r"/api/2\.0/mlflow/unity-catalog/model-versions/set-tag", "SetModelVersionTagRequest"),
+]
+
+
+def check_proto(message_name, body, where, problems):
+    from google.protobuf import json_format
+    from mlflow.protos import databricks_uc_registry_messages_pb2 as messages
+
+    try:
+        json_format.ParseDict(body, getattr(messages, message_name)())
+    except json_format.ParseError as e:
+        problems.append(f"{where}: not a {message_name}: {e}")
+
+
 def problems_of(logged):
     problems = []
     for entry in logged:
         body = entry.get("body")
         if not isinstance(body, dict):
             continue
+        for method, pattern, name in MLFLOW_UC:
+            if entry["method"] == method and re.fullmatch(pattern, entry["path"]):
+                check_proto(name, body, f"{method} {entry['path']}", problems)
         for method, pattern, api, name in ENDPOINTS:
             if entry["method"] == method and re.fullmatch(pattern, entry["path"]):
                 check(name, api, body, f"{method} {entry['path']}", problems)

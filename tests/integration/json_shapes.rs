@@ -121,10 +121,11 @@ fn every_json_output_has_the_documented_keys() {
         assert_documented(&table, command, &out);
     }
     // Every command in the table was checked (`release` and `promote` in release.rs, the
-    // `jobs` commands in jobs.rs).
+    // `jobs` commands in jobs.rs, `approve` in deployment_jobs.rs).
     assert_eq!(
         table.keys().map(String::as_str).collect::<Vec<_>>(),
         [
+            "approve",
             "build",
             "cancel",
             "check",

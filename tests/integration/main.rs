@@ -17,6 +17,7 @@ mod compute;
 mod compute_checks;
 mod corners;
 mod deploy;
+mod deployment_jobs;
 mod dirty;
 mod docs;
 mod environments;

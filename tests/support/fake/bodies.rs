@@ -1,5 +1,6 @@
 //! Every JSON body our client sent to the Jobs, DBFS, Workspace and Unity Catalog endpoints,
-//! checked against databricks-sdk-py's own request shapes (`tests/fidelity/request_bodies.py`)
+//! checked against databricks-sdk-py's own request shapes (MLflow's Unity Catalog registry
+//! calls against MLflow's protos) (`tests/fidelity/request_bodies.py`)
 //! when a fake workspace goes away: a misspelt or unknown field fails the test that sent it,
 //! although the fake itself would have taken it.
 
@@ -14,6 +15,8 @@ const CHECKED: &[&str] = &[
     "/api/2.1/unity-catalog/",
     "/api/2.0/serving-endpoints",
     "/serving-endpoints/",
+    // MLflow's own Unity Catalog registry API, checked against MLflow's protos.
+    "/api/2.0/mlflow/unity-catalog/",
 ];
 
 /// Problems found, one a line; empty when every body the workspace accepted is one the SDK

@@ -137,15 +137,95 @@ fn check(settings: &Value) -> Result<(), Response> {
 
 /// `{{job.id}}` and `{{job.run_id}}` in a task's parameters, replaced as the service replaces
 /// dynamic value references when a run starts.
-fn substituted(settings: &Value, job_id: u64, run_id: u64) -> Value {
-    let text = settings.to_string();
-    let text = text
+fn substituted(settings: &Value, job_id: u64, run_id: u64, params: &Value) -> Value {
+    let mut text = settings
+        .to_string()
         .replace("{{job.run_id}}", &run_id.to_string())
         .replace("{{job.id}}", &job_id.to_string());
+    // Job parameters: the job's defaults, overridden by those the run was started with.
+    for p in settings["parameters"].as_array().into_iter().flatten() {
+        let name = p["name"].as_str().unwrap_or_default();
+        let value = params[name]
+            .as_str()
+            .or_else(|| p["default"].as_str())
+            .unwrap_or_default();
+        text = text.replace(&format!("{{{{job.parameters.{name}}}}}"), value);
+    }
     serde_json::from_str(&text).expect("still JSON")
 }
 
 impl State {
+    /// Starts a run of job `job_id` with `params` (its job parameters), as `run-now` does.
+    pub(super) fn start_job_run(&mut self, job_id: u64, params: &Value) -> Result<u64, Response> {
+        let Some(def) = self.job_defs.get(&job_id).cloned() else {
+            return Err(missing(job_id));
+        };
+        let run_id = self.id();
+        let task_run_id = self.id();
+        let mut run_body = substituted(&def.settings, job_id, run_id, params);
+        run_body["run_name"] = def.settings["name"].clone();
+        run_body["job_id"] = json!(job_id);
+        let Some(task) = run_body["tasks"].get(0).cloned() else {
+            return Err(bad("The job has no tasks to run."));
+        };
+        // The first task runs (for real with an executor); the others follow it, each once
+        // the one before succeeded (`start_next_tasks`). Without an executor the run follows
+        // `job_behaviour` as a whole.
+        let pending_tasks: Vec<Value> = match &self.executor {
+            Some(_) => run_body["tasks"].as_array().unwrap()[1..].to_vec(),
+            None => Vec::new(),
+        };
+        let execution = self
+            .executor
+            .clone()
+            .map(|ex| self.start_task(&ex, &run_body, &task));
+        self.jobs.insert(
+            run_id,
+            JobRun {
+                run_id,
+                task_run_id,
+                task_key: task["task_key"].as_str().unwrap_or("run").into(),
+                submitted: Instant::now(),
+                start_ms: now_ms(),
+                body: run_body,
+                behaviour: self.job_behaviour.clone(),
+                cancelled_at: None,
+                execution,
+                pending_tasks,
+            },
+        );
+        Ok(run_id)
+    }
+
+    fn repair_run(&mut self, body: &Value) -> Response {
+        let run_id = body["run_id"].as_u64().unwrap_or(0);
+        let Some(ex) = self.executor.clone() else {
+            return bad("This workspace repairs only executed runs.");
+        };
+        let Some(run) = self.jobs.get(&run_id) else {
+            return Response::error(
+                404,
+                "RESOURCE_DOES_NOT_EXIST",
+                &format!("Run {run_id} does not exist."),
+            );
+        };
+        let key = body["rerun_tasks"][0].as_str().unwrap_or_default();
+        let tasks = run.body["tasks"].as_array().cloned().unwrap_or_default();
+        let Some(at) = tasks.iter().position(|t| t["task_key"] == key) else {
+            return bad(&format!("Task {key} is not a task of run {run_id}."));
+        };
+        let (task, body_of_run) = (tasks[at].clone(), run.body.clone());
+        let execution = self.start_task(&ex, &body_of_run, &task);
+        let task_run_id = self.id();
+        let run = self.jobs.get_mut(&run_id).expect("found above");
+        run.pending_tasks = tasks[at + 1..].to_vec();
+        run.task_key = key.to_string();
+        run.task_run_id = task_run_id;
+        run.execution = Some(execution);
+        run.cancelled_at = None;
+        Response::ok(json!({ "repair_id": task_run_id }))
+    }
+
     /// Starts the next task of every executed job run whose running task succeeded (tasks
     /// run in the order given, each depending on the one before, as our jobs' do).
     pub(super) fn start_next_tasks(&mut self) {
@@ -305,53 +385,23 @@ impl State {
             }
             "run-now" => {
                 let job_id = job_id_of(&body["job_id"]);
-                let Some(def) = self.job_defs.get(&job_id).cloned() else {
-                    return Some(missing(job_id));
-                };
                 if let Some(token) = body["idempotency_token"].as_str() {
                     if let Some(id) = self.idempotency.get(token) {
                         return Some(Response::ok(json!({ "run_id": id, "number_in_job": id })));
                     }
                 }
-                let run_id = self.id();
-                let task_run_id = self.id();
+                let run_id = match self.start_job_run(job_id, &body["job_parameters"]) {
+                    Ok(id) => id,
+                    Err(refused) => return Some(refused),
+                };
                 if let Some(token) = body["idempotency_token"].as_str() {
                     self.idempotency.insert(token.into(), run_id);
                 }
-                let mut run_body = substituted(&def.settings, job_id, run_id);
-                run_body["run_name"] = def.settings["name"].clone();
-                run_body["job_id"] = json!(job_id);
-                let Some(task) = run_body["tasks"].get(0).cloned() else {
-                    return Some(bad("The job has no tasks to run."));
-                };
-                // The first task runs (for real with an executor); the others follow it, each
-                // once the one before succeeded (`start_next_tasks`). Without an executor the
-                // run follows `job_behaviour` as a whole.
-                let pending_tasks: Vec<Value> = match &self.executor {
-                    Some(_) => run_body["tasks"].as_array().unwrap()[1..].to_vec(),
-                    None => Vec::new(),
-                };
-                let execution = self
-                    .executor
-                    .clone()
-                    .map(|ex| self.start_task(&ex, &run_body, &task));
-                self.jobs.insert(
-                    run_id,
-                    JobRun {
-                        run_id,
-                        task_run_id,
-                        task_key: task["task_key"].as_str().unwrap_or("run").into(),
-                        submitted: Instant::now(),
-                        start_ms: now_ms(),
-                        body: run_body,
-                        behaviour: self.job_behaviour.clone(),
-                        cancelled_at: None,
-                        execution,
-                        pending_tasks,
-                    },
-                );
                 Response::ok(json!({ "run_id": run_id, "number_in_job": run_id }))
             }
+            // databricks-sdk-py `service/jobs.py` `JobsAPI.repair_run`: the named tasks run
+            // again (and, with an executor, the ones after them), in the same run.
+            "runs/repair" => self.repair_run(&body),
             "runs/list" => {
                 let job_id = req.query.get("job_id").and_then(|j| j.parse::<u64>().ok());
                 let limit: usize = req

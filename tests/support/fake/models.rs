@@ -13,6 +13,8 @@ use super::state::State;
 pub struct Model {
     pub versions: Vec<Value>,
     pub aliases: std::collections::BTreeMap<String, u64>,
+    /// The MLflow 3 deployment job linked to the model: each new version starts it.
+    pub deployment_job_id: Option<u64>,
 }
 
 fn no_model(name: &str) -> Response {
@@ -169,6 +171,96 @@ fn uc_version(name: &str, model: &Model, info: &Value) -> Value {
 }
 
 impl State {
+    /// `RegisteredModel` (`databricks_uc_registry_messages.proto`), with its deployment job.
+    fn registered_model(&self, name: &str) -> Value {
+        let model = &self.models[name];
+        let aliases: Vec<Value> = model
+            .aliases
+            .iter()
+            .map(|(a, v)| json!({ "alias": a, "version": v.to_string() }))
+            .collect();
+        let mut out = json!({ "name": name, "aliases": aliases, "tags": [] });
+        if let Some(job) = model.deployment_job_id {
+            out["deployment_job_id"] = json!(job.to_string());
+            out["deployment_job_state"] = json!("CONNECTED");
+        }
+        out
+    }
+
+    /// The deployment job a create or update links (`None`: unlinked), which must exist.
+    fn deployment_job(&self, args: &Value) -> Result<Option<u64>, Response> {
+        let id = match &args["deployment_job_id"] {
+            Value::String(s) if s.is_empty() => return Ok(None),
+            Value::String(s) => s.parse::<u64>().ok(),
+            Value::Number(n) => n.as_u64(),
+            _ => return Ok(None),
+        };
+        match id.filter(|id| self.job_defs.contains_key(id)) {
+            Some(id) => Ok(Some(id)),
+            None => Err(Response::error(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                &format!(
+                    "Deployment job {} does not exist.",
+                    args["deployment_job_id"]
+                ),
+            )),
+        }
+    }
+
+    /// A version became READY: a linked deployment job starts for it, with the parameters
+    /// `model_name` and `model_version`.
+    fn start_deployment(&mut self, name: &str, version: u64) {
+        let Some(job) = self.models[name].deployment_job_id else {
+            return;
+        };
+        let params = json!({ "model_name": name, "model_version": version.to_string() });
+        if let Ok(run_id) = self.start_job_run(job, &params) {
+            let model = self.models.get_mut(name).expect("a model");
+            if let Some(info) = model
+                .versions
+                .iter_mut()
+                .find(|v| v["version"].as_u64() == Some(version))
+            {
+                info["deployment"] = json!({ "job_id": job, "run_id": run_id });
+            }
+        }
+    }
+
+    /// `model-versions/get`'s answer, with the version's `deployment_job_state`
+    /// (`ModelVersionDeploymentJobState`: the job run's state; `APPROVAL` while the run has
+    /// failed at an approval task, whose name is `current_task_name`).
+    fn uc_version_answer(&self, name: &str, n: u64) -> Response {
+        let model = &self.models[name];
+        let Some(info) = model
+            .versions
+            .iter()
+            .find(|v| v["version"].as_u64() == Some(n))
+        else {
+            return no_version(name, n);
+        };
+        let mut version = uc_version(name, model, info);
+        if let Some(run_id) = info["deployment"]["run_id"].as_u64() {
+            if let Some(run) = self.jobs.get(&run_id) {
+                let (_, result, _) = self.job_state(run);
+                let state = match result.as_deref() {
+                    None => "RUNNING",
+                    Some("SUCCESS") => "SUCCEEDED",
+                    Some(_) if run.task_key.to_lowercase().contains("approval") => "APPROVAL",
+                    Some(_) => "FAILED",
+                };
+                version["deployment_job_state"] = json!({
+                    "job_id": info["deployment"]["job_id"].to_string(),
+                    "run_id": run_id.to_string(),
+                    "job_state": "CONNECTED",
+                    "run_state": state,
+                    "current_task_name": run.task_key,
+                });
+            }
+        }
+        Response::ok(json!({ "model_version": version }))
+    }
+
     /// MLflow's Unity Catalog registry (`/api/2.0/mlflow/unity-catalog/...`), which
     /// `mlflow.register_model` and `MlflowClient` call with `registry_uri="databricks-uc"`:
     /// models and versions (kept with those of the `/api/2.1` API above), aliases, tags,
@@ -213,24 +305,38 @@ impl State {
                         &format!("Registered model '{name}' already exists."),
                     );
                 }
-                self.models.insert(name.clone(), Model::default());
-                Response::ok(
-                    json!({ "registered_model": { "name": name, "aliases": [], "tags": [] } }),
-                )
+                let job = match self.deployment_job(&args) {
+                    Ok(job) => job,
+                    Err(refused) => return refused,
+                };
+                self.models.insert(
+                    name.clone(),
+                    Model {
+                        deployment_job_id: job,
+                        ..Model::default()
+                    },
+                );
+                Response::ok(json!({ "registered_model": self.registered_model(&name) }))
             }
-            ("GET", "registered-models/get") => match self.models.get(&name) {
-                Some(model) => {
-                    let aliases: Vec<Value> = model
-                        .aliases
-                        .iter()
-                        .map(|(a, v)| json!({ "alias": a, "version": v.to_string() }))
-                        .collect();
-                    Response::ok(
-                        json!({ "registered_model": { "name": name, "aliases": aliases, "tags": [] } }),
-                    )
-                }
-                None => no_model(&name),
+            ("GET", "registered-models/get") => match self.models.contains_key(&name) {
+                true => Response::ok(json!({ "registered_model": self.registered_model(&name) })),
+                false => no_model(&name),
             },
+            // MLflow 3's `update_registered_model(name, description, deployment_job_id)`
+            // (mlflow/store/_unity_catalog/registry/rest_store.py): PATCH, an empty id unlinks.
+            ("PATCH", "registered-models/update") => {
+                let job = match self.deployment_job(&args) {
+                    Ok(job) => job,
+                    Err(refused) => return refused,
+                };
+                let Some(model) = self.models.get_mut(&name) else {
+                    return no_model(&name);
+                };
+                if args.get("deployment_job_id").is_some() {
+                    model.deployment_job_id = job;
+                }
+                Response::ok(json!({ "registered_model": self.registered_model(&name) }))
+            }
             ("POST", "model-versions/create") => {
                 let Some(model) = self.models.get_mut(&name) else {
                     return no_model(&name);
@@ -275,6 +381,8 @@ impl State {
                 if op.ends_with("finalize") {
                     info["status"] = json!("READY");
                     info["updated_at"] = json!(super::state::now_ms());
+                    self.start_deployment(&name, n);
+                    return self.uc_version_answer(&name, n);
                 }
                 if op.ends_with("set-tag") {
                     let mut tags = info.get("tags").cloned().unwrap_or(json!([]));
@@ -284,10 +392,7 @@ impl State {
                     info["tags"] = tags;
                     return Response::ok(json!({}));
                 }
-                let info = info.clone();
-                Response::ok(
-                    json!({ "model_version": uc_version(&name, &self.models[&name], &info) }),
-                )
+                self.uc_version_answer(&name, n)
             }
             ("GET", "model-versions/search") => {
                 // MLflow sends `name='catalog.schema.model'`. Unity Catalog's search answers
