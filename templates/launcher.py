@@ -555,15 +555,58 @@ def registry_op(spec):
                 return None
             raise
 
+    def logged_model_metrics(model_id):
+        """An MLflow 3 LoggedModel's metrics, the latest value of each (highest step, then
+        newest), as a run's latest metrics are read; {} when MLflow has no logged models."""
+        if not model_id or not hasattr(client, "get_logged_model"):
+            return {}
+        model = find(lambda: client.get_logged_model(model_id))
+        latest = {}
+        for m in (model.metrics or []) if model else []:
+            order = (m.step or 0, m.timestamp or 0)
+            if m.key not in latest or order >= latest[m.key][0]:
+                latest[m.key] = (order, m.value)
+        return {k: v for k, (_, v) in latest.items()}
+
+    def version_model_id(version):
+        """The LoggedModel a version was registered from (MLflow 3: its `model_id`, or a
+        `models:/<model_id>` source)."""
+        model_id = getattr(version, "model_id", None)
+        source = version.source or ""
+        if not model_id and source.startswith("models:/") and "/" not in source[len("models:/"):]:
+            model_id = source[len("models:/"):]
+        return model_id
+
     def described(version):
         run = find(lambda: client.get_run(version.run_id)) if version.run_id else None
+        model_id = version_model_id(version)
+        # The run's metrics, with those of its LoggedModel over them: what gates read.
+        metrics = dict(run.data.metrics) if run else {}
+        metrics.update(logged_model_metrics(model_id))
         return {
             "model": name,
             "version": str(version.version),
             "run_id": version.run_id,
-            "metrics": run.data.metrics if run else {},
+            "model_id": model_id,
+            "metrics": metrics,
             "tags": dict(version.tags or {}),
         }
+
+    def run_logged_model(run_id, artifact_path):
+        """The id of the LoggedModel the run logged as `artifact_path`, if any (MLflow 3)."""
+        import mlflow
+
+        if not hasattr(mlflow, "search_logged_models"):
+            return None
+        run = client.get_run(run_id)
+        for m in mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string="source_run_id = '%s'" % run_id,
+            output_format="list",
+        ):
+            if m.name == artifact_path:
+                return m.model_id
+        return None
 
     def create_model(model):
         """Whether this call made the model. A model that exists already is fine, under
@@ -648,6 +691,9 @@ def registry_op(spec):
             if not token:
                 return None
 
+    if op == "logged_model":
+        model_id = run_logged_model(spec["run_id"], spec["artifact_path"])
+        return {"model_id": model_id, "metrics": logged_model_metrics(model_id)}
     if op == "find":
         version = of_run(spec["run_id"])
         return {"found": described(version) if version else None}
@@ -707,7 +753,9 @@ def registry_op(spec):
         run = runs[0]
         if run.info.status != "FINISHED":
             raise SystemExit("run %s is %s, not FINISHED: nothing was registered" % (run.info.run_id, run.info.status))
-        metrics = run.data.metrics
+        # The run's metrics, with its LoggedModel's over them (as `cargo mlops release` reads).
+        metrics = dict(run.data.metrics)
+        metrics.update(logged_model_metrics(run_logged_model(run.info.run_id, spec.get("artifact_path") or "model")))
         failed = []
         ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
         for gate in spec.get("gates") or []:
@@ -720,8 +768,7 @@ def registry_op(spec):
             # cannot be read (a 403, an outage) fails the task rather than pass it unseen.
             champion = find(lambda: client.get_model_version_by_alias(name, beat["alias"]))
             if champion is not None and champion.run_id and champion.run_id != run.info.run_id:
-                theirs_run = find(lambda: client.get_run(champion.run_id))
-                theirs = theirs_run.data.metrics.get(beat["metric"]) if theirs_run else None
+                theirs = described(champion)["metrics"].get(beat["metric"])
                 ours = metrics.get(beat["metric"])
                 if ours is None:
                     failed.append("%s is missing, so it cannot beat `%s`" % (beat["metric"], beat["alias"]))
@@ -747,6 +794,11 @@ def registry_op(spec):
 
             # register_model copies the files where the registry needs them (Unity Catalog
             # storage on Databricks), with the workspace's credentials.
+            # Under MLflow 3 `runs:/<run>/<name>` registers the run's LoggedModel of that name
+            # (source `models:/<model_id>`, the version's `model_id` set) and keeps the run id,
+            # which `of_run` finds versions by (mlflow/tracking/_model_registry/fluent.py
+            # `_register_model`); `models:/<model_id>` itself would leave the run id empty.
+            # Under MLflow 2 it is the run's artifact folder.
             try:
                 version = mlflow.register_model(
                     "runs:/%s/%s" % (spec["run_id"], spec["artifact_path"]), name, tags=spec.get("tags") or {}

@@ -30,6 +30,11 @@ pub fn release(session: &Session, args: &ReleaseArgs) -> Result<()> {
         output.result(format!("model    {}", r.model));
         output.result(format!("version  {v}"));
         output.result(format!("alias    {}", r.alias));
+        if let Some(id) = &r.model_id {
+            output.result(format!(
+                "logged   {id} (models:/{id}, whose metrics the checks read)"
+            ));
+        }
         show_endpoints(&output, &r.serving);
     }
     if let Some(e) = missing_metric(session, &r) {

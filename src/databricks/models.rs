@@ -16,6 +16,9 @@ pub struct VersionInfo {
     pub version: u64,
     #[serde(default)]
     pub run_id: Option<String>,
+    /// What it was registered from: under MLflow 3 `models:/<model_id>`, its LoggedModel.
+    #[serde(default)]
+    pub source: Option<String>,
     /// `PENDING_REGISTRATION`, `FAILED_REGISTRATION` or `READY` (databricks-sdk-py
     /// `service/catalog.py` `ModelVersionInfoStatus`); absent counts as `READY`.
     #[serde(default)]

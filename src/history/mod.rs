@@ -6,6 +6,7 @@
 pub mod compare;
 mod databricks;
 mod local;
+pub mod logged_models;
 mod rest;
 pub(crate) mod sqlite_store;
 pub mod table;

@@ -42,6 +42,9 @@ pub struct Released {
     pub model: String,
     pub run_id: String,
     pub entry: String,
+    /// The MLflow 3 LoggedModel the run logged (what is registered); its metrics are over the
+    /// run's in the checks.
+    pub model_id: Option<String>,
     pub alias: String,
     pub gates: Vec<GateResult>,
     pub must_beat: Option<BeatResult>,
@@ -151,7 +154,16 @@ pub fn release(
     let settings = prepared.manifest.release.clone();
     let entry = request.entry.unwrap_or(&settings.entry).to_string();
     let registry = open_registry(session, &prepared, &plan.target)?;
-    let run = chosen_run(session, &prepared, request.run, &entry)?;
+    let (mut run, experiment_id) = chosen_run(session, &prepared, request.run, &entry)?;
+    // MLflow 3: the metrics linked to the model the run logged win over the run's own.
+    let logged = registry.logged_model_of_run(
+        experiment_id.as_deref(),
+        &run.run_id,
+        &settings.artifact_path,
+    )?;
+    if let Some(m) = &logged {
+        run.metrics.extend(m.metrics.clone());
+    }
     let gates = judge::gates(&settings.gates, &run);
     let missing = judge::missing(&settings.gates, settings.must_beat.as_ref(), &run);
     let gates_passed = gates.iter().all(|g| g.passed) && missing.is_empty();
@@ -167,6 +179,7 @@ pub fn release(
         model: model.clone(),
         run_id: run.run_id.clone(),
         entry: run.entry.clone().unwrap_or(entry),
+        model_id: logged.map(|m| m.model_id),
         alias: settings.alias.clone(),
         gates,
         must_beat,
@@ -297,14 +310,14 @@ impl<'m> Following<'m> {
     }
 }
 
-/// The run to release: the one named, or the branch's latest finished run of `entry`; it
-/// must have finished.
+/// The run to release (the one named, or the branch's latest finished run of `entry`; it
+/// must have finished), and its experiment's id.
 fn chosen_run(
     session: &Session,
     prepared: &Prepared,
     named: Option<&str>,
     entry: &str,
-) -> Result<RunRow> {
+) -> Result<(RunRow, Option<String>)> {
     let plan = &prepared.plan;
     let listed = history::list(session, prepared, SEARCHED, history::Targets::This)?;
     let run = match named {
@@ -342,7 +355,7 @@ fn chosen_run(
             run.run_id, run.status
         )));
     }
-    Ok(run)
+    Ok((run, listed.experiment_id))
 }
 
 /// The tags a released version carries: where its run came from.

@@ -10,6 +10,7 @@ use super::registry::{Registry, Version};
 use super::{server_registry, sqlite_registry};
 use crate::databricks::Client;
 use crate::error::Result;
+use crate::history::logged_models;
 use crate::history::sqlite_store::Unreadable;
 
 /// Where the lookups are read without MLflow's client.
@@ -72,6 +73,24 @@ impl<R: Registry> Registry for StoreFirst<R> {
 
     fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>> {
         self.inner.set_alias(model, alias, version)
+    }
+
+    fn logged_model_of_run(
+        &self,
+        experiment_id: Option<&str>,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<super::registry::LoggedModel>> {
+        let read = match &self.reader {
+            Reader::File(path) => logged_models::sqlite_of_run(path, run_id, name),
+            Reader::Server(client) => {
+                logged_models::rest_of_run(client, experiment_id, run_id, name)
+            }
+        };
+        match read {
+            Ok(found) => Ok(found),
+            Err(_) => self.inner.logged_model_of_run(experiment_id, run_id, name),
+        }
     }
 
     fn register(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+pub use crate::history::logged_models::LoggedModel;
 use crate::support::process::Cmd;
 
 /// A model version, with its run's metrics.
@@ -18,6 +19,11 @@ pub struct Version {
     pub model: String,
     pub version: String,
     pub run_id: Option<String>,
+    /// The MLflow 3 LoggedModel it was registered from (its `model_id`, or a
+    /// `models:/<model_id>` source), whose metrics are over its run's in `metrics`.
+    #[serde(default)]
+    pub model_id: Option<String>,
+    /// Its run's metrics, with its LoggedModel's over them.
     #[serde(default)]
     pub metrics: std::collections::BTreeMap<String, f64>,
     #[serde(default)]
@@ -44,6 +50,14 @@ pub trait Registry {
     }
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>>;
+    /// The MLflow 3 LoggedModel run `run_id` logged as `name`, with its metrics (none under
+    /// MLflow 2, or when the run logged none of that name).
+    fn logged_model_of_run(
+        &self,
+        experiment_id: Option<&str>,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<LoggedModel>>;
     /// Points `alias` at `version`.
     fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>>;
     /// Registers the run's logged model (unless a version of that run exists) and sets `alias`.
@@ -161,6 +175,26 @@ impl Registry for Local {
     /// Version `version` of `model`, if it exists.
     fn get(&self, model: &str, version: &str) -> Result<Option<Version>> {
         self.found(json!({"op": "get", "model": model, "version": version}))
+    }
+
+    fn logged_model_of_run(
+        &self,
+        _experiment_id: Option<&str>,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<LoggedModel>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            model_id: Option<String>,
+            #[serde(default)]
+            metrics: BTreeMap<String, f64>,
+        }
+        let op = json!({"op": "logged_model", "run_id": run_id, "artifact_path": name});
+        let answer: Answer = understood(serde_json::from_value(self.call(op)?))?;
+        Ok(answer.model_id.map(|model_id| LoggedModel {
+            model_id,
+            metrics: answer.metrics,
+        }))
     }
 
     /// Points `alias` at `version`.

@@ -11,6 +11,7 @@ use super::registry::Version;
 use crate::databricks::Client;
 use crate::databricks::error::ApiError;
 use crate::databricks::mlflow::Mlflow;
+use crate::history::logged_models;
 use crate::history::sqlite_store::Unreadable;
 
 fn unreadable(e: ApiError) -> Unreadable {
@@ -24,7 +25,7 @@ fn described(client: &Client, model: &str, v: &Value) -> Result<Version, Unreada
         .as_str()
         .filter(|r| !r.is_empty())
         .map(str::to_string);
-    let metrics = match &run_id {
+    let mut metrics = match &run_id {
         Some(run) => match (Mlflow { client }).metrics(run) {
             Ok(m) => m,
             Err(e) if e.is_not_found() => BTreeMap::new(),
@@ -32,6 +33,19 @@ fn described(client: &Client, model: &str, v: &Value) -> Result<Version, Unreada
         },
         None => BTreeMap::new(),
     };
+    let model_id = v["model_id"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            v["source"]
+                .as_str()
+                .and_then(logged_models::model_id_of_source)
+        });
+    if let Some(id) = &model_id {
+        let logged = logged_models::rest_get(client, id).map_err(|e| Unreadable(e.to_string()))?;
+        metrics.extend(logged.map(|m| m.metrics).unwrap_or_default());
+    }
     let tags = v["tags"]
         .as_array()
         .into_iter()
@@ -50,6 +64,7 @@ fn described(client: &Client, model: &str, v: &Value) -> Result<Version, Unreada
             other => other.to_string(),
         },
         run_id,
+        model_id,
         metrics,
         tags,
         registered: false,

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::registry::Version;
 use crate::error::Result;
+use crate::history::logged_models;
 use crate::history::sqlite_store::{self, Unreadable};
 
 /// The registry's columns read here, by table (checked with the schema version).
@@ -65,14 +66,26 @@ fn described(
             ))
         })?
         .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
-    let metrics = match &run_id {
+    let mut metrics = match &run_id {
         Some(run) => sqlite_store::metrics(db, run)?,
         None => BTreeMap::new(),
     };
+    let source: Option<String> = db.query_row(
+        &format!("SELECT source FROM model_versions WHERE name = ?1 AND version = ?2{scope}"),
+        params![model, version],
+        |r| r.get(0),
+    )?;
+    let model_id = source
+        .as_deref()
+        .and_then(logged_models::model_id_of_source);
+    if let Some(id) = &model_id {
+        metrics.extend(logged_models::sqlite_metrics(db, id)?);
+    }
     Ok(Version {
         model: model.to_string(),
         version: version.to_string(),
         run_id,
+        model_id,
         metrics,
         tags,
         registered: false,

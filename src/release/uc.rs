@@ -42,10 +42,20 @@ impl UnityCatalog {
             },
             None => BTreeMap::new(),
         };
+        let model_id = info
+            .source
+            .as_deref()
+            .and_then(crate::history::logged_models::model_id_of_source);
+        let mut metrics = metrics;
+        if let Some(id) = &model_id {
+            let logged = crate::history::logged_models::rest_get(&self.client, id)?;
+            metrics.extend(logged.map(|m| m.metrics).unwrap_or_default());
+        }
         Ok(Version {
             model: model.to_string(),
             version: info.version.to_string(),
             run_id: info.run_id,
+            model_id,
             metrics,
             tags: BTreeMap::new(),
             registered: false,
@@ -92,6 +102,15 @@ impl Registry for UnityCatalog {
         }
         .get(model, Self::number(version)?)?;
         found.map(|v| self.version(model, v)).transpose()
+    }
+
+    fn logged_model_of_run(
+        &self,
+        experiment_id: Option<&str>,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<super::registry::LoggedModel>> {
+        crate::history::logged_models::rest_of_run(&self.client, experiment_id, run_id, name)
     }
 
     fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<Option<Version>> {

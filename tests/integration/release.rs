@@ -451,6 +451,9 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     released.success();
     assert_eq!(released.json()["version"], "1", "{}", released.stderr);
     assert_eq!(released.json()["registered"], true);
+    // MLflow 3 logged the demo's model as a LoggedModel: it is what was registered.
+    let model_id = released.json()["model_id"].as_str().unwrap().to_string();
+    assert!(model_id.starts_with("m-"), "{model_id}");
     assert_has(
         &released.stderr,
         &["Submitted", "register of main.ml.demo as job run"],
@@ -478,6 +481,7 @@ fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
         (m.versions[0].clone(), m.aliases.get("challenger").copied())
     });
     assert_eq!(version["run_id"], run_id.as_str());
+    assert_eq!(version["source"], format!("models:/{model_id}").as_str());
     assert_eq!(version["status"], "READY");
     assert_eq!(alias, Some(1));
     let tags: Vec<(String, String)> = version["tags"]
@@ -651,4 +655,44 @@ fn registry_errors_are_one_plain_line_with_the_fix_and_leave_nothing_behind() {
     assert_ne!(missing.code, 0);
     assert_has(&missing.stderr, &["no version 99"]);
     assert!(!missing.stderr.contains("Traceback"), "{}", missing.stderr);
+}
+
+/// MLflow 3: the metrics linked to the model a run logged (`log_metric(..., model_id=)`)
+/// are what the gates and `must_beat` read, over the run's own; the version is registered
+/// from that LoggedModel and the report names it.
+#[test]
+fn gates_and_must_beat_read_the_logged_models_metrics() {
+    let p = project();
+    let train = TRAIN.replace(
+        "mlflow.pyfunc.log_model(name=\"model\", python_model=Echo(), pip_requirements=[\"mlflow\"])\n",
+        "info = mlflow.pyfunc.log_model(name=\"model\", python_model=Echo(), pip_requirements=[\"mlflow\"])\nimport os\nif os.environ.get(\"MODEL_ACCURACY\"):\n    mlflow.log_metric(\"accuracy\", float(os.environ[\"MODEL_ACCURACY\"]), model_id=info.model_id)\n",
+    );
+    assert_ne!(train, TRAIN);
+    p.file("mlproject/train.py", &train);
+    p.git_cmd(&["commit", "-qam", "model metrics"]);
+    // The run says 0.3 (below the 0.5 gate); its model says 0.8.
+    run_with(&p, "0.3", &[("MODEL_ACCURACY", "0.8")]);
+    let first = release(&p, &[]);
+    first.success();
+    let j = first.json();
+    assert_eq!(j["passed"], true, "{}", first.stdout);
+    assert_eq!(j["gates"][0]["value"], 0.8);
+    let model_id = j["model_id"].as_str().expect("the model's id").to_string();
+    assert!(model_id.starts_with("m-"), "{model_id}");
+    let source = python_json(
+        "import json, sys\nfrom mlflow.tracking import MlflowClient\nv = MlflowClient(sys.argv[1]).get_model_version(sys.argv[2], '1')\nprint(json.dumps(v.source))",
+        &[&local_store(&p), "rel-model"],
+    );
+    assert_eq!(source, Value::from(format!("models:/{model_id}")));
+    p.mlops(&["promote", "--alias", "champion", "--version", "1"])
+        .success();
+
+    // The champion is read the same way: its model's 0.8, not its run's 0.3, is what a run
+    // of 0.7 must beat.
+    run(&p, "0.7");
+    let second = release(&p, &[]);
+    second.code(1);
+    let beat = &second.json()["must_beat"];
+    assert_eq!(beat["theirs"], 0.8, "{beat}");
+    assert_eq!(beat["passed"], false);
 }
