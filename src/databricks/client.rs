@@ -543,6 +543,17 @@ impl Client {
         self.decode(path, &resp)
     }
 
+    /// DELETE `path`; one that is gone already counts as deleted (so it is safe to repeat).
+    pub fn delete_if_present(&self, path: &str) -> Result<(), ApiError> {
+        let mut req = Request::get(path).idempotent(true);
+        req.method = reqwest::Method::DELETE;
+        match self.execute(&req) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// GET a JSON API (an answer that is not JSON is an error naming the endpoint).
     pub fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         self.get_as(path, query)

@@ -111,13 +111,7 @@ impl Models<'_> {
 
     /// Removes `alias` (one that is gone already counts as removed).
     pub fn delete_alias(&self, full_name: &str, alias: &str) -> Result<(), ApiError> {
-        let url = path(full_name, &format!("aliases/{alias}"));
-        let mut req = Request::get(&url).idempotent(true);
-        req.method = reqwest::Method::DELETE;
-        match self.client.execute(&req) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.client
+            .delete_if_present(&path(full_name, &format!("aliases/{alias}")))
     }
 }

@@ -174,14 +174,7 @@ impl Serving<'_> {
 
     /// Deletes `name` (gone already counts as deleted).
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
-        let url = path(name);
-        let mut req = Request::get(&url).idempotent(true);
-        req.method = reqwest::Method::DELETE;
-        match self.client.execute(&req) {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.client.delete_if_present(&path(name))
     }
 
     /// Sends one request to the model `name` serves; its answer (the predictions).

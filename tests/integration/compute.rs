@@ -34,6 +34,32 @@ pub fn demo() -> Project {
     p
 }
 
+/// The demo releasing into `main.ml.demo` from the job-cluster target, with `edit` applied
+/// to its manifest, committed.
+pub fn demo_releasing(edit: impl Fn(String) -> String) -> Project {
+    let p = demo();
+    let manifest = p.read("mlops.toml").replace(
+        "[targets.jobcluster]\n",
+        "[targets.jobcluster]\nmodel = \"main.ml.demo\"\n",
+    );
+    p.file("mlops.toml", &edit(manifest));
+    p.git_cmd(&["commit", "-qam", "release from jobcluster"]);
+    p
+}
+
+/// `cargo mlops ARGS --target jobcluster --python <the test interpreter>` against `ws`.
+pub fn on_jobcluster(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
+    let python = test_python();
+    let mut all = args.to_vec();
+    all.extend([
+        "--target",
+        "jobcluster",
+        "--python",
+        python.to_str().unwrap(),
+    ]);
+    p.mlops_ws(ws, &all, &[])
+}
+
 fn run(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
     let python = test_python();
     let mut all = vec!["run", "--python", python.to_str().unwrap()];

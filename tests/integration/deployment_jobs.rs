@@ -5,37 +5,18 @@
 use serde_json::Value;
 
 use crate::support::fake::FakeWorkspace;
-use crate::support::{Project, Run, assert_has, test_python};
+use crate::support::{Project, assert_has, test_python};
 
 fn project() -> Project {
-    let p = crate::compute::demo();
-    let manifest = p
-        .read("mlops.toml")
-        .replace(
-            "[targets.jobcluster]\n",
-            "[targets.jobcluster]\nmodel = \"main.ml.demo\"\n",
-        )
-        .replace(
+    crate::compute::demo_releasing(|manifest| {
+        manifest.replace(
             "must_beat = { alias = \"champion\", metric = \"accuracy\" }\n",
             "must_beat = { alias = \"champion\", metric = \"accuracy\" }\ndeployment_job = \"deploy\"\n",
-        )
-        + "\n[jobs.deploy]\nentry = \"train\"\ntarget = \"jobcluster\"\nparameters = { epochs = 5 }\napproval = \"Approval_Check\"\n";
-    p.file("mlops.toml", &manifest);
-    p.git_cmd(&["commit", "-qam", "deployment job"]);
-    p
+        ) + "\n[jobs.deploy]\nentry = \"train\"\ntarget = \"jobcluster\"\nparameters = { epochs = 5 }\napproval = \"Approval_Check\"\n"
+    })
 }
 
-fn on(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
-    let python = test_python();
-    let mut all = args.to_vec();
-    all.extend([
-        "--target",
-        "jobcluster",
-        "--python",
-        python.to_str().unwrap(),
-    ]);
-    p.mlops_ws(ws, &all, &[])
-}
+use crate::compute::on_jobcluster as on;
 
 fn version_tags(ws: &FakeWorkspace) -> Vec<(String, String)> {
     ws.with_state(|s| {

@@ -377,32 +377,15 @@ fn only_release_branches_release_and_bad_settings_are_manifest_errors() {
 fn on_databricks_registering_and_copying_run_as_jobs_in_the_workspace() {
     // The demo's own [release], with Unity Catalog models for a job-cluster target and a
     // serverless one (the fake runs both jobs for real, see `executor.rs`).
-    let p = crate::compute::demo();
-    let manifest = p
-        .read("mlops.toml")
-        .replace(
-            "[targets.jobcluster]\n",
-            "[targets.jobcluster]\nmodel = \"main.ml.demo\"\n",
-        )
-        .replace(
+    let p = crate::compute::demo_releasing(|manifest| {
+        manifest.replace(
             "[targets.serverless]\n",
             "[targets.serverless]\nmodel = \"prod.ml.demo\"\nrelease_branches = [\"main\"]\n",
-        );
-    p.file("mlops.toml", &manifest);
-    p.git_cmd(&["commit", "-qam", "models"]);
+        )
+    });
     let ws = crate::support::fake::FakeWorkspace::start();
     ws.execute_jobs(&test_python());
-    let python = test_python();
-    let on = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend([
-            "--target",
-            "jobcluster",
-            "--python",
-            python.to_str().unwrap(),
-        ]);
-        p.mlops_ws(&ws, &all, &[])
-    };
+    let on = |args: &[&str]| crate::compute::on_jobcluster(&p, &ws, args);
     let submits = || {
         ws.log()
             .into_iter()

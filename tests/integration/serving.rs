@@ -13,28 +13,17 @@ use crate::support::{Project, Run, assert_has, test_python};
 const BRANCH: &str = "feature/x";
 
 fn project() -> Project {
-    let p = crate::compute::demo();
-    let manifest = p.read("mlops.toml").replace(
-        "[targets.jobcluster]\n",
-        "[targets.jobcluster]\nmodel = \"main.ml.demo\"\n",
-    ) + "\n[serving.preview]\ntarget = \"jobcluster\"\nendpoint = \"{project}-{branch}\"\n\n[serving.prod]\ntarget = \"jobcluster\"\nendpoint = \"{project}-prod\"\nalias = \"champion\"\nworkload_size = \"Medium\"\n";
-    p.file("mlops.toml", &manifest);
-    p.git_cmd(&["commit", "-qam", "serving"]);
-    p
+    crate::compute::demo_releasing(|manifest| {
+        manifest
+            + "\n[serving.preview]\ntarget = \"jobcluster\"\nendpoint = \"{project}-{branch}\"\n\n[serving.prod]\ntarget = \"jobcluster\"\nendpoint = \"{project}-prod\"\nalias = \"champion\"\nworkload_size = \"Medium\"\n"
+    })
 }
 
+/// On the branch whose preview endpoint the test follows.
 fn on(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
-    let python = test_python();
     let mut all = args.to_vec();
-    all.extend([
-        "--target",
-        "jobcluster",
-        "--branch",
-        BRANCH,
-        "--python",
-        python.to_str().unwrap(),
-    ]);
-    p.mlops_ws(ws, &all, &[])
+    all.extend(["--branch", BRANCH]);
+    crate::compute::on_jobcluster(p, ws, &all)
 }
 
 /// The changes asked of the serving API so far (creates, config updates, deletes).
