@@ -28,8 +28,8 @@ impl Default for Multipart {
 /// How long an upload may make no progress (`MLOPS_UPLOAD_STALL_SECS`, default the request
 /// timeout, 60 s) before it is given up and tried again.
 pub fn stall_limit() -> Duration {
-    std::env::var("MLOPS_UPLOAD_STALL_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(REQUEST_TIMEOUT, Duration::from_secs)
+    Duration::from_secs(crate::support::time::env_number(
+        "MLOPS_UPLOAD_STALL_SECS",
+        REQUEST_TIMEOUT.as_secs(),
+    ))
 }

@@ -69,12 +69,10 @@ pub fn link(
 /// How long a new version may take to start its deployment run: 2 minutes, or
 /// `MLOPS_DEPLOYMENT_START_SECS`.
 fn start_limit() -> Duration {
-    Duration::from_secs(
-        std::env::var("MLOPS_DEPLOYMENT_START_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(120),
-    )
+    Duration::from_secs(crate::support::time::env_number(
+        "MLOPS_DEPLOYMENT_START_SECS",
+        120,
+    ))
 }
 
 /// The version's page in Catalog Explorer.
@@ -101,8 +99,9 @@ fn started(client: &Client, model: &str, version: &str) -> Result<DeploymentStat
             ))
             .with_help("check that the model is linked to its deployment job (its page in Catalog Explorer shows it) and that the job takes the parameters model_name and model_version"));
         }
-        crate::support::interrupt::check()?;
-        std::thread::sleep(Duration::from_millis(500));
+        if follow::pause(Duration::from_millis(500), None).is_some() {
+            return Err(Error::interrupted());
+        }
     }
 }
 

@@ -217,11 +217,11 @@ fn write(
     let plan = &prepared.plan;
     let settings = &prepared.manifest.release;
     let model = released.model.clone();
-    let endpoints = Following::of(session, prepared, plan, &settings.alias)?;
     let workspace = match plan.target_kind {
         TargetKind::Databricks if settings.deployment_job.is_some() => Some(session.client(plan)?),
         _ => None,
     };
+    let endpoints = Following::of(session, prepared, plan, &settings.alias, workspace.clone())?;
     let mut linked = None;
     let before = registry.alias_version(&model, &settings.alias)?;
     let existing = registry.version_of_run(&model, &run.run_id)?;
@@ -271,12 +271,19 @@ struct Following<'m> {
 }
 
 impl<'m> Following<'m> {
-    fn of(session: &Session, prepared: &'m Prepared, plan: &Plan, alias: &str) -> Result<Self> {
+    /// `client`: the target's workspace client when the caller has one already.
+    fn of(
+        session: &Session,
+        prepared: &'m Prepared,
+        plan: &Plan,
+        alias: &str,
+        client: Option<std::sync::Arc<crate::databricks::Client>>,
+    ) -> Result<Self> {
         let tables = serving::following(&prepared.manifest, &plan.target, alias);
-        let client = if tables.is_empty() {
-            None
-        } else {
-            Some(session.client(plan)?)
+        let client = match (tables.is_empty(), client) {
+            (true, _) => None,
+            (false, Some(c)) => Some(c),
+            (false, None) => Some(session.client(plan)?),
         };
         Ok(Following {
             tables,
@@ -467,7 +474,7 @@ pub fn promote(session: &Session, p: &Promotion<'_>) -> Result<Promoted> {
     };
     match p.to_target {
         None => {
-            let endpoints = Following::of(session, &prepared, plan, p.alias)?;
+            let endpoints = Following::of(session, &prepared, plan, p.alias, None)?;
             let before = registry.alias_version(&model, p.alias)?;
             endpoints.preflight()?;
             registry
@@ -519,7 +526,7 @@ fn copy_to_target(
     // The destination's registry makes the copy (on Databricks, in the workspace).
     let destination = open_registry(session, prepared, to)?;
     let to_plan = session.for_target(prepared, to)?.plan;
-    let endpoints = Following::of(session, prepared, &to_plan, p.alias)?;
+    let endpoints = Following::of(session, prepared, &to_plan, p.alias, None)?;
     let before = destination.alias_version(&to_model, p.alias)?;
     endpoints.preflight()?;
     let copied = destination

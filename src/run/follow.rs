@@ -26,12 +26,10 @@ pub enum Ended {
 /// How long following outlasts a workspace that does not answer (each poll already retries
 /// for the client's budget): 30 minutes, or `MLOPS_FOLLOW_OUTAGE_SECS`.
 pub fn outage_limit() -> Duration {
-    Duration::from_secs(
-        std::env::var("MLOPS_FOLLOW_OUTAGE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1800),
-    )
+    Duration::from_secs(crate::support::time::env_number(
+        "MLOPS_FOLLOW_OUTAGE_SECS",
+        1800,
+    ))
 }
 
 /// Whether a failed poll may be a passing outage (the network, a gateway, a busy service)
@@ -47,10 +45,7 @@ fn passing(e: &crate::databricks::ApiError) -> bool {
 }
 
 pub fn poll_interval(poll: u32) -> Duration {
-    let first = std::env::var("MLOPS_POLL_FIRST_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000u64);
+    let first = crate::support::time::env_number("MLOPS_POLL_FIRST_MS", 1000);
     Duration::from_millis((first * u64::from(poll)).min(10_000))
 }
 
@@ -206,7 +201,7 @@ impl Outage {
 
 /// Sleeps until the next poll in small steps, so Ctrl-C and the deadline are noticed
 /// promptly: `Some(true)` when the deadline passed, `Some(false)` on Ctrl-C.
-fn pause(interval: Duration, deadline: Option<Instant>) -> Option<bool> {
+pub fn pause(interval: Duration, deadline: Option<Instant>) -> Option<bool> {
     let until = Instant::now() + interval;
     while Instant::now() < until {
         if crate::support::interrupt::requested() {

@@ -151,12 +151,7 @@ pub fn parse(bytes: &[u8]) -> Vec<Line> {
 /// default 2 s): with the launcher's 3 s chunks a line reaches the terminal about 4 s after
 /// it was printed, at one listing per poll.
 pub fn poll_interval() -> Duration {
-    Duration::from_millis(
-        std::env::var("MLOPS_LOG_POLL_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000u64),
-    )
+    Duration::from_millis(crate::support::time::env_number("MLOPS_LOG_POLL_MS", 2000))
 }
 
 /// Shows one line of the task's output: marked among the status lines, or (`plain`, as

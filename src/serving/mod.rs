@@ -356,17 +356,16 @@ fn restore_endpoint(ctx: &Ctx<'_>, t: &Touched) -> Result<()> {
 
 fn restore_alias(ctx: &Ctx<'_>, mv: &Move<'_>) -> Result<()> {
     let models = Models { client: ctx.client };
-    let now = match &mv.before {
+    match &mv.before {
         Some(v) => {
-            let n: u64 = v.parse().map_err(|_| Error::usage("bad version"))?;
+            let n: u64 = v
+                .parse()
+                .map_err(|_| Error::remote(format!("`{v}` is not a version number")))?;
             models.set_alias(mv.model, mv.alias, n)?;
-            models.by_alias(mv.model, mv.alias)?.map(|v| v.version)
         }
-        None => {
-            models.delete_alias(mv.model, mv.alias)?;
-            models.by_alias(mv.model, mv.alias)?.map(|v| v.version)
-        }
-    };
+        None => models.delete_alias(mv.model, mv.alias)?,
+    }
+    let now = models.by_alias(mv.model, mv.alias)?.map(|v| v.version);
     if now.map(|n| n.to_string()) != mv.before {
         return Err(Error::remote("the registry does not read it back"));
     }

@@ -22,12 +22,10 @@ pub enum Waited {
 
 /// 20 minutes, or `MLOPS_SERVING_TIMEOUT_SECS`.
 fn timeout() -> Duration {
-    Duration::from_secs(
-        std::env::var("MLOPS_SERVING_TIMEOUT_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1200),
-    )
+    Duration::from_secs(crate::support::time::env_number(
+        "MLOPS_SERVING_TIMEOUT_SECS",
+        1200,
+    ))
 }
 
 /// The endpoint's state as shown: `READY, NOT_UPDATING`.
@@ -66,18 +64,11 @@ pub fn wait(serving: &Serving<'_>, name: &str, output: &Output) -> Result<Waited
         if Instant::now() >= deadline {
             break Waited::TimedOut(shown.clone());
         }
-        pause(crate::run::follow::poll_interval(poll))?;
+        if crate::run::follow::pause(crate::run::follow::poll_interval(poll), None).is_some() {
+            return Err(Error::interrupted());
+        }
     };
     spinner.finish();
     drop(group);
     Ok(result)
-}
-
-fn pause(interval: Duration) -> Result<()> {
-    let until = Instant::now() + interval;
-    while Instant::now() < until {
-        crate::support::interrupt::check()?;
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }

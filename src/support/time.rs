@@ -16,6 +16,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The whole number in the environment variable `name` (a setting such as
+/// `MLOPS_SERVING_TIMEOUT_SECS`), or `default` when it is unset or not a number.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// `2024-05-01T12:00:00Z` for seconds since the epoch (humantime's RFC 3339 in UTC).
 pub fn rfc3339(secs: i64) -> String {
     let at = UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);

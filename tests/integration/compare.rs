@@ -5,19 +5,9 @@
 use serde_json::Value;
 
 use crate::support::fake::FakeWorkspace;
-use crate::support::{Project, Run, assert_has, test_python};
+use crate::support::{Project, assert_has, test_python};
 
-fn on_fake(p: &Project, ws: &FakeWorkspace, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let python = test_python();
-    let mut all = args.to_vec();
-    all.extend([
-        "--target",
-        "jobcluster",
-        "--python",
-        python.to_str().unwrap(),
-    ]);
-    p.mlops_ws(ws, &all, env)
-}
+use crate::compute::on_jobcluster_with as on_fake;
 
 fn metric<'a>(compared: &'a Value, name: &str) -> &'a Value {
     compared["metrics"]

@@ -49,6 +49,16 @@ pub fn demo_releasing(edit: impl Fn(String) -> String) -> Project {
 
 /// `cargo mlops ARGS --target jobcluster --python <the test interpreter>` against `ws`.
 pub fn on_jobcluster(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
+    on_jobcluster_with(p, ws, args, &[])
+}
+
+/// The same, with extra environment variables.
+pub fn on_jobcluster_with(
+    p: &Project,
+    ws: &FakeWorkspace,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let python = test_python();
     let mut all = args.to_vec();
     all.extend([
@@ -57,7 +67,7 @@ pub fn on_jobcluster(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
         "--python",
         python.to_str().unwrap(),
     ]);
-    p.mlops_ws(ws, &all, &[])
+    p.mlops_ws(ws, &all, env)
 }
 
 fn run(p: &Project, ws: &FakeWorkspace, args: &[&str]) -> Run {
